@@ -1,0 +1,334 @@
+"""The ``sluice`` command: the window by default, subcommands for the rest."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from desktop import __version__
+from desktop.config import (
+    DEFAULT_PORTS,
+    DEFAULT_SMTP_PORTS,
+    SECURITY_CHOICES,
+    Account,
+    ConfigError,
+    load_config,
+    save_config,
+    validate_account_name,
+)
+from desktop.credentials import CredentialError, delete_password, store_password
+from desktop.logs import setup_logging
+from desktop.paths import Profile, default_profile
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sluice",
+        description="Sluice, a mail client for heavy inboxes. Without a command it opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"sluice {__version__}")
+    parser.add_argument("--home", metavar="DIR", help="keep config, store and index under DIR (default: $SLUICE_HOME or the platform's folders)")
+    parser.add_argument("--demo", action="store_true", help="open the bundled demo mailbox (no server needed)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details, including the IMAP protocol with passwords hidden")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    _add_account_commands(commands)
+
+    sync = commands.add_parser("sync", help="fetch new mail and changes from the server")
+    sync.add_argument("--account", metavar="NAME", help="sync only this account")
+    sync.add_argument("--quiet", action="store_true", help="print only errors")
+
+    search = commands.add_parser("search", help="search the local index (see docs/search.md)")
+    search.add_argument("query", nargs="+", help="the query, for example: from:ana is:unread budget")
+    search.add_argument("--account", metavar="NAME", help="search only this account")
+    search.add_argument("--limit", type=int, default=50, metavar="N", help="show at most N matches (default 50, 0 for all)")
+    search.add_argument("--json", action="store_true", help="print one JSON array")
+
+    folders = commands.add_parser("folders", help="list folders with total and unread counts")
+    folders.add_argument("--account", metavar="NAME", help="list only this account's folders")
+
+    index = commands.add_parser("index", help="manage the full-text index")
+    index_commands = index.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    index_commands.add_parser("rebuild", help="rebuild the index from the local store")
+    return parser
+
+
+def _add_account_commands(commands: argparse._SubParsersAction) -> None:
+    account = commands.add_parser("account", help="add, list or remove accounts")
+    actions = account.add_subparsers(dest="account_command", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="add an IMAP account (the password goes to the system keyring)")
+    add.add_argument("name", help="a short name for the account, such as 'work'")
+    add.add_argument("--imap-host", required=True, metavar="HOST")
+    add.add_argument("--imap-port", type=int, metavar="PORT", help="default: 993 with tls, 143 otherwise")
+    add.add_argument("--security", choices=SECURITY_CHOICES, default="tls", help="tls (implicit TLS, default), starttls or none")
+    add.add_argument("--user", required=True, metavar="USER", help="the login name")
+    add.add_argument("--smtp-host", metavar="HOST")
+    add.add_argument("--smtp-port", type=int, metavar="PORT", help="default: 465 with tls, 587 with starttls")
+    add.add_argument("--smtp-security", choices=SECURITY_CHOICES, default="starttls")
+    add.add_argument("--address", metavar="ADDRESS", help="your address on this account (default: the user name when it is one)")
+    source = add.add_mutually_exclusive_group()
+    source.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    source.add_argument("--password-command", metavar="CMD", help="run CMD at connect time; its first output line is the password")
+    actions.add_parser("list", help="list accounts")
+    remove = actions.add_parser("remove", help="remove an account, its local mail and its keyring entry")
+    remove.add_argument("name")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    profile = default_profile(args.home)
+    try:
+        if args.demo:
+            from desktop.demo import prepare_demo
+
+            profile = prepare_demo(None if args.home is None and not _home_env_set() else profile)
+        setup_logging(profile.ensure().log_file, verbose=args.verbose)
+        return _dispatch(args, profile)
+    except (ConfigError, CredentialError) as error:
+        print(f"sluice: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("sluice: interrupted", file=sys.stderr)
+        return 130
+
+
+def _home_env_set() -> bool:
+    import os
+
+    from desktop.paths import HOME_ENV
+
+    return bool(os.environ.get(HOME_ENV))
+
+
+def _dispatch(args: argparse.Namespace, profile: Profile) -> int:
+    if args.command is None:
+        from desktop.ui.app import run
+
+        return run(profile)
+    if args.command == "account":
+        return {"add": _account_add, "list": _account_list, "remove": _account_remove}[args.account_command](args, profile)
+    if args.command == "sync":
+        return _sync(args, profile)
+    if args.command == "search":
+        return _search(args, profile)
+    if args.command == "folders":
+        return _folders(args, profile)
+    if args.command == "index":
+        return _index_rebuild(profile)
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def _account_add(args: argparse.Namespace, profile: Profile) -> int:
+    validate_account_name(args.name)
+    config = load_config(profile.config_file)
+    if args.name in config.accounts:
+        raise ConfigError(f"Account {args.name!r} exists already; remove it first with 'sluice account remove {args.name}'.")
+    account = Account(
+        name=args.name,
+        imap_host=args.imap_host,
+        imap_port=args.imap_port or DEFAULT_PORTS[args.security],
+        security=args.security,
+        user=args.user,
+        password_command=args.password_command or "",
+        smtp_host=args.smtp_host or "",
+        smtp_port=(args.smtp_port or DEFAULT_SMTP_PORTS[args.smtp_security]) if args.smtp_host else 0,
+        smtp_security=args.smtp_security,
+        address=args.address or (args.user if "@" in args.user else ""),
+    )
+    account.validate()
+    if not account.password_command:
+        store_password(account.name, _read_password(args))
+    config.accounts[account.name] = account
+    save_config(config, profile.config_file)
+    print(f"Added account {account.name!r} ({account.user} at {account.imap_host}:{account.imap_port}, {account.security}).")
+    print(f"Fetch its mail with: sluice sync --account {account.name}")
+    return EXIT_OK
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {args.user}: ")
+    else:
+        raise CredentialError("No password given: use --password-stdin to read it from standard input, or --password-command CMD.")
+    if not password:
+        raise CredentialError("The password is empty; type it again, or use --password-command CMD.")
+    return password
+
+
+def _account_list(args: argparse.Namespace, profile: Profile) -> int:
+    config = load_config(profile.config_file)
+    if not config.accounts:
+        print("No accounts yet. Add one with: sluice account add NAME --imap-host HOST --user USER")
+        return EXIT_OK
+    for account in config.accounts.values():
+        if account.kind == "local":
+            print(f"{account.name}\tlocal")
+            continue
+        source = "password command" if account.password_command else "keyring"
+        smtp = f"\tsmtp {account.smtp_host}:{account.smtp_port} {account.smtp_security}" if account.smtp_host else ""
+        print(f"{account.name}\timap {account.user}@{account.imap_host}:{account.imap_port} {account.security}\t{source}{smtp}")
+    return EXIT_OK
+
+
+def _account_remove(args: argparse.Namespace, profile: Profile) -> int:
+    from desktop.store import Store
+
+    config = load_config(profile.config_file)
+    account = config.account(args.name)
+    del config.accounts[account.name]
+    save_config(config, profile.config_file)
+    if not account.password_command and account.kind == "imap":
+        delete_password(account.name)
+    with Store(profile.store_file) as store:
+        removed = store.remove_account(account.name)
+    _drain_index(profile)
+    print(f"Removed account {account.name!r} and {removed} local message(s). Mail on the server is untouched.")
+    return EXIT_OK
+
+
+def _sync(args: argparse.Namespace, profile: Profile) -> int:
+    from desktop.sync.errors import SyncFailures
+    from desktop.sync.service import sync_profile
+
+    config = load_config(profile.config_file)
+    config.selected(args.account)
+    if not config.accounts:
+        print("No accounts to sync. Add one with: sluice account add NAME --imap-host HOST --user USER", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        for step in sync_profile(profile, account=args.account):
+            if not args.quiet or step.phase == "error":
+                _print_progress(step)
+    except SyncFailures as failures:
+        for error in failures.errors:
+            print(f"sluice: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _print_progress(step) -> None:
+    stream = sys.stderr if step.phase == "error" else sys.stdout
+    if step.phase in ("fetch", "index", "flags") and stream.isatty():
+        end = "\n" if step.done >= step.total else "\r"
+        print(step.text, end=end, file=stream, flush=True)
+        return
+    if step.phase in ("fetch", "index", "flags") and 0 < step.done < step.total:
+        return
+    print(step.text, file=stream, flush=True)
+
+
+def _search(args: argparse.Namespace, profile: Profile) -> int:
+    from desktop.index import QueryError, SearchIndex
+    from desktop.store import Store
+
+    if args.limit < 0:
+        raise ConfigError(f"--limit {args.limit} is invalid; use 0 for all matches or a positive number.")
+    query = " ".join(args.query)
+    accounts = [load_config(profile.config_file).account(args.account).name] if args.account else None
+    index = SearchIndex(profile.index_dir)
+    try:
+        ids = index.search(query, limit=args.limit or None, accounts=accounts)
+    except QueryError as error:
+        print(f"sluice: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        index.close()
+    with Store(profile.store_file) as store:
+        rows = store.messages(ids)
+    if args.json:
+        json.dump([_row_json(row) for row in rows], sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return EXIT_OK
+    for row in rows:
+        date = row.date.strftime("%Y-%m-%d %H:%M") if row.date else "(no date)      "
+        print(f"{row.id:>8}  {date}  {_clip(row.sender, 28):<28}  {_clip(row.subject, 60):<60}  {row.account}/{row.folder}")
+    if not rows:
+        print("No matches.", file=sys.stderr)
+    return EXIT_OK
+
+
+def _row_json(row) -> dict:
+    return {
+        "id": row.id,
+        "date": row.date.isoformat() if row.date else None,
+        "from": row.from_addr,
+        "from_name": row.from_name,
+        "subject": row.subject,
+        "account": row.account,
+        "folder": row.folder,
+        "flags": sorted(row.flags),
+    }
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _folders(args: argparse.Namespace, profile: Profile) -> int:
+    from desktop.store import Store
+
+    if args.account:
+        load_config(profile.config_file).account(args.account)
+    with Store(profile.store_file) as store:
+        folders = store.folders(args.account)
+    if not folders:
+        print("No folders yet. Run 'sluice sync' first.", file=sys.stderr)
+        return EXIT_OK
+    print(f"{'ACCOUNT':<12} {'FOLDER':<40} {'TOTAL':>8} {'UNREAD':>8}")
+    for folder in folders:
+        print(f"{folder.account:<12} {folder.name:<40} {folder.total:>8} {folder.unread:>8}")
+    return EXIT_OK
+
+
+def _index_rebuild(profile: Profile) -> int:
+    from desktop.index import SearchIndex
+    from desktop.index.builder import rebuild_index
+    from desktop.store import Store
+
+    with Store(profile.store_file) as store:
+        index = SearchIndex(profile.index_dir)
+        try:
+            total = 0
+            for step in rebuild_index(store, index):
+                total = step.total
+                _print_progress(_IndexStep(step.done, step.total))
+        finally:
+            index.close()
+    print(f"Rebuilt the index: {total} message(s).")
+    return EXIT_OK
+
+
+class _IndexStep:
+    phase = "index"
+
+    def __init__(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        self.text = f"Indexing {done}/{total}"
+
+
+def _drain_index(profile: Profile) -> None:
+    from desktop.index import SearchIndex
+    from desktop.index.builder import update_index
+    from desktop.store import Store
+
+    with Store(profile.store_file) as store:
+        index = SearchIndex(profile.index_dir)
+        try:
+            for _step in update_index(store, index):
+                pass
+        finally:
+            index.close()

@@ -1,0 +1,164 @@
+"""The profile's configuration file: accounts and settings, kept as TOML.
+
+Passwords never appear here. An account names where its password comes
+from: the system keyring (the default) or a command run at connect time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+log = logging.getLogger(__name__)
+
+SECURITY_CHOICES = ("tls", "starttls", "none")
+KINDS = ("imap", "local")
+DEFAULT_PORTS = {"tls": 993, "starttls": 143, "none": 143}
+DEFAULT_SMTP_PORTS = {"tls": 465, "starttls": 587, "none": 25}
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class ConfigError(ValueError):
+    """The configuration file or a value given for it is invalid."""
+
+
+@dataclass
+class Account:
+    """One mail account.
+
+    Attributes:
+        name: Short unique name used on the command line and in the window.
+        kind: ``imap`` for a server account, ``local`` for a store-only
+            account such as the demo mailbox.
+        imap_host, imap_port, security: How to reach the IMAP server;
+            security is ``tls`` (implicit TLS), ``starttls`` or ``none``.
+        user: Login name.
+        password_command: Shell command whose first output line is the
+            password; when empty the password comes from the keyring.
+        smtp_host, smtp_port, smtp_security: The outgoing server, if any.
+        address: The user's own address for this account.
+    """
+
+    name: str
+    kind: str = "imap"
+    imap_host: str = ""
+    imap_port: int = 993
+    security: str = "tls"
+    user: str = ""
+    password_command: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 0
+    smtp_security: str = "starttls"
+    address: str = ""
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first invalid field and its fix."""
+        validate_account_name(self.name)
+        if self.kind not in KINDS:
+            raise ConfigError(
+                f"Account {self.name!r}: kind {self.kind!r} is invalid; use one of {', '.join(KINDS)}."
+            )
+        if self.kind == "local":
+            return
+        if not self.imap_host:
+            raise ConfigError(f"Account {self.name!r}: imap_host is missing; set it to the IMAP server's name.")
+        if self.security not in SECURITY_CHOICES:
+            raise ConfigError(
+                f"Account {self.name!r}: security {self.security!r} is invalid; use one of {', '.join(SECURITY_CHOICES)}."
+            )
+        if self.smtp_security not in SECURITY_CHOICES:
+            raise ConfigError(
+                f"Account {self.name!r}: smtp_security {self.smtp_security!r} is invalid; "
+                f"use one of {', '.join(SECURITY_CHOICES)}."
+            )
+        for label, port in (("imap_port", self.imap_port), ("smtp_port", self.smtp_port)):
+            if not 0 <= port <= 65535 or (label == "imap_port" and port == 0):
+                raise ConfigError(f"Account {self.name!r}: {label} {port} is invalid; use a port from 1 to 65535.")
+        if not self.user:
+            raise ConfigError(f"Account {self.name!r}: user is missing; set it to the login name.")
+
+
+@dataclass
+class Config:
+    """The whole configuration file."""
+
+    accounts: dict[str, Account] = field(default_factory=dict)
+    path: Path | None = None
+
+    def account(self, name: str) -> Account:
+        """Return the account called ``name`` or raise ConfigError listing the known ones."""
+        try:
+            return self.accounts[name]
+        except KeyError:
+            known = ", ".join(sorted(self.accounts)) or "none yet; add one with 'sluice account add'"
+            raise ConfigError(f"No account named {name!r}. Known accounts: {known}.") from None
+
+    def selected(self, name: str | None) -> list[Account]:
+        """Return the account called ``name``, or every account when ``name`` is None."""
+        if name is None:
+            return list(self.accounts.values())
+        return [self.account(name)]
+
+
+def validate_account_name(name: str) -> None:
+    """Raise ConfigError unless ``name`` is usable as an account name."""
+    if not _NAME_PATTERN.match(name):
+        raise ConfigError(
+            f"Account name {name!r} is invalid; use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit."
+        )
+
+
+def load_config(path: Path) -> Config:
+    """Read the configuration file at ``path``; a missing file is an empty config."""
+    if not path.exists():
+        return Config(path=path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML ({error}). Fix the file or move it away to start afresh.") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text ({error}). Save the file as UTF-8.") from error
+
+    accounts: dict[str, Account] = {}
+    known_fields = set(Account.__dataclass_fields__)
+    for name, values in data.get("accounts", {}).items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: [accounts.{name}] must be a table of settings.")
+        unknown = set(values) - known_fields
+        if unknown:
+            raise ConfigError(
+                f"{path}: account {name!r} has unknown settings {', '.join(sorted(unknown))}; "
+                f"known settings are {', '.join(sorted(known_fields - {'name'}))}."
+            )
+        account = Account(name=name, **values)
+        try:
+            account.validate()
+        except ConfigError as error:
+            raise ConfigError(f"{path}: {error}") from error
+        accounts[name] = account
+    return Config(accounts=accounts, path=path)
+
+
+def save_config(config: Config, path: Path | None = None) -> None:
+    """Write ``config`` atomically, readable by the owner only."""
+    target = path or config.path
+    if target is None:
+        raise ValueError("save_config needs a path")
+    accounts = {}
+    for name, account in config.accounts.items():
+        values = {key: value for key, value in asdict(account).items() if key != "name" and value not in ("", None)}
+        accounts[name] = values
+    text = tomli_w.dumps({"accounts": accounts})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    os.replace(temporary, target)
+    log.debug("Saved config with %d account(s) to %s", len(accounts), target)

@@ -1,0 +1,103 @@
+"""Passwords from the system keyring or from a user command.
+
+Passwords are never written to the config file, the store or a log. The
+keyring service name is ``sluice``, with the account name as the user name,
+so other tools (``secret-tool``, ``keyring get``) can find the entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+
+import keyring
+import keyring.errors
+
+from desktop.config import Account
+
+log = logging.getLogger(__name__)
+
+KEYRING_SERVICE = "sluice"
+PASSWORD_COMMAND_TIMEOUT = 60.0
+
+
+class CredentialError(RuntimeError):
+    """A password could not be stored or obtained."""
+
+
+def _keyring_missing_message(account: str) -> str:
+    backend = keyring.get_keyring()
+    return (
+        f"No usable system keyring was found (backend: {type(backend).__name__}), so the password for account "
+        f"{account!r} cannot be stored. Start a Secret Service such as GNOME Keyring or KWallet, or add the account "
+        "with --password-command CMD, where CMD prints the password (for example 'pass show mail/work')."
+    )
+
+
+def store_password(account: str, password: str) -> None:
+    """Save ``password`` for ``account`` in the system keyring."""
+    try:
+        keyring.set_password(KEYRING_SERVICE, account, password)
+    except keyring.errors.NoKeyringError as error:
+        raise CredentialError(_keyring_missing_message(account)) from error
+    except keyring.errors.KeyringError as error:
+        raise CredentialError(f"The keyring rejected the password for account {account!r}: {error}") from error
+    log.info("Stored the password of account %s in the keyring", account)
+
+
+def delete_password(account: str) -> bool:
+    """Remove ``account``'s keyring entry; return False when there was none."""
+    try:
+        keyring.delete_password(KEYRING_SERVICE, account)
+    except keyring.errors.PasswordDeleteError:
+        return False
+    except keyring.errors.KeyringError as error:
+        log.warning("Could not remove the keyring entry of account %s: %s", account, error)
+        return False
+    return True
+
+
+def get_password(account: Account) -> str:
+    """Return the password of ``account`` from its command or the keyring."""
+    if account.password_command:
+        return _run_password_command(account)
+    try:
+        password = keyring.get_password(KEYRING_SERVICE, account.name)
+    except keyring.errors.NoKeyringError as error:
+        raise CredentialError(_keyring_missing_message(account.name)) from error
+    except keyring.errors.KeyringError as error:
+        raise CredentialError(f"Reading the password of account {account.name!r} from the keyring failed: {error}") from error
+    if password is None:
+        raise CredentialError(
+            f"The keyring has no password for account {account.name!r}. Store it again with "
+            f"'sluice account add {account.name} ...' or use --password-command."
+        )
+    return password
+
+
+def _run_password_command(account: Account) -> str:
+    log.debug("Running the password command of account %s", account.name)
+    try:
+        result = subprocess.run(
+            account.password_command,
+            shell=True,
+            capture_output=True,
+            text=True,
+            timeout=PASSWORD_COMMAND_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise CredentialError(
+            f"The password command of account {account.name!r} did not finish within "
+            f"{PASSWORD_COMMAND_TIMEOUT:.0f} s; check that it does not wait for input."
+        ) from error
+    if result.returncode != 0:
+        # stderr may help, but it never carries the password (that goes to stdout).
+        detail = result.stderr.strip().splitlines()[-1:] or ["no error output"]
+        raise CredentialError(
+            f"The password command of account {account.name!r} failed with exit code {result.returncode}: {detail[0]}"
+        )
+    lines = result.stdout.splitlines()
+    if not lines or not lines[0]:
+        raise CredentialError(f"The password command of account {account.name!r} printed nothing; it must print the password.")
+    return lines[0]

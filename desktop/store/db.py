@@ -1,0 +1,500 @@
+"""The local store: SQLite in WAL mode, the truth about every message.
+
+A ``Store`` wraps one connection and belongs to the thread that opened it;
+other threads open their own ``Store`` on the same file (WAL lets readers
+and one writer work at once). Every write that the index must follow puts
+the message id in ``index_queue``; the index builder drains that queue, so
+the index can always catch up or be rebuilt from the store alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from desktop.mail.parse import Summary
+from desktop.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+SEEN = "\\Seen"
+FLAGGED = "\\Flagged"
+_CHUNK = 500  # SQLite limits bound parameters; 500 ids per statement stays well inside it.
+
+
+class StoreError(RuntimeError):
+    """The store file cannot be opened or is newer than this program."""
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    id: int
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class FolderRow:
+    """A folder with its sync state and counts."""
+
+    id: int
+    account_id: int
+    account: str
+    name: str
+    delimiter: str
+    special_use: str
+    selectable: bool
+    uidvalidity: int | None
+    uidnext: int | None
+    highestmodseq: int | None
+    total: int = 0
+    unread: int = 0
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """What the message list and the commands show of one message."""
+
+    id: int
+    account: str
+    folder: str
+    folder_id: int
+    uid: int
+    flags: frozenset[str]
+    size: int
+    date: datetime | None
+    from_name: str
+    from_addr: str
+    recipients: str
+    subject: str
+    message_id: str
+    thread_key: str
+    has_attachment: bool
+    defects: str
+
+    @property
+    def seen(self) -> bool:
+        return SEEN in self.flags
+
+    @property
+    def flagged(self) -> bool:
+        return FLAGGED in self.flags
+
+    @property
+    def sender(self) -> str:
+        return self.from_name or self.from_addr
+
+
+@dataclass
+class NewMessage:
+    """A message fetched from a server, ready to insert."""
+
+    uid: int
+    flags: Sequence[str]
+    size: int
+    raw: bytes | None
+    summary: Summary
+    internal_date: datetime | None = None
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+def _datetime(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc) if epoch is not None else None
+
+
+def _flags_text(flags: Iterable[str]) -> str:
+    return " ".join(sorted(set(flags)))
+
+
+def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterator[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+_MESSAGE_COLUMNS = """
+    m.id, a.name, f.name, m.folder_id, m.uid, m.flags, m.size, m.date, m.from_name, m.from_addr,
+    m.recipients, m.subject, m.message_id, m.thread_key, m.has_attachment, m.defects
+"""
+_MESSAGE_FROM = "messages m JOIN folders f ON f.id = m.folder_id JOIN accounts a ON a.id = f.account_id"
+
+
+def _message_row(values: tuple) -> MessageRow:
+    return MessageRow(
+        id=values[0],
+        account=values[1],
+        folder=values[2],
+        folder_id=values[3],
+        uid=values[4],
+        flags=frozenset(values[5].split()),
+        size=values[6],
+        date=_datetime(values[7]),
+        from_name=values[8],
+        from_addr=values[9],
+        recipients=values[10],
+        subject=values[11],
+        message_id=values[12],
+        thread_key=values[13],
+        has_attachment=bool(values[14]),
+        defects=values[15],
+    )
+
+
+class Store:
+    """One connection to the store file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"Cannot open the store {path}: {error}. If the file is damaged, move it away and sync again.") from error
+        self._seq = itertools.count(int(time.time() * 1000))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- schema ---------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"The store {self.path} has schema version {version}, newer than this Sluice ({SCHEMA_VERSION}); "
+                "upgrade Sluice."
+            )
+        for number in range(version, SCHEMA_VERSION):
+            log.info("Migrating store %s to schema version %d", self.path, number + 1)
+            with self.transaction():
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block in one write transaction (BEGIN IMMEDIATE)."""
+        if self._db.in_transaction:
+            yield self._db
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- accounts -------------------------------------------------------
+
+    def ensure_account(self, name: str, kind: str = "imap") -> int:
+        """Return the id of account ``name``, creating it if needed."""
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO accounts (name, kind) VALUES (?, ?)", (name, kind))
+            return db.execute("SELECT id FROM accounts WHERE name = ?", (name,)).fetchone()[0]
+
+    def accounts(self) -> list[AccountRow]:
+        rows = self._db.execute("SELECT id, name, kind FROM accounts ORDER BY name").fetchall()
+        return [AccountRow(*row) for row in rows]
+
+    def account_id(self, name: str) -> int | None:
+        row = self._db.execute("SELECT id FROM accounts WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def remove_account(self, name: str) -> int:
+        """Delete an account and all its messages; return how many messages went."""
+        account_id = self.account_id(name)
+        if account_id is None:
+            return 0
+        with self.transaction() as db:
+            ids = [row[0] for row in db.execute(
+                "SELECT m.id FROM messages m JOIN folders f ON f.id = m.folder_id WHERE f.account_id = ?", (account_id,)
+            )]
+            self._queue_index(ids, "delete")
+            db.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
+        return len(ids)
+
+    # --- folders --------------------------------------------------------
+
+    def upsert_folder(self, account_id: int, name: str, *, delimiter: str = "/", special_use: str = "", selectable: bool = True) -> int:
+        """Create or update a folder; return its id."""
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO folders (account_id, name, delimiter, special_use, selectable) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (account_id, name) DO UPDATE SET delimiter = excluded.delimiter,
+                   special_use = excluded.special_use, selectable = excluded.selectable""",
+                (account_id, name, delimiter, special_use, int(selectable)),
+            )
+            return db.execute("SELECT id FROM folders WHERE account_id = ? AND name = ?", (account_id, name)).fetchone()[0]
+
+    def folders(self, account: str | None = None, *, with_counts: bool = True) -> list[FolderRow]:
+        """Return folders (of one account, or all), INBOX first, with total and unread counts."""
+        if account is None:
+            return self._folder_rows("", (), with_counts)
+        return self._folder_rows("WHERE a.name = ?", (account,), with_counts)
+
+    def folder(self, folder_id: int) -> FolderRow | None:
+        rows = self._folder_rows("WHERE f.id = ?", (folder_id,), True)
+        return rows[0] if rows else None
+
+    def folder_by_name(self, account: str, name: str) -> FolderRow | None:
+        rows = self._folder_rows("WHERE a.name = ? AND f.name = ?", (account, name), True)
+        return rows[0] if rows else None
+
+    def _folder_rows(self, where: str, params: tuple, with_counts: bool) -> list[FolderRow]:
+        counts = (
+            "(SELECT COUNT(*) FROM messages m WHERE m.folder_id = f.id), "
+            "(SELECT COUNT(*) FROM messages m WHERE m.folder_id = f.id AND m.seen = 0)"
+            if with_counts
+            else "0, 0"
+        )
+        query = f"""SELECT f.id, f.account_id, a.name, f.name, f.delimiter, f.special_use, f.selectable,
+                           f.uidvalidity, f.uidnext, f.highestmodseq, {counts}
+                    FROM folders f JOIN accounts a ON a.id = f.account_id {where}
+                    ORDER BY a.name, CASE WHEN upper(f.name) = 'INBOX' THEN 0 ELSE 1 END, f.name"""
+        return [
+            FolderRow(
+                id=row[0], account_id=row[1], account=row[2], name=row[3], delimiter=row[4], special_use=row[5],
+                selectable=bool(row[6]), uidvalidity=row[7], uidnext=row[8], highestmodseq=row[9],
+                total=row[10], unread=row[11],
+            )
+            for row in self._db.execute(query, params)
+        ]
+
+    def set_folder_state(self, folder_id: int, *, uidvalidity: int | None, uidnext: int | None, highestmodseq: int | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE folders SET uidvalidity = ?, uidnext = ?, highestmodseq = ?, last_sync = ? WHERE id = ?",
+                (uidvalidity, uidnext, highestmodseq, time.time(), folder_id),
+            )
+
+    def delete_folder(self, folder_id: int) -> int:
+        """Delete a folder and its messages; return how many messages went."""
+        with self.transaction() as db:
+            ids = [row[0] for row in db.execute("SELECT id FROM messages WHERE folder_id = ?", (folder_id,))]
+            self._queue_index(ids, "delete")
+            db.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
+        return len(ids)
+
+    def clear_folder(self, folder_id: int) -> int:
+        """Delete every message of a folder but keep the folder (a UIDVALIDITY change)."""
+        with self.transaction() as db:
+            ids = [row[0] for row in db.execute("SELECT id FROM messages WHERE folder_id = ?", (folder_id,))]
+            self._queue_index(ids, "delete")
+            db.execute("DELETE FROM messages WHERE folder_id = ?", (folder_id,))
+            db.execute("UPDATE folders SET uidvalidity = NULL, uidnext = NULL, highestmodseq = NULL WHERE id = ?", (folder_id,))
+        return len(ids)
+
+    # --- messages: sync side --------------------------------------------
+
+    def local_flags(self, folder_id: int) -> dict[int, frozenset[str]]:
+        """Return {uid: flags} of every message of the folder."""
+        rows = self._db.execute("SELECT uid, flags FROM messages WHERE folder_id = ?", (folder_id,))
+        return {uid: frozenset(flags.split()) for uid, flags in rows}
+
+    def insert_messages(self, folder_id: int, messages: Sequence[NewMessage]) -> list[int]:
+        """Insert fetched messages in one transaction; an existing UID is left as it is."""
+        ids: list[int] = []
+        with self.transaction() as db:
+            for new in messages:
+                summary = new.summary
+                flags = set(new.flags)
+                cursor = db.execute(
+                    """INSERT OR IGNORE INTO messages (folder_id, uid, flags, seen, flagged, size, date, internal_date,
+                       from_name, from_addr, recipients, subject, message_id, in_reply_to, refs, thread_key, list_id,
+                       has_attachment, defects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (
+                        folder_id, new.uid, _flags_text(flags), int(SEEN in flags), int(FLAGGED in flags), new.size,
+                        _epoch(summary.date or new.internal_date), _epoch(new.internal_date),
+                        summary.from_name, summary.from_addr, summary.recipients, summary.subject,
+                        summary.message_id, summary.in_reply_to, " ".join(summary.references), summary.thread_key,
+                        summary.list_id, int(summary.has_attachment), "; ".join(summary.defects),
+                    ),
+                )
+                if cursor.rowcount == 0:
+                    continue
+                message_id = cursor.lastrowid
+                ids.append(message_id)
+                if new.raw is not None:
+                    db.execute("INSERT INTO raw_messages (message_id, raw) VALUES (?, ?)", (message_id, new.raw))
+            self._queue_index(ids, "add")
+        return ids
+
+    def update_flags(self, folder_id: int, flags_by_uid: dict[int, Iterable[str]]) -> int:
+        """Set the flags of messages by UID; return how many changed."""
+        changed: list[int] = []
+        with self.transaction() as db:
+            for uid, flags in flags_by_uid.items():
+                flag_set = set(flags)
+                text = _flags_text(flag_set)
+                row = db.execute(
+                    "UPDATE messages SET flags = ?, seen = ?, flagged = ? WHERE folder_id = ? AND uid = ? AND flags != ? RETURNING id",
+                    (text, int(SEEN in flag_set), int(FLAGGED in flag_set), folder_id, uid, text),
+                ).fetchone()
+                if row:
+                    changed.append(row[0])
+            self._queue_index(changed, "add")
+        return len(changed)
+
+    def delete_uids(self, folder_id: int, uids: Iterable[int]) -> int:
+        """Delete messages by UID (expunged on the server); return how many went."""
+        removed: list[int] = []
+        with self.transaction() as db:
+            for chunk in _chunks(sorted(uids)):
+                marks = ",".join("?" * len(chunk))
+                removed += [row[0] for row in db.execute(
+                    f"DELETE FROM messages WHERE folder_id = ? AND uid IN ({marks}) RETURNING id", (folder_id, *chunk)
+                )]
+            self._queue_index(removed, "delete")
+        return len(removed)
+
+    def next_local_uid(self, folder_id: int) -> int:
+        row = self._db.execute("SELECT COALESCE(MAX(uid), 0) + 1 FROM messages WHERE folder_id = ?", (folder_id,)).fetchone()
+        return row[0]
+
+    # --- messages: reading side -----------------------------------------
+
+    def message_ids(self, folder_ids: Sequence[int], *, unread_only: bool = False) -> list[int]:
+        """Return the ids of the messages in the folders, newest first."""
+        if not folder_ids:
+            return []
+        marks = ",".join("?" * len(folder_ids))
+        where = f"folder_id IN ({marks})" + (" AND seen = 0" if unread_only else "")
+        rows = self._db.execute(f"SELECT id FROM messages WHERE {where} ORDER BY date DESC, id DESC", tuple(folder_ids))
+        return [row[0] for row in rows]
+
+    def messages(self, ids: Sequence[int]) -> list[MessageRow]:
+        """Return the rows of ``ids`` in the same order; ids not found are skipped."""
+        found: dict[int, MessageRow] = {}
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for values in self._db.execute(f"SELECT {_MESSAGE_COLUMNS} FROM {_MESSAGE_FROM} WHERE m.id IN ({marks})", tuple(chunk)):
+                found[values[0]] = _message_row(values)
+        return [found[message_id] for message_id in ids if message_id in found]
+
+    def message(self, message_id: int) -> MessageRow | None:
+        rows = self.messages([message_id])
+        return rows[0] if rows else None
+
+    def raw(self, message_id: int) -> bytes | None:
+        """Return the raw bytes of a message, or None when only its headers are stored."""
+        row = self._db.execute("SELECT raw FROM raw_messages WHERE message_id = ?", (message_id,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def message_count(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+
+    def all_message_ids(self) -> list[int]:
+        return [row[0] for row in self._db.execute("SELECT id FROM messages ORDER BY id")]
+
+    # --- local changes and the action journal ---------------------------
+
+    def change_flags(self, ids: Sequence[int], *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
+        """Change flags locally at once and journal the change for the server.
+
+        Local accounts keep the change in the store only. For IMAP accounts
+        one journal entry per folder records the UIDs and the flags to add
+        and remove; sync replays pending entries before it reads the
+        server's flags, so the change is neither lost nor undone.
+        """
+        add_set, remove_set = set(add), set(remove)
+        changed = 0
+        with self.transaction() as db:
+            by_folder: dict[int, list[int]] = {}
+            for row in self.messages(ids):
+                flags = (set(row.flags) | add_set) - remove_set
+                if flags == set(row.flags):
+                    continue
+                text = _flags_text(flags)
+                db.execute(
+                    "UPDATE messages SET flags = ?, seen = ?, flagged = ? WHERE id = ?",
+                    (text, int(SEEN in flags), int(FLAGGED in flags), row.id),
+                )
+                by_folder.setdefault(row.folder_id, []).append(row.uid)
+                self._queue_index([row.id], "add")
+                changed += 1
+            for folder_id, uids in by_folder.items():
+                self._journal_flags(folder_id, uids, add_set, remove_set)
+        return changed
+
+    def _journal_flags(self, folder_id: int, uids: list[int], add: set[str], remove: set[str]) -> None:
+        row = self._db.execute(
+            "SELECT f.account_id, a.kind, f.uidvalidity FROM folders f JOIN accounts a ON a.id = f.account_id WHERE f.id = ?",
+            (folder_id,),
+        ).fetchone()
+        account_id, kind, uidvalidity = row
+        if kind != "imap":
+            return
+        payload = json.dumps({"uids": sorted(uids), "add": sorted(add), "remove": sorted(remove)})
+        self._db.execute(
+            "INSERT INTO actions (account_id, folder_id, uidvalidity, kind, payload, created) VALUES (?, ?, ?, 'flags', ?, ?)",
+            (account_id, folder_id, uidvalidity, payload, time.time()),
+        )
+
+    def pending_actions(self, account_id: int) -> list[tuple[int, int, int | None, str, dict]]:
+        """Return (action id, folder id, uidvalidity, kind, payload) of pending actions, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, folder_id, uidvalidity, kind, payload FROM actions WHERE account_id = ? AND state = 'pending' ORDER BY id",
+            (account_id,),
+        )
+        return [(row[0], row[1], row[2], row[3], json.loads(row[4])) for row in rows]
+
+    def finish_action(self, action_id: int, *, error: str = "") -> None:
+        """Mark an action done, or failed with ``error`` (kept for the user to see)."""
+        state = "failed" if error else "done"
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE actions SET state = ?, error = ?, attempts = attempts + 1 WHERE id = ?", (state, error, action_id)
+            )
+
+    # --- index queue ----------------------------------------------------
+
+    def _queue_index(self, ids: Iterable[int], op: str) -> None:
+        self._db.executemany(
+            """INSERT INTO index_queue (message_id, op, seq) VALUES (?, ?, ?)
+               ON CONFLICT (message_id) DO UPDATE SET op = excluded.op, seq = excluded.seq""",
+            ((message_id, op, next(self._seq)) for message_id in ids),
+        )
+
+    def queue_all_for_index(self) -> int:
+        """Queue every message for indexing (a full rebuild); return the count."""
+        with self.transaction():
+            ids = self.all_message_ids()
+            self._queue_index(ids, "add")
+        return len(ids)
+
+    def index_batch(self, limit: int) -> list[tuple[int, str, int]]:
+        """Return up to ``limit`` queued (message id, op, seq) entries."""
+        rows = self._db.execute("SELECT message_id, op, seq FROM index_queue ORDER BY seq LIMIT ?", (limit,))
+        return rows.fetchall()
+
+    def index_done(self, entries: Iterable[tuple[int, str, int]]) -> None:
+        """Remove handled queue entries, unless they were queued again meanwhile."""
+        with self.transaction() as db:
+            db.executemany(
+                "DELETE FROM index_queue WHERE message_id = ? AND seq = ?", ((entry[0], entry[2]) for entry in entries)
+            )
+
+    def index_backlog(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM index_queue").fetchone()[0]

@@ -1,0 +1,1 @@
+"""Data files shipped with Sluice: icons, styles, key maps and the demo mailbox."""
