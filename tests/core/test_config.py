@@ -1,0 +1,53 @@
+"""The TOML config: accounts round-trip, and each invalid value is named with its fix."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from desktop.config import Account, Config, ConfigError, load_config, save_config
+
+
+def test_accounts_round_trip(tmp_path):
+    path = tmp_path / "config.toml"
+    config = Config(accounts={"work": Account(name="work", imap_host="imap.example.com", user="ana@example.com", address="ana@example.com")})
+
+    save_config(config, path)
+    loaded = load_config(path)
+
+    assert loaded.accounts["work"] == config.accounts["work"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_missing_file_is_empty(tmp_path):
+    assert load_config(tmp_path / "absent.toml").accounts == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("accounts = [", "invalid TOML"),
+        ('[accounts.work]\nimap_host = "h"\nuser = "u"\nsecurity = "ssl"\n', "security 'ssl' is invalid"),
+        ('[accounts.work]\nimap_host = "h"\nuser = "u"\nimap_port = 70000\n', "imap_port 70000 is invalid"),
+        ('[accounts.work]\nuser = "u"\n', "imap_host is missing"),
+        ('[accounts.work]\nimap_host = "h"\nuser = "u"\npasword = "x"\n', "unknown settings pasword"),
+        ('[accounts."bad name"]\nimap_host = "h"\nuser = "u"\n', "Account name 'bad name' is invalid"),
+    ],
+)
+def test_invalid_config_is_explained(tmp_path, text, expected):
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+
+    assert expected in str(raised.value)
+    assert str(path) in str(raised.value)
+
+
+def test_unknown_account_lists_known_ones():
+    config = Config(accounts={"home": Account(name="home", kind="local")})
+
+    with pytest.raises(ConfigError, match="Known accounts: home"):
+        config.account("work")

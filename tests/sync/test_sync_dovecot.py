@@ -1,0 +1,284 @@
+"""Sync against a real Dovecot: new mail, flags, expunges, renumbered folders, and what a second sync costs."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from imapclient import IMAPClient
+
+from desktop.cli import main
+from desktop.index import SearchIndex
+from desktop.paths import default_profile
+from desktop.store import FLAGGED, SEEN, Store
+
+pytestmark = pytest.mark.dovecot
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+
+def make_message(subject: str, body: str, *, sender: str = "Ana Díaz <ana@example.com>", message_id: str | None = None) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "you@example.com"
+    message["Subject"] = subject
+    message["Date"] = "Tue, 01 Dec 2026 10:00:00 +0000"
+    if message_id:
+        message["Message-ID"] = message_id
+    message.set_content(body)
+    return message.as_bytes()
+
+
+@pytest.fixture
+def account(imap_user, dovecot_server, monkeypatch, capsys):
+    """An account 'test' added through the CLI for a fresh Dovecot user."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(imap_user.password + "\n"))
+    code = main([
+        "account", "add", "test", "--imap-host", dovecot_server.host, "--imap-port", str(dovecot_server.port),
+        "--security", "none", "--user", imap_user.name, "--password-stdin",
+    ])
+    assert code == 0
+    capsys.readouterr()
+    return imap_user
+
+
+@pytest.fixture
+def server(account, dovecot_server):
+    client = IMAPClient(dovecot_server.host, port=dovecot_server.port, ssl=False)
+    client.login(account.name, account.password)
+    yield client
+    client.logout()
+
+
+def sync() -> int:
+    return main(["sync"])
+
+
+def subjects(folder: str = "INBOX") -> list[str]:
+    with Store(default_profile().store_file) as store:
+        row = store.folder_by_name("test", folder)
+        assert row is not None, f"folder {folder} not in the store"
+        return sorted(message.subject for message in store.messages(store.message_ids([row.id])))
+
+
+def search(query: str) -> list[int]:
+    index = SearchIndex(default_profile().index_dir)
+    try:
+        return index.search(query, limit=None)
+    finally:
+        index.close()
+
+
+def test_new_mail_appears(server):
+    server.append("INBOX", make_message("Quarterly budget", "The budget meeting moves to Thursday."))
+    server.append("INBOX", make_message("Lunch?", "Pizza or sushi"))
+
+    assert sync() == 0
+
+    assert subjects() == ["Lunch?", "Quarterly budget"]
+    assert len(search("budget")) == 1
+    assert len(search("sushi")) == 1
+
+
+def test_server_flag_change_appears_locally(server):
+    server.append("INBOX", make_message("Flag me", "text"))
+    assert sync() == 0
+
+    server.select_folder("INBOX")
+    uid = server.search("ALL")[0]
+    server.add_flags([uid], [b"\\Flagged", b"\\Seen"])
+    assert sync() == 0
+
+    with Store(default_profile().store_file) as store:
+        (row,) = store.messages(store.message_ids([store.folder_by_name("test", "INBOX").id]))
+    assert FLAGGED in row.flags
+    assert SEEN in row.flags
+    assert len(search("is:flagged")) == 1
+
+
+def test_server_expunge_removes_local_copy(server):
+    server.append("INBOX", make_message("Keep", "stays"))
+    server.append("INBOX", make_message("Remove", "goes away xylophone"))
+    assert sync() == 0
+    assert len(search("xylophone")) == 1
+
+    server.select_folder("INBOX")
+    doomed = server.search(["SUBJECT", "Remove"])
+    server.delete_messages(doomed)
+    server.expunge()
+    assert sync() == 0
+
+    assert subjects() == ["Keep"]
+    assert search("xylophone") == []
+
+
+def test_recreated_folder_resyncs_without_duplicates(server):
+    server.create_folder("Projects")
+    server.append("Projects", make_message("One", "first"))
+    server.append("Projects", make_message("Two", "second"))
+    assert sync() == 0
+    with Store(default_profile().store_file) as store:
+        old_validity = store.folder_by_name("test", "Projects").uidvalidity
+
+    server.delete_folder("Projects")
+    server.create_folder("Projects")
+    for subject in ("One", "Two", "Three"):
+        server.append("Projects", make_message(subject, subject.lower()))
+    assert sync() == 0
+
+    assert subjects("Projects") == ["One", "Three", "Two"]
+    with Store(default_profile().store_file) as store:
+        assert store.folder_by_name("test", "Projects").uidvalidity != old_validity
+    assert len(search("folder:Projects")) == 3
+
+
+class FetchSpy:
+    """Records the items of every FETCH that goes through IMAPClient."""
+
+    def __init__(self, monkeypatch):
+        self.requests: list[list[bytes]] = []
+        original = IMAPClient.fetch
+        spy = self
+
+        def fetch(client, messages, data, modifiers=None):
+            spy.requests.append([bytes(item) if isinstance(item, bytes) else item.encode() for item in data])
+            return original(client, messages, data, modifiers)
+
+        monkeypatch.setattr(IMAPClient, "fetch", fetch)
+
+    def body_fetches(self) -> int:
+        return sum(1 for items in self.requests if any(item.startswith(b"BODY") for item in items))
+
+
+def test_second_sync_fetches_no_bodies(server, monkeypatch, capsys):
+    for number in range(5):
+        server.append("INBOX", make_message(f"Message {number}", "body"))
+    assert sync() == 0
+    capsys.readouterr()
+
+    spy = FetchSpy(monkeypatch)
+    assert sync() == 0
+
+    assert spy.body_fetches() == 0
+    assert "1 new" not in capsys.readouterr().out
+
+
+def test_new_mail_after_first_sync_fetches_only_it(server, monkeypatch):
+    server.append("INBOX", make_message("Old", "old"))
+    assert sync() == 0
+
+    server.append("INBOX", make_message("New", "new"))
+    spy = FetchSpy(monkeypatch)
+    assert sync() == 0
+
+    assert subjects() == ["New", "Old"]
+    assert spy.body_fetches() == 1
+
+
+def test_local_flag_change_reaches_server(server):
+    server.append("INBOX", make_message("Star me", "text"))
+    assert sync() == 0
+    with Store(default_profile().store_file) as store:
+        (message_id,) = store.message_ids([store.folder_by_name("test", "INBOX").id])
+        assert store.change_flags([message_id], add=[FLAGGED, SEEN]) == 1
+
+    assert sync() == 0
+
+    server.select_folder("INBOX", readonly=True)
+    uid = server.search("ALL")[0]
+    flags = set(server.get_flags([uid])[uid])
+    assert b"\\Flagged" in flags
+    assert b"\\Seen" in flags
+    with Store(default_profile().store_file) as store:
+        (row,) = store.messages([message_id])
+    assert FLAGGED in row.flags
+
+
+def test_non_ascii_folder_round_trips(server):
+    server.create_folder("Entwürfe")
+    server.create_folder("受信箱")
+    server.append("Entwürfe", make_message("Entwurf", "draft text"))
+    assert sync() == 0
+
+    assert subjects("Entwürfe") == ["Entwurf"]
+    assert subjects("受信箱") == []
+
+
+def test_wrong_password_names_the_cause(account, dovecot_server, memory_keyring, capsys):
+    memory_keyring.set_password("sluice", "test", "wrong password")
+
+    assert sync() == 1
+
+    error = capsys.readouterr().err
+    assert "Login" in error
+    assert account.name in error
+    assert "password" in error
+
+
+def test_refused_connection_names_host_and_port(tmp_path, capsys, monkeypatch):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr("sys.stdin", io.StringIO("pw\n"))
+    assert main(["account", "add", "dead", "--imap-host", "127.0.0.1", "--imap-port", str(port),
+                 "--security", "none", "--user", "nobody", "--password-stdin"]) == 0
+    capsys.readouterr()
+
+    assert sync() == 1
+
+    error = capsys.readouterr().err
+    assert f"127.0.0.1:{port}" in error
+    assert "refused" in error
+
+
+def test_search_json_lists_fields(server, capsys):
+    server.append("INBOX", make_message("Invoice 42", "Please pay the invoice."))
+    assert sync() == 0
+    capsys.readouterr()
+
+    assert main(["search", "--json", "subject:invoice"]) == 0
+
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["subject"] == "Invoice 42"
+    assert result["from"] == "ana@example.com"
+    assert result["account"] == "test"
+    assert result["folder"] == "INBOX"
+    assert isinstance(result["id"], int)
+    assert result["flags"] == []
+
+
+def test_folders_command_counts(server, capsys):
+    server.append("INBOX", make_message("a", "a"), flags=[b"\\Seen"])
+    server.append("INBOX", make_message("b", "b"))
+    assert sync() == 0
+    capsys.readouterr()
+
+    assert main(["folders"]) == 0
+
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    inbox = next(line for line in lines if line[1] == "INBOX")
+    assert inbox[2:] == ["2", "1"]
+
+
+def test_malformed_corpus_syncs_and_indexes(server):
+    expected = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
+    for name in sorted(expected):
+        server.append("INBOX", (CORPUS / name).read_bytes())
+
+    assert sync() == 0
+
+    with Store(default_profile().store_file) as store:
+        rows = store.messages(store.message_ids([store.folder_by_name("test", "INBOX").id]))
+    assert len(rows) == len(expected)
+    index = SearchIndex(default_profile().index_dir)
+    try:
+        assert index.doc_count() == len(expected)
+    finally:
+        index.close()
+    got_subjects = sorted(row.subject for row in rows)
+    wanted_subjects = sorted(values["subject"] or "" for values in expected.values())
+    assert got_subjects == wanted_subjects
