@@ -61,6 +61,11 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
+def _flags(values) -> frozenset[str]:
+    """Return the flags of a FETCH response without \\Recent, which belongs to one session only (RFC 3501 2.3.2)."""
+    return frozenset(_text(flag) for flag in values if _text(flag).lower() != "\\recent")
+
+
 def list_remote_folders(client: IMAPClient) -> list[tuple[str, str, str, bool]]:
     """Return (name, delimiter, special use, selectable) for every folder on the server."""
     folders = []
@@ -137,7 +142,7 @@ def _sync_flags(client, store, folder_id, name, uids: Sequence[int], local, resu
         response = client.fetch(list(chunk), [b"FLAGS"])
         changes = {}
         for uid, data in response.items():
-            flags = frozenset(_text(flag) for flag in data.get(b"FLAGS", ()))
+            flags = _flags(data.get(b"FLAGS", ()))
             if flags != local.get(uid):
                 changes[uid] = flags
         if changes:
@@ -176,7 +181,7 @@ def _new_message(uid: int, data: dict) -> NewMessage:
         internal = internal.replace(tzinfo=timezone.utc)
     return NewMessage(
         uid=uid,
-        flags=[_text(flag) for flag in data.get(b"FLAGS", ())],
+        flags=sorted(_flags(data.get(b"FLAGS", ()))),
         size=int(data.get(b"RFC822.SIZE", len(raw))),
         raw=raw,
         summary=parse_summary(raw),
