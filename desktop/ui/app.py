@@ -1,0 +1,68 @@
+"""Starting the window: the QApplication, translations, style and icon."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from desktop.paths import Profile, resource_path
+from desktop.store import StoreError
+from desktop.ui.icons import app_icon
+from desktop.ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+
+def run(profile: Profile, argv: list[str] | None = None) -> int:
+    """Open the main window on ``profile`` and run the event loop; return the exit code."""
+    app = create_application(argv)
+    try:
+        window = MainWindow(profile)
+    except StoreError as error:
+        log.error("Could not open the store: %s", error)
+        QMessageBox.critical(None, QCoreApplication.translate("App", "Sluice"), str(error))
+        return 1
+    window.resize(1400, 900)
+    window.show()
+    return app.exec()
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    """Return the running QApplication, creating and setting it up on first use."""
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName("Sluice")
+    app.setApplicationDisplayName("Sluice")
+    app.setOrganizationName("Sluice")
+    app.setWindowIcon(app_icon())
+    _install_translations(app)
+    app.setStyleSheet(load_style_sheet())
+    return app
+
+
+def load_style_sheet() -> str:
+    """Return Sluice's style sheet, or an empty one when the file is missing."""
+    path = resource_path("styles", "sluice.qss")
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        log.warning("Style sheet %s not loaded: %s", path, error)
+        return ""
+
+
+def _install_translations(app: QApplication) -> None:
+    # Qt's own strings (standard buttons, context menus) come from Qt's
+    # catalogue; Sluice's come from resources/translations when one exists
+    # for the user's language.
+    locale = QLocale()
+    qt_translator = QTranslator(app)
+    if qt_translator.load(locale, "qtbase", "_", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
+        app.installTranslator(qt_translator)
+    sluice_translator = QTranslator(app)
+    if sluice_translator.load(locale, "sluice", "_", str(resource_path("translations"))):
+        app.installTranslator(sluice_translator)

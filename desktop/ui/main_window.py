@@ -1,0 +1,608 @@
+"""Sluice's main window: folders, the message list, the reader, search and sync.
+
+The window is the controller of its panes. It reads the store on the GUI
+thread only for quick local lookups (a folder's ids, a page of rows, one
+message). Sync and search run as core generators on worker threads through
+``BackgroundJob``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QToolBar,
+    QTreeView,
+    QWidget,
+)
+
+from desktop.config import ConfigError, load_config
+from desktop.index import QueryError, SearchIndex
+from desktop.mail.parse import parse_message
+from desktop.paths import Profile
+from desktop.store import FLAGGED, SEEN, Store, StoreError
+from desktop.sync.errors import SyncError, SyncFailures
+from desktop.sync.service import CancelToken, SyncProgress, sync_profile
+from desktop.ui.folder_tree import FOLDER_IDS_ROLE, NODE_KEY_ROLE, FolderTreeModel
+from desktop.ui.icons import app_icon
+from desktop.ui.keys import COMMANDS
+from desktop.ui.message_list import SUBJECT, MessageListModel, MessageListView
+from desktop.ui.reader import ReaderPane
+from desktop.ui.status import LogView, StatusPanel
+from desktop.ui.workers import BackgroundJob
+
+log = logging.getLogger(__name__)
+
+# How long closing the window waits for a running job to notice its cancel.
+CLOSE_WAIT_MS = 10_000
+# Phases of a sync worth keeping in the log; per-message steps are not.
+_LOGGED_PHASES = {"connect", "folder-done", "account-done", "error", "cancelled"}
+
+
+def _sync_steps(profile: Profile, cancel: CancelToken) -> Iterator[SyncProgress]:
+    return sync_profile(profile, cancel=cancel)
+
+
+def _search_steps(index_dir: Path, serial: int, query: str, cancel: CancelToken) -> Iterator[tuple[int, list[int]]]:
+    index = SearchIndex(index_dir)
+    try:
+        yield serial, index.search(query)
+    finally:
+        index.close()
+
+
+class MainWindow(QMainWindow):
+    """The main window over one profile.
+
+    Attributes:
+        actions_by_name: The window's commands by their name in
+            ``desktop.ui.keys.COMMANDS``.
+
+    Signals:
+        search_finished(int): a search result is on show; the number of matches.
+        search_failed(str): a search failed; the message shown to the user.
+        sync_finished(bool): a sync ended; True when every account synced.
+    """
+
+    search_finished = Signal(int)
+    search_failed = Signal(str)
+    sync_finished = Signal(bool)
+
+    def __init__(self, profile: Profile, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._profile = profile
+        self._store = Store(profile.store_file)
+        self._account_names, self._config_error = self._read_accounts()
+        self._folder_ids: list[int] = []
+        self._search_active = False
+        self._search_serial = 0
+        self._sync_job: BackgroundJob | None = None
+        self._sync_errors: list[str] = []
+        self._closed = False
+        self._jobs: set[BackgroundJob] = set()
+        self._remote_allowed: set[int] = set()
+        self._mark_read_on_show = True
+        self.actions_by_name: dict[str, QAction] = {}
+
+        self.setWindowTitle(self.tr("Sluice"))
+        self.setWindowIcon(app_icon())
+        self._init_widgets()
+        self._init_layout()
+        self._init_actions()
+        self._init_menus()
+        self._connect_signals()
+        self._load_folders()
+
+    # --- construction -------------------------------------------------------
+
+    def _read_accounts(self) -> tuple[list[str], str]:
+        try:
+            config = load_config(self._profile.config_file)
+        except ConfigError as error:
+            log.error("Could not read the configuration: %s", error)
+            return [], str(error)
+        return sorted(config.accounts), ""
+
+    def _init_widgets(self) -> None:
+        self.folder_model = FolderTreeModel(self)
+        self.folder_view = QTreeView(objectName="folderTree")
+        self.folder_view.setModel(self.folder_model)
+        self.folder_view.setHeaderHidden(True)
+        self.folder_view.setUniformRowHeights(True)
+
+        self.message_model = MessageListModel(self._store, self)
+        self.message_view = MessageListView()
+        self.message_view.setModel(self.message_model)
+
+        self.reader = ReaderPane()
+        self.search_field = QLineEdit(objectName="searchField")
+        self.search_field.setPlaceholderText(self.tr("Search mail  ( / )"))
+        self.search_field.setClearButtonEnabled(True)
+        self.search_field.setMinimumWidth(320)
+
+        self.status_panel = StatusPanel()
+        self.log_view = LogView()
+        self.empty_state = QLabel(objectName="emptyState")
+        self.empty_state.setWordWrap(True)
+        self.empty_state.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+    def _init_layout(self) -> None:
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.message_view)
+        right.addWidget(self.reader)
+        right.setStretchFactor(0, 2)
+        right.setStretchFactor(1, 3)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="mainSplitter")
+        self.splitter.addWidget(self.folder_view)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([230, 1000])
+        right.setSizes([330, 470])
+
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.splitter)
+        self.pages.addWidget(self.empty_state)
+        self.setCentralWidget(self.pages)
+
+        self.statusBar().addWidget(self.status_panel, 1)
+        self.log_dock = QDockWidget(self.tr("Log"), self, objectName="logDock")
+        self.log_dock.setWidget(self.log_view)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
+        self.log_dock.hide()
+
+    def _init_actions(self) -> None:
+        handlers = {
+            "next-message": self._on_next_message_triggered,
+            "previous-message": self._on_previous_message_triggered,
+            "open-message": self._on_open_message_triggered,
+            "focus-search": self._on_focus_search_triggered,
+            "toggle-read": self._on_toggle_read_triggered,
+            "toggle-flag": self._on_toggle_flag_triggered,
+            "sync": self._on_sync_triggered,
+            "leave-search": self._on_leave_search_triggered,
+        }
+        for command in COMMANDS:
+            action = QAction(command.translated_text(), self)
+            action.setObjectName(command.name)
+            action.setShortcuts([QKeySequence(key) for key in command.keys])
+            if command.scope == "list":
+                action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+                self.message_view.addAction(action)
+            else:
+                action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+                self.addAction(action)
+            action.triggered.connect(handlers[command.name])
+            self.actions_by_name[command.name] = action
+
+    def _init_menus(self) -> None:
+        actions = self.actions_by_name
+        mail_menu = self.menuBar().addMenu(self.tr("&Mail"))
+        mail_menu.addAction(actions["sync"])
+        mail_menu.addSeparator()
+        quit_action = mail_menu.addAction(self.tr("&Quit"))
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+
+        message_menu = self.menuBar().addMenu(self.tr("M&essage"))
+        for name in ("next-message", "previous-message", "open-message", "toggle-read", "toggle-flag"):
+            message_menu.addAction(actions[name])
+
+        view_menu = self.menuBar().addMenu(self.tr("&View"))
+        view_menu.addAction(actions["focus-search"])
+        view_menu.addAction(actions["leave-search"])
+        view_menu.addSeparator()
+        view_menu.addAction(self.log_dock.toggleViewAction())
+
+        toolbar = QToolBar(self.tr("Main"), objectName="mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.addAction(actions["sync"])
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        toolbar.addWidget(spacer)
+        toolbar.addWidget(self.search_field)
+        self.addToolBar(toolbar)
+
+    def _connect_signals(self) -> None:
+        self.folder_view.selectionModel().currentChanged.connect(self._on_folder_view_current_changed)
+        selection = self.message_view.selectionModel()
+        selection.currentRowChanged.connect(self._on_message_view_current_changed)
+        selection.selectionChanged.connect(self._on_message_view_selection_changed)
+        self.search_field.returnPressed.connect(self._on_search_field_return_pressed)
+        self.reader.remote_content_allowed.connect(self._on_reader_remote_content_allowed)
+        self.status_panel.cancel_requested.connect(self._on_status_panel_cancel_requested)
+
+    # --- folders ----------------------------------------------------------------
+
+    def _load_folders(self) -> None:
+        folders = self._store.folders()
+        self.folder_model.set_folders(folders)
+        if not folders and not self._account_names:
+            self._show_empty_state()
+            return
+        self.pages.setCurrentWidget(self.splitter)
+        self.folder_view.expandAll()
+        self._select_first_folder()
+        if not folders:
+            self.status_panel.show_message(self.tr("No mail stored yet. Press Ctrl+R to sync."))
+
+    def _select_first_folder(self) -> None:
+        account = self.folder_model.index(0, 0)
+        target = self.folder_model.index(0, 0, account) if self.folder_model.rowCount(account) else account
+        if target.isValid():
+            self.folder_view.setCurrentIndex(target)
+
+    def _show_empty_state(self) -> None:
+        if self._config_error:
+            text = self.tr("<h2>The configuration could not be read</h2><p>%1</p>")
+            self.empty_state.setText(text.replace("%1", _escape(self._config_error)))
+        else:
+            self.empty_state.setText(self.tr(
+                "<h2>No accounts yet</h2>"
+                "<p>Add an IMAP account from a terminal:</p>"
+                "<p><code>sluice account add work --imap-host imap.example.org --user you@example.org</code></p>"
+                "<p>Or try Sluice on a sample mailbox:</p>"
+                "<p><code>sluice --demo</code></p>"
+            ))
+        self.pages.setCurrentWidget(self.empty_state)
+        self.actions_by_name["sync"].setEnabled(False)
+        self.search_field.setEnabled(False)
+
+    def _refresh_folders(self) -> None:
+        """Show new counts, and rebuild the tree when folders came or went."""
+        folders = self._store.folders()
+        if {row.id for row in folders} == self.folder_model.folder_ids():
+            self.folder_model.update_counts(folders)
+            return
+        current_key = self.folder_view.currentIndex().data(NODE_KEY_ROLE)
+        self.folder_view.selectionModel().blockSignals(True)
+        try:
+            self.folder_model.set_folders(folders)
+            self.folder_view.expandAll()
+            index = self._find_folder_node(current_key)
+            if index.isValid():
+                self.folder_view.setCurrentIndex(index)
+        finally:
+            self.folder_view.selectionModel().blockSignals(False)
+        if folders and self.pages.currentWidget() is self.empty_state:
+            self.pages.setCurrentWidget(self.splitter)
+        if not self.folder_view.currentIndex().isValid():
+            self._select_first_folder()
+
+    def _find_folder_node(self, key: object) -> QModelIndex:
+        if key is None:
+            return QModelIndex()
+        matches = self.folder_model.match(
+            self.folder_model.index(0, 0), NODE_KEY_ROLE, key, 1,
+            Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive,
+        )
+        return matches[0] if matches else QModelIndex()
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_folder_view_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._folder_ids = list(current.data(FOLDER_IDS_ROLE) or []) if current.isValid() else []
+        self._clear_search_field()
+        self._show_folder()
+
+    def _show_folder(self) -> None:
+        self._search_active = False
+        ids = self._store.message_ids(self._folder_ids)
+        self.message_model.set_ids(ids)
+        self.reader.clear()
+        self.status_panel.show_message(self.tr("%n message(s)", "", len(ids)))
+
+    # --- messages ---------------------------------------------------------------
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_message_view_current_changed(self, _current: QModelIndex, _previous: QModelIndex) -> None:
+        self._show_current_message()
+
+    @Slot(QItemSelection, QItemSelection)
+    def _on_message_view_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self._show_current_message()
+
+    def _current_selected_row(self) -> int | None:
+        # Focusing the list makes its first row current without selecting
+        # it; only a selected current row counts as the user's choice.
+        current = self.message_view.currentIndex()
+        if not current.isValid() or not self.message_view.selectionModel().isRowSelected(current.row()):
+            return None
+        return current.row()
+
+    def _show_current_message(self) -> None:
+        row_number = self._current_selected_row()
+        row = self.message_model.message(row_number) if row_number is not None else None
+        if row is None:
+            self.reader.clear()
+            return
+        if row.id == self.reader.message_id():
+            return
+        raw = self._store.raw(row.id)
+        # NOTE: parsing runs on the GUI thread; a message with very large
+        # attachments can hold the window for a moment.
+        parsed = parse_message(raw, keep_payloads=True) if raw is not None else None
+        self.reader.show_message(row, parsed, remote_allowed=row.id in self._remote_allowed)
+        if self._mark_read_on_show and not row.seen:
+            self._change_flags([row.id], add=[SEEN])
+
+    def _selected_ids(self) -> list[int]:
+        rows = sorted(index.row() for index in self.message_view.selectionModel().selectedRows())
+        ids = [self.message_model.message_id(row) for row in rows]
+        return [message_id for message_id in ids if message_id is not None]
+
+    def _change_flags(self, ids: list[int], *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> None:
+        try:
+            changed = self._store.change_flags(ids, add=add, remove=remove)
+        except StoreError as error:
+            self._report_error(self.tr("Could not change flags: %1").replace("%1", str(error)))
+            return
+        log.debug("Changed flags of %d of %d message(s)", changed, len(ids))
+        self.message_model.reload_messages(ids)
+        self.folder_model.update_counts(self._store.folders())
+
+    def _toggle_flag(self, flag: str) -> None:
+        ids = self._selected_ids()
+        if not ids:
+            return
+        # The current message decides the direction, as in other mail clients:
+        # if it has the flag, every selected message loses it.
+        current_id = self.message_model.message_id(self.message_view.currentIndex().row())
+        reference_id = current_id if current_id in ids else ids[0]
+        reference_row = self.message_model.row_of(reference_id)
+        reference = self.message_model.message(reference_row) if reference_row is not None else None
+        if reference is not None and flag in reference.flags:
+            self._change_flags(ids, remove=[flag])
+        else:
+            self._change_flags(ids, add=[flag])
+
+    def _move_current(self, step: int) -> None:
+        count = self.message_model.rowCount()
+        if not count:
+            return
+        current = self.message_view.currentIndex()
+        if self._current_selected_row() is not None:
+            self._move_to_row(max(0, min(count - 1, current.row() + step)))
+        else:
+            self._move_to_row(current.row() if current.isValid() else 0)
+
+    def _show_ids_keeping_current(self, ids: list[int]) -> None:
+        """Show ``ids`` and keep the message on show selected, without marking it read again."""
+        current_id = self.reader.message_id()
+        self.message_model.set_ids(ids)
+        row = self.message_model.row_of(current_id) if current_id is not None else None
+        if row is None:
+            return
+        self._mark_read_on_show = False
+        try:
+            self._move_to_row(row)
+        finally:
+            self._mark_read_on_show = True
+
+    def _move_to_row(self, row: int) -> None:
+        index = self.message_model.index(row, SUBJECT)
+        self.message_view.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        )
+        self.message_view.scrollTo(index)
+
+    @Slot()
+    def _on_next_message_triggered(self) -> None:
+        self._move_current(1)
+
+    @Slot()
+    def _on_previous_message_triggered(self) -> None:
+        self._move_current(-1)
+
+    @Slot()
+    def _on_open_message_triggered(self) -> None:
+        if self._current_selected_row() is None:
+            self._move_current(0)
+        row = self.message_model.message(self.message_view.currentIndex().row())
+        if row is None:
+            return
+        if not row.seen:
+            self._change_flags([row.id], add=[SEEN])
+        self.reader.browser.setFocus()
+
+    @Slot()
+    def _on_toggle_read_triggered(self) -> None:
+        self._toggle_flag(SEEN)
+
+    @Slot()
+    def _on_toggle_flag_triggered(self) -> None:
+        self._toggle_flag(FLAGGED)
+
+    @Slot(int)
+    def _on_reader_remote_content_allowed(self, message_id: int) -> None:
+        self._remote_allowed.add(message_id)
+
+    # --- search -----------------------------------------------------------------
+
+    @Slot()
+    def _on_focus_search_triggered(self) -> None:
+        self.search_field.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search_field.selectAll()
+
+    @Slot()
+    def _on_search_field_return_pressed(self) -> None:
+        query = self.search_field.text().strip()
+        if not query:
+            self._leave_search()
+            return
+        self._search_serial += 1
+        job = BackgroundJob(
+            partial(_search_steps, self._profile.index_dir, self._search_serial, query),
+            expected_errors=(QueryError,),
+            name="search",
+        )
+        job.progressed.connect(self._on_search_job_progressed)
+        job.failed.connect(partial(self._on_search_job_failed, self._search_serial))
+        self._start_job(job)
+        self.status_panel.show_message(self.tr("Searching…"))
+
+    @Slot(object)
+    def _on_search_job_progressed(self, result: tuple[int, list[int]]) -> None:
+        serial, ids = result
+        if self._closed or serial != self._search_serial:
+            return
+        self._set_search_invalid(False)
+        self._search_active = True
+        self.message_model.set_ids(ids)
+        self.reader.clear()
+        self.status_panel.show_message(self.tr("%n message(s) found", "", len(ids)))
+        self.search_finished.emit(len(ids))
+
+    def _on_search_job_failed(self, serial: int, message: str) -> None:
+        if serial != self._search_serial:
+            return
+        self._set_search_invalid(True)
+        self.status_panel.show_message(self.tr("Search failed: %1").replace("%1", message), error=True)
+        self.search_failed.emit(message)
+
+    @Slot()
+    def _on_leave_search_triggered(self) -> None:
+        self._leave_search()
+
+    def _leave_search(self) -> None:
+        self._search_serial += 1
+        self._clear_search_field()
+        if self._search_active:
+            self._show_folder()
+        self.message_view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _clear_search_field(self) -> None:
+        self.search_field.clear()
+        self._set_search_invalid(False)
+
+    def _set_search_invalid(self, invalid: bool) -> None:
+        self.search_field.setProperty("invalid", invalid)
+        self.search_field.style().unpolish(self.search_field)
+        self.search_field.style().polish(self.search_field)
+
+    # --- sync -------------------------------------------------------------------
+
+    def is_syncing(self) -> bool:
+        return self._sync_job is not None
+
+    @Slot()
+    def _on_sync_triggered(self) -> None:
+        if self._sync_job is not None:
+            self.status_panel.show_message(self.tr("A sync is running already."))
+            return
+        job = BackgroundJob(
+            partial(_sync_steps, self._profile),
+            expected_errors=(SyncError, SyncFailures, ConfigError, StoreError),
+            name="sync",
+        )
+        job.progressed.connect(self._on_sync_job_progressed)
+        job.failed.connect(self._on_sync_job_failed)
+        job.finished.connect(self._on_sync_job_finished)
+        self._sync_job = job
+        self._sync_errors.clear()
+        self.actions_by_name["sync"].setEnabled(False)
+        self.status_panel.show_message(self.tr("Syncing…"))
+        self.status_panel.show_progress(0, 0)
+        self.log_view.add_line(self.tr("Sync started"))
+        self._start_job(job)
+
+    @Slot(object)
+    def _on_sync_job_progressed(self, step: SyncProgress) -> None:
+        self.status_panel.show_progress(step.done, step.total)
+        self.status_panel.show_message(step.text, error=step.phase == "error")
+        if step.phase == "error":
+            self._record_sync_error(step.text)
+        elif step.phase in _LOGGED_PHASES:
+            self.log_view.add_line(step.text)
+
+    @Slot(str)
+    def _on_sync_job_failed(self, message: str) -> None:
+        # SyncFailures repeats, one per line, the errors already reported as steps.
+        for line in message.splitlines():
+            self._record_sync_error(line)
+
+    @Slot()
+    def _on_sync_job_finished(self) -> None:
+        self._sync_job = None
+        if self._closed:
+            return
+        self.status_panel.hide_progress()
+        self.actions_by_name["sync"].setEnabled(True)
+        self._refresh_after_sync()
+        if self._sync_errors:
+            summary = self.tr("Sync failed: %1  (View > Log lists every error)")
+            self.status_panel.show_message(summary.replace("%1", self._sync_errors[0]), error=True)
+        else:
+            self.status_panel.show_message(self.tr("Synced at %1").replace("%1", f"{datetime.now():%H:%M}"))
+            self.log_view.add_line(self.tr("Sync finished"))
+        self.sync_finished.emit(not self._sync_errors)
+
+    @Slot()
+    def _on_status_panel_cancel_requested(self) -> None:
+        if self._sync_job is None:
+            return
+        self._sync_job.cancel()
+        self.status_panel.show_message(self.tr("Cancelling the sync…"))
+
+    def _refresh_after_sync(self) -> None:
+        self._refresh_folders()
+        if self._search_active:
+            self._show_ids_keeping_current(self.message_model.ids())
+            return
+        self._folder_ids = list(self.folder_view.currentIndex().data(FOLDER_IDS_ROLE) or [])
+        self._show_ids_keeping_current(self._store.message_ids(self._folder_ids))
+
+    def _record_sync_error(self, text: str) -> None:
+        if text in self._sync_errors:
+            return
+        self._sync_errors.append(text)
+        self.log_view.add_line(text)
+
+    def _report_error(self, text: str) -> None:
+        log.error("%s", text)
+        self.status_panel.show_message(text, error=True)
+        self.log_view.add_line(text)
+
+    # --- jobs and closing -------------------------------------------------------
+
+    def _start_job(self, job: BackgroundJob) -> None:
+        # The window keeps each job alive until its thread has stopped.
+        self._jobs.add(job)
+        job.finished.connect(self._on_job_finished)
+        job.start()
+
+    @Slot()
+    def _on_job_finished(self) -> None:
+        job = self.sender()
+        # Dropping the last reference while the job still emits would delete
+        # it inside its own signal, so it is dropped on the next loop turn.
+        QTimer.singleShot(0, partial(self._jobs.discard, job))
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's method name
+        self._closed = True
+        for job in list(self._jobs):
+            job.cancel()
+        for job in list(self._jobs):
+            if not job.wait(CLOSE_WAIT_MS):
+                log.warning("A background job did not stop within %d ms of closing the window", CLOSE_WAIT_MS)
+        self._store.close()
+        super().closeEvent(event)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

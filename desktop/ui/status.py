@@ -1,0 +1,86 @@
+"""The status bar widgets and the in-window log."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QWidget
+
+log = logging.getLogger(__name__)
+
+MAX_LOG_LINES = 2000
+
+
+class StatusPanel(QWidget):
+    """A message on the left, and sync progress with a Cancel button on the right.
+
+    Signals:
+        cancel_requested(): the user pressed Cancel during a job.
+    """
+
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.message_label = QLabel(objectName="statusMessage")
+        self.message_label.setMinimumWidth(200)
+        self.progress_bar = QProgressBar(objectName="syncProgress")
+        self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.setTextVisible(False)
+        self.cancel_button = QPushButton(self.tr("Cancel"), objectName="cancelSync")
+        self._init_layout()
+        self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
+        self.hide_progress()
+
+    def _init_layout(self) -> None:
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 0, 6, 0)
+        layout.addWidget(self.message_label, 1)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.cancel_button)
+
+    def show_message(self, text: str, *, error: bool = False) -> None:
+        self.message_label.setText(text)
+        self.message_label.setToolTip(text)
+        self.message_label.setProperty("error", error)
+        # A changed dynamic property needs a re-polish before the style sheet applies to it.
+        self.message_label.style().unpolish(self.message_label)
+        self.message_label.style().polish(self.message_label)
+
+    def message(self) -> str:
+        return self.message_label.text()
+
+    def show_progress(self, done: int, total: int) -> None:
+        """Show determinate progress when ``total`` is known, else a busy bar."""
+        if total > 0:
+            self.progress_bar.setRange(0, total)
+            self.progress_bar.setValue(min(done, total))
+        else:
+            self.progress_bar.setRange(0, 0)
+        self.progress_bar.show()
+        self.cancel_button.show()
+
+    def hide_progress(self) -> None:
+        self.progress_bar.hide()
+        self.cancel_button.hide()
+        self.cancel_button.setEnabled(True)
+
+    @Slot()
+    def _on_cancel_button_clicked(self) -> None:
+        self.cancel_button.setEnabled(False)
+        self.cancel_requested.emit()
+
+
+class LogView(QPlainTextEdit):
+    """A read-only list of what happened: sync steps, errors, cancels."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("logView")
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(MAX_LOG_LINES)
+
+    def add_line(self, text: str) -> None:
+        self.appendPlainText(f"{datetime.now():%H:%M:%S}  {text}")

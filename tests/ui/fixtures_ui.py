@@ -1,0 +1,163 @@
+"""Profiles with known messages for the window tests.
+
+The builders write through the store's own API (``insert_messages``) and
+index through ``update_index``, the same path that sync and the demo take.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import base64
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+from desktop.config import Account, Config, load_config, save_config
+from desktop.index import SearchIndex
+from desktop.index.builder import update_index
+from desktop.mail.parse import Summary, parse_summary
+from desktop.paths import Profile, profile_at
+from desktop.store import SEEN, NewMessage, Store
+
+# The offscreen platform warns about this on every shown top-level window;
+# it is harmless, so the tests that show windows ignore it.
+OFFSCREEN_NOISE = "This plugin does not support propagateSizeHints"
+
+ACCOUNT = "local-test"
+START = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
+
+# A 1x1 PNG, small enough to embed as a cid: part or serve over HTTP.
+PIXEL_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+@dataclass
+class SampleMessage:
+    """A message to store: plain text, optional HTML and optional inline image."""
+
+    subject: str
+    sender: str
+    body: str
+    folder: str = "INBOX"
+    html: str = ""
+    inline_png_cid: str = ""
+    attachment_name: str = ""
+    seen: bool = False
+    flags: list[str] = field(default_factory=list)
+
+
+def raw_message(sample: SampleMessage, date: datetime) -> bytes:
+    """Build the RFC 5322 bytes of ``sample``."""
+    message = EmailMessage()
+    message["From"] = sample.sender
+    message["To"] = "Reader <reader@example.org>"
+    message["Subject"] = sample.subject
+    message["Date"] = format_datetime(date)
+    message["Message-ID"] = make_msgid(domain="example.org")
+    message.set_content(sample.body)
+    if sample.html:
+        message.add_alternative(sample.html, subtype="html")
+        if sample.inline_png_cid:
+            html_part = message.get_payload()[1]
+            html_part.add_related(PIXEL_PNG, "image", "png", cid=f"<{sample.inline_png_cid}>")
+    if sample.attachment_name:
+        message.add_attachment(b"%PDF-1.4 sample", maintype="application", subtype="pdf", filename=sample.attachment_name)
+    return message.as_bytes()
+
+
+DEFAULT_SAMPLES = [
+    SampleMessage("Quarterly budget review", "Ana Lima <ana@example.org>", "The budget spreadsheet is attached.\nSee https://example.org/budget for notes.", attachment_name="budget.pdf"),
+    SampleMessage("Lunch on Friday?", "Ben Okafor <ben@example.org>", "Shall we try the new noodle place?", seen=True),
+    SampleMessage("Server maintenance window", "Ops <ops@example.org>", "The mail server restarts at 22:00 UTC."),
+    SampleMessage("Your parcel has shipped", "Shop <shop@example.org>", "Tracking number 12345.", seen=True, flags=["\\Flagged"]),
+    SampleMessage("Weekly newsletter", "News <news@example.org>", "Plain version of the newsletter.",
+                  html="<p>Hello <b>reader</b></p><p><img src='http://127.0.0.1:9/track.png' width='1' height='1'></p>"),
+    SampleMessage("Python 3.14 released", "Python list <list@example.org>", "A new release is out.", folder="Lists/python"),
+    SampleMessage("Old project notes", "Cara <cara@example.org>", "Notes from the kickoff.", folder="Archive", seen=True),
+]
+
+
+def build_profile(home: Path, samples: list[SampleMessage] | None = None, *, with_account: bool = True) -> Profile:
+    """Create a profile with a local account holding ``samples``, stored and indexed."""
+    profile = profile_at(home).ensure()
+    if not with_account:
+        return profile
+    save_config(Config(accounts={ACCOUNT: Account(name=ACCOUNT, kind="local")}), profile.config_file)
+    chosen = DEFAULT_SAMPLES if samples is None else samples
+    with Store(profile.store_file) as store:
+        account_id = store.ensure_account(ACCOUNT, "local")
+        folder_ids: dict[str, int] = {}
+        for number, sample in enumerate(chosen):
+            if sample.folder not in folder_ids:
+                folder_ids[sample.folder] = store.upsert_folder(account_id, sample.folder, delimiter="/")
+            raw = raw_message(sample, START + timedelta(hours=number))
+            flags = list(sample.flags) + ([SEEN] if sample.seen else [])
+            new = NewMessage(uid=number + 1, flags=flags, size=len(raw), raw=raw, summary=parse_summary(raw))
+            store.insert_messages(folder_ids[sample.folder], [new])
+        index_profile(profile, store)
+    return profile
+
+
+def index_profile(profile: Profile, store: Store) -> None:
+    index = SearchIndex(profile.index_dir)
+    try:
+        for _step in update_index(store, index):
+            pass
+    finally:
+        index.close()
+
+
+def fill_large_folder(profile: Profile, count: int, *, batch: int = 5000) -> int:
+    """Store ``count`` header-only messages in one folder; return the folder id.
+
+    The summaries are built directly instead of parsed, and the messages
+    are not indexed, so 100,000 of them take seconds.
+    """
+    profile.ensure()
+    save_config(Config(accounts={ACCOUNT: Account(name=ACCOUNT, kind="local")}), profile.config_file)
+    with Store(profile.store_file) as store:
+        account_id = store.ensure_account(ACCOUNT, "local")
+        folder_id = store.upsert_folder(account_id, "INBOX", delimiter="/")
+        for start in range(0, count, batch):
+            messages = [
+                NewMessage(
+                    uid=uid + 1,
+                    flags=[SEEN] if uid % 3 else [],
+                    size=2000 + uid % 5000,
+                    raw=None,
+                    summary=Summary(
+                        subject=f"Message number {uid}",
+                        from_name=f"Sender {uid % 97}",
+                        from_addr=f"sender{uid % 97}@example.org",
+                        date=START + timedelta(minutes=uid),
+                        message_id=f"<large-{uid}@example.org>",
+                    ),
+                )
+                for uid in range(start, min(start + batch, count))
+            ]
+            store.insert_messages(folder_id, messages)
+    return folder_id
+
+
+def free_port() -> int:
+    """Return a loopback TCP port that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def add_unreachable_account(profile: Profile, name: str = "offline") -> int:
+    """Add an IMAP account whose server port on 127.0.0.1 is closed; return the port."""
+    port = free_port()
+    config = load_config(profile.config_file)
+    config.accounts[name] = Account(name=name, imap_host="127.0.0.1", imap_port=port, security="none", user="nobody",
+                                    password_command="echo not-a-real-password")
+    save_config(config, profile.config_file)
+    return port
