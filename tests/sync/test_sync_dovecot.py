@@ -282,3 +282,26 @@ def test_malformed_corpus_syncs_and_indexes(server):
     got_subjects = sorted(row.subject for row in rows)
     wanted_subjects = sorted(values["subject"] or "" for values in expected.values())
     assert got_subjects == wanted_subjects
+
+
+def test_index_rebuild_restores_search(server, capsys):
+    server.append("INBOX", make_message("Harbour report", "The harbour opens at dawn."))
+    assert sync() == 0
+    index_dir = default_profile().index_dir
+    for path in index_dir.iterdir():
+        path.unlink()
+
+    assert main(["index", "rebuild"]) == 0
+
+    assert "Rebuilt the index: 1 message(s)." in capsys.readouterr().out
+    assert len(search("harbour")) == 1
+
+
+def test_bad_query_exits_with_usage_error(server, capsys):
+    server.append("INBOX", make_message("x", "y"))
+    assert sync() == 0
+    capsys.readouterr()
+
+    assert main(["search", "frm:ana"]) == 2
+
+    assert "from" in capsys.readouterr().err
