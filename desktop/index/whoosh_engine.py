@@ -1,0 +1,870 @@
+"""The full-text index on Whoosh (whoosh-reloaded 2.7.5). The only module that imports whoosh.
+
+Layout of an index folder:
+
+- Whoosh files (``_MAIN_*``, ``MAIN_WRITELOCK``): every field except flags. The body is
+  indexed but not stored, and only ``message_id`` is stored.
+- ``flags.sqlite3``: each indexed message id and its flags, casefolded.
+
+Why flags live outside Whoosh: Whoosh cannot change one field of a document, only
+delete and re-add the whole document, and re-adding needs the body, which is not
+stored to keep the index small. Flags change far more often than anything else (each
+message read, each flag sync), so ``update_flags`` only rewrites rows in SQLite. At
+search time an ``is:``/``label:`` term becomes a set of message ids read from SQLite,
+and a small custom Whoosh query matches the documents with those ids. That query
+works inside OR, NOT and parentheses like any other term.
+
+Consistency: ``add`` commits the flag rows before the Whoosh documents, and ``delete``
+removes Whoosh documents before the flag rows. A failure between the two commits can
+only leave flag rows for ids that Whoosh does not have, and those match nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import re
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh import query as wq
+from whoosh import sorting
+from whoosh.analysis import Token, Tokenizer
+from whoosh.fields import BOOLEAN, ID, NUMERIC, TEXT, Schema
+from whoosh.matching import ListMatcher, NullMatcher
+from whoosh.writing import CLEAR
+
+from desktop.index.query import (
+    And,
+    DateRange,
+    Exact,
+    HasAttachment,
+    HasFlag,
+    IndexDocument,
+    MatchAll,
+    Not,
+    Or,
+    Query,
+    RelativeDate,
+    Text,
+    parse_query,
+)
+
+logger = logging.getLogger(__name__)
+
+# Bump when the schema or the text analysis changes. An index written with another
+# version is recreated empty on open, and SearchIndex.is_new is then True so the caller
+# can fill it again.
+SCHEMA_VERSION = 1
+
+FLAGS_FILE = "flags.sqlite3"
+
+# How long a writer waits for another process's write lock before giving up.
+WRITE_LOCK_TIMEOUT_SECONDS = 30.0
+
+# With procs > 1, batches smaller than this still use one process, because starting
+# the worker processes costs more than it saves.
+MIN_PARALLEL_BATCH = 500
+
+# Terms are cut to this many characters, at index and query time alike, so long
+# base64 runs or hashes do not bloat the term dictionary.
+MAX_TERM_CHARS = 100
+
+# Sort key for messages without a date: below every real date, so they sort oldest.
+NO_DATE = -(2**63)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# Text analysis
+#
+# Text is NFKC-normalized and casefolded, so "Résumé" matches "résumé" and "STRASSE"
+# matches "Straße", but accents are kept ("resume" does not match "résumé").
+#
+# A word may contain the connectors . _ - + ' (e.g. "ana.diaz", "python-dev",
+# "report_2026.pdf"). Its parts get consecutive positions, and a query for a
+# connected word is a phrase of its parts, so "python-dev" also finds
+# "python-dev@lists.python.org".
+#
+# An e-mail address is split the same way, with the local part and the domain labels
+# as parts. The whole address is indexed too, and so is every host name with each of
+# its parent domains ("mail.example.com", "example.com"). A query for a whole address
+# or a host name is one term. So "ana@example.com" finds only that address, and
+# "example.com" finds "ana@mail.example.com" but not "ana@example.com.au".
+#
+# Chinese, Japanese and Korean text has no spaces between words. Each run of such
+# characters is indexed as overlapping character bigrams at consecutive positions
+# ("会議について" gives 会議 議に につ つい いて), plus the run's last character alone
+# at the last bigram's position. A query run becomes a phrase of its bigrams, and a
+# query of one CJK character becomes a prefix query, which finds it anywhere in a run.
+
+_CJK_RANGES = (
+    "\u1100-\u11ff"  # Hangul Jamo
+    "\u3005-\u3007"  # 々 〆 〇
+    "\u3041-\u309f"  # Hiragana
+    "\u30a1-\u30fa\u30fc-\u30ff"  # Katakana without the middle dot
+    "\u3105-\u312f"  # Bopomofo
+    "\u3131-\u318e"  # Hangul compatibility Jamo
+    "\u31f0-\u31ff"  # Katakana phonetic extensions
+    "\u3400-\u4dbf"  # CJK extension A
+    "\u4e00-\u9fff"  # CJK unified ideographs
+    "\uac00-\ud7a3"  # Hangul syllables
+    "\uf900-\ufaff"  # CJK compatibility ideographs
+    "\U00020000-\U0003134f"  # CJK extensions B to G
+)
+_LETTERS = rf"[^\W_{_CJK_RANGES}]+"
+_WORD = rf"{_LETTERS}(?:[-._+'’]{_LETTERS})*"
+_TOKEN_PATTERN = re.compile(
+    rf"(?P<local>{_WORD})(?:@(?P<domain>{_LETTERS}(?:[-.]{_LETTERS})*))?|(?P<cjk>[{_CJK_RANGES}]+)"
+)
+_CONNECTOR = re.compile(r"[-._+'’]")
+
+
+def normalize_text(text: str) -> str:
+    """Return text as terms see it: NFKC-normalized and casefolded."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _is_host_name(word: str) -> bool:
+    """Tell whether a connected word looks like a host name, e.g. "mail.example.com"."""
+    labels = word.split(".")
+    if len(labels) < 2 or any(char in word for char in "_+'’"):
+        return False
+    return labels[-1].isalpha() and len(labels[-1]) >= 2
+
+
+def _split(word: str) -> list[str]:
+    return _CONNECTOR.split(word)
+
+
+def _word_terms(match: re.Match[str], position: int) -> tuple[list[tuple[str, int]], int]:
+    """Return the (term, position) pairs of one word or address, and the positions it takes."""
+    local, domain = match.group("local"), match.group("domain")
+    local_parts = _split(local)
+    parts = local_parts + (_split(domain) if domain else [])
+    terms = [(part, position + offset) for offset, part in enumerate(parts)]
+
+    hosts = []
+    if _is_host_name(local):
+        hosts.append((local, position))
+    if domain:
+        terms.append((match.group(0), position))
+        hosts.append((domain, position + len(local_parts)))
+    for host, host_position in hosts:
+        labels = host.split(".")
+        for index in range(len(labels) - 1):
+            offset = sum(len(_split(label)) for label in labels[:index])
+            terms.append((".".join(labels[index:]), host_position + offset))
+
+    terms.sort(key=lambda pair: pair[1])
+    return [(text[:MAX_TERM_CHARS], at) for text, at in terms], len(parts)
+
+
+def index_terms(text: str) -> Iterator[tuple[str, int]]:
+    """Yield (term, position) pairs for indexing ``text``, in position order."""
+    position = 0
+    for match in _TOKEN_PATTERN.finditer(normalize_text(text)):
+        run = match.group("cjk")
+        if run:
+            yield from _cjk_index_terms(run, position)
+            position += max(len(run) - 1, 1)
+            continue
+
+        terms, width = _word_terms(match, position)
+        yield from terms
+        position += width
+
+
+def _cjk_index_terms(run: str, position: int) -> Iterator[tuple[str, int]]:
+    if len(run) == 1:
+        yield run, position
+        return
+    for offset in range(len(run) - 1):
+        yield run[offset : offset + 2], position + offset
+    yield run[-1], position + len(run) - 2
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    """One position of a query phrase.
+
+    ``prefix`` is True for a lone CJK character, which must be searched as a prefix
+    because it is indexed only inside bigrams (or alone at the end of a run).
+    """
+
+    text: str
+    prefix: bool = False
+
+
+def query_terms(text: str) -> list[QueryTerm]:
+    """Split query text into terms at consecutive positions.
+
+    A whole e-mail address or host name stays one term; see the comment on text analysis.
+    """
+    normalized = normalize_text(text).strip()
+    whole = _TOKEN_PATTERN.fullmatch(normalized)
+    if whole and (whole.group("domain") or _is_host_name(normalized)):
+        return [QueryTerm(normalized[:MAX_TERM_CHARS])]
+
+    terms: list[QueryTerm] = []
+    for match in _TOKEN_PATTERN.finditer(normalized):
+        run = match.group("cjk")
+        if run and len(run) == 1:
+            terms.append(QueryTerm(run, prefix=True))
+        elif run:
+            terms.extend(QueryTerm(run[i : i + 2]) for i in range(len(run) - 1))
+        else:
+            local, domain = match.group("local"), match.group("domain")
+            parts = _split(local) + (_split(domain) if domain else [])
+            terms.extend(QueryTerm(part[:MAX_TERM_CHARS]) for part in parts)
+    return terms
+
+
+class MailTokenizer(Tokenizer):
+    """Whoosh tokenizer for mail text, as the comment on text analysis above describes.
+
+    NOTE: Whoosh pickles the schema, and this class's import path with it, into the
+    index. Moving or renaming the class makes old indexes unreadable; SearchIndex
+    then recreates them empty, as it does for a SCHEMA_VERSION change.
+    """
+
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: object,
+    ) -> Iterator[Token]:
+        # Whoosh reuses one Token object for the whole stream, by design.
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        pairs = index_terms(value) if tokenize else [(normalize_text(value), 0)]
+        for text, position in pairs:
+            token.text = text
+            token.boost = 1.0
+            token.stopped = False
+            if keeporiginal:
+                token.original = text
+            if positions:
+                token.pos = start_pos + position
+            if chars:
+                # Offsets into the normalized text are not offsets into the original,
+                # so none are given; no field of this schema records characters.
+                token.startchar = token.endchar = start_char
+            yield token
+
+
+def build_schema() -> Schema:
+    """Return the Whoosh schema. Text fields record positions for phrase queries."""
+    analyzer = MailTokenizer()
+    return Schema(
+        message_id=NUMERIC(int, bits=64, stored=True, unique=True, sortable=True),
+        account=ID(),
+        folder=ID(),
+        sender=TEXT(analyzer=analyzer),
+        recipients=TEXT(analyzer=analyzer),
+        subject=TEXT(analyzer=analyzer),
+        body=TEXT(analyzer=analyzer),
+        attachments=TEXT(analyzer=analyzer),
+        has_attachment=BOOLEAN(),
+        # Microseconds since 1970 in UTC, or NO_DATE.
+        date=NUMERIC(int, bits=64, sortable=True),
+    )
+
+
+# Query field names to schema field names.
+_TEXT_FIELD_NAMES = {
+    "from": "sender",
+    "to": "recipients",
+    "subject": "subject",
+    "body": "body",
+    "attachment": "attachments",
+}
+_WORD_FIELDS = ("sender", "recipients", "subject", "body", "attachments")
+_PHRASE_FIELDS = ("subject", "body")
+
+
+def _schema_signature(schema: Schema) -> list[tuple[str, str, str]]:
+    """Return each field's name, type and analyzer type, for comparing schemas.
+
+    Whoosh's own schema comparison reports unequal for identical NUMERIC fields
+    read back from disk, so it cannot be used.
+    """
+    return [
+        (name, type(field).__name__, type(getattr(field, "analyzer", None)).__name__)
+        for name, field in sorted(schema.items())
+    ]
+
+
+def _date_key(moment: datetime | None) -> int:
+    """Return the sort key of a date: microseconds since 1970 in UTC, or NO_DATE."""
+    if moment is None:
+        return NO_DATE
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _document_fields(doc: IndexDocument) -> dict[str, object]:
+    return {
+        "message_id": doc.message_id,
+        "account": normalize_text(doc.account),
+        "folder": normalize_text(doc.folder),
+        "sender": doc.sender,
+        "recipients": doc.recipients,
+        "subject": doc.subject,
+        "body": doc.body,
+        "attachments": "\n".join(doc.attachments),
+        "has_attachment": bool(doc.attachments),
+        "date": _date_key(doc.date),
+    }
+
+
+# Flags
+
+
+class _FlagStore:
+    """Message ids and their flags in SQLite, next to the Whoosh files.
+
+    One connection is shared by all threads and guarded by a lock; every call is short.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=NORMAL")
+
+    def version(self) -> int:
+        with self._lock:
+            return self._connection.execute("PRAGMA user_version").fetchone()[0]
+
+    def recreate(self, version: int) -> None:
+        with self._lock:
+            self._connection.executescript(
+                f"""
+                BEGIN;
+                DROP TABLE IF EXISTS message_flag;
+                DROP TABLE IF EXISTS message;
+                CREATE TABLE message (message_id INTEGER PRIMARY KEY);
+                CREATE TABLE message_flag (
+                    flag TEXT NOT NULL,
+                    message_id INTEGER NOT NULL,
+                    PRIMARY KEY (flag, message_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX message_flag_by_message ON message_flag (message_id);
+                PRAGMA user_version = {int(version)};
+                COMMIT;
+                """
+            )
+
+    def replace(self, items: Iterable[tuple[int, list[str]]], *, known_only: bool) -> int:
+        """Set the flags of each message id and return how many were set.
+
+        With ``known_only``, ids that are not in the store are skipped.
+        """
+        written = 0
+        with self._lock, self._transaction():
+            for message_id, flags in items:
+                if known_only and not self._is_known(message_id):
+                    continue
+                self._write_flags(message_id, flags)
+                written += 1
+        return written
+
+    def _is_known(self, message_id: int) -> bool:
+        row = self._connection.execute(
+            "SELECT 1 FROM message WHERE message_id = ?", (message_id,)
+        ).fetchone()
+        return row is not None
+
+    def _write_flags(self, message_id: int, flags: list[str]) -> None:
+        execute = self._connection.execute
+        execute("INSERT OR IGNORE INTO message (message_id) VALUES (?)", (message_id,))
+        execute("DELETE FROM message_flag WHERE message_id = ?", (message_id,))
+        self._connection.executemany(
+            "INSERT OR IGNORE INTO message_flag (flag, message_id) VALUES (?, ?)",
+            [(normalize_text(flag), message_id) for flag in flags],
+        )
+
+    def delete(self, message_ids: Iterable[int]) -> None:
+        rows = [(message_id,) for message_id in message_ids]
+        with self._lock, self._transaction():
+            self._connection.executemany("DELETE FROM message_flag WHERE message_id = ?", rows)
+            self._connection.executemany("DELETE FROM message WHERE message_id = ?", rows)
+
+    def clear(self) -> None:
+        with self._lock, self._transaction():
+            self._connection.execute("DELETE FROM message_flag")
+            self._connection.execute("DELETE FROM message")
+
+    def lookup(self, flag: str) -> tuple[frozenset[int], bool]:
+        """Return the ids with ``flag``, or, when that set is the larger half, the ids without it.
+
+        The boolean is True when the ids returned are those *without* the flag.
+        """
+        execute = self._connection.execute
+        with self._lock:
+            total = execute("SELECT count(*) FROM message").fetchone()[0]
+            flagged = execute(
+                "SELECT count(*) FROM message_flag WHERE flag = ?", (flag,)
+            ).fetchone()[0]
+            if flagged * 2 <= total:
+                rows = execute("SELECT message_id FROM message_flag WHERE flag = ?", (flag,))
+                return frozenset(row[0] for row in rows), False
+            rows = execute(
+                "SELECT message_id FROM message WHERE message_id NOT IN "
+                "(SELECT message_id FROM message_flag WHERE flag = ?)",
+                (flag,),
+            )
+            return frozenset(row[0] for row in rows), True
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._connection)
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+
+class _Transaction:
+    """BEGIN on enter; COMMIT on success, ROLLBACK on error."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def __enter__(self) -> None:
+        self._connection.execute("BEGIN")
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        self._connection.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+class _DocnumCache:
+    """Per-segment maps from message id to segment-local document number.
+
+    A Whoosh segment never changes once written, apart from its deletion marks. So a
+    map built from its message_id column stays valid, and live_docnums() skips the
+    deleted documents.
+    """
+
+    MAX_SEGMENTS = 64
+
+    def __init__(self) -> None:
+        self._maps: dict[str, dict[int, int]] = {}
+
+    def for_reader(self, reader: object) -> dict[int, int]:
+        """Return the map for a leaf (single-segment) reader."""
+        if reader.doc_count_all() == 0:
+            return {}
+        key = reader.segment().segment_id()
+        mapping = self._maps.get(key)
+        if mapping is None:
+            column = reader.column_reader("message_id")
+            mapping = {message_id: docnum for docnum, message_id in enumerate(column)}
+            if len(self._maps) >= self.MAX_SEGMENTS:
+                self._maps.clear()
+            self._maps[key] = mapping
+        return mapping
+
+    def live_docnums(self, reader: object, message_ids: Iterable[int]) -> list[int]:
+        """Return the global document numbers of live documents with these ids."""
+        wanted = list(message_ids)
+        docnums = []
+        for leaf, offset in reader.leaf_readers():
+            mapping = self.for_reader(leaf)
+            for message_id in wanted:
+                docnum = mapping.get(message_id)
+                if docnum is not None and not leaf.is_deleted(docnum):
+                    docnums.append(offset + docnum)
+        return docnums
+
+
+class MessageIdSetQuery(wq.Query):
+    """Whoosh query that matches the documents whose message id is in a fixed set."""
+
+    def __init__(self, message_ids: frozenset[int], cache: _DocnumCache) -> None:
+        self.message_ids = message_ids
+        self._cache = cache
+        self.boost = 1.0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self.message_ids)} ids)"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.message_ids == self.message_ids
+
+    def __hash__(self) -> int:
+        return hash(self.message_ids)
+
+    def __deepcopy__(self, memo: dict) -> MessageIdSetQuery:
+        # Copies (Whoosh makes them in with_boost) share the id set and the cache.
+        copied = MessageIdSetQuery(self.message_ids, self._cache)
+        copied.boost = self.boost
+        return copied
+
+    def field(self) -> None:
+        return None
+
+    def estimate_size(self, ixreader: object) -> int:
+        return min(len(self.message_ids), ixreader.doc_count_all())
+
+    def matcher(self, searcher: object, context: object = None) -> object:
+        # Whoosh calls this once per segment. live_docnums() also accepts a
+        # multi-segment reader, so a direct call on a top-level searcher works too.
+        reader = searcher.reader()
+        docnums = sorted(self._cache.live_docnums(reader, self.message_ids))
+        if not docnums:
+            return NullMatcher()
+        return ListMatcher(docnums, all_weights=self.boost)
+
+
+# Translation of the query AST into Whoosh queries
+
+
+class _Translator:
+    """Build a Whoosh query from a query AST.
+
+    wq.NullQuery stands for "matches nothing" and is folded away here, because
+    Whoosh's own normalize() turns NOT of nothing into nothing.
+    """
+
+    def __init__(self, flags: _FlagStore, cache: _DocnumCache, now: datetime) -> None:
+        self._flags = flags
+        self._cache = cache
+        self._now = now
+
+    def translate(self, node: Query) -> wq.Query:
+        match node:
+            case MatchAll():
+                return wq.Every()
+            case Text():
+                return self._text(node)
+            case Exact(field=name, value=value, prefix=prefix):
+                return _exact(name, normalize_text(value), prefix)
+            case HasFlag(flag=flag):
+                return self._flag(normalize_text(flag))
+            case HasAttachment():
+                return wq.Term("has_attachment", True)
+            case DateRange(start=start, end=end):
+                return _date_range(start, end)
+            case RelativeDate(age=age, older=older):
+                cutoff = self._now - age
+                return _date_range(None, cutoff) if older else _date_range(cutoff, None)
+            case Not(operand=operand):
+                return _negate(self.translate(operand))
+            case And(operands=operands):
+                return _all_of([self.translate(operand) for operand in operands])
+            case Or(operands=operands):
+                return _any_of([self.translate(operand) for operand in operands])
+        raise TypeError(f"Unknown query node {node!r}")
+
+    def _text(self, node: Text) -> wq.Query:
+        if node.field is not None:
+            fieldnames: tuple[str, ...] = (_TEXT_FIELD_NAMES[node.field],)
+        else:
+            fieldnames = _PHRASE_FIELDS if node.phrase else _WORD_FIELDS
+        terms = query_terms(node.text)
+        return _any_of([_terms_query(fieldname, terms) for fieldname in fieldnames])
+
+    def _flag(self, flag: str) -> wq.Query:
+        message_ids, inverted = self._flags.lookup(flag)
+        matched = MessageIdSetQuery(message_ids, self._cache) if message_ids else wq.NullQuery
+        return _negate(matched) if inverted else matched
+
+
+def _terms_query(fieldname: str, terms: list[QueryTerm]) -> wq.Query:
+    if not terms:
+        return wq.NullQuery
+    if len(terms) == 1:
+        term = terms[0]
+        query_class = wq.Prefix if term.prefix else wq.Term
+        return query_class(fieldname, term.text)
+    return wq.Phrase(fieldname, [term.text for term in terms])
+
+
+def _exact(fieldname: str, value: str, prefix: bool) -> wq.Query:
+    if prefix and not value:
+        return wq.Every()
+    return wq.Prefix(fieldname, value) if prefix else wq.Term(fieldname, value)
+
+
+def _date_range(start: datetime | None, end: datetime | None) -> wq.Query:
+    """Match dates from start (inclusive) to end (exclusive); undated messages never match."""
+    low = _date_key(start) if start is not None else NO_DATE + 1
+    high = _date_key(end) - 1 if end is not None else None
+    if high is not None and high < low:
+        return wq.NullQuery
+    return wq.NumericRange("date", low, high)
+
+
+def _negate(query: wq.Query) -> wq.Query:
+    if query is wq.NullQuery:
+        return wq.Every()
+    if isinstance(query, wq.Every) and query.fieldname is None:
+        return wq.NullQuery
+    return wq.Not(query)
+
+
+def _all_of(queries: list[wq.Query]) -> wq.Query:
+    if any(query is wq.NullQuery for query in queries):
+        return wq.NullQuery
+    queries = [query for query in queries if not _matches_all(query)]
+    if not queries:
+        return wq.Every()
+    return queries[0] if len(queries) == 1 else wq.And(queries)
+
+
+def _any_of(queries: list[wq.Query]) -> wq.Query:
+    if any(_matches_all(query) for query in queries):
+        return wq.Every()
+    queries = [query for query in queries if query is not wq.NullQuery]
+    if not queries:
+        return wq.NullQuery
+    return queries[0] if len(queries) == 1 else wq.Or(queries)
+
+
+def _matches_all(query: wq.Query) -> bool:
+    return isinstance(query, wq.Every) and query.fieldname is None
+
+
+# The index
+
+
+class SearchIndex:
+    """A full-text index of messages in one folder on disk.
+
+    One writer at a time: writes from threads of this object are serialized, and
+    another process holding the Whoosh write lock makes a write wait up to
+    WRITE_LOCK_TIMEOUT_SECONDS. Searches may run from other threads while a write
+    is in progress; they see the state of the last commit.
+
+    Attributes:
+        path: The index folder.
+        is_new: True when this open created an empty index, because none existed or
+            the existing one had another format. The caller should then add every
+            message.
+    """
+
+    def __init__(self, path: Path, *, procs: int = 1) -> None:
+        """Open the index in ``path``, creating the folder and index as needed.
+
+        Args:
+            path: The index folder.
+            procs: Worker processes for adding batches of at least MIN_PARALLEL_BATCH
+                documents. Values above 1 use Whoosh's multiprocessing writer.
+        """
+        if procs < 1:
+            raise ValueError(f"procs must be at least 1, got {procs}")
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._procs = procs
+        self._write_lock = threading.Lock()
+        self._cache = _DocnumCache()
+        self._closed = False
+        self._flags = _FlagStore(self.path / FLAGS_FILE)
+        self._index, self.is_new = self._open_or_create()
+        self._sort = sorting.MultiFacet(
+            [sorting.FieldFacet("date", reverse=True), sorting.FieldFacet("message_id", reverse=True)]
+        )
+
+    def _open_or_create(self) -> tuple[whoosh_index.FileIndex, bool]:
+        reason = self._incompatibility()
+        if reason is None:
+            return whoosh_index.open_dir(str(self.path)), False
+        if reason:
+            logger.warning("Recreating the search index in %s empty: %s", self.path, reason)
+        else:
+            logger.info("Creating a search index in %s", self.path)
+        created = whoosh_index.create_in(str(self.path), build_schema())
+        self._flags.recreate(SCHEMA_VERSION)
+        return created, True
+
+    def _incompatibility(self) -> str | None:
+        """Return why the existing index cannot be used, "" when there is none, or None when it can."""
+        if not whoosh_index.exists_in(str(self.path)):
+            return ""
+        version = self._flags.version()
+        if version == 0:
+            return f"its flag table {FLAGS_FILE} is missing"
+        if version != SCHEMA_VERSION:
+            return f"its format version is {version}, this program uses {SCHEMA_VERSION}"
+        try:
+            stored = whoosh_index.open_dir(str(self.path)).schema
+        except (pickle.UnpicklingError, AttributeError, ImportError, EOFError) as error:
+            return f"its schema cannot be read ({error})"
+        if _schema_signature(stored) != _schema_signature(build_schema()):
+            return "its fields differ from this program's"
+        return None
+
+    def __enter__(self) -> SearchIndex:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"The search index in {self.path} is closed")
+
+    # Writing
+
+    def _writer(self, batch_size: int) -> object:
+        procs = self._procs if batch_size >= MIN_PARALLEL_BATCH else 1
+        try:
+            return self._index.writer(procs=procs, timeout=WRITE_LOCK_TIMEOUT_SECONDS)
+        except whoosh_index.LockError:
+            raise TimeoutError(
+                f"The search index in {self.path} is locked by another writer, and it was "
+                f"not released within {WRITE_LOCK_TIMEOUT_SECONDS:.0f} s. Close other "
+                f"programs that use this index and try again."
+            ) from None
+
+    def add(self, docs: Iterable[IndexDocument]) -> int:
+        """Add documents, replacing any with the same message_id, in one commit.
+
+        The whole batch is held in memory; within it, the last document with a given
+        message_id wins. Returns the number of documents written.
+        """
+        self._check_open()
+        batch = {doc.message_id: doc for doc in docs}
+        if not batch:
+            return 0
+
+        with self._write_lock:
+            writer = self._writer(len(batch))
+            try:
+                for docnum in self._cache.live_docnums(writer.reader(), batch):
+                    writer.delete_document(docnum)
+                for doc in batch.values():
+                    writer.add_document(**_document_fields(doc))
+                self._flags.replace(
+                    ((doc.message_id, doc.flags) for doc in batch.values()), known_only=False
+                )
+            except BaseException:
+                writer.cancel()
+                raise
+            writer.commit()
+        logger.debug("Indexed %d documents", len(batch))
+        return len(batch)
+
+    def delete(self, message_ids: Iterable[int]) -> int:
+        """Delete documents by message id in one commit; return how many were found."""
+        self._check_open()
+        wanted = set(message_ids)
+        if not wanted:
+            return 0
+
+        with self._write_lock:
+            writer = self._writer(0)
+            try:
+                docnums = self._cache.live_docnums(writer.reader(), wanted)
+                for docnum in docnums:
+                    writer.delete_document(docnum)
+            except BaseException:
+                writer.cancel()
+                raise
+            writer.commit()
+            self._flags.delete(wanted)
+        logger.debug("Deleted %d of %d requested documents", len(docnums), len(wanted))
+        return len(docnums)
+
+    def update_flags(self, message_id_flags: Iterable[tuple[int, list[str]]]) -> None:
+        """Replace the flags of indexed messages; ids that are not indexed are skipped.
+
+        Only the flag table changes, so this is fast and needs no message text.
+        """
+        self._check_open()
+        with self._write_lock:
+            written = self._flags.replace(message_id_flags, known_only=True)
+        logger.debug("Updated the flags of %d messages", written)
+
+    def clear(self) -> None:
+        """Remove every document, keeping the index folder, e.g. before a rebuild."""
+        self._check_open()
+        with self._write_lock:
+            writer = self._writer(0)
+            writer.commit(mergetype=CLEAR)
+            self._flags.clear()
+        logger.info("Cleared the search index in %s", self.path)
+
+    # Searching
+
+    def _build_query(
+        self, text: str, accounts: list[str] | None, now: datetime | None
+    ) -> wq.Query:
+        translator = _Translator(self._flags, self._cache, now or datetime.now(UTC))
+        query = translator.translate(parse_query(text))
+        if accounts is None:
+            return query
+        allowed = _any_of([wq.Term("account", normalize_text(name)) for name in accounts])
+        return _all_of([query, allowed])
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int | None = 100,
+        accounts: list[str] | None = None,
+        now: datetime | None = None,
+    ) -> list[int]:
+        """Return the message ids matching ``query``, newest first.
+
+        Messages without a date come last; equal dates are ordered by message id,
+        highest first.
+
+        Args:
+            query: Text in the query language; see ``docs/search.md``.
+            limit: The maximum number of ids, or None for all.
+            accounts: Account names to search in, or None for all accounts.
+            now: The moment that older_than: and newer_than: count from; the
+                current time when None.
+
+        Raises:
+            QueryError: The query text is invalid.
+        """
+        self._check_open()
+        whoosh_query = self._build_query(query, accounts, now)
+        if whoosh_query is wq.NullQuery or limit == 0:
+            return []
+        with self._index.searcher() as searcher:
+            if searcher.doc_count_all() == 0:
+                return []
+            results = searcher.search(whoosh_query, limit=limit, sortedby=self._sort)
+            column = searcher.reader().column_reader("message_id")
+            return [column[docnum] for docnum, _ in results.items()]
+
+    def count(
+        self, query: str, *, accounts: list[str] | None = None, now: datetime | None = None
+    ) -> int:
+        """Return how many messages match ``query``; arguments as for ``search``."""
+        self._check_open()
+        whoosh_query = self._build_query(query, accounts, now)
+        if whoosh_query is wq.NullQuery:
+            return 0
+        with self._index.searcher() as searcher:
+            return sum(1 for _ in searcher.docs_for_query(whoosh_query))
+
+    def doc_count(self) -> int:
+        """Return the number of documents in the index."""
+        self._check_open()
+        return self._index.doc_count()
+
+    def close(self) -> None:
+        """Release the index; later calls raise RuntimeError. Closing twice is allowed."""
+        if self._closed:
+            return
+        self._closed = True
+        self._index.close()
+        self._flags.close()
