@@ -1,0 +1,1 @@
+"""Sluice's benchmark harness; run it with ``python bench/run.py NAME``."""
