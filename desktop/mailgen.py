@@ -725,6 +725,17 @@ def _notification_html(service_name: str, subject: str, text: str) -> str:
     )
 
 
+def _invoice_vendor(date: datetime, number: str, *, german: bool) -> tuple[_Service, str, str]:
+    """Return the sender, PDF file name and subject of an invoice."""
+    if german:
+        month = _GERMAN_MONTHS[date.month - 1]
+        service = _Service("Bergmann Büroservice", "rechnung@bergmann-buero.example", "receipt", "de")
+        return service, f"Rechnung {number} – {month}.pdf", f"Ihre Rechnung {number} für {month}"
+
+    service = _Service("Harbor Hosting Billing", "billing@harborhosting.example.net", "receipt")
+    return service, f"{number}.pdf", f"Invoice {number} for {_MONTH_NAMES[date.month - 1]} {date.year}"
+
+
 def _quote_text(text: str, max_lines: int = 40) -> str:
     lines = text.rstrip("\n").split("\n")[:max_lines]
     return "\n".join(f"> {line}" if line and not line.startswith(">") else f">{line}" for line in lines)
@@ -983,8 +994,8 @@ class _Generator:
             parts.append(self._signature(sender))
         text = "\n\n".join(parts)
         if quote is not None and quoted_from is not None and quoted_at is not None:
-            who = quoted_from.name or quoted_from.addr
-            text += f"\n\nOn {_format_date(quoted_at)}, {who} wrote:\n{_quote_text(quote)}"
+            quoted_name = quoted_from.name or quoted_from.addr
+            text += f"\n\nOn {_format_date(quoted_at)}, {quoted_name} wrote:\n{_quote_text(quote)}"
         return text + "\n"
 
     def _signature(self, sender: _Contact) -> str:
@@ -1481,15 +1492,8 @@ class _Generator:
         rng = self._rng
         date = datetime.fromtimestamp(moment, timezone.utc)
         number = f"INV-{date.year}-{rng.randint(1, 9999):04d}"
-        german = rng.random() < 0.3
-        if german:
-            service = _Service("Bergmann Büroservice", "rechnung@bergmann-buero.example", "receipt", "de")
-            filename = f"Rechnung {number} – {_GERMAN_MONTHS[date.month - 1]}.pdf"
-            subject = f"Ihre Rechnung {number} für {_GERMAN_MONTHS[date.month - 1]}"
-        else:
-            service = _Service("Harbor Hosting Billing", "billing@harborhosting.example.net", "receipt")
-            filename = f"{number}.pdf"
-            subject = f"Invoice {number} for {_MONTH_NAMES[date.month - 1]} {date.year}"
+        service, filename, subject = _invoice_vendor(date, number, german=rng.random() < 0.3)
+
         items = [
             (self._fill("{project} hosting plan"), rng.randrange(2900, 49000)),
             ("Support package", rng.randrange(5000, 40000)),
@@ -1501,12 +1505,12 @@ class _Generator:
         lines += ["", f"{'Total due':<40}{f'${total / 100:,.2f}':>12}", "Payment due within 30 days."]
         text = (f"Hello {USER_NAME},\n\nThank you for your business. Your invoice {number} for\n"
                 f"${total / 100:,.2f} is attached.\n\n" + "\n".join(lines) + "\n\nBilling team\n")
+
         pdf = _make_pdf(lines, rng.randbytes(self._attachment_size(6000)))
         attachment = self._attachment(filename, "application/pdf", pdf)
         entity = self._multipart("mixed", [_text_entity(text), attachment])
-        sender = self._service_contact(service)
         domain = service.addr.split("@", 1)[1]
-        draft = _Draft(sender, [_USER.header], subject, entity, self._next_id(domain))
+        draft = _Draft(self._service_contact(service), [_USER.header], subject, entity, self._next_id(domain))
         return self._render_bulk(draft, moment, domain, self._flags(moment, 0.3, 0.02, 0.08))
 
     def _store_receipt(self, moment: int) -> GeneratedMessage:
