@@ -90,26 +90,58 @@ def header_to_str(value: object) -> str:
 
 
 def decode_words(value: object) -> str:
-    """Decode RFC 2047 encoded words in a header value and unfold it."""
+    """Decode RFC 2047 encoded words in a header value and unfold it.
+
+    Adjacent encoded words in the same charset are joined as bytes before
+    decoding, because some mailers split one multibyte character across two
+    words, which RFC 2047 forbids but real mail does.
+    """
     text = _FOLD.sub(" ", header_to_str(value))
     if "=?" not in text:
         return text.strip()
     text = _BETWEEN_WORDS.sub(r"\1\2", text)
-    return _ENCODED_WORD.sub(_decode_word, text).strip()
+    pieces: list[str] = []
+    pending: list[bytes] = []
+    pending_charset = ""
+    position = 0
+    for match in _ENCODED_WORD.finditer(text):
+        if match.start() > position:
+            pieces.append(_flush(pending, pending_charset))
+            pending, pending_charset = [], ""
+            pieces.append(text[position : match.start()])
+        position = match.end()
+        charset = match.group(1).lower()
+        data = _word_bytes(match)
+        if data is None:
+            pieces.append(_flush(pending, pending_charset))
+            pending, pending_charset = [], ""
+            pieces.append(match.group(0))
+            continue
+        if pending and charset != pending_charset:
+            pieces.append(_flush(pending, pending_charset))
+            pending = []
+        pending.append(data)
+        pending_charset = charset
+    pieces.append(_flush(pending, pending_charset))
+    pieces.append(text[position:])
+    return "".join(pieces).strip()
 
 
-def _decode_word(match: re.Match[str]) -> str:
+def _flush(pending: list[bytes], charset: str) -> str:
+    return decode_bytes(b"".join(pending), charset) if pending else ""
+
+
+def _word_bytes(match: re.Match[str]) -> bytes | None:
+    """Return the bytes of one encoded word, or None when they cannot be decoded."""
     charset, encoding, payload = match.groups()
     try:
         if encoding in "bB":
             padded = payload + "=" * (-len(payload) % 4)
-            data = base64.b64decode(padded, validate=False)
-        else:
-            data = quopri.decodestring(payload.replace("_", " ").encode("ascii", errors="replace"), header=False)
+            return base64.b64decode(padded, validate=False)
+        return quopri.decodestring(payload.replace("_", " ").encode("ascii", errors="replace"), header=False)
     except (binascii.Error, ValueError) as error:
-        log.debug("Kept an undecodable encoded word as it is: %s", error)
-        return match.group(0)
-    return decode_bytes(data, charset)
+        log.debug("Kept an undecodable encoded word of charset %s as it is: %s", charset, error)
+        return None
 
 
 def parse_addresses(value: object) -> list[tuple[str, str]]:

@@ -42,6 +42,9 @@ _SUBJECT_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|sv|vs|antw|r)(\[\d+\])?\s*:\s
 # disposition. The full parse in the indexer confirms it.
 _ATTACHMENT_HINT = re.compile(rb"^content-disposition:\s*attachment|^\s+filename\*?=|;\s*filename\*?=|;\s*name\*?=", re.IGNORECASE | re.MULTILINE)
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+# A line in the header block that is neither "Name:" nor a folded continuation.
+_BAD_HEADER_LINE = re.compile(rb"(?:^|\n)(?![ \t]|[\x21-\x39\x3b-\x7e]+[ \t]*:|\r?\n|$)", re.MULTILINE)
+_HEADER_LINE = re.compile(rb"^(?:[ \t]|[\x21-\x39\x3b-\x7e]+[ \t]*:)")
 
 
 @dataclass
@@ -102,8 +105,39 @@ class ParsedMessage:
         return html_to_text(self.html) if self.html else ""
 
 
+def repair_header_block(raw: bytes) -> bytes:
+    """Drop stray lines from the header block that would end it early.
+
+    A parser takes the first line that is not a header as the start of the
+    body, so one stray line would hide every header after it; mail clients
+    skip such a line instead.
+    """
+    end = _HEADER_END.search(raw)
+    block = raw[: end.start()] if end else raw
+    if not _BAD_HEADER_LINE.search(block):
+        return raw
+    lines = block.split(b"\n")
+    kept = [line for line in lines if _HEADER_LINE.match(line)]
+    log.debug("Dropped %d stray line(s) from a header block", len(lines) - len(kept))
+    return b"\n".join(kept) + raw[len(block) :]
+
+
+def _header(message: Message, name: str) -> str | None:
+    """Return the first raw value of header ``name``.
+
+    compat32 turns a value with 8-bit bytes into a Header object that has
+    lost them; the raw value keeps them for ``decode_words`` to repair.
+    """
+    wanted = name.lower()
+    for key, value in message.raw_items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
 def parse_summary(raw: bytes) -> Summary:
     """Return the list fields of a raw message from its header block."""
+    raw = repair_header_block(raw)
     try:
         message = _HEADER_PARSER.parsebytes(raw)
     except Exception as error:  # noqa: BLE001 - the parser may raise anything on hostile input; the message is kept raw
@@ -116,23 +150,23 @@ def parse_summary(raw: bytes) -> Summary:
 
 def _summary_from(message: Message) -> Summary:
     summary = Summary()
-    summary.subject = decode_words(message.get("Subject", ""))
-    senders = parse_addresses(message.get("From"))
+    summary.subject = decode_words(_header(message, "Subject"))
+    senders = parse_addresses(_header(message, "From"))
     if senders:
         summary.from_name, summary.from_addr = senders[0]
     else:
         summary.defects.append("no readable From")
-    summary.to = parse_addresses(message.get("To"))
-    summary.cc = parse_addresses(message.get("Cc"))
-    summary.date = parse_date(message.get("Date"))
+    summary.to = parse_addresses(_header(message, "To"))
+    summary.cc = parse_addresses(_header(message, "Cc"))
+    summary.date = parse_date(_header(message, "Date"))
     if summary.date is None:
         summary.defects.append("no readable Date")
-    ids = parse_message_ids(message.get("Message-ID"))
+    ids = parse_message_ids(_header(message, "Message-ID"))
     summary.message_id = ids[0] if ids else ""
-    reply_ids = parse_message_ids(message.get("In-Reply-To"))
+    reply_ids = parse_message_ids(_header(message, "In-Reply-To"))
     summary.in_reply_to = reply_ids[0] if reply_ids else ""
-    summary.references = parse_message_ids(message.get("References"))
-    summary.list_id = _list_id(message.get("List-Id"))
+    summary.references = parse_message_ids(_header(message, "References"))
+    summary.list_id = _list_id(_header(message, "List-Id"))
     summary.thread_key = thread_key(summary)
     for defect in getattr(message, "defects", []):
         summary.defects.append(type(defect).__name__)
@@ -172,6 +206,7 @@ def thread_key(summary: Summary) -> str:
 
 def parse_message(raw: bytes, *, keep_payloads: bool = False) -> ParsedMessage:
     """Parse the whole message; ``keep_payloads`` keeps attachment bytes for the reader."""
+    raw = repair_header_block(raw)
     try:
         message = _FULL_PARSER.parsebytes(raw)
     except Exception as error:  # noqa: BLE001 - the parser may raise anything on hostile input; the message is kept raw
@@ -180,7 +215,7 @@ def parse_message(raw: bytes, *, keep_payloads: bool = False) -> ParsedMessage:
         return ParsedMessage(summary=summary, text=decode_bytes(raw), defects=summary.defects)
 
     parsed = ParsedMessage(summary=_summary_from(message))
-    parsed.headers = [(name, decode_words(value)) for name, value in message.items()]
+    parsed.headers = [(name, decode_words(value)) for name, value in message.raw_items()]
     texts: list[str] = []
     htmls: list[str] = []
     _walk(message, parsed, texts, htmls, keep_payloads)
@@ -211,7 +246,7 @@ def _walk(part: Message, parsed: ParsedMessage, texts: list[str], htmls: list[st
         return
 
     filename = _filename(part)
-    disposition = (part.get("Content-Disposition") or "").split(";", 1)[0].strip().lower()
+    disposition = _disposition(part)
     if filename or disposition == "attachment" or maintype not in ("text",):
         _add_attachment(part, parsed, keep, default_name=filename or f"part.{subtype or 'bin'}")
         return
@@ -230,6 +265,11 @@ def _walk_alternative(children: list[Message], parsed: ParsedMessage, texts: lis
     htmls.extend(html_parts)
 
 
+def _disposition(part: Message) -> str:
+    """Return ``inline``, ``attachment`` or '' (compat32 may hand back a Header object)."""
+    return header_to_str(_header(part, "Content-Disposition")).split(";", 1)[0].strip().lower()
+
+
 def _payload_text(part: Message) -> str:
     try:
         data = part.get_payload(decode=True)
@@ -243,24 +283,36 @@ def _payload_text(part: Message) -> str:
 
 
 def _filename(part: Message) -> str:
-    """Return the part's decoded file name (RFC 2231 or RFC 2047), or ''."""
-    try:
-        name = part.get_filename()
-    except Exception:  # noqa: BLE001 - malformed RFC 2231 parameters raise from deep inside email.utils
-        name = None
-    if name is None:
-        return ""
-    if isinstance(name, tuple):
-        charset, _language, value = name
-        return decode_bytes(value.encode("latin-1", "replace"), charset)
-    text = header_to_str(name)
-    return decode_words(text)
+    """Return the part's decoded file name (RFC 2231 or RFC 2047), or ''.
+
+    ``Message.get_filename`` decodes RFC 2231 values with errors replaced,
+    so a Latin-1 name labelled UTF-8 loses its accents; the raw parameter
+    is decoded here with the same repairs as header text.
+    """
+    for name, header in (("filename", "Content-Disposition"), ("name", "Content-Type")):
+        raw_value = _header(part, header)
+        if raw_value is None:
+            continue
+        # A fresh Message over the repaired text keeps raw 8-bit names intact.
+        probe = Message()
+        probe[header] = header_to_str(raw_value)
+        try:
+            value = probe.get_param(name, header=header)
+        except Exception:  # noqa: BLE001 - malformed RFC 2231 parameters raise from deep inside email.utils
+            continue
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            charset, _language, text = value
+            return decode_bytes(text.encode("latin-1", "replace"), charset).strip()
+        return decode_words(value.strip('"')).strip()
+    return ""
 
 
 def _forwarded_name(part: Message) -> str:
     inner = part.get_payload()
     if isinstance(inner, list) and inner:
-        subject = decode_words(inner[0].get("Subject", "")) or "forwarded message"
+        subject = decode_words(_header(inner[0], "Subject")) or "forwarded message"
         return f"{subject}.eml"
     return "forwarded message.eml"
 
@@ -276,8 +328,8 @@ def _add_attachment(part: Message, parsed: ParsedMessage, keep: bool, default_na
             data = b"".join(sub.as_bytes() for sub in payload if isinstance(sub, Message))
         else:
             data = str(payload).encode("utf-8", "surrogateescape")
-    content_id = parse_message_ids(part.get("Content-ID"))
-    disposition = (part.get("Content-Disposition") or "").split(";", 1)[0].strip().lower()
+    content_id = parse_message_ids(_header(part, "Content-ID"))
+    disposition = _disposition(part)
     parsed.attachments.append(
         Attachment(
             filename=_filename(part) or default_name,
