@@ -38,10 +38,9 @@ log = logging.getLogger(__name__)
 _HEADER_PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 _FULL_PARSER = email.parser.BytesParser(policy=email.policy.compat32)
 _SUBJECT_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|sv|vs|antw|r)(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
-# A cheap look at the raw bytes: a part with a file name or an attachment
-# disposition. The full parse in the indexer confirms it.
-_ATTACHMENT_HINT = re.compile(rb"^content-disposition:\s*attachment|^\s+filename\*?=|;\s*filename\*?=|;\s*name\*?=", re.IGNORECASE | re.MULTILINE)
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
+# A cheap look at the raw bytes for a part with a file name or an attachment
+# disposition; the full parse in the indexer gives the exact answer.
+_ATTACHMENT_HINTS = (b"attachment", b"filename=", b"filename*")
 # A line in the header block that is neither "Name:" nor a folded continuation.
 _BAD_HEADER_LINE = re.compile(rb"(?:^|\n)(?![ \t]|[\x21-\x39\x3b-\x7e]+[ \t]*:|\r?\n|$)", re.MULTILINE)
 _HEADER_LINE = re.compile(rb"^(?:[ \t]|[\x21-\x39\x3b-\x7e]+[ \t]*:)")
@@ -105,6 +104,14 @@ class ParsedMessage:
         return html_to_text(self.html) if self.html else ""
 
 
+def header_end(raw: bytes) -> int:
+    """Return the offset just past the blank line that ends the header block, or len(raw)."""
+    crlf = raw.find(b"\r\n\r\n")
+    lf = raw.find(b"\n\n")
+    candidates = [offset + size for offset, size in ((crlf, 4), (lf, 2)) if offset >= 0]
+    return min(candidates) if candidates else len(raw)
+
+
 def repair_header_block(raw: bytes) -> bytes:
     """Drop stray lines from the header block that would end it early.
 
@@ -112,8 +119,7 @@ def repair_header_block(raw: bytes) -> bytes:
     body, so one stray line would hide every header after it; mail clients
     skip such a line instead.
     """
-    end = _HEADER_END.search(raw)
-    block = raw[: end.start()] if end else raw
+    block = raw[: header_end(raw)].rstrip(b"\r\n")
     if not _BAD_HEADER_LINE.search(block):
         return raw
     lines = block.split(b"\n")
@@ -139,7 +145,8 @@ def parse_summary(raw: bytes) -> Summary:
     """Return the list fields of a raw message from its header block."""
     raw = repair_header_block(raw)
     try:
-        message = _HEADER_PARSER.parsebytes(raw)
+        # Only the header block goes to the parser: it would split the whole body into lines otherwise.
+        message = _HEADER_PARSER.parsebytes(raw[: header_end(raw)])
     except Exception as error:  # noqa: BLE001 - the parser may raise anything on hostile input; the message is kept raw
         log.warning("Could not parse the headers of a message of %d bytes: %s", len(raw), error)
         return Summary(subject="(unreadable message)", defects=[f"header parse failed: {error}"])
@@ -182,7 +189,8 @@ def _list_id(value: object) -> str:
 def _has_attachment_hint(raw: bytes, message: Message) -> bool:
     if message.get_content_maintype() != "multipart":
         return message.get_filename() is not None
-    return _ATTACHMENT_HINT.search(raw) is not None
+    lowered = raw.lower()
+    return any(hint in lowered for hint in _ATTACHMENT_HINTS)
 
 
 def normalize_subject(subject: str) -> str:
