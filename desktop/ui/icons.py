@@ -40,6 +40,12 @@ def marker_pixmap(flagged: bool, attachment: bool) -> QPixmap:
     return pixmap
 
 
+@cache
+def attachment_icon() -> QIcon:
+    """Return the paper clip icon that marks an attachment."""
+    return QIcon(_pixmap_from_svg(_PAPERCLIP, MARKER_SIZE))
+
+
 def app_icon() -> QIcon:
     """Return Sluice's application icon."""
     return QIcon(str(resource_path("icons", "sluice.svg")))

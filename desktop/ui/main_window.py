@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -34,26 +33,20 @@ from desktop.index import QueryError, SearchIndex
 from desktop.mail.parse import parse_message
 from desktop.paths import Profile
 from desktop.store import FLAGGED, SEEN, Store, StoreError
-from desktop.sync.errors import SyncError, SyncFailures
-from desktop.sync.service import CancelToken, SyncProgress, sync_profile
+from desktop.sync.service import CancelToken
 from desktop.ui.folder_tree import FOLDER_IDS_ROLE, NODE_KEY_ROLE, FolderTreeModel
 from desktop.ui.icons import app_icon
 from desktop.ui.keys import COMMANDS
 from desktop.ui.message_list import SUBJECT, MessageListModel, MessageListView
 from desktop.ui.reader import ReaderPane
 from desktop.ui.status import LogView, StatusPanel
-from desktop.ui.workers import BackgroundJob
+from desktop.ui.sync_control import SyncController
+from desktop.ui.workers import BackgroundJob, JobSet
 
 log = logging.getLogger(__name__)
 
 # How long closing the window waits for a running job to notice its cancel.
 CLOSE_WAIT_MS = 10_000
-# Phases of a sync worth keeping in the log; per-message steps are not.
-_LOGGED_PHASES = {"connect", "folder-done", "account-done", "error", "cancelled"}
-
-
-def _sync_steps(profile: Profile, cancel: CancelToken) -> Iterator[SyncProgress]:
-    return sync_profile(profile, cancel=cancel)
 
 
 def _search_steps(index_dir: Path, serial: int, query: str, cancel: CancelToken) -> Iterator[tuple[int, list[int]]]:
@@ -89,12 +82,11 @@ class MainWindow(QMainWindow):
         self._folder_ids: list[int] = []
         self._search_active = False
         self._search_serial = 0
-        self._sync_job: BackgroundJob | None = None
-        self._sync_errors: list[str] = []
         self._closed = False
-        self._jobs: set[BackgroundJob] = set()
+        self._jobs = JobSet(self)
         self._remote_allowed: set[int] = set()
         self._mark_read_on_show = True
+        self._rebuilding_tree = False
         self.actions_by_name: dict[str, QAction] = {}
 
         self.setWindowTitle(self.tr("Sluice"))
@@ -135,6 +127,7 @@ class MainWindow(QMainWindow):
 
         self.status_panel = StatusPanel()
         self.log_view = LogView()
+        self.sync_controller = SyncController(self._profile, self.status_panel, self.log_view, self._jobs, self)
         self.empty_state = QLabel(objectName="emptyState")
         self.empty_state.setWordWrap(True)
         self.empty_state.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -226,7 +219,8 @@ class MainWindow(QMainWindow):
         selection.selectionChanged.connect(self._on_message_view_selection_changed)
         self.search_field.returnPressed.connect(self._on_search_field_return_pressed)
         self.reader.remote_content_allowed.connect(self._on_reader_remote_content_allowed)
-        self.status_panel.cancel_requested.connect(self._on_status_panel_cancel_requested)
+        self.sync_controller.sync_started.connect(self._on_sync_controller_sync_started)
+        self.sync_controller.sync_finished.connect(self._on_sync_controller_sync_finished)
 
     # --- folders ----------------------------------------------------------------
 
@@ -271,7 +265,7 @@ class MainWindow(QMainWindow):
             self.folder_model.update_counts(folders)
             return
         current_key = self.folder_view.currentIndex().data(NODE_KEY_ROLE)
-        self.folder_view.selectionModel().blockSignals(True)
+        self._rebuilding_tree = True
         try:
             self.folder_model.set_folders(folders)
             self.folder_view.expandAll()
@@ -279,7 +273,7 @@ class MainWindow(QMainWindow):
             if index.isValid():
                 self.folder_view.setCurrentIndex(index)
         finally:
-            self.folder_view.selectionModel().blockSignals(False)
+            self._rebuilding_tree = False
         if folders and self.pages.currentWidget() is self.empty_state:
             self.pages.setCurrentWidget(self.splitter)
         if not self.folder_view.currentIndex().isValid():
@@ -296,6 +290,8 @@ class MainWindow(QMainWindow):
 
     @Slot(QModelIndex, QModelIndex)
     def _on_folder_view_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if self._rebuilding_tree:
+            return
         self._folder_ids = list(current.data(FOLDER_IDS_ROLE) or []) if current.isValid() else []
         self._clear_search_field()
         self._show_folder()
@@ -453,7 +449,7 @@ class MainWindow(QMainWindow):
         )
         job.progressed.connect(self._on_search_job_progressed)
         job.failed.connect(partial(self._on_search_job_failed, self._search_serial))
-        self._start_job(job)
+        self._jobs.start(job)
         self.status_panel.show_message(self.tr("Searching…"))
 
     @Slot(object)
@@ -498,66 +494,23 @@ class MainWindow(QMainWindow):
     # --- sync -------------------------------------------------------------------
 
     def is_syncing(self) -> bool:
-        return self._sync_job is not None
+        return self.sync_controller.is_running()
 
     @Slot()
     def _on_sync_triggered(self) -> None:
-        if self._sync_job is not None:
-            self.status_panel.show_message(self.tr("A sync is running already."))
-            return
-        job = BackgroundJob(
-            partial(_sync_steps, self._profile),
-            expected_errors=(SyncError, SyncFailures, ConfigError, StoreError),
-            name="sync",
-        )
-        job.progressed.connect(self._on_sync_job_progressed)
-        job.failed.connect(self._on_sync_job_failed)
-        job.finished.connect(self._on_sync_job_finished)
-        self._sync_job = job
-        self._sync_errors.clear()
-        self.actions_by_name["sync"].setEnabled(False)
-        self.status_panel.show_message(self.tr("Syncing…"))
-        self.status_panel.show_progress(0, 0)
-        self.log_view.add_line(self.tr("Sync started"))
-        self._start_job(job)
-
-    @Slot(object)
-    def _on_sync_job_progressed(self, step: SyncProgress) -> None:
-        self.status_panel.show_progress(step.done, step.total)
-        self.status_panel.show_message(step.text, error=step.phase == "error")
-        if step.phase == "error":
-            self._record_sync_error(step.text)
-        elif step.phase in _LOGGED_PHASES:
-            self.log_view.add_line(step.text)
-
-    @Slot(str)
-    def _on_sync_job_failed(self, message: str) -> None:
-        # SyncFailures repeats, one per line, the errors already reported as steps.
-        for line in message.splitlines():
-            self._record_sync_error(line)
+        self.sync_controller.start()
 
     @Slot()
-    def _on_sync_job_finished(self) -> None:
-        self._sync_job = None
+    def _on_sync_controller_sync_started(self) -> None:
+        self.actions_by_name["sync"].setEnabled(False)
+
+    @Slot(bool)
+    def _on_sync_controller_sync_finished(self, succeeded: bool) -> None:
         if self._closed:
             return
-        self.status_panel.hide_progress()
         self.actions_by_name["sync"].setEnabled(True)
         self._refresh_after_sync()
-        if self._sync_errors:
-            summary = self.tr("Sync failed: %1  (View > Log lists every error)")
-            self.status_panel.show_message(summary.replace("%1", self._sync_errors[0]), error=True)
-        else:
-            self.status_panel.show_message(self.tr("Synced at %1").replace("%1", f"{datetime.now():%H:%M}"))
-            self.log_view.add_line(self.tr("Sync finished"))
-        self.sync_finished.emit(not self._sync_errors)
-
-    @Slot()
-    def _on_status_panel_cancel_requested(self) -> None:
-        if self._sync_job is None:
-            return
-        self._sync_job.cancel()
-        self.status_panel.show_message(self.tr("Cancelling the sync…"))
+        self.sync_finished.emit(succeeded)
 
     def _refresh_after_sync(self) -> None:
         self._refresh_folders()
@@ -567,39 +520,16 @@ class MainWindow(QMainWindow):
         self._folder_ids = list(self.folder_view.currentIndex().data(FOLDER_IDS_ROLE) or [])
         self._show_ids_keeping_current(self._store.message_ids(self._folder_ids))
 
-    def _record_sync_error(self, text: str) -> None:
-        if text in self._sync_errors:
-            return
-        self._sync_errors.append(text)
-        self.log_view.add_line(text)
-
     def _report_error(self, text: str) -> None:
         log.error("%s", text)
         self.status_panel.show_message(text, error=True)
         self.log_view.add_line(text)
 
-    # --- jobs and closing -------------------------------------------------------
-
-    def _start_job(self, job: BackgroundJob) -> None:
-        # The window keeps each job alive until its thread has stopped.
-        self._jobs.add(job)
-        job.finished.connect(self._on_job_finished)
-        job.start()
-
-    @Slot()
-    def _on_job_finished(self) -> None:
-        job = self.sender()
-        # Dropping the last reference while the job still emits would delete
-        # it inside its own signal, so it is dropped on the next loop turn.
-        QTimer.singleShot(0, partial(self._jobs.discard, job))
+    # --- closing ----------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's method name
         self._closed = True
-        for job in list(self._jobs):
-            job.cancel()
-        for job in list(self._jobs):
-            if not job.wait(CLOSE_WAIT_MS):
-                log.warning("A background job did not stop within %d ms of closing the window", CLOSE_WAIT_MS)
+        self._jobs.cancel_all(CLOSE_WAIT_MS)
         self._store.close()
         super().closeEvent(event)
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from PySide6.QtCore import QAbstractTableModel, QLocale, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from desktop.store import MessageRow, Store
@@ -218,7 +218,10 @@ class MessageListView(QTableView):
 
     def _size_columns(self) -> None:
         columns = self.horizontalHeader()
-        metrics = self.fontMetrics()
+        # Unread rows are bold, so the widths are measured in the bold font.
+        bold = QFont(self.font())
+        bold.setBold(True)
+        metrics = QFontMetrics(bold)
         widths = {
             MARKERS: MARKER_SIZE * 2 + 14,
             SENDER: metrics.horizontalAdvance("M" * 14),

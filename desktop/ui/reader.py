@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QListWidgetItem,
     QPushButton,
     QStackedLayout,
     QTextBrowser,
@@ -32,10 +33,13 @@ from PySide6.QtWidgets import (
 from desktop.mail.html import has_remote_content, sanitize_html
 from desktop.mail.parse import Attachment, ParsedMessage
 from desktop.store import MessageRow
+from desktop.ui.icons import attachment_icon
 
 log = logging.getLogger(__name__)
 
 MAX_REMOTE_BYTES = 5 * 1024 * 1024
+QUOTE_COLOR = "#5b6470"
+MAX_ATTACHMENT_ROWS = 4
 _URL = re.compile(r"""\b(?:https?://|mailto:)[^\s<>"']+[^\s<>"'.,;:!?)\]]""", re.IGNORECASE)
 _EXTERNAL_SCHEMES = {"http", "https", "mailto"}
 
@@ -225,7 +229,7 @@ class ReaderPane(QWidget):
 
         self.browser = MessageBrowser()
         self.attachments = QListWidget(objectName="attachmentList")
-        self.attachments.setMaximumHeight(96)
+        self.attachments.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.placeholder = QLabel(self.tr("Select a message to read it."), objectName="readerPlaceholder")
         self.placeholder.setWordWrap(True)
 
@@ -295,8 +299,14 @@ class ReaderPane(QWidget):
         listed = [part for part in parsed.attachments if not part.inline] if parsed else []
         locale = QLocale()
         for part in listed:
-            self.attachments.addItem(f"{part.filename}  ({locale.formattedDataSize(part.size, 0)})")
+            text = f"{part.filename}  ({locale.formattedDataSize(part.size, 0)})"
+            self.attachments.addItem(QListWidgetItem(attachment_icon(), text))
         self.attachments.setVisible(bool(listed))
+        if listed:
+            # As tall as its rows, up to MAX_ATTACHMENT_ROWS, then it scrolls.
+            rows = min(len(listed), MAX_ATTACHMENT_ROWS)
+            frame = 2 * self.attachments.frameWidth() + 8
+            self.attachments.setFixedHeight(rows * self.attachments.sizeHintForRow(0) + frame)
 
     def _meta_html(self, row: MessageRow) -> str:
         sender = row.from_name and f"{row.from_name} <{row.from_addr}>" or row.from_addr
@@ -344,7 +354,21 @@ def remote_image_urls(markup: str) -> list[str]:
 
 
 def plain_text_html(text: str) -> str:
-    """Return ``text`` as HTML that keeps its line breaks and links its URLs."""
+    """Return ``text`` as HTML that keeps its line breaks, links its URLs and greys quoted lines."""
+    # A bare CR is a line break of its own in a QTextDocument, so CRLF would
+    # show every line followed by an empty one.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = []
+    for line in text.split("\n"):
+        linked = _linked_html(line)
+        if line.startswith(">"):
+            linked = f'<span style="color: {QUOTE_COLOR};">{linked}</span>'
+        lines.append(linked)
+    body = "\n".join(lines)
+    return f'<div style="white-space: pre-wrap;">{body}</div>'
+
+
+def _linked_html(text: str) -> str:
     pieces: list[str] = []
     position = 0
     for match in _URL.finditer(text):
@@ -353,4 +377,4 @@ def plain_text_html(text: str) -> str:
         pieces.append(f'<a href="{html.escape(url, quote=True)}">{html.escape(url)}</a>')
         position = match.end()
     pieces.append(html.escape(text[position:]))
-    return f'<div style="white-space: pre-wrap;">{"".join(pieces)}</div>'
+    return "".join(pieces)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from functools import partial
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from desktop.sync.service import CancelToken
 
@@ -28,8 +29,9 @@ class _GeneratorWorker(QObject):
     failed = Signal(str)
     finished = Signal()
 
-    def __init__(self, job: Job, token: CancelToken, expected_errors: tuple[type[BaseException], ...]) -> None:
+    def __init__(self, job: Job, token: CancelToken, expected_errors: tuple[type[BaseException], ...], name: str) -> None:
         super().__init__()
+        self._name = name
         self._job = job
         self._token = token
         self._expected_errors = expected_errors
@@ -42,7 +44,7 @@ class _GeneratorWorker(QObject):
         except self._expected_errors as error:
             self.failed.emit(str(error))
         except Exception as error:  # noqa: BLE001 - a worker must report every failure instead of dying silently
-            log.exception("Background job failed")
+            log.exception("Background job %s failed", self._name)
             self.failed.emit(QCoreApplication.translate("BackgroundJob", "Unexpected error: {0}. Details are in the log file.").format(error))
         finally:
             # Hand the worker back to the GUI thread so it can be deleted there.
@@ -73,10 +75,11 @@ class BackgroundJob(QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
+        self.setObjectName(name)
         self._token = CancelToken()
         self._thread = QThread()
         self._thread.setObjectName(name)
-        self._worker: _GeneratorWorker | None = _GeneratorWorker(job, self._token, expected_errors)
+        self._worker: _GeneratorWorker | None = _GeneratorWorker(job, self._token, expected_errors, name)
         self._worker.moveToThread(self._thread)
         self._running = False
         self._connect_signals()
@@ -109,3 +112,38 @@ class BackgroundJob(QObject):
         self._running = False
         self._worker = None
         self.finished.emit()
+
+
+class JobSet(QObject):
+    """Keeps started jobs alive until their threads have stopped."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._jobs: set[BackgroundJob] = set()
+
+    def start(self, job: BackgroundJob) -> None:
+        self._jobs.add(job)
+        job.finished.connect(self._on_job_finished)
+        job.start()
+
+    def cancel_all(self, wait_ms: int) -> bool:
+        """Cancel every job and wait up to ``wait_ms`` for each; return whether all stopped."""
+        jobs = list(self._jobs)
+        for job in jobs:
+            job.cancel()
+        stopped = True
+        for job in jobs:
+            if not job.wait(wait_ms):
+                log.warning("Background job %s did not stop within %d ms", job.objectName(), wait_ms)
+                stopped = False
+        return stopped
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    @Slot()
+    def _on_job_finished(self) -> None:
+        job = self.sender()
+        # Dropping the last reference while the job still emits would delete
+        # it inside its own signal, so it is dropped on the next loop turn.
+        QTimer.singleShot(0, partial(self._jobs.discard, job))

@@ -149,6 +149,20 @@ def test_plain_text_is_escaped_and_linked() -> None:
     assert "c=2</a>." in markup
 
 
+def test_plain_text_quotes_are_grey() -> None:
+    markup = plain_text_html("Agreed.\n> Shall we meet?\nSee you.")
+
+    assert '<span style="color: #5b6470;">&gt; Shall we meet?</span>' in markup
+    assert markup.count("<span") == 1
+
+
+def test_plain_text_line_ends_become_newlines() -> None:
+    markup = plain_text_html("first\r\nsecond\rthird")
+
+    assert "\r" not in markup
+    assert "first\nsecond\nthird" in markup
+
+
 def test_headers_are_shown_as_text(qtbot, tmp_path: Path) -> None:
     sample = SampleMessage("<i>Subject</i> with tags", "Eve <eve@example.org>", "Body.")
     window = _open_only_message(qtbot, tmp_path, sample)

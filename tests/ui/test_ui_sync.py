@@ -158,13 +158,13 @@ def test_job_reports_unexpected_error(qtbot, caplog: pytest.LogCaptureFixture) -
         raise KeyError("surprise")
         yield 0
 
-    job = BackgroundJob(steps)
+    job = BackgroundJob(steps, name="surprising")
     with qtbot.waitSignal(job.failed, timeout=5000) as blocker, qtbot.waitSignal(job.finished, timeout=5000):
         job.start()
 
     assert blocker.args[0].startswith("Unexpected error")
     assert "surprise" in blocker.args[0]
-    assert "Background job failed" in caplog.text
+    assert "Background job surprising failed" in caplog.text
 
 
 def test_job_cancel_reaches_generator(qtbot) -> None:
