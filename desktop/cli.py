@@ -7,6 +7,7 @@ import getpass
 import json
 import logging
 import sys
+import unicodedata
 from collections.abc import Sequence
 
 from desktop import __version__
@@ -254,7 +255,7 @@ def _search(args: argparse.Namespace, profile: Profile) -> int:
         return EXIT_OK
     for row in rows:
         date = row.date.strftime("%Y-%m-%d %H:%M") if row.date else "(no date)      "
-        print(f"{row.id:>8}  {date}  {_clip(row.sender, 28):<28}  {_clip(row.subject, 60):<60}  {row.account}/{row.folder}")
+        print(f"{row.id:>8}  {date}  {_clip(row.sender, 28)}  {_clip(row.subject, 60)}  {row.account}/{row.folder}")
     if not rows:
         print("No matches.", file=sys.stderr)
     return EXIT_OK
@@ -273,9 +274,23 @@ def _row_json(row) -> dict:
     }
 
 
+def _cell_width(char: str) -> int:
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
 def _clip(text: str, width: int) -> str:
+    """Return ``text`` cut and padded to ``width`` terminal cells (CJK characters take two)."""
     text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    if sum(_cell_width(char) for char in text) > width:
+        kept, cells = [], 0
+        for char in text:
+            if cells + _cell_width(char) > width - 1:
+                break
+            kept.append(char)
+            cells += _cell_width(char)
+        text = "".join(kept) + "…"
+    used = sum(_cell_width(char) for char in text)
+    return text + " " * (width - used)
 
 
 def _folders(args: argparse.Namespace, profile: Profile) -> int:
