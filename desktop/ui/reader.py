@@ -42,6 +42,10 @@ QUOTE_COLOR = "#5b6470"
 MAX_ATTACHMENT_ROWS = 4
 _URL = re.compile(r"""\b(?:https?://|mailto:)[^\s<>"']+[^\s<>"'.,;:!?)\]]""", re.IGNORECASE)
 _EXTERNAL_SCHEMES = {"http", "https", "mailto"}
+# Webmail marks an empty line as <div><br></div>. QTextDocument gives the
+# <br> a line of its own inside the block, so each such line shows twice as
+# tall as in a browser; a non-breaking space gives it one line.
+_EMPTY_LINE_DIV = re.compile(r"<div>\s*<br\s*/?>\s*</div>", re.IGNORECASE)
 
 
 @dataclass
@@ -232,6 +236,7 @@ class ReaderPane(QWidget):
         self.attachments.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.placeholder = QLabel(self.tr("Select a message to read it."), objectName="readerPlaceholder")
         self.placeholder.setWordWrap(True)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
     def _init_layout(self) -> None:
         bar_layout = QHBoxLayout(self.remote_bar)
@@ -288,7 +293,8 @@ class ReaderPane(QWidget):
             return
         if parsed.html.strip():
             remote = has_remote_content(parsed.html)
-            self.browser.show_markup(sanitize_html(parsed.html), parsed.attachments, remote_allowed=remote_allowed)
+            markup = _EMPTY_LINE_DIV.sub("<div>&nbsp;</div>", sanitize_html(parsed.html))
+            self.browser.show_markup(markup, parsed.attachments, remote_allowed=remote_allowed)
             self.remote_bar.setVisible(remote and not remote_allowed)
             return
         self.browser.show_markup(plain_text_html(parsed.body_text), parsed.attachments, remote_allowed=False)

@@ -198,3 +198,12 @@ def test_attachments_listed_with_sizes(qtbot, tmp_path: Path) -> None:
     assert reader.attachments.count() == 1
     assert reader.attachments.item(0).text().startswith("report.pdf")
     assert "bytes" in reader.attachments.item(0).text()
+
+
+def test_webmail_empty_lines_are_single(qtbot, tmp_path: Path) -> None:
+    sample = SampleMessage("Webmail", "A <a@example.org>", "Plain part.",
+                           html="<div>Hello,</div><div><br></div><div>Bye</div>")
+    window = _open_only_message(qtbot, tmp_path, sample)
+
+    lines = [line.strip() for line in window.reader.browser.toPlainText().split("\n")]
+    assert lines == ["Hello,", "", "Bye"]
