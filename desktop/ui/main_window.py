@@ -233,7 +233,9 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentWidget(self.splitter)
         self.folder_view.expandAll()
         self._select_first_folder()
-        if not folders:
+        if self._config_error:
+            self.status_panel.show_message(self._config_error, error=True)
+        elif not folders:
             self.status_panel.show_message(self.tr("No mail stored yet. Press Ctrl+R to sync."))
 
     def _select_first_folder(self) -> None:

@@ -44,7 +44,7 @@ _URL = re.compile(r"""\b(?:https?://|mailto:)[^\s<>"']+[^\s<>"'.,;:!?)\]]""", re
 _EXTERNAL_SCHEMES = {"http", "https", "mailto"}
 # Webmail marks an empty line as <div><br></div>. QTextDocument gives the
 # <br> a line of its own inside the block, so each such line shows twice as
-# tall as in a browser; a non-breaking space gives it one line.
+# tall as in a browser. A non-breaking space in its place takes one line.
 _EMPTY_LINE_DIV = re.compile(r"<div>\s*<br\s*/?>\s*</div>", re.IGNORECASE)
 
 
@@ -315,7 +315,7 @@ class ReaderPane(QWidget):
             self.attachments.setFixedHeight(rows * self.attachments.sizeHintForRow(0) + frame)
 
     def _meta_html(self, row: MessageRow) -> str:
-        sender = row.from_name and f"{row.from_name} <{row.from_addr}>" or row.from_addr
+        sender = f"{row.from_name} <{row.from_addr}>" if row.from_name else row.from_addr
         lines = [(self.tr("From"), sender), (self.tr("To"), row.recipients)]
         if row.date is not None:
             moment = QDateTime.fromSecsSinceEpoch(int(row.date.timestamp()))

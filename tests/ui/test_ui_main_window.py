@@ -239,7 +239,7 @@ def test_u_acts_on_every_selected_row(qtbot, window: MainWindow, profile: Profil
     assert all(SEEN not in _stored_message(profile, message_id).flags for message_id in ids)
 
 
-def test_slash_focuses_search_and_keys_type_there(qtbot, window: MainWindow) -> None:
+def test_slash_focuses_search_and_keys_type_there(qtbot, window: MainWindow, profile: Profile) -> None:
     _select_row(qtbot, window, 0)
     qtbot.keyClick(window.message_view, "/")
     assert window.search_field.hasFocus()
@@ -249,7 +249,7 @@ def test_slash_focuses_search_and_keys_type_there(qtbot, window: MainWindow) -> 
 
     assert window.search_field.text() == "ju"
     assert window.message_view.currentIndex().row() == 0
-    assert _stored_message(window._profile, window.message_model.message_id(0)).seen
+    assert _stored_message(profile, window.message_model.message_id(0)).seen
 
 
 def test_enter_opens_message(qtbot, window: MainWindow) -> None:
@@ -296,6 +296,17 @@ def test_invalid_config_is_shown_not_raised(qtbot, tmp_path: Path) -> None:
 
     assert main.pages.currentWidget() is main.empty_state
     assert "invalid TOML" in main.empty_state.text()
+
+
+def test_invalid_config_with_mail_shows_error(qtbot, profile: Profile) -> None:
+    profile.config_file.write_text("[accounts.x\n", encoding="utf-8")
+    main = MainWindow(profile)
+    qtbot.addWidget(main)
+
+    assert main.pages.currentWidget() is main.splitter
+    assert main.message_model.rowCount() == 5
+    assert "invalid TOML" in main.status_panel.message()
+    assert main.status_panel.message_label.property("error") is True
 
 
 def test_every_command_has_an_action(window: MainWindow) -> None:
