@@ -43,6 +43,8 @@ def sanitize_html(markup: str) -> str:
         url_schemes={"http", "https", "mailto", "cid", "data"},
         link_rel="noopener noreferrer",
         strip_comments=True,
+        # These tags' text is not content; without this nh3 keeps it as body text.
+        clean_content_tags={"script", "style", "title", "head"},
     )
 
 
