@@ -542,10 +542,10 @@ class _Parser:
             operator = self.advance()
             negations += 1
             if self.peek().kind in ("end", "rparen", "or", "and"):
-                shown = "-" if operator.kind == "minus" else "NOT"
+                operator_text = "-" if operator.kind == "minus" else "NOT"
                 raise self.error(
                     operator.position,
-                    f"'{shown}' needs a search term right after it, e.g. -newsletter "
+                    f"'{operator_text}' needs a search term right after it, e.g. -newsletter "
                     f"or NOT from:ana.",
                 )
         node = self.parse_primary(depth)

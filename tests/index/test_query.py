@@ -273,7 +273,7 @@ _QUERY_PIECES = st.sampled_from(
 
 @settings(max_examples=400, deadline=None)
 @given(st.text())
-def test_parse_raises_only_query_error_on_any_text(text: str) -> None:
+def test_parse_arbitrary_text(text: str) -> None:
     try:
         parse_query(text)
     except QueryError as error:
@@ -284,7 +284,7 @@ def test_parse_raises_only_query_error_on_any_text(text: str) -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(_QUERY_PIECES, max_size=20).map("".join))
-def test_parse_raises_only_query_error_on_query_like_text(text: str) -> None:
+def test_parse_query_fragments(text: str) -> None:
     try:
         parse_query(text)
     except QueryError as error:

@@ -308,6 +308,24 @@ def test_date_boundaries_are_utc_days(index: SearchIndex) -> None:
     assert 31 not in found(index, "after:2026-03-31")
 
 
+def test_extreme_dates(tmp_path: Path) -> None:
+    docs = [
+        doc(1, date=datetime(1, 1, 1, tzinfo=UTC)),
+        doc(2, date=datetime(9999, 12, 31, 23, 59, tzinfo=UTC)),
+        doc(3, date=datetime(1969, 12, 31, 23, 59, tzinfo=UTC)),
+        doc(4, date=None),
+        doc(5, date=datetime(2026, 3, 1, 12)),  # naive: taken as UTC
+    ]
+    with SearchIndex(tmp_path / "index") as search_index:
+        search_index.add(docs)
+
+        assert search_index.search("", limit=None) == [2, 5, 3, 1, 4]
+        assert set(search_index.search("before:1900-01-01", limit=None)) == {1}
+        assert set(search_index.search("before:1970-01-01", limit=None)) == {1, 3}
+        assert set(search_index.search("after:6000-01-01", limit=None)) == {2}
+        assert set(search_index.search("after:2026-03-01 before:2026-03-02", limit=None)) == {5}
+
+
 def test_relative_dates_follow_now(index: SearchIndex) -> None:
     later = NOW + timedelta(days=365)
 
@@ -343,6 +361,18 @@ def test_relative_dates_follow_now(index: SearchIndex) -> None:
 )
 def test_boolean_operators(index: SearchIndex, query: str, expected: set[int]) -> None:
     assert found(index, query) == expected
+
+
+def test_negation_excludes_first_match(tmp_path: Path) -> None:
+    # The first "alpha" document also has "beta", and an earlier document has only
+    # "beta". Whoosh's own AndNotMatcher kept such a first match.
+    docs = [doc(1, body="beta"), doc(2, body="alpha beta"), doc(3, body="alpha")]
+    with SearchIndex(tmp_path / "index") as search_index:
+        search_index.add(docs)
+
+        assert search_index.search("alpha -beta", limit=None) == [3]
+        assert search_index.search("alpha NOT body:beta", limit=None) == [3]
+        assert search_index.search("-beta", limit=None) == [3]
 
 
 # Order, limit, accounts and count
@@ -576,6 +606,21 @@ def test_missing_flag_table_recreates_index(tmp_path: Path, caplog: pytest.LogCa
         assert reopened.is_new
         assert reopened.doc_count() == 0
         assert reopened.search("is:unread") == []
+
+
+def test_write_waits_for_lock_then_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(whoosh_engine, "WRITE_LOCK_TIMEOUT_SECONDS", 0.3)
+    with SearchIndex(tmp_path / "index") as search_index, SearchIndex(tmp_path / "index") as other:
+        # Another writer holds the Whoosh write lock, as another process would.
+        lock = other._index.lock("WRITELOCK")
+        assert lock.acquire()
+        try:
+            with pytest.raises(TimeoutError, match="locked by another writer"):
+                search_index.add([doc(1)])
+        finally:
+            lock.release()
+
+        assert search_index.add([doc(1)]) == 1
 
 
 def test_procs_must_be_positive(tmp_path: Path) -> None:
