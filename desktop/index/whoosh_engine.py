@@ -900,6 +900,8 @@ class SearchIndex:
             QueryError: The query text is invalid.
         """
         self._check_open()
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be None or at least 0, got {limit}")
         whoosh_query = self._build_query(query, accounts, now)
         if whoosh_query is wq.NullQuery or limit == 0:
             return []

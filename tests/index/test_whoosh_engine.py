@@ -406,6 +406,8 @@ def test_limit(index: SearchIndex) -> None:
     assert index.search("") == expected_order(ALL_IDS)[:100]
     assert index.search("", limit=0) == []
     assert index.search("report", limit=1) == [3]
+    with pytest.raises(ValueError, match="limit must be None or at least 0, got -1"):
+        index.search("", limit=-1)
 
 
 def test_accounts_filter(index: SearchIndex) -> None:
