@@ -54,6 +54,10 @@ def document_for(row: MessageRow, raw: bytes | None) -> IndexDocument:
 
 def update_index(store: Store, index: SearchIndex, *, cancelled: Callable[[], bool] = lambda: False) -> Iterator[IndexProgress]:
     """Apply the store's queued changes to the index, yielding progress per batch."""
+    if index.is_new and store.message_count() and store.index_backlog() < store.message_count():
+        # A missing or outdated index was just created empty: fill it from the store.
+        log.info("The index is new; queueing every stored message")
+        store.queue_all_for_index()
     total = store.index_backlog()
     if not total:
         return
@@ -74,10 +78,14 @@ def update_index(store: Store, index: SearchIndex, *, cancelled: Callable[[], bo
 
 def _apply(store: Store, index: SearchIndex, entries: list[tuple[int, str, int]]) -> None:
     add_ids = [message_id for message_id, op, _seq in entries if op == "add"]
+    flag_ids = [message_id for message_id, op, _seq in entries if op == "flags"]
     rows = store.messages(add_ids)
-    found = {row.id for row in rows}
-    # A message deleted after it was queued for adding is removed from the index.
-    delete_ids = [message_id for message_id, op, _seq in entries if op == "delete" or (op == "add" and message_id not in found)]
+    flag_rows = store.messages(flag_ids)
+    found = {row.id for row in rows} | {row.id for row in flag_rows}
+    # A message deleted after it was queued is removed from the index.
+    delete_ids = [message_id for message_id, op, _seq in entries if op == "delete" or message_id not in found]
+    if flag_rows:
+        index.update_flags((row.id, sorted(row.flags)) for row in flag_rows)
     documents = []
     for row in rows:
         try:

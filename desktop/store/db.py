@@ -354,7 +354,7 @@ class Store:
                 ).fetchone()
                 if row:
                     changed.append(row[0])
-            self._queue_index(changed, "add")
+            self._queue_index(changed, "flags")
         return len(changed)
 
     def delete_uids(self, folder_id: int, uids: Iterable[int]) -> int:
@@ -432,7 +432,7 @@ class Store:
                     (text, int(SEEN in flags), int(FLAGGED in flags), row.id),
                 )
                 by_folder.setdefault(row.folder_id, []).append(row.uid)
-                self._queue_index([row.id], "add")
+                self._queue_index([row.id], "flags")
                 changed += 1
             for folder_id, uids in by_folder.items():
                 self._journal_flags(folder_id, uids, add_set, remove_set)
@@ -471,9 +471,15 @@ class Store:
     # --- index queue ----------------------------------------------------
 
     def _queue_index(self, ids: Iterable[int], op: str) -> None:
+        """Queue index work: ``add`` (whole document), ``flags`` (flags only) or ``delete``.
+
+        A pending ``add`` already carries the flags, so a later ``flags`` keeps it.
+        """
         self._db.executemany(
             """INSERT INTO index_queue (message_id, op, seq) VALUES (?, ?, ?)
-               ON CONFLICT (message_id) DO UPDATE SET op = excluded.op, seq = excluded.seq""",
+               ON CONFLICT (message_id) DO UPDATE SET
+               op = CASE WHEN index_queue.op = 'add' AND excluded.op = 'flags' THEN 'add' ELSE excluded.op END,
+               seq = excluded.seq""",
             ((message_id, op, next(self._seq)) for message_id in ids),
         )
 

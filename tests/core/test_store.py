@@ -65,7 +65,7 @@ def test_index_queue_tracks_changes(store, inbox):
     store.delete_uids(inbox, [2])
 
     queued = {message_id: op for message_id, op, _seq in store.index_batch(100)}
-    assert queued == {ids[0]: "add", ids[1]: "delete"}
+    assert queued == {ids[0]: "flags", ids[1]: "delete"}
 
 
 def test_requeued_entry_survives_done(store, inbox):
@@ -125,3 +125,11 @@ def test_damaged_file_is_explained(tmp_path):
 
     with pytest.raises(StoreError, match="move it away"):
         Store(path)
+
+
+def test_flags_change_keeps_pending_add(store, inbox):
+    (message_id,) = store.insert_messages(inbox, [new(1)])
+
+    store.update_flags(inbox, {1: [SEEN]})
+
+    assert [(entry[0], entry[1]) for entry in store.index_batch(10)] == [(message_id, "add")]
