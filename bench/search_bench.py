@@ -103,7 +103,22 @@ def time_calls(call: Callable[[], object], repeat: int) -> list[float]:
     return timings
 
 
-def measure_sluice(home: Path, repeat: int) -> dict[str, dict[str, float]]:
+def check_index(index, size: int) -> None:
+    """Raise BenchError unless ``index`` holds ``size`` documents.
+
+    SearchIndex silently recreates an empty index when the one on disk has an
+    older format, for example when Sluice's index code changed after the
+    profile was built; measuring that would give meaningless figures.
+    """
+    documents = index.doc_count()
+    if documents != size:
+        raise BenchError(
+            f"The search index in {index.path} holds {documents} documents, expected {size}. If Sluice's index format "
+            f"changed since the profile was built, run 'sluice --home {index.path.parent} index rebuild' or build a new profile."
+        )
+
+
+def measure_sluice(home: Path, size: int, repeat: int) -> dict[str, dict[str, float]]:
     """Time every query in-process and as ``sluice search``; return figures by label."""
     from desktop.index import SearchIndex
     from desktop.paths import profile_at
@@ -112,6 +127,7 @@ def measure_sluice(home: Path, repeat: int) -> dict[str, dict[str, float]]:
     figures: dict[str, dict[str, float]] = {}
     index = SearchIndex(profile.index_dir)
     try:
+        check_index(index, size)
         for case in (*CASES, NO_MATCH):
             timings = time_calls(lambda query=case.sluice: index.search(query, limit=50), repeat)
             figures[case.label] = {
@@ -164,7 +180,7 @@ def run(work: Path, size: int, repeat: int, seed: int, *, profile: Path | None =
     else:
         home = profile
         print(f"Using the existing profile {home}; its build is not timed")
-    sluice = measure_sluice(home, repeat)
+    sluice = measure_sluice(home, size, repeat)
 
     notmuch_figures: dict[str, dict[str, float]] = {}
     if peers:

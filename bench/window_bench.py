@@ -76,6 +76,7 @@ def run(work: Path, size: int, repeat: int, seed: int, *, profile: Path | None =
     else:
         home = profile
         print(f"Using the existing profile {home}")
+    check_size(home, size)
 
     # One untimed start first: it warms the page cache with Qt's libraries and the store.
     open_window(home, work / "logs")
@@ -84,6 +85,17 @@ def run(work: Path, size: int, repeat: int, seed: int, *, profile: Path | None =
     results["build"] = build
     print_results(results, size, repeat)
     return {"size": size, "repeat": repeat, "seed": seed, "reused_profile": profile is not None}, results
+
+
+def check_size(home: Path, size: int) -> None:
+    """Raise BenchError unless the profile's store holds ``size`` messages, so the recorded size is true."""
+    from desktop.paths import profile_at
+    from desktop.store import Store
+
+    with Store(profile_at(home).store_file) as store:
+        messages = store.message_count()
+    if messages != size:
+        raise BenchError(f"The profile {home} holds {messages:,} messages, not {size:,}; pass --size {messages}.")
 
 
 def summarise(reports: list[dict[str, object]]) -> dict[str, object]:
