@@ -48,7 +48,7 @@ install_packages() {
 python_binary() {
     for candidate in python3.13 python3.12 python3.11 python3; do
         if command -v "$candidate" >/dev/null 2>&1 &&
-            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
             echo "$candidate"
             return 0
         fi
@@ -61,8 +61,18 @@ setup_venv() {
     if [ ! -x .venv/bin/python ]; then
         "$(python_binary)" -m venv .venv
     fi
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[test]'
+    # Install again only when pyproject.toml changed since the last install.
+    if [ .venv/.installed -nt pyproject.toml ]; then
+        return 0
+    fi
+    echo "Installing Sluice and its Python packages into .venv (log: .venv/install.log)"
+    if ! { .venv/bin/python -m pip install --upgrade pip &&
+           .venv/bin/python -m pip install -e '.[test]'; } >.venv/install.log 2>&1; then
+        tail -n 30 .venv/install.log >&2
+        echo "Installing the Python packages failed; the whole log is in .venv/install.log" >&2
+        exit 1
+    fi
+    touch .venv/.installed
 }
 
 case "${1:-}" in

@@ -6,9 +6,11 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import sys
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
 
 from desktop import __version__
 from desktop.config import (
@@ -23,7 +25,8 @@ from desktop.config import (
 )
 from desktop.credentials import CredentialError, delete_password, store_password
 from desktop.logs import setup_logging
-from desktop.paths import Profile, default_profile
+from desktop.paths import HOME_ENV, Profile, default_profile
+from desktop.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -32,71 +35,93 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
+_HOME_HELP = "keep config, store and index under DIR (default: $SLUICE_HOME or the platform's folders)"
+_DEMO_HELP = "use the bundled demo mailbox (no server needed)"
+_VERBOSE_HELP = "log debug details, including the IMAP protocol with passwords hidden"
+SEARCH_OPTIONS_WITH_VALUE = ("--account", "--limit", "--home")
+SEARCH_FLAGS = ("--json", "--demo", "-v", "--verbose", "-h", "--help")
+
+
+def _common_options(defaults: bool) -> argparse.ArgumentParser:
+    """Options accepted before and after the command; after it they only override."""
+    common = argparse.ArgumentParser(add_help=False)
+    suppress = {} if defaults else {"default": argparse.SUPPRESS}
+    common.add_argument("--home", metavar="DIR", help=_HOME_HELP, **suppress)
+    common.add_argument("--demo", action="store_true", help=_DEMO_HELP, **suppress)
+    common.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE_HELP, **suppress)
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sluice",
         description="Sluice, a mail client for heavy inboxes. Without a command it opens the window.",
+        parents=[_common_options(defaults=True)],
     )
     parser.add_argument("--version", action="version", version=f"sluice {__version__}")
-    parser.add_argument("--home", metavar="DIR", help="keep config, store and index under DIR (default: $SLUICE_HOME or the platform's folders)")
-    parser.add_argument("--demo", action="store_true", help="open the bundled demo mailbox (no server needed)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details, including the IMAP protocol with passwords hidden")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = _common_options(defaults=False)
 
-    _add_account_commands(commands)
+    _add_account_commands(commands, common)
 
-    sync = commands.add_parser("sync", help="fetch new mail and changes from the server")
+    sync = commands.add_parser("sync", help="fetch new mail and changes from the server", parents=[common])
     sync.add_argument("--account", metavar="NAME", help="sync only this account")
     sync.add_argument("--quiet", action="store_true", help="print only errors")
 
-    search = commands.add_parser("search", help="search the local index (see docs/search.md)")
-    search.add_argument("query", nargs="+", help="the query, for example: from:ana is:unread budget")
+    search = commands.add_parser(
+        "search", help="search the local index (see docs/search.md)", parents=[common],
+        epilog="Terms may start with '-' to exclude them, as in: sluice search budget -from:news",
+    )
+    search.add_argument("query", nargs="*", help="the query, for example: from:ana is:unread budget (empty: every message)")
     search.add_argument("--account", metavar="NAME", help="search only this account")
     search.add_argument("--limit", type=int, default=50, metavar="N", help="show at most N matches (default 50, 0 for all)")
     search.add_argument("--json", action="store_true", help="print one JSON array")
 
-    folders = commands.add_parser("folders", help="list folders with total and unread counts")
+    folders = commands.add_parser("folders", help="list folders with total and unread counts", parents=[common])
     folders.add_argument("--account", metavar="NAME", help="list only this account's folders")
 
-    index = commands.add_parser("index", help="manage the full-text index")
+    index = commands.add_parser("index", help="manage the full-text index", parents=[common])
     index_commands = index.add_subparsers(dest="index_command", metavar="ACTION", required=True)
-    index_commands.add_parser("rebuild", help="rebuild the index from the local store")
+    index_commands.add_parser("rebuild", help="rebuild the index from the local store", parents=[common])
     return parser
 
 
-def _add_account_commands(commands: argparse._SubParsersAction) -> None:
-    account = commands.add_parser("account", help="add, list or remove accounts")
+def _add_account_commands(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    account = commands.add_parser("account", help="add, list or remove accounts, or change a password", parents=[common])
     actions = account.add_subparsers(dest="account_command", metavar="ACTION", required=True)
-    add = actions.add_parser("add", help="add an IMAP account (the password goes to the system keyring)")
+    add = actions.add_parser("add", help="add an IMAP account (the password goes to the system keyring)", parents=[common])
     add.add_argument("name", help="a short name for the account, such as 'work'")
-    add.add_argument("--imap-host", required=True, metavar="HOST")
+    add.add_argument("--imap-host", required=True, metavar="HOST", help="the IMAP server's host name")
     add.add_argument("--imap-port", type=int, metavar="PORT", help="default: 993 with tls, 143 otherwise")
     add.add_argument("--security", choices=SECURITY_CHOICES, default="tls", help="tls (implicit TLS, default), starttls or none")
     add.add_argument("--user", required=True, metavar="USER", help="the login name")
-    add.add_argument("--smtp-host", metavar="HOST")
-    add.add_argument("--smtp-port", type=int, metavar="PORT", help="default: 465 with tls, 587 with starttls")
-    add.add_argument("--smtp-security", choices=SECURITY_CHOICES, default="starttls")
+    add.add_argument("--smtp-host", metavar="HOST", help="the outgoing (SMTP) server's host name")
+    add.add_argument("--smtp-port", type=int, metavar="PORT", help="default: 465 with tls, 587 with starttls, 25 with none")
+    add.add_argument("--smtp-security", choices=SECURITY_CHOICES, default="starttls", help="tls, starttls (default) or none")
     add.add_argument("--address", metavar="ADDRESS", help="your address on this account (default: the user name when it is one)")
-    source = add.add_mutually_exclusive_group()
+    _add_password_source(add)
+    actions.add_parser("list", help="list accounts", parents=[common])
+    remove = actions.add_parser("remove", help="remove an account, its local mail and its keyring entry", parents=[common])
+    remove.add_argument("name", help="the account to remove; mail on the server is not touched")
+    password = actions.add_parser("password", help="store a new password for an account (local mail is kept)", parents=[common])
+    password.add_argument("name", help="the account whose password changed")
+    _add_password_source(password)
+
+
+def _add_password_source(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     source.add_argument("--password-command", metavar="CMD", help="run CMD at connect time; its first output line is the password")
-    actions.add_parser("list", help="list accounts")
-    remove = actions.add_parser("remove", help="remove an account, its local mail and its keyring entry")
-    remove.add_argument("name")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    profile = default_profile(args.home)
+    args = parser.parse_args(_separate_search_terms(list(sys.argv[1:] if argv is None else argv)))
     try:
-        if args.demo:
-            from desktop.demo import prepare_demo
-
-            profile = prepare_demo(None if args.home is None and not _home_env_set() else profile)
-        setup_logging(profile.ensure().log_file, verbose=args.verbose)
+        profile = _open_profile(args)
+        setup_logging(profile.log_file, verbose=args.verbose)
         return _dispatch(args, profile)
-    except (ConfigError, CredentialError) as error:
+    except (ConfigError, CredentialError, StoreError) as error:
         print(f"sluice: {error}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -104,21 +129,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _home_env_set() -> bool:
-    import os
+def _separate_search_terms(argv: list[str]) -> list[str]:
+    """Put '--' before the search terms, so a term such as '-from:news' is not taken for an option."""
+    if "search" not in argv or "--" in argv:
+        return argv
+    start = argv.index("search") + 1
+    options: list[str] = []
+    terms: list[str] = []
+    position = start
+    while position < len(argv):
+        word = argv[position]
+        name = word.split("=", 1)[0]
+        if name in SEARCH_OPTIONS_WITH_VALUE and "=" not in word and position + 1 < len(argv):
+            options += argv[position : position + 2]
+            position += 2
+            continue
+        if name in SEARCH_OPTIONS_WITH_VALUE or word in SEARCH_FLAGS:
+            options.append(word)
+        else:
+            terms.append(word)
+        position += 1
+    return argv[:start] + options + ["--"] + terms
 
-    from desktop.paths import HOME_ENV
 
-    return bool(os.environ.get(HOME_ENV))
+def _open_profile(args: argparse.Namespace) -> Profile:
+    """Return the chosen profile with its folders created, or raise ConfigError saying why not."""
+    if args.home and Path(args.home).expanduser().exists() and not Path(args.home).expanduser().is_dir():
+        raise ConfigError(f"--home {args.home} is a file, not a folder; give a folder for Sluice's profile.")
+    profile = default_profile(args.home)
+    if args.demo:
+        from desktop.demo import prepare_demo
+
+        # The demo has a profile of its own unless --home or SLUICE_HOME names one.
+        chosen = profile if args.home or os.environ.get(HOME_ENV) else None
+        try:
+            return prepare_demo(chosen)
+        except OSError as error:
+            raise ConfigError(f"Cannot set up the demo profile: {error}.") from error
+    try:
+        return profile.ensure()
+    except OSError as error:
+        raise ConfigError(f"Cannot create the profile folders under {profile.data_dir}: {error.strerror}. Choose another --home.") from error
 
 
 def _dispatch(args: argparse.Namespace, profile: Profile) -> int:
     if args.command is None:
-        from desktop.ui.app import run
-
-        return run(profile)
+        return _open_window(profile)
     if args.command == "account":
-        return {"add": _account_add, "list": _account_list, "remove": _account_remove}[args.account_command](args, profile)
+        handlers = {"add": _account_add, "list": _account_list, "remove": _account_remove, "password": _account_password}
+        return handlers[args.account_command](args, profile)
     if args.command == "sync":
         return _sync(args, profile)
     if args.command == "search":
@@ -128,6 +187,25 @@ def _dispatch(args: argparse.Namespace, profile: Profile) -> int:
     if args.command == "index":
         return _index_rebuild(profile)
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _open_window(profile: Profile) -> int:
+    if sys.platform.startswith("linux") and not _display_available():
+        print(
+            "sluice: No display found, so the window cannot open. Run it in a desktop session, set DISPLAY, "
+            "or use xvfb-run; the commands (sluice --help) work without a display.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    from desktop.ui.app import run
+
+    return run(profile)
+
+
+def _display_available() -> bool:
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _account_add(args: argparse.Namespace, profile: Profile) -> int:
@@ -149,7 +227,7 @@ def _account_add(args: argparse.Namespace, profile: Profile) -> int:
     )
     account.validate()
     if not account.password_command:
-        store_password(account.name, _read_password(args))
+        store_password(account.name, _read_password(args, account.user))
     config.accounts[account.name] = account
     save_config(config, profile.config_file)
     print(f"Added account {account.name!r} ({account.user} at {account.imap_host}:{account.imap_port}, {account.security}).")
@@ -157,16 +235,35 @@ def _account_add(args: argparse.Namespace, profile: Profile) -> int:
     return EXIT_OK
 
 
-def _read_password(args: argparse.Namespace) -> str:
+def _read_password(args: argparse.Namespace, user: str) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     elif sys.stdin.isatty():
-        password = getpass.getpass(f"Password for {args.user}: ")
+        password = getpass.getpass(f"Password for {user}: ")
     else:
         raise CredentialError("No password given: use --password-stdin to read it from standard input, or --password-command CMD.")
     if not password:
         raise CredentialError("The password is empty; type it again, or use --password-command CMD.")
     return password
+
+
+def _account_password(args: argparse.Namespace, profile: Profile) -> int:
+    config = load_config(profile.config_file)
+    account = config.account(args.name)
+    if account.kind != "imap":
+        raise ConfigError(f"Account {account.name!r} is {account.kind} and has no password.")
+    if args.password_command:
+        account.password_command = args.password_command
+        save_config(config, profile.config_file)
+        delete_password(account.name)
+        print(f"Account {account.name!r} now gets its password from the command.")
+        return EXIT_OK
+    store_password(account.name, _read_password(args, account.user))
+    if account.password_command:
+        account.password_command = ""
+        save_config(config, profile.config_file)
+    print(f"Stored the new password of account {account.name!r} in the keyring.")
+    return EXIT_OK
 
 
 def _account_list(args: argparse.Namespace, profile: Profile) -> int:
@@ -211,11 +308,13 @@ def _sync(args: argparse.Namespace, profile: Profile) -> int:
         return EXIT_FAILED
     try:
         for step in sync_profile(profile, account=args.account):
-            if not args.quiet or step.phase == "error":
+            # Failures are printed once, together, when the run ends.
+            if not args.quiet and step.phase != "error":
                 _print_progress(step)
     except SyncFailures as failures:
         for error in failures.errors:
             print(f"sluice: {error}", file=sys.stderr)
+        print(f"sluice: details are in {profile.log_file}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
@@ -238,10 +337,12 @@ def _search(args: argparse.Namespace, profile: Profile) -> int:
     if args.limit < 0:
         raise ConfigError(f"--limit {args.limit} is invalid; use 0 for all matches or a positive number.")
     query = " ".join(args.query)
-    accounts = [load_config(profile.config_file).account(args.account).name] if args.account else None
+    config = load_config(profile.config_file)
+    accounts = [config.account(args.account).name] if args.account else None
     index = SearchIndex(profile.index_dir)
     try:
         ids = index.search(query, limit=args.limit or None, accounts=accounts)
+        total = index.count(query, accounts=accounts) if args.limit and len(ids) == args.limit else len(ids)
     except QueryError as error:
         print(f"sluice: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -258,6 +359,8 @@ def _search(args: argparse.Namespace, profile: Profile) -> int:
         print(f"{row.id:>8}  {date}  {_clip(row.sender, 28)}  {_clip(row.subject, 60)}  {row.account}/{row.folder}")
     if not rows:
         print("No matches.", file=sys.stderr)
+    elif total > len(rows):
+        print(f"Showing the newest {len(rows)} of {total} matches; use --limit 0 to see all.", file=sys.stderr)
     return EXIT_OK
 
 
@@ -296,8 +399,9 @@ def _clip(text: str, width: int) -> str:
 def _folders(args: argparse.Namespace, profile: Profile) -> int:
     from desktop.store import Store
 
+    config = load_config(profile.config_file)
     if args.account:
-        load_config(profile.config_file).account(args.account)
+        config.account(args.account)
     with Store(profile.store_file) as store:
         folders = store.folders(args.account)
     if not folders:

@@ -21,6 +21,7 @@ SECURITY_CHOICES = ("tls", "starttls", "none")
 KINDS = ("imap", "local")
 DEFAULT_PORTS = {"tls": 993, "starttls": 143, "none": 143}
 DEFAULT_SMTP_PORTS = {"tls": 465, "starttls": 587, "none": 25}
+TOP_LEVEL_KEYS = {"accounts"}
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -84,6 +85,12 @@ class Account:
             raise ConfigError(f"Account {self.name!r}: user is missing; set it to the login name.")
 
 
+_FIELD_TYPES = {
+    "kind": str, "imap_host": str, "imap_port": int, "security": str, "user": str, "password_command": str,
+    "smtp_host": str, "smtp_port": int, "smtp_security": str, "address": str,
+}
+
+
 @dataclass
 class Config:
     """The whole configuration file."""
@@ -125,24 +132,44 @@ def load_config(path: Path) -> Config:
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not UTF-8 text ({error}). Save the file as UTF-8.") from error
 
+    unknown_sections = set(data) - TOP_LEVEL_KEYS
+    if unknown_sections:
+        raise ConfigError(
+            f"{path}: unknown settings {', '.join(sorted(unknown_sections))}; "
+            f"the file may contain {', '.join(sorted(TOP_LEVEL_KEYS))}."
+        )
+    tables = data.get("accounts", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{path}: 'accounts' must be a table, as in [accounts.work].")
     accounts: dict[str, Account] = {}
-    known_fields = set(Account.__dataclass_fields__)
-    for name, values in data.get("accounts", {}).items():
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: [accounts.{name}] must be a table of settings.")
-        unknown = set(values) - known_fields
-        if unknown:
-            raise ConfigError(
-                f"{path}: account {name!r} has unknown settings {', '.join(sorted(unknown))}; "
-                f"known settings are {', '.join(sorted(known_fields - {'name'}))}."
-            )
-        account = Account(name=name, **values)
+    for name, values in tables.items():
+        account = _account_from_table(path, name, values)
         try:
             account.validate()
         except ConfigError as error:
             raise ConfigError(f"{path}: {error}") from error
         accounts[name] = account
     return Config(accounts=accounts, path=path)
+
+
+def _account_from_table(path: Path, name: str, values: object) -> Account:
+    """Build an Account from its TOML table, naming any unknown key or wrong type."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: [accounts.{name}] must be a table of settings.")
+    fields = {key: spec for key, spec in Account.__dataclass_fields__.items() if key != "name"}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ConfigError(
+            f"{path}: account {name!r} has unknown settings {', '.join(sorted(unknown))}; "
+            f"known settings are {', '.join(sorted(fields))}."
+        )
+    for key, value in values.items():
+        wanted = _FIELD_TYPES[key]
+        # TOML booleans are ints in Python; neither belongs in these fields.
+        if not isinstance(value, wanted) or isinstance(value, bool):
+            kind = "a number" if wanted is int else "a quoted string"
+            raise ConfigError(f"{path}: account {name!r}: {key} = {value!r} is invalid; it must be {kind}.")
+    return Account(name=name, **values)
 
 
 def save_config(config: Config, path: Path | None = None) -> None:

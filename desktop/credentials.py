@@ -25,12 +25,12 @@ class CredentialError(RuntimeError):
     """A password could not be stored or obtained."""
 
 
-def _keyring_missing_message(account: str) -> str:
-    backend = keyring.get_keyring()
+def _keyring_missing_message(account: str, action: str) -> str:
     return (
-        f"No usable system keyring was found (backend: {type(backend).__name__}), so the password for account "
-        f"{account!r} cannot be stored. Start a Secret Service such as GNOME Keyring or KWallet, or add the account "
-        "with --password-command CMD, where CMD prints the password (for example 'pass show mail/work')."
+        f"No usable system keyring was found, so the password of account {account!r} cannot be {action}. "
+        "Start a Secret Service such as GNOME Keyring or KWallet, or use --password-command CMD "
+        f"(with 'sluice account add' or 'sluice account password {account}'), where CMD prints the password, "
+        "for example 'pass show mail/work'."
     )
 
 
@@ -39,7 +39,7 @@ def store_password(account: str, password: str) -> None:
     try:
         keyring.set_password(KEYRING_SERVICE, account, password)
     except keyring.errors.NoKeyringError as error:
-        raise CredentialError(_keyring_missing_message(account)) from error
+        raise CredentialError(_keyring_missing_message(account, "stored")) from error
     except keyring.errors.KeyringError as error:
         raise CredentialError(f"The keyring rejected the password for account {account!r}: {error}") from error
     log.info("Stored the password of account %s in the keyring", account)
@@ -64,13 +64,13 @@ def get_password(account: Account) -> str:
     try:
         password = keyring.get_password(KEYRING_SERVICE, account.name)
     except keyring.errors.NoKeyringError as error:
-        raise CredentialError(_keyring_missing_message(account.name)) from error
+        raise CredentialError(_keyring_missing_message(account.name, "read")) from error
     except keyring.errors.KeyringError as error:
         raise CredentialError(f"Reading the password of account {account.name!r} from the keyring failed: {error}") from error
     if password is None:
         raise CredentialError(
-            f"The keyring has no password for account {account.name!r}. Store it again with "
-            f"'sluice account add {account.name} ...' or use --password-command."
+            f"The keyring has no password for account {account.name!r}. Store it with "
+            f"'sluice account password {account.name}', or use --password-command."
         )
     return password
 

@@ -11,12 +11,14 @@ import logging.handlers
 import re
 from pathlib import Path
 
+# Protocol commands are matched in capitals, as imapclient, imaplib and
+# smtplib send them, so that sentences such as "Login to host failed" stay readable.
 _SECRETS = [
     # IMAP: "tag LOGIN user password" and "tag AUTHENTICATE MECH initial-response".
-    re.compile(r"(\bLOGIN\s+)(\S+\s+)?\S+", re.IGNORECASE),
-    re.compile(r"(\bAUTHENTICATE\s+\S+\s+)\S+", re.IGNORECASE),
+    re.compile(r"(\bLOGIN\s+)(\S+\s+)?\S+"),
+    re.compile(r"(\bAUTHENTICATE\s+\S+\s+)\S+"),
     # SMTP: "AUTH PLAIN xxx" / "AUTH LOGIN xxx".
-    re.compile(r"(\bAUTH\s+(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5)\s+)\S+", re.IGNORECASE),
+    re.compile(r"(\bAUTH\s+(?:PLAIN|LOGIN|XOAUTH2|OAUTHBEARER|CRAM-MD5)\s+)\S+"),
 ]
 
 
@@ -40,12 +42,16 @@ class RedactingFilter(logging.Filter):
 
 
 def setup_logging(log_file: Path | None, *, verbose: bool = False) -> None:
-    """Log to ``log_file`` (debug with ``verbose``, else info) and warnings to stderr."""
+    """Log to ``log_file`` (debug with ``verbose``, else info); to stderr only with ``verbose``.
+
+    Without ``verbose`` the terminal shows what the commands print for the
+    user, each failure once, and the log file keeps the details.
+    """
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     redactor = RedactingFilter()
     console = logging.StreamHandler()
-    console.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    console.setLevel(logging.DEBUG if verbose else logging.CRITICAL)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     console.addFilter(redactor)
     root.addHandler(console)

@@ -43,11 +43,15 @@ def connect(account: Account, *, timeout: float = DEFAULT_TIMEOUT, ssl_context: 
         client.login(account.user, password)
     except LoginError as error:
         _close_quietly(client)
+        fix = (
+            "Check the user name, and that the password command prints the current password."
+            if account.password_command
+            else f"Check the user name; if the password changed, store it with 'sluice account password {account.name}'."
+        )
         raise SyncError(
             account.name,
             "auth",
-            f"Login to {where} as {account.user!r} failed for account {account.name!r}: {_server_text(error)}. "
-            "Check the user name and password (store the password again with 'sluice account add').",
+            f"Login to {where} as {account.user!r} failed for account {account.name!r}: {_server_text(error)}. {fix}",
         ) from error
     except (OSError, IMAPClientError) as error:
         _close_quietly(client)
@@ -102,7 +106,7 @@ def _server_text(error: BaseException) -> str:
     text = str(error)
     if text.startswith("b'") or text.startswith('b"'):
         text = text[2:-1]
-    return text or "the server gave no reason"
+    return text.rstrip(". ") or "the server gave no reason"
 
 
 def _close_quietly(client: IMAPClient) -> None:

@@ -226,7 +226,7 @@ class MessageListView(QTableView):
             MARKERS: MARKER_SIZE * 2 + 14,
             SENDER: metrics.horizontalAdvance("M" * 14),
             DATE: metrics.horizontalAdvance("2026-12-31 23:59") + 24,
-            SIZE: metrics.horizontalAdvance("999 KB") + 24,
+            SIZE: metrics.horizontalAdvance("999 bytes") + 24,
         }
         for column, width in widths.items():
             columns.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)

@@ -33,6 +33,11 @@ def test_missing_file_is_empty(tmp_path):
         ('[accounts.work]\nuser = "u"\n', "imap_host is missing"),
         ('[accounts.work]\nimap_host = "h"\nuser = "u"\npasword = "x"\n', "unknown settings pasword"),
         ('[accounts."bad name"]\nimap_host = "h"\nuser = "u"\n', "Account name 'bad name' is invalid"),
+        ("accounts = 5\n", "'accounts' must be a table"),
+        ('[accounts.work]\nimap_host = "h"\nuser = "u"\nimap_port = "abc"\n', "imap_port = 'abc' is invalid; it must be a number"),
+        ('[accounts.work]\nimap_host = 5\nuser = "u"\n', "imap_host = 5 is invalid; it must be a quoted string"),
+        ('[accounts.work]\nimap_host = "h"\nuser = ["a"]\n', "user = ['a'] is invalid"),
+        ('foo = 1\n', "unknown settings foo"),
     ],
 )
 def test_invalid_config_is_explained(tmp_path, text, expected):

@@ -1,0 +1,121 @@
+"""The command line: profile choice, search term handling, password changes and error output."""
+
+from __future__ import annotations
+
+import io
+import socket
+
+import keyring
+import pytest
+
+from desktop.cli import _separate_search_terms, main
+from desktop.config import load_config
+from desktop.paths import default_profile
+
+
+@pytest.fixture
+def demo_home(tmp_path):
+    home = tmp_path / "demo-home"
+    assert main(["--home", str(home), "--demo", "folders"]) == 0
+    return home
+
+
+def test_home_that_is_a_file_is_explained(tmp_path, capsys):
+    target = tmp_path / "afile"
+    target.write_text("x")
+
+    assert main(["--home", str(target), "account", "list"]) == 1
+
+    assert f"--home {target} is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["search", "-from:news", "budget"], ["search", "--", "-from:news", "budget"]),
+        (["search", "--limit", "5", "-x", "--json"], ["search", "--limit", "5", "--json", "--", "-x"]),
+        (["--home", "h", "search", "--account=w", "a"], ["--home", "h", "search", "--account=w", "--", "a"]),
+        (["search", "--", "-x"], ["search", "--", "-x"]),
+        (["folders"], ["folders"]),
+    ],
+)
+def test_search_terms_separated_from_options(argv, expected):
+    assert _separate_search_terms(argv) == expected
+
+
+def test_negated_term_searches(demo_home, capsys):
+    capsys.readouterr()
+    assert main(["--home", str(demo_home), "search", "--limit", "0", "budget"]) == 0
+    with_budget = len(capsys.readouterr().out.splitlines())
+
+    assert main(["--home", str(demo_home), "search", "--limit", "0", "budget", "-from:cedar"]) == 0
+
+    without_cedar = len(capsys.readouterr().out.splitlines())
+    assert 0 < without_cedar <= with_budget
+
+
+def test_limit_note_names_total(demo_home, capsys):
+    capsys.readouterr()
+
+    assert main(["--home", str(demo_home), "search", "--limit", "2", "budget"]) == 0
+
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2
+    assert "Showing the newest 2 of" in captured.err
+    assert "--limit 0" in captured.err
+
+
+def test_options_after_command(demo_home, capsys):
+    capsys.readouterr()
+
+    assert main(["search", "budget", "--home", str(demo_home), "--limit", "1"]) == 0
+
+    assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+def test_account_password_replaces_keyring_entry(monkeypatch, capsys, memory_keyring):
+    monkeypatch.setattr("sys.stdin", io.StringIO("old\n"))
+    assert main(["account", "add", "work", "--imap-host", "imap.example.com", "--user", "ana", "--password-stdin"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("new\n"))
+
+    assert main(["account", "password", "work", "--password-stdin"]) == 0
+
+    assert keyring.get_password("sluice", "work") == "new"
+    assert main(["account", "password", "work", "--password-command", "echo pw"]) == 0
+    assert load_config(default_profile().config_file).accounts["work"].password_command == "echo pw"
+    assert ("sluice", "work") not in memory_keyring.passwords
+
+
+def test_sync_failure_printed_once(monkeypatch, capsys):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr("sys.stdin", io.StringIO("pw\n"))
+    assert main(["account", "add", "dead", "--imap-host", "127.0.0.1", "--imap-port", str(port),
+                 "--security", "none", "--user", "nobody", "--password-stdin"]) == 0
+    capsys.readouterr()
+
+    assert main(["sync"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.count("refused the connection") == 1
+    assert "details are in" in err
+
+
+def test_window_without_display_is_explained(monkeypatch, capsys):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+
+    assert main([]) == 1
+
+    assert "No display found" in capsys.readouterr().err
+
+
+def test_invalid_config_stops_folders_and_search(capsys):
+    profile = default_profile().ensure()
+    profile.config_file.write_text("accounts = [", encoding="utf-8")
+
+    assert main(["folders"]) == 1
+    assert main(["search", "x"]) == 1
+
+    assert capsys.readouterr().err.count("invalid TOML") == 2
