@@ -28,7 +28,7 @@ _SPECIAL_USE_BY_NAME = {"Sent": "\\Sent", "Archive": "\\Archive", "Drafts": "\\D
 
 
 def prepare_demo(profile: Profile | None = None) -> Profile:
-    """Make sure ``profile`` (default: the demo profile) holds the demo mailbox, and return it."""
+    """Import the demo mailbox into ``profile`` (default: the demo profile) unless it is there, and return the profile."""
     profile = (profile or demo_profile()).ensure()
     config = load_config(profile.config_file)
     if DEMO_ACCOUNT not in config.accounts:

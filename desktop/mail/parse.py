@@ -39,7 +39,7 @@ _HEADER_PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 _FULL_PARSER = email.parser.BytesParser(policy=email.policy.compat32)
 _SUBJECT_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|sv|vs|antw|r)(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 # A cheap look at the raw bytes for a part with a file name or an attachment
-# disposition; the full parse in the indexer gives the exact answer.
+# disposition. The full parse in the indexer gives the exact result.
 _ATTACHMENT_HINTS = (b"attachment", b"filename=", b"filename*")
 # A line in the header block that is neither "Name:" nor a folded continuation.
 _BAD_HEADER_LINE = re.compile(rb"(?:^|\n)(?![ \t]|[\x21-\x39\x3b-\x7e]+[ \t]*:|\r?\n|$)", re.MULTILINE)

@@ -61,7 +61,7 @@ class FolderRow:
 
 @dataclass(frozen=True)
 class MessageRow:
-    """What the message list and the commands show of one message."""
+    """One message, with the fields the message list and the commands show."""
 
     id: int
     account: str

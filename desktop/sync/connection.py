@@ -79,7 +79,7 @@ def _open(account: Account, context: ssl.SSLContext, timeout: float) -> IMAPClie
 
 
 def _classify(account: Account, error: BaseException) -> SyncError:
-    """Turn a connection failure into a SyncError that says what to check."""
+    """Turn a connection failure into a SyncError that names what to check."""
     where = f"{account.imap_host}:{account.imap_port}"
     name = account.name
     if isinstance(error, socket.gaierror):
@@ -96,10 +96,10 @@ def _classify(account: Account, error: BaseException) -> SyncError:
     if isinstance(error, ssl.SSLError):
         return SyncError(name, "tls", f"TLS with {where} failed for account {name!r}: {error.reason or error}. Check that --security matches the port (tls: 993, starttls: 143).")
     if isinstance(error, (socket.timeout, TimeoutError)):
-        return SyncError(name, "timeout", f"The IMAP server {where} of account {name!r} did not answer in time. Check the network and the port.")
+        return SyncError(name, "timeout", f"The IMAP server {where} of account {name!r} did not respond in time. Check the network and the port.")
     if isinstance(error, OSError):
         return SyncError(name, "network", f"Network error talking to {where} for account {name!r}: {error.strerror or error}.")
-    return SyncError(name, "protocol", f"The IMAP server {where} of account {name!r} answered unexpectedly: {error}.")
+    return SyncError(name, "protocol", f"The IMAP server {where} of account {name!r} sent an unexpected response: {error}.")
 
 
 def _server_text(error: BaseException) -> str:

@@ -37,7 +37,7 @@ _SPECIAL_USES = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive", "\\All"
 
 @dataclass
 class FolderProgress:
-    """Where the sync of one folder stands."""
+    """Progress of the sync of one folder."""
 
     folder: str
     phase: str  # "flags", "fetch" or "done"
@@ -47,7 +47,7 @@ class FolderProgress:
 
 @dataclass
 class FolderResult:
-    """What the sync of one folder changed locally."""
+    """Local changes made by the sync of one folder."""
 
     folder: str
     fetched: int = 0
@@ -165,7 +165,7 @@ def _fetch_new(client, store, folder_id, name, uids: Sequence[int], result: Fold
         batch = [_new_message(uid, data) for uid, data in response.items() if b"BODY[]" in data]
         missing = len(chunk) - len(batch)
         if missing:
-            # Expunged between SEARCH and FETCH: the next sync sees them gone.
+            # Expunged between SEARCH and FETCH: the next sync removes them locally.
             log.debug("%d message(s) of %s vanished during the fetch", missing, name)
         store.insert_messages(folder_id, batch)
         result.fetched += len(batch)
