@@ -440,14 +440,8 @@ class _IndexStep:
 
 
 def _drain_index(profile: Profile) -> None:
-    from desktop.index import SearchIndex
-    from desktop.index.builder import update_index
+    from desktop.index.builder import catch_up
     from desktop.store import Store
 
     with Store(profile.store_file) as store:
-        index = SearchIndex(profile.index_dir)
-        try:
-            for _step in update_index(store, index):
-                pass
-        finally:
-            index.close()
+        catch_up(store, profile.index_dir)

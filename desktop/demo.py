@@ -13,8 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from desktop.config import Account, load_config, save_config
-from desktop.index import SearchIndex
-from desktop.index.builder import update_index
+from desktop.index.builder import catch_up
 from desktop.mailgen import GeneratedMessage, read_demo_mbox
 from desktop.mail.parse import parse_summary
 from desktop.paths import Profile, demo_profile, resource_path
@@ -38,12 +37,7 @@ def prepare_demo(profile: Profile | None = None) -> Profile:
         if not store.folders(DEMO_ACCOUNT, with_counts=False):
             count = import_messages(store, DEMO_ACCOUNT, read_demo_mbox(resource_path("demo", "demo.mbox")))
             log.info("Imported %d demo message(s) into %s", count, profile.store_file)
-        index = SearchIndex(profile.index_dir)
-        try:
-            for _step in update_index(store, index):
-                pass
-        finally:
-            index.close()
+        catch_up(store, profile.index_dir)
     return profile
 
 

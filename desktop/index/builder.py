@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from desktop.index import IndexDocument, SearchIndex
 from desktop.mail.parse import parse_message
@@ -97,6 +98,16 @@ def _apply(store: Store, index: SearchIndex, entries: list[tuple[int, str, int]]
         index.delete(delete_ids)
     if documents:
         index.add(documents)
+
+
+def catch_up(store: Store, index_dir: Path) -> None:
+    """Open the index at ``index_dir`` and apply every queued change to it."""
+    index = SearchIndex(index_dir)
+    try:
+        for _step in update_index(store, index):
+            pass
+    finally:
+        index.close()
 
 
 def rebuild_index(store: Store, index: SearchIndex, *, cancelled: Callable[[], bool] = lambda: False) -> Iterator[IndexProgress]:
