@@ -35,7 +35,7 @@ def _import_dovecot_helper():
 
 @dataclass
 class ServerMailbox:
-    """A running private Dovecot with one user whose Maildir holds the generated messages."""
+    """A running private Dovecot with one user whose Maildir contains the generated messages."""
 
     host: str
     port: int
@@ -84,8 +84,8 @@ def warm_server(mailbox: ServerMailbox) -> tuple[int, float]:
     Returns the number of messages read and the seconds taken. Without this
     the first client measured would also pay for Dovecot indexing the
     freshly written Maildir. The folders are opened read-write (SELECT), so
-    this session takes the \\Recent flag of every message, and every client
-    measured afterwards sees the same flags, whichever runs first.
+    this session takes the \\Recent flag of every message. Every client
+    measured afterwards then gets the same flags, whichever runs first.
     """
     started = time.perf_counter()
     seen = 0
@@ -136,7 +136,7 @@ def _quote(name: str) -> str:
 
 @dataclass
 class SessionTotals:
-    """What Dovecot logged at the logout of the IMAP sessions in a stretch of its log.
+    """Logout statistics of the IMAP sessions in a stretch of Dovecot's log.
 
     Attributes:
         sessions: Sessions that logged out.

@@ -6,7 +6,6 @@ import json
 import math
 import os
 import platform
-import re
 import shutil
 import subprocess
 import time
@@ -129,7 +128,3 @@ def _finite(value: object) -> object:
     if isinstance(value, list):
         return [_finite(item) for item in value]
     return value
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()

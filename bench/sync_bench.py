@@ -170,9 +170,9 @@ def run_repeat(work: Path, mailbox: ServerMailbox, number: int) -> Repeat:
                   mbsync_messages, notmuch_messages)
 
 
-def _check_count(what: str, found: int, expected: int) -> None:
+def _check_count(place: str, found: int, expected: int) -> None:
     if found != expected:
-        raise BenchError(f"{what} holds {found} messages after the sync, expected {expected}; the figures would not compare like with like.")
+        raise BenchError(f"{place} contains {found} messages after the sync, expected {expected}, so the figures would not compare like with like.")
 
 
 def run(work: Path, size: int, repeat: int, seed: int) -> tuple[dict[str, object], dict[str, object]]:

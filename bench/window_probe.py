@@ -4,9 +4,9 @@ Run as ``python bench/window_probe.py HOME`` with QT_QPA_PLATFORM=offscreen.
 It starts the window as ``desktop.ui.app.run`` does, with the same
 QApplication set-up, MainWindow, size and show. Instead of entering the event
 loop for the user, it waits until the window is exposed and has painted
-once, then prints one JSON line and exits. Times are seconds since the interpreter started
-(``time.perf_counter`` at the top of this file; the parent adds the
-interpreter's own start-up by timing the whole process).
+once, then prints one JSON line and exits. Its times are seconds since
+``time.perf_counter`` was first read at the top of this file. The parent
+times the whole process, which adds the interpreter's own start-up.
 """
 
 from __future__ import annotations
