@@ -87,7 +87,7 @@ def read_usage(path: Path) -> tuple[float, float]:
         rss, user, system = lines[-1].split()
         return float(rss), float(user) + float(system)
     except (IndexError, ValueError):
-        raise BenchError(f"Unexpected output of GNU time in {path}: {lines!r}") from None
+        raise BenchError(f"Invalid output of GNU time in {path}: {lines!r}, expected '%M %U %S'; check that /usr/bin/time is GNU time.") from None
 
 
 def _kill(process: subprocess.Popen) -> None:
