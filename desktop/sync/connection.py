@@ -57,8 +57,21 @@ def connect(account: Account, *, timeout: float = DEFAULT_TIMEOUT, ssl_context: 
         _close_quietly(client)
         raise _classify(account, error) from error
     client.normalise_times = False
+    _enable_condstore(client, account)
     log.info("Logged in to %s for account %s", where, account.name)
     return client
+
+
+def _enable_condstore(client: IMAPClient, account: Account) -> None:
+    """Turn on CONDSTORE, so SELECT reports HIGHESTMODSEQ (RFC 7162 section 3.1)."""
+    capabilities = client.capabilities()
+    if b"CONDSTORE" not in capabilities or b"ENABLE" not in capabilities:
+        return
+    try:
+        client.enable("CONDSTORE")
+    except IMAPClientError as error:
+        # Sync still works without it, only with a full flag fetch per folder.
+        log.warning("ENABLE CONDSTORE failed for account %s: %s", account.name, error)
 
 
 def _open(account: Account, context: ssl.SSLContext, timeout: float) -> IMAPClient:

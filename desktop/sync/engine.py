@@ -11,7 +11,9 @@ Per folder the engine compares the server's UIDs with the store's:
    store transaction, so a crash leaves every message stored exactly once.
 
 With CONDSTORE (RFC 7162), a folder whose HIGHESTMODSEQ, UIDNEXT and
-message count are unchanged costs one SELECT and nothing more.
+message count are unchanged costs one SELECT and nothing more, and in a
+changed folder only the flags changed since the stored HIGHESTMODSEQ are
+fetched (FETCH ... CHANGEDSINCE).
 """
 
 from __future__ import annotations
@@ -115,7 +117,9 @@ def sync_folder(
     if gone:
         result.deleted = store.delete_uids(folder_id, gone)
     kept = sorted(server_uids & set(local))
-    yield from _sync_flags(client, store, folder_id, name, kept, local, result, cancelled)
+    # With a stored HIGHESTMODSEQ only flags changed since then are fetched.
+    since = state.highestmodseq if modseq is not None and state and state.highestmodseq else None
+    yield from _sync_flags(client, store, folder_id, name, kept, local, result, cancelled, since)
 
     new = sorted(server_uids - set(local), reverse=True)
     yield from _fetch_new(client, store, folder_id, name, new, result, cancelled)
@@ -134,12 +138,14 @@ def _unchanged(state, uidnext: int | None, modseq: int | None, exists: int, loca
     return state.highestmodseq == modseq and state.uidnext == uidnext and exists == local_count
 
 
-def _sync_flags(client, store, folder_id, name, uids: Sequence[int], local, result: FolderResult, cancelled) -> Iterator[FolderProgress]:
+def _sync_flags(client, store, folder_id, name, uids: Sequence[int], local, result: FolderResult, cancelled,
+                since: int | None) -> Iterator[FolderProgress]:
+    modifiers = [f"CHANGEDSINCE {since}"] if since is not None else None
     for start in range(0, len(uids), FLAGS_BATCH):
         if cancelled():
             return
         chunk = uids[start : start + FLAGS_BATCH]
-        response = client.fetch(list(chunk), [b"FLAGS"])
+        response = client.fetch(list(chunk), [b"FLAGS"], modifiers=modifiers)
         changes = {}
         for uid, data in response.items():
             flags = _flags(data.get(b"FLAGS", ()))

@@ -137,18 +137,27 @@ def test_recreated_folder_resyncs_without_duplicates(server):
 
 
 class FetchSpy:
-    """Records the items of every FETCH that goes through IMAPClient."""
+    """Records the items and modifiers of every FETCH, and every SEARCH, that goes through IMAPClient."""
 
     def __init__(self, monkeypatch):
         self.requests: list[list[bytes]] = []
-        original = IMAPClient.fetch
+        self.modifiers: list[list[str] | None] = []
+        self.searches = 0
+        original_fetch = IMAPClient.fetch
+        original_search = IMAPClient.search
         spy = self
 
         def fetch(client, messages, data, modifiers=None):
             spy.requests.append([bytes(item) if isinstance(item, bytes) else item.encode() for item in data])
-            return original(client, messages, data, modifiers)
+            spy.modifiers.append(modifiers)
+            return original_fetch(client, messages, data, modifiers)
+
+        def search(client, criteria="ALL", charset=None):
+            spy.searches += 1
+            return original_search(client, criteria, charset)
 
         monkeypatch.setattr(IMAPClient, "fetch", fetch)
+        monkeypatch.setattr(IMAPClient, "search", search)
 
     def body_fetches(self) -> int:
         return sum(1 for items in self.requests if any(item.startswith(b"BODY") for item in items))
@@ -165,6 +174,38 @@ def test_second_sync_fetches_no_bodies(server, monkeypatch, capsys):
 
     assert spy.body_fetches() == 0
     assert "1 new" not in capsys.readouterr().out
+
+
+def test_unchanged_folders_cost_no_search_or_fetch(server, monkeypatch):
+    server.create_folder("Projects")
+    server.append("INBOX", make_message("One", "one"))
+    server.append("Projects", make_message("Two", "two"))
+    assert sync() == 0
+    with Store(default_profile().store_file) as store:
+        assert store.folder_by_name("test", "INBOX").highestmodseq is not None
+
+    spy = FetchSpy(monkeypatch)
+    assert sync() == 0
+
+    assert spy.requests == []
+    assert spy.searches == 0
+
+
+def test_flag_change_fetched_by_modseq(server, monkeypatch):
+    for number in range(3):
+        server.append("INBOX", make_message(f"Message {number}", "body"))
+    assert sync() == 0
+    with Store(default_profile().store_file) as store:
+        stored_modseq = store.folder_by_name("test", "INBOX").highestmodseq
+
+    server.select_folder("INBOX")
+    uid = server.search(["SUBJECT", "Message 1"])[0]
+    server.add_flags([uid], [b"$Important"])
+    spy = FetchSpy(monkeypatch)
+    assert sync() == 0
+
+    assert [f"CHANGEDSINCE {stored_modseq}"] in spy.modifiers
+    assert len(search("label:$Important")) == 1
 
 
 def test_new_mail_after_first_sync_fetches_only_it(server, monkeypatch):
