@@ -7,11 +7,10 @@ so other tools (``secret-tool``, ``keyring get``) can find the entry.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import subprocess
-
-import keyring
-import keyring.errors
+from types import ModuleType
 
 from desktop.config import Account
 
@@ -25,6 +24,13 @@ class CredentialError(RuntimeError):
     """A password could not be stored or obtained."""
 
 
+def _keyring() -> ModuleType:
+    """Import keyring on first use; it costs about 40 ms, which commands without passwords skip."""
+    module = importlib.import_module("keyring")
+    importlib.import_module("keyring.errors")
+    return module
+
+
 def _keyring_missing_message(account: str, action: str) -> str:
     return (
         f"No usable system keyring was found, so the password of account {account!r} cannot be {action}. "
@@ -36,6 +42,7 @@ def _keyring_missing_message(account: str, action: str) -> str:
 
 def store_password(account: str, password: str) -> None:
     """Save ``password`` for ``account`` in the system keyring."""
+    keyring = _keyring()
     try:
         keyring.set_password(KEYRING_SERVICE, account, password)
     except keyring.errors.NoKeyringError as error:
@@ -47,6 +54,7 @@ def store_password(account: str, password: str) -> None:
 
 def delete_password(account: str) -> bool:
     """Remove ``account``'s keyring entry; return False when there was none."""
+    keyring = _keyring()
     try:
         keyring.delete_password(KEYRING_SERVICE, account)
     except keyring.errors.PasswordDeleteError:
@@ -61,6 +69,7 @@ def get_password(account: Account) -> str:
     """Return the password of ``account`` from its command or the keyring."""
     if account.password_command:
         return _run_password_command(account)
+    keyring = _keyring()
     try:
         password = keyring.get_password(KEYRING_SERVICE, account.name)
     except keyring.errors.NoKeyringError as error:
