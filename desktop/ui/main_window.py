@@ -470,7 +470,7 @@ class MainWindow(QMainWindow):
         if serial != self._search_serial:
             return
         self._set_search_invalid(True)
-        self.status_panel.show_message(self.tr("Search failed: %1").replace("%1", message), error=True)
+        self.status_panel.show_message(self.tr("Invalid search: %1").replace("%1", message), error=True)
         self.search_failed.emit(message)
 
     @Slot()

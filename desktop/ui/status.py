@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from datetime import datetime
 
@@ -42,8 +43,10 @@ class StatusPanel(QWidget):
         layout.addWidget(self.cancel_button)
 
     def show_message(self, text: str, *, error: bool = False) -> None:
-        self.message_label.setText(text)
-        self.message_label.setToolTip(text)
+        """Show the first line of ``text``; the tooltip has all of it, in a fixed-width font so a caret lines up."""
+        lines = text.splitlines()
+        self.message_label.setText(lines[0] if lines else "")
+        self.message_label.setToolTip(f"<pre>{html.escape(text)}</pre>" if len(lines) > 1 else text)
         self.message_label.setProperty("error", error)
         # A changed dynamic property needs a re-polish before the style sheet applies to it.
         self.message_label.style().unpolish(self.message_label)

@@ -163,7 +163,8 @@ def test_bad_query_shows_error_and_window_works(qtbot, window: MainWindow) -> No
 
     message = blocker.args[0]
     assert message
-    assert message in window.status_panel.message()
+    assert message.splitlines()[0] in window.status_panel.message()
+    assert "(budget" in window.status_panel.message_label.toolTip()
     assert window.status_panel.message_label.property("error") is True
     assert window.search_field.property("invalid") is True
     assert window.message_model.ids() == before
