@@ -31,7 +31,7 @@ from desktop.mail.headers import (
     parse_date,
     parse_message_ids,
 )
-from desktop.mail.html import html_to_text
+from desktop.mail.html import html_to_text, sanitize_html
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +98,10 @@ class ParsedMessage:
 
     @property
     def body_text(self) -> str:
-        """The plain text, or the text of the HTML part when there is no plain part."""
+        """The plain text, or the text of the sanitised HTML part when there is no plain part."""
         if self.text.strip():
             return self.text
-        return html_to_text(self.html) if self.html else ""
+        return html_to_text(sanitize_html(self.html)) if self.html else ""
 
 
 def header_end(raw: bytes) -> int:
