@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="fetch new mail and changes from the server", parents=[common])
     sync.add_argument("--account", metavar="NAME", help="sync only this account")
     sync.add_argument("--quiet", action="store_true", help="print only errors")
+    sync.add_argument("--watch", action="store_true",
+                      help="after the sync, wait for new mail (IMAP IDLE, or NOOP polling) until Ctrl+C or SIGTERM")
+    sync.add_argument("--interval", type=float, default=15.0, metavar="MINUTES",
+                      help="with --watch: minutes between syncs of every folder (default 15)")
+    sync.add_argument("--poll-seconds", type=float, default=60.0, metavar="SECONDS",
+                      help="with --watch: seconds between NOOP polls on servers without IDLE (default 60)")
+    sync.add_argument("--no-idle", action="store_true", help="with --watch: poll with NOOP even where the server offers IDLE")
+    sync.add_argument("--max-seconds", type=float, metavar="SECONDS", help="with --watch: stop after this many seconds")
 
     search = commands.add_parser(
         "search", help="search the local index (see docs/search.md)", parents=[common],
@@ -299,13 +307,27 @@ def _account_remove(args: argparse.Namespace, profile: Profile) -> int:
 
 def _sync(args: argparse.Namespace, profile: Profile) -> int:
     from desktop.sync.errors import SyncFailures
-    from desktop.sync.service import sync_profile
+    from desktop.sync.service import CancelToken, sync_profile
+    from desktop.sync.watch import WatchOptions, stop_on_signals, watch_profile
 
     config = load_config(profile.config_file)
     config.selected(args.account)
     if not config.accounts:
         print("No accounts to sync. Add one with: sluice account add NAME --imap-host HOST --user USER", file=sys.stderr)
         return EXIT_FAILED
+    if args.watch:
+        try:
+            options = WatchOptions(full_sync_seconds=args.interval * 60, poll_seconds=args.poll_seconds,
+                                   use_idle=not args.no_idle, max_seconds=args.max_seconds)
+        except ValueError as error:
+            print(f"sluice sync: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        token = CancelToken()
+        with stop_on_signals(token):
+            for step in watch_profile(profile, account=args.account, cancel=token, options=options):
+                if not args.quiet or step.phase in ("error", "retry"):
+                    _print_progress(step)
+        return EXIT_OK
     try:
         for step in sync_profile(profile, account=args.account):
             # Failures are printed once, together, when the run ends.

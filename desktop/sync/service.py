@@ -1,19 +1,22 @@
 """Syncing a whole profile: every account, every folder, then the index.
 
-``sync_profile`` is a generator so the command line can print its progress
-and the window can run it on a worker thread and show it; both stop it
-through a CancelToken. It opens its own store connection and index in the
-calling thread, as SQLite connections and IMAP connections belong to one
-thread each.
+``sync_profile`` is a generator, so the command line can print its progress
+and the window can run it on a worker thread and show it. Both stop it
+through a CancelToken. Each account is synced on a worker thread of its own,
+with its own IMAP connection and store connection, because both belong to
+one thread each. The workers send their progress through a queue. The
+generator drains that queue in the caller's thread, where the single index
+writer runs once the workers are done.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from imapclient import IMAPClient
@@ -24,25 +27,55 @@ from desktop.index import SearchIndex
 from desktop.index.builder import update_index
 from desktop.paths import Profile
 from desktop.store import Store
-from desktop.sync.connection import connect
+from desktop.sync.connection import DEFAULT_TIMEOUT, connect
 from desktop.sync.engine import FolderProgress, FolderResult, list_remote_folders, sync_folder
 from desktop.sync.errors import SyncError, SyncFailures
 
 log = logging.getLogger(__name__)
 
+# A worker notices a cancel between batches, but a connect in progress can take
+# up to the connection timeout. So the generator waits that long for each worker.
+WORKER_JOIN_SECONDS = DEFAULT_TIMEOUT + 5.0
+_QUEUE_POLL_SECONDS = 0.5
+
 
 class CancelToken:
-    """A thread-safe flag that asks a running sync to stop soon."""
+    """A thread-safe flag that asks a running sync to stop soon.
+
+    A token made with ``child()`` is cancelled with its parent, and can also be
+    cancelled alone, which stops the workers of one run without touching the
+    caller's token.
+    """
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._children: list[CancelToken] = []
+        self._lock = threading.Lock()
 
     def cancel(self) -> None:
         self._event.set()
+        with self._lock:
+            children = list(self._children)
+        for child in children:
+            child.cancel()
 
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Block until the token is cancelled or ``seconds`` pass; return whether it was cancelled."""
+        return self._event.wait(seconds)
+
+    def child(self) -> CancelToken:
+        """Return a new token that this token's ``cancel()`` also cancels."""
+        token = CancelToken()
+        with self._lock:
+            self._children.append(token)
+        # A cancel that ran before the append did not see the new child.
+        if self.cancelled:
+            token.cancel()
+        return token
 
 
 @dataclass
@@ -51,7 +84,8 @@ class SyncProgress:
 
     Attributes:
         phase: ``connect``, ``folders``, ``flags``, ``fetch``, ``folder-done``,
-            ``index``, ``account-done``, ``cancelled`` or ``error``.
+            ``index``, ``account-done``, ``cancelled`` or ``error``. The watch
+            loop in ``desktop.sync.watch`` adds ``watching`` and ``retry``.
         done, total: Messages (or index entries) done of the total, when known.
         text: A one-line description for a status bar or a terminal.
     """
@@ -64,9 +98,31 @@ class SyncProgress:
     text: str
 
 
+@dataclass(frozen=True)
+class IndexRequest:
+    """Sent by an account worker after it stored changes that the index must follow."""
+
+    account: str
+
+
+@dataclass(frozen=True)
+class _WorkerFinished:
+    account: str
+
+
+@dataclass(frozen=True)
+class _WorkerCrashed:
+    account: str
+    error: BaseException
+
+
+AccountWork = Callable[[Account, CancelToken], Iterator[object]]
+"""The job of one account worker: yields SyncProgress or IndexRequest items and may raise SyncError."""
+
+
 def sync_profile(profile: Profile, *, account: str | None = None, cancel: CancelToken | None = None,
                  ssl_context: ssl.SSLContext | None = None) -> Iterator[SyncProgress]:
-    """Sync the profile's IMAP accounts (or one of them) and update the index.
+    """Sync the profile's IMAP accounts (or one of them) in parallel, then update the index.
 
     Raises:
         SyncFailures: after the other accounts were synced, when any failed.
@@ -74,23 +130,24 @@ def sync_profile(profile: Profile, *, account: str | None = None, cancel: Cancel
     """
     token = cancel or CancelToken()
     config = load_config(profile.config_file)
-    accounts = config.selected(account)
+    accounts = [entry for entry in config.selected(account) if entry.kind == "imap"]
     failures: list[SyncError] = []
+
+    def work(entry: Account, stop: CancelToken) -> Iterator[object]:
+        with Store(profile.store_file) as store:
+            yield from sync_account(entry, store, stop, ssl_context)
+
+    # Opening the store here first runs any schema migration once, before the workers open theirs.
     with Store(profile.store_file) as store:
         index = SearchIndex(profile.index_dir)
         try:
-            for entry in accounts:
-                if token.cancelled:
-                    break
-                if entry.kind != "imap":
-                    continue
-                try:
-                    yield from _sync_account(entry, store, token, ssl_context)
-                except SyncError as error:
-                    log.error("Sync of account %s failed (%s): %s", entry.name, error.cause, error)
-                    failures.append(error)
-                    yield SyncProgress(entry.name, "", "error", 0, 0, str(error))
-            yield from _index(store, index, token)
+            for item in run_account_workers(accounts, work, token):
+                if isinstance(item, SyncError):
+                    failures.append(item)
+                    yield SyncProgress(item.account, "", "error", 0, 0, str(item))
+                elif isinstance(item, SyncProgress):
+                    yield item
+            yield from index_changes(store, index, token)
         finally:
             index.close()
     if token.cancelled:
@@ -99,23 +156,84 @@ def sync_profile(profile: Profile, *, account: str | None = None, cancel: Cancel
         raise SyncFailures(failures)
 
 
-def _index(store: Store, index: SearchIndex, token: CancelToken) -> Iterator[SyncProgress]:
+def run_account_workers(accounts: Sequence[Account], work: AccountWork, cancel: CancelToken) -> Iterator[object]:
+    """Run ``work`` for each account on a thread of its own and yield what the workers send, in this thread.
+
+    A worker that raises SyncError yields that error as an item, and the others
+    go on. Any other exception stops all workers and is raised here. Leaving
+    the generator early (``close()``) stops the workers too.
+    """
+    if cancel.cancelled:
+        return
+    stop = cancel.child()
+    items: queue.Queue[object] = queue.Queue()
+    threads = [
+        threading.Thread(target=_run_worker, args=(entry, work, stop, items), name=f"sluice-sync-{entry.name}", daemon=True)
+        for entry in accounts
+    ]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            try:
+                item = items.get(timeout=_QUEUE_POLL_SECONDS)
+            except queue.Empty:
+                continue
+            if isinstance(item, _WorkerFinished):
+                running -= 1
+            elif isinstance(item, _WorkerCrashed):
+                raise item.error
+            else:
+                yield item
+    finally:
+        stop.cancel()
+        _join_workers(threads)
+
+
+def _run_worker(account: Account, work: AccountWork, stop: CancelToken, items: queue.Queue) -> None:
+    log.debug("Worker for account %s started", account.name)
+    try:
+        for item in work(account, stop):
+            items.put(item)
+    except SyncError as error:
+        log.error("Sync of account %s failed (%s): %s", account.name, error.cause, error)
+        items.put(error)
+    except Exception as error:  # noqa: BLE001 - handed to the generator's thread, which raises it
+        log.exception("Worker for account %s crashed", account.name)
+        items.put(_WorkerCrashed(account.name, error))
+    finally:
+        items.put(_WorkerFinished(account.name))
+        log.debug("Worker for account %s stopped", account.name)
+
+
+def _join_workers(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join(WORKER_JOIN_SECONDS)
+        if thread.is_alive():
+            log.warning("Worker thread %s did not stop within %.0f s; leaving it to finish alone", thread.name, WORKER_JOIN_SECONDS)
+
+
+def index_changes(store: Store, index: SearchIndex, token: CancelToken) -> Iterator[SyncProgress]:
+    """Apply the store's queued changes to the index; call it from one thread only."""
     for step in update_index(store, index, cancelled=lambda: token.cancelled):
         yield SyncProgress("", "", "index", step.done, step.total, f"Indexing {step.done}/{step.total}")
 
 
-def _sync_account(account: Account, store: Store, token: CancelToken, ssl_context: ssl.SSLContext | None) -> Iterator[SyncProgress]:
+def sync_account(account: Account, store: Store, token: CancelToken, ssl_context: ssl.SSLContext | None) -> Iterator[SyncProgress]:
+    """Connect, sync every folder of ``account`` and log out; raise SyncError on failure."""
     yield SyncProgress(account.name, "", "connect", 0, 0, f"{account.name}: connecting to {account.imap_host}")
     client = connect(account, ssl_context=ssl_context)
     try:
-        yield from _sync_folders(client, account, store, token)
+        yield from sync_folders(client, account, store, token)
     except (OSError, IMAPClientError) as error:
         raise SyncError(account.name, "network", f"Sync of account {account.name!r} stopped: {error}. What was fetched is kept; sync again to continue.") from error
     finally:
-        _logout(client, account)
+        logout(client, account)
 
 
-def _sync_folders(client: IMAPClient, account: Account, store: Store, token: CancelToken) -> Iterator[SyncProgress]:
+def sync_folders(client: IMAPClient, account: Account, store: Store, token: CancelToken) -> Iterator[SyncProgress]:
+    """Sync every folder of ``account`` over an open connection."""
     account_id = store.ensure_account(account.name, "imap")
     remote = list_remote_folders(client)
     yield SyncProgress(account.name, "", "folders", 0, len(remote), f"{account.name}: {len(remote)} folder(s)")
@@ -126,11 +244,12 @@ def _sync_folders(client: IMAPClient, account: Account, store: Store, token: Can
             continue
         if token.cancelled:
             return
-        yield from _sync_one(client, store, account, folder_id, name, token)
+        yield from sync_one_folder(client, store, account, folder_id, name, token)
     yield SyncProgress(account.name, "", "account-done", 0, 0, f"{account.name}: synced")
 
 
-def _sync_one(client: IMAPClient, store: Store, account: Account, folder_id: int, name: str, token: CancelToken) -> Iterator[SyncProgress]:
+def sync_one_folder(client: IMAPClient, store: Store, account: Account, folder_id: int, name: str, token: CancelToken) -> Iterator[SyncProgress]:
+    """Sync one folder and describe each step; the last step has phase ``folder-done``."""
     for step in sync_folder(client, store, folder_id, name, cancelled=lambda: token.cancelled):
         if isinstance(step, FolderProgress):
             verb = "fetching" if step.phase == "fetch" else "checking flags"
@@ -149,7 +268,8 @@ def _drop_vanished_folders(store: Store, account: str, remote_names: set[str]) -
             log.info("Folder %s of account %s is gone from the server; removed it and %d local message(s)", folder.name, account, removed)
 
 
-def _logout(client: IMAPClient, account: Account) -> None:
+def logout(client: IMAPClient, account: Account) -> None:
+    """Log out, ignoring errors, because the connection may be gone already."""
     try:
         client.logout()
     except (OSError, IMAPClientError, socket.error) as error:

@@ -1,0 +1,303 @@
+"""Watching accounts for new mail after a full sync.
+
+Each account gets a worker thread with one connection that waits on INBOX
+with IMAP IDLE (RFC 2177), or polls with NOOP where the server lacks IDLE.
+A change syncs INBOX over the same connection; every folder is synced again
+at a fixed interval and after each reconnect. A lost connection is opened
+again with exponential backoff. Like ``sync_profile``, ``watch_profile`` is
+a generator that yields SyncProgress in the caller's thread, where the single
+index writer runs, and it stops when its CancelToken is cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from desktop.config import Account, load_config
+from desktop.index import SearchIndex
+from desktop.paths import Profile
+from desktop.store import Store
+from desktop.sync.connection import connect
+from desktop.sync.errors import SyncError
+from desktop.sync.retry import Backoff
+from desktop.sync.service import (
+    CancelToken,
+    IndexRequest,
+    SyncProgress,
+    index_changes,
+    logout,
+    run_account_workers,
+    sync_folders,
+    sync_one_folder,
+)
+
+log = logging.getLogger(__name__)
+
+WATCHED_FOLDER = "INBOX"
+# RFC 2177 section 3: servers may end an IDLE after 30 minutes, so clients
+# should re-issue it at least every 29 minutes.
+IDLE_RENEW_SECONDS = 25 * 60.0
+# Length of one idle_check() wait, and so the time a cancel takes to be noticed.
+IDLE_CHECK_SECONDS = 1.0
+POLL_SECONDS = 60.0
+FULL_SYNC_MINUTES = 15.0
+# At most this many new messages are listed one by one per arrival.
+ARRIVALS_LISTED = 20
+# Untagged responses that mean the watched folder changed (RFC 3501 section 7.3 and 7.4).
+_CHANGE_RESPONSES = frozenset({b"EXISTS", b"EXPUNGE", b"FETCH"})
+
+
+@dataclass
+class WatchOptions:
+    """Settings of a watch run.
+
+    Attributes:
+        full_sync_seconds: Seconds between syncs of every folder.
+        poll_seconds: Seconds between NOOP polls where IDLE is not used.
+        use_idle: Use IDLE where the server offers it; False always polls.
+        max_seconds: Stop after this many seconds; None runs until cancelled.
+        backoff: Makes the reconnect delays of one account.
+        ssl_context: TLS settings for the connections; None uses the system's.
+    """
+
+    full_sync_seconds: float = FULL_SYNC_MINUTES * 60
+    poll_seconds: float = POLL_SECONDS
+    use_idle: bool = True
+    max_seconds: float | None = None
+    backoff: Callable[[], Backoff] = Backoff
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.full_sync_seconds <= 0:
+            raise ValueError(f"invalid full sync interval {self.full_sync_seconds / 60:g} minutes; use a positive number")
+        if self.poll_seconds <= 0:
+            raise ValueError(f"invalid poll interval {self.poll_seconds:g} s; use a positive number of seconds")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ValueError(f"invalid maximum run time {self.max_seconds:g} s; use a positive number of seconds")
+
+
+def watch_profile(profile: Profile, *, account: str | None = None, cancel: CancelToken | None = None,
+                  options: WatchOptions | None = None) -> Iterator[SyncProgress]:
+    """Sync the profile's IMAP accounts (or one of them), then watch them until cancelled.
+
+    Connection failures never end the run: each account retries on its own.
+
+    Raises:
+        ConfigError: when ``account`` is unknown or the config is invalid.
+    """
+    token = cancel or CancelToken()
+    settings = options or WatchOptions()
+    accounts = [entry for entry in load_config(profile.config_file).selected(account) if entry.kind == "imap"]
+
+    def work(entry: Account, stop: CancelToken) -> Iterator[object]:
+        with Store(profile.store_file) as store:
+            yield from AccountWatcher(entry, store, stop, settings).run()
+
+    timer = _start_deadline(settings.max_seconds, token)
+    log.info("Watching %d account(s)", len(accounts))
+    try:
+        # Opening the store here first runs any schema migration once, before the workers open theirs.
+        with Store(profile.store_file) as store:
+            index = SearchIndex(profile.index_dir)
+            try:
+                for item in run_account_workers(accounts, work, token):
+                    if isinstance(item, IndexRequest):
+                        yield from index_changes(store, index, token)
+                    elif isinstance(item, SyncProgress):
+                        yield item
+            finally:
+                index.close()
+    finally:
+        if timer is not None:
+            timer.cancel()
+    log.info("Stopped watching")
+    yield SyncProgress(account or "", "", "cancelled", 0, 0, "Stopped watching; what was fetched is kept.")
+
+
+def _start_deadline(seconds: float | None, token: CancelToken) -> threading.Timer | None:
+    if seconds is None:
+        return None
+    timer = threading.Timer(seconds, token.cancel)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+@contextmanager
+def stop_on_signals(token: CancelToken) -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into ``token.cancel()`` inside the block.
+
+    Python lets only the main thread set signal handlers; elsewhere the block
+    runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(number: int, _frame: object) -> None:
+        log.info("Received %s; stopping", signal.Signals(number).name)
+        token.cancel()
+
+    previous = {number: signal.signal(number, handle) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+class AccountWatcher:
+    """Keeps one account synced: full sync, then IDLE or NOOP on INBOX, reconnecting on failure.
+
+    ``run()`` is a generator meant for the account's worker thread. It yields
+    SyncProgress and, after each change it stored, an IndexRequest.
+    """
+
+    def __init__(self, account: Account, store: Store, token: CancelToken, options: WatchOptions) -> None:
+        self._account = account
+        self._store = store
+        self._token = token
+        self._options = options
+
+    def run(self) -> Iterator[object]:
+        """Watch until the token is cancelled."""
+        backoff = self._options.backoff()
+        name = self._account.name
+        while not self._token.cancelled:
+            try:
+                yield from self._session(backoff)
+            except SyncError as error:
+                yield from self._wait_to_retry(backoff, error)
+            except (OSError, IMAPClientError) as error:
+                lost = SyncError(name, "network", f"The connection of account {name!r} failed: {error}.")
+                yield from self._wait_to_retry(backoff, lost)
+
+    def _session(self, backoff: Backoff) -> Iterator[object]:
+        name = self._account.name
+        yield SyncProgress(name, "", "connect", 0, 0, f"{name}: connecting to {self._account.imap_host}")
+        client = connect(self._account, ssl_context=self._options.ssl_context)
+        try:
+            yield from sync_folders(client, self._account, self._store, self._token)
+            yield IndexRequest(name)
+            backoff.reset()
+            yield from self._watch(client)
+        except BaseException:
+            # The connection may be broken, and a LOGOUT could wait for the socket timeout.
+            _shutdown(client, name)
+            raise
+        logout(client, self._account)
+
+    def _watch(self, client: IMAPClient) -> Iterator[object]:
+        name = self._account.name
+        folder = self._store.folder_by_name(name, WATCHED_FOLDER)
+        if folder is None:
+            raise SyncError(name, "protocol", f"The server of account {name!r} lists no {WATCHED_FOLDER}; it cannot be watched.")
+        idle = self._options.use_idle and b"IDLE" in client.capabilities()
+        method = "IDLE" if idle else f"NOOP every {self._options.poll_seconds:g} s"
+        log.info("Watching %s of account %s with %s", WATCHED_FOLDER, name, method)
+        yield SyncProgress(name, WATCHED_FOLDER, "watching", 0, 0, f"{name}: waiting for new mail in {WATCHED_FOLDER} ({method})")
+
+        full_sync_at = time.monotonic() + self._options.full_sync_seconds
+        while not self._token.cancelled:
+            wait = self._wait_idle if idle else self._wait_poll
+            changed = wait(client, folder.uidnext, full_sync_at)
+            if self._token.cancelled:
+                return
+            if changed:
+                yield from self._sync_watched(client, folder.id)
+            if time.monotonic() >= full_sync_at:
+                log.info("Periodic full sync of account %s", name)
+                yield from sync_folders(client, self._account, self._store, self._token)
+                yield IndexRequest(name)
+                full_sync_at = time.monotonic() + self._options.full_sync_seconds
+            folder = self._store.folder(folder.id) or folder
+
+    def _select_watched(self, client: IMAPClient, stored_uidnext: int | None) -> bool:
+        """Select the watched folder; return whether mail arrived since the last sync.
+
+        Mail that arrives between a sync and the next IDLE or NOOP is not
+        reported by them, so a UIDNEXT ahead of the stored one counts as new mail.
+        """
+        info = client.select_folder(WATCHED_FOLDER, readonly=True)
+        uidnext = int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None
+        return uidnext is not None and stored_uidnext is not None and uidnext != stored_uidnext
+
+    def _wait_idle(self, client: IMAPClient, stored_uidnext: int | None, until: float) -> bool:
+        """Wait in IDLE until a change, ``until``, the IDLE renewal time or a cancel."""
+        if self._select_watched(client, stored_uidnext):
+            return True
+        # NOTE: a connection that drops without a FIN or RST (a sleeping laptop, a
+        # NAT timeout) is only noticed at the next renewal, up to IDLE_RENEW_SECONDS later.
+        renew_at = min(until, time.monotonic() + IDLE_RENEW_SECONDS)
+        client.idle()
+        changed = self._idle_slices(client, renew_at)
+        # idle_done() raises when the server closed the connection during IDLE.
+        _text, late = client.idle_done()
+        return changed or _has_change(late)
+
+    def _idle_slices(self, client: IMAPClient, renew_at: float) -> bool:
+        while not self._token.cancelled and time.monotonic() < renew_at:
+            started = time.monotonic()
+            responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
+            if _has_change(responses):
+                return True
+            if not responses and time.monotonic() - started < IDLE_CHECK_SECONDS / 2:
+                # imapclient 4.1 returns an empty list at once when the server
+                # closed the connection; ending IDLE then raises the error.
+                log.debug("IDLE of account %s returned early with nothing; checking the connection", self._account.name)
+                return False
+        return False
+
+    def _wait_poll(self, client: IMAPClient, stored_uidnext: int | None, until: float) -> bool:
+        """Sleep until the next poll (or ``until``), then send NOOP and report whether it saw a change."""
+        if self._select_watched(client, stored_uidnext):
+            return True
+        poll_at = min(until, time.monotonic() + self._options.poll_seconds)
+        if self._token.wait(max(0.0, poll_at - time.monotonic())):
+            return False
+        _text, responses = client.noop()
+        return _has_change(responses)
+
+    def _sync_watched(self, client: IMAPClient, folder_id: int) -> Iterator[object]:
+        before = set(self._store.message_ids([folder_id]))
+        yield from sync_one_folder(client, self._store, self._account, folder_id, WATCHED_FOLDER, self._token)
+        arrived = [message_id for message_id in self._store.message_ids([folder_id]) if message_id not in before]
+        yield IndexRequest(self._account.name)
+        yield from self._describe_arrivals(arrived)
+
+    def _describe_arrivals(self, message_ids: list[int]) -> Iterator[SyncProgress]:
+        name = self._account.name
+        where = f"{name}/{WATCHED_FOLDER}"
+        for row in self._store.messages(message_ids[:ARRIVALS_LISTED]):
+            yield SyncProgress(name, WATCHED_FOLDER, "arrived", 0, 0, f"{where}: new from {row.sender}: {row.subject}")
+        if len(message_ids) > ARRIVALS_LISTED:
+            yield SyncProgress(name, WATCHED_FOLDER, "arrived", 0, 0, f"{where}: and {len(message_ids) - ARRIVALS_LISTED} more")
+
+    def _wait_to_retry(self, backoff: Backoff, error: SyncError) -> Iterator[SyncProgress]:
+        delay = backoff.next_delay()
+        name = self._account.name
+        log.warning("Connection of account %s failed (%s, attempt %d): %s Retrying in %.2f s",
+                    name, error.cause, backoff.attempts, error, delay)
+        yield SyncProgress(name, "", "retry", backoff.attempts, 0, f"{name}: {error} Retrying in {delay:.0f} s.")
+        self._token.wait(delay)
+
+
+def _has_change(responses: list) -> bool:
+    return any(len(response) > 1 and response[1] in _CHANGE_RESPONSES for response in responses)
+
+
+def _shutdown(client: IMAPClient, account: str) -> None:
+    try:
+        client.shutdown()
+    except OSError as error:
+        log.debug("Closing the connection of account %s failed: %s", account, error)
