@@ -9,18 +9,27 @@ step, and a crash at any point only leaves work in the queue for next time.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.index import IndexDocument, SearchIndex
+from desktop.index.worker_pool import ParseItem, StagedBatch, WorkerPool, stage_items
 from desktop.mail.parse import parse_message
 from desktop.store import MessageRow, Store
 
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+
+# From this many queued changes on, worker processes parse and index the messages.
+# Below it, starting the workers costs more than they save. The value is an estimate.
+PARALLEL_BACKLOG = 2000
 
 
 @dataclass
@@ -53,8 +62,26 @@ def document_for(row: MessageRow, raw: bytes | None) -> IndexDocument:
     )
 
 
-def update_index(store: Store, index: SearchIndex, *, cancelled: Callable[[], bool] = lambda: False) -> Iterator[IndexProgress]:
-    """Apply the store's queued changes to the index, yielding progress per batch."""
+def update_index(
+    store: Store,
+    index: SearchIndex,
+    *,
+    cancelled: Callable[[], bool] = lambda: False,
+    workers: int | None = None,
+) -> Iterator[IndexProgress]:
+    """Apply the store's queued changes to the index, yielding progress per batch.
+
+    Queue entries are removed only after the index commit that covers them, so a
+    crash or a cancellation at any point leaves the rest queued.
+
+    Args:
+        store: The store whose index queue is drained.
+        index: The index to update.
+        cancelled: Called between batches; the update stops when it returns True.
+        workers: Worker processes that parse messages and write index segments when
+            at least PARALLEL_BACKLOG changes are queued. None starts one per core,
+            0 does all the work in this thread.
+    """
     if index.is_new and store.message_count() and store.index_backlog() < store.message_count():
         # A missing or outdated index was just created empty: fill it from the store.
         log.info("The index is new; queueing every stored message")
@@ -62,22 +89,107 @@ def update_index(store: Store, index: SearchIndex, *, cancelled: Callable[[], bo
     total = store.index_backlog()
     if not total:
         return
-    done = 0
     started = time.monotonic()
     log.info("Updating the index with %d queued change(s)", total)
     yield IndexProgress(0, total)
+    if total < PARALLEL_BACKLOG or workers == 0:
+        done = yield from _update_in_process(store, index, total, cancelled)
+    else:
+        done = yield from _update_with_workers(store, index, total, cancelled, workers)
+    log.info("Index updated: %d change(s) in %.1f s", done, time.monotonic() - started)
+
+
+def _update_in_process(
+    store: Store, index: SearchIndex, total: int, cancelled: Callable[[], bool]
+) -> Iterator[IndexProgress]:
+    done = 0
     while not cancelled():
         entries = store.index_batch(BATCH)
         if not entries:
             break
-        _apply(store, index, entries)
+        batch = _read_batch(store, entries)
+        _apply_changes(index, batch)
+        _add_documents(index, _parse_in_process(batch.add_items))
         store.index_done(entries)
         done += len(entries)
         yield IndexProgress(min(done, total), max(total, done))
-    log.info("Index updated: %d change(s) in %.1f s", done, time.monotonic() - started)
+    return done
 
 
-def _apply(store: Store, index: SearchIndex, entries: list[tuple[int, str, int]]) -> None:
+def _update_with_workers(
+    store: Store, index: SearchIndex, total: int, cancelled: Callable[[], bool], workers: int | None
+) -> Iterator[IndexProgress]:
+    # NOTE: a process killed during the update leaves its staged segments in
+    # index.staging_dir; nothing removes them yet.
+    index.staging_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="update-", dir=index.staging_dir))
+    try:
+        with WorkerPool(workers) as pool:
+            done = yield from _pipeline(store, index, total, cancelled, pool, run_dir)
+        # The run's commits merge no segments: in Whoosh a merge rewrites the merged
+        # documents in this thread, and the workers wait meanwhile. One merge at
+        # the end keeps the number of segments, which slows search, bounded.
+        index.merge_segments()
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return done
+
+
+def _pipeline(
+    store: Store,
+    index: SearchIndex,
+    total: int,
+    cancelled: Callable[[], bool],
+    pool: WorkerPool,
+    run_dir: Path,
+) -> Iterator[IndexProgress]:
+    """Commit batch after batch in queue order while the workers prepare the next ones."""
+    done = 0
+    pending: deque[tuple[_Batch, Future[StagedBatch] | None]] = deque()
+    claimed: set[tuple[int, int]] = set()
+    try:
+        while not cancelled():
+            while len(pending) < pool.workers + 1:
+                batch = _read_batch(store, _next_entries(store, claimed))
+                if not batch.entries:
+                    break
+                claimed.update((message_id, seq) for message_id, _op, seq in batch.entries)
+                future = pool.submit(stage_items, run_dir, batch.add_items) if batch.add_items else None
+                pending.append((batch, future))
+            if not pending:
+                break
+            batch, future = pending.popleft()
+            _apply_changes(index, batch)
+            _add_staged(index, batch, future)
+            store.index_done(batch.entries)
+            claimed.difference_update((message_id, seq) for message_id, _op, seq in batch.entries)
+            done += len(batch.entries)
+            yield IndexProgress(min(done, total), max(total, done))
+    finally:
+        for _batch, future in pending:
+            if future is not None:
+                future.cancel()
+    return done
+
+
+def _next_entries(store: Store, claimed: set[tuple[int, int]]) -> list[tuple[int, str, int]]:
+    """Return the next BATCH queue entries that are not already being worked on."""
+    # The claimed entries are the oldest in the queue, so they come first here.
+    entries = store.index_batch(BATCH + len(claimed))
+    return [entry for entry in entries if (entry[0], entry[2]) not in claimed][:BATCH]
+
+
+@dataclass
+class _Batch:
+    """One batch of queue entries with what the store holds for them."""
+
+    entries: list[tuple[int, str, int]]
+    add_items: list[ParseItem]
+    flag_rows: list[MessageRow]
+    delete_ids: list[int]
+
+
+def _read_batch(store: Store, entries: list[tuple[int, str, int]]) -> _Batch:
     add_ids = [message_id for message_id, op, _seq in entries if op == "add"]
     flag_ids = [message_id for message_id, op, _seq in entries if op == "flags"]
     rows = store.messages(add_ids)
@@ -85,19 +197,55 @@ def _apply(store: Store, index: SearchIndex, entries: list[tuple[int, str, int]]
     found = {row.id for row in rows} | {row.id for row in flag_rows}
     # A message deleted after it was queued is removed from the index.
     delete_ids = [message_id for message_id, op, _seq in entries if op == "delete" or message_id not in found]
-    if flag_rows:
-        index.update_flags((row.id, sorted(row.flags)) for row in flag_rows)
-    documents = []
-    for row in rows:
-        try:
-            documents.append(document_for(row, store.raw(row.id)))
-        except Exception:  # noqa: BLE001 - one unreadable message must not stop the index; it stays listed and logged
-            log.exception("Could not build the index document of message %d; indexing its headers only", row.id)
-            documents.append(document_for(row, None))
-    if delete_ids:
-        index.delete(delete_ids)
+    add_items = [(row, store.raw(row.id)) for row in rows]
+    return _Batch(entries, add_items, flag_rows, delete_ids)
+
+
+def _parse_one(row: MessageRow, raw: bytes | None) -> IndexDocument:
+    try:
+        return document_for(row, raw)
+    except Exception:  # noqa: BLE001 - one unreadable message must not stop the index; it stays listed and logged
+        log.exception("Could not build the index document of message %d; indexing its headers only", row.id)
+        return document_for(row, None)
+
+
+def _parse_in_process(items: list[ParseItem]) -> list[IndexDocument]:
+    return [_parse_one(row, raw) for row, raw in items]
+
+
+def _apply_changes(index: SearchIndex, batch: _Batch) -> None:
+    if batch.flag_rows:
+        index.update_flags((row.id, sorted(row.flags)) for row in batch.flag_rows)
+    if batch.delete_ids:
+        index.delete(batch.delete_ids)
+
+
+def _add_documents(index: SearchIndex, documents: list[IndexDocument]) -> None:
     if documents:
         index.add(documents)
+
+
+def _add_staged(index: SearchIndex, batch: _Batch, future: Future[StagedBatch] | None) -> None:
+    """Add what a worker made of ``batch``, and parse in-process what it could not."""
+    if future is None:
+        _add_documents(index, _parse_in_process(batch.add_items))
+        return
+    try:
+        staged = future.result()
+    except Exception:  # noqa: BLE001 - a dead or failing worker must not lose the batch
+        log.exception(
+            "An index worker failed on the batch of messages %d to %d; indexing it in-process",
+            batch.entries[0][0],
+            batch.entries[-1][0],
+        )
+        _add_documents(index, _parse_in_process(batch.add_items))
+        return
+    if staged.segment is not None:
+        index.add_staged(staged.segment, merge=False)
+    retry = [batch.add_items[position] for position in staged.failed]
+    for row, _raw in retry:
+        log.warning("An index worker could not parse message %d; parsing it in-process", row.id)
+    _add_documents(index, _parse_in_process(retry))
 
 
 def catch_up(store: Store, index_dir: Path) -> None:

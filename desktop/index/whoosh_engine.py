@@ -5,6 +5,8 @@ Layout of an index folder:
 - Whoosh files (``_MAIN_*``, ``MAIN_WRITELOCK``): every field except flags. No field
   is stored. Message ids and dates are read from Whoosh's sortable columns.
 - ``flags.sqlite3``: each indexed message id and its flags, casefolded.
+- ``.staging/``: segments that worker processes wrote and ``add_staged`` has not
+  added yet; empty between index updates.
 
 Why flags live outside Whoosh: Whoosh cannot change one field of a document, only
 delete and re-add the whole document, and re-adding needs the body, which is not
@@ -24,6 +26,8 @@ from __future__ import annotations
 import logging
 import pickle
 import re
+import shutil
+import tempfile
 import sqlite3
 import threading
 import unicodedata
@@ -37,8 +41,9 @@ from whoosh import query as wq
 from whoosh import sorting
 from whoosh.analysis import Token, Tokenizer
 from whoosh.fields import BOOLEAN, ID, NUMERIC, TEXT, Schema
+from whoosh.filedb.filestore import FileStorage
 from whoosh.matching import AndNotMatcher, ListMatcher, NullMatcher
-from whoosh.writing import CLEAR
+from whoosh.writing import CLEAR, NO_MERGE, SegmentWriter
 
 from desktop.index.query import (
     And,
@@ -64,6 +69,12 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 2
 
 FLAGS_FILE = "flags.sqlite3"
+
+# Segments written by worker processes wait in subfolders of this folder until
+# SearchIndex.add_staged moves them in. Whoosh deletes every segment file in the index
+# folder that its table of contents does not list whenever it commits, so a segment
+# still being written must not be there. Names starting with "." are skipped by that cleanup.
+STAGING_FOLDER = ".staging"
 
 # How long a writer waits for another process's write lock before giving up.
 WRITE_LOCK_TIMEOUT_SECONDS = 30.0
@@ -697,6 +708,46 @@ def _matches_all(query: wq.Query) -> bool:
 # The index
 
 
+@dataclass(frozen=True)
+class StagedSegment:
+    """A Whoosh segment written outside the index by ``write_staged_segment``.
+
+    Attributes:
+        folder: The staging subfolder that holds the segment's files.
+        segment: Whoosh's segment object, which the index's table of contents lists.
+        flags: The message id and flags of each document in the segment.
+    """
+
+    folder: Path
+    segment: object
+    flags: list[tuple[int, list[str]]]
+
+
+def write_staged_segment(staging_dir: Path, docs: list[IndexDocument]) -> StagedSegment:
+    """Write ``docs`` as one new Whoosh segment in a fresh subfolder of ``staging_dir``.
+
+    Meant for worker processes: it takes no lock and changes nothing in the index
+    until ``SearchIndex.add_staged`` adds the segment. Within ``docs``, the last
+    document with a given message_id wins.
+    """
+    batch = {doc.message_id: doc for doc in docs}
+    Path(staging_dir).mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="segment-", dir=staging_dir))
+    staging = FileStorage(str(folder)).create_index(build_schema())
+    # NOTE: SegmentWriter(_lk=False) and _finalize_segment() are internals of
+    # whoosh-reloaded 2.7.5, used the same way by its own multiprocessing writer.
+    writer = SegmentWriter(staging, _lk=False)
+    try:
+        for doc in batch.values():
+            writer.add_document(**_document_fields(doc))
+        segment = writer._finalize_segment()
+    except BaseException:
+        writer.cancel()
+        raise
+    writer._finish()
+    return StagedSegment(folder, segment, [(doc.message_id, doc.flags) for doc in batch.values()])
+
+
 class SearchIndex:
     """A full-text index of messages in one folder on disk.
 
@@ -823,6 +874,67 @@ class SearchIndex:
             writer.commit()
         logger.debug("Indexed %d documents", len(batch))
         return len(batch)
+
+    @property
+    def staging_dir(self) -> Path:
+        """The folder where ``write_staged_segment`` should write segments for this index."""
+        return self.path / STAGING_FOLDER
+
+    def add_staged(self, staged: StagedSegment, *, merge: bool = True) -> int:
+        """Add a segment from ``write_staged_segment``, replacing documents with the same ids.
+
+        Moves the segment's files into the index and commits, so the staging
+        subfolder is gone afterwards, also when this raises. Returns the number of
+        documents added.
+
+        Args:
+            staged: The segment to add.
+            merge: False to commit without merging small segments, which keeps a
+                long run of commits fast; finish such a run with ``merge_segments``.
+        """
+        self._check_open()
+        with self._write_lock:
+            try:
+                self._commit_staged(staged, merge)
+            finally:
+                shutil.rmtree(staged.folder, ignore_errors=True)
+        logger.debug("Added a staged segment of %d documents", len(staged.flags))
+        return len(staged.flags)
+
+    def _commit_staged(self, staged: StagedSegment, merge: bool) -> None:
+        writer = self._writer(0)
+        moved: list[Path] = []
+        try:
+            for docnum in self._cache.live_docnums(writer.reader(), [item[0] for item in staged.flags]):
+                writer.delete_document(docnum)
+            prefix = f"{staged.segment.segment_id()}."
+            for source in staged.folder.iterdir():
+                if source.name.startswith(prefix):
+                    moved.append(source.replace(self.path / source.name))
+            self._flags.replace(staged.flags, known_only=False)
+            # The same steps as SegmentWriter.commit, with the staged segment added
+            # to the table of contents next to the writer's own.
+            segments = writer._merge_segments(None if merge else NO_MERGE, None, None)
+            segments.append(staged.segment)
+            if writer._added:
+                segments.append(writer._finalize_segment())
+            else:
+                writer._close_segment()
+            writer._commit_toc(segments)
+        except BaseException:
+            for path in moved:
+                path.unlink(missing_ok=True)
+            if not writer.is_closed:
+                writer.cancel()
+            raise
+        writer._finish()
+
+    def merge_segments(self) -> None:
+        """Merge small segments as a normal commit does; see ``add_staged(merge=False)``."""
+        self._check_open()
+        with self._write_lock:
+            self._writer(0).commit()
+        logger.debug("Merged small index segments")
 
     def delete(self, message_ids: Iterable[int]) -> int:
         """Delete documents by message id in one commit; return how many were found."""

@@ -1,0 +1,187 @@
+"""Tests of the index update with worker processes, against the in-process update."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from desktop import mailgen
+from desktop.demo import import_messages
+from desktop.index import SearchIndex
+from desktop.index import builder
+from desktop.index.builder import document_for, update_index
+from desktop.index.worker_pool import WorkerPool, parse_items
+from desktop.mailgen import GeneratedMessage
+from desktop.store import Store
+
+import index_worker_faults
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+GENERATED = 300
+QUERIES = [
+    "budget",
+    '"security review"',
+    "from:notifications@forge.example.com",
+    "subject:invoice",
+    "is:unread",
+    "has:attachment",
+    "after:2025-03-01 before:2025-04-01",
+    "kestrel OR tidewater",
+    "budget -meeting",
+    "report.pdf",
+]
+
+
+def corpus_messages() -> list[GeneratedMessage]:
+    files = sorted(CORPUS.glob("*.eml"))
+    date = mailgen.DEFAULT_START
+    return [GeneratedMessage("INBOX", (), date, path.read_bytes()) for path in files]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """A store with generated messages and the malformed corpus, every message queued."""
+    with Store(tmp_path / "store.sqlite3") as opened:
+        import_messages(opened, "work", mailgen.generate(GENERATED, seed=3))
+        import_messages(opened, "corpus", corpus_messages())
+        yield opened
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Use batches of 50 and the workers from 100 queued changes on, so a few hundred messages run in parallel."""
+    monkeypatch.setattr(builder, "BATCH", 50)
+    monkeypatch.setattr(builder, "PARALLEL_BACKLOG", 100)
+
+
+def build(store: Store, path: Path, workers: int) -> SearchIndex:
+    index = SearchIndex(path)
+    for _step in update_index(store, index, workers=workers):
+        pass
+    return index
+
+
+def all_items(store: Store) -> list[tuple]:
+    rows = store.messages(store.all_message_ids())
+    return [(row, store.raw(row.id)) for row in rows]
+
+
+def test_worker_documents_equal_in_process(store: Store) -> None:
+    items = all_items(store)
+    assert len(items) == GENERATED + len(corpus_messages())
+
+    with WorkerPool(1) as pool:
+        from_worker = pool.submit(parse_items, items).result(timeout=120)
+
+    assert from_worker == [document_for(row, raw) for row, raw in items]
+
+
+def test_parallel_index_matches_in_process(store: Store, tmp_path: Path, small_batches: None) -> None:
+    expected = build(store, tmp_path / "serial", workers=0)
+    store.queue_all_for_index()
+    actual = build(store, tmp_path / "parallel", workers=2)
+
+    assert actual.doc_count() == expected.doc_count() == store.message_count()
+    for query in QUERIES:
+        assert actual.search(query, limit=None) == expected.search(query, limit=None), query
+    assert store.index_backlog() == 0
+    assert not any(actual.staging_dir.iterdir())
+
+
+def test_parallel_update_replaces_and_deletes(store: Store, tmp_path: Path, small_batches: None) -> None:
+    index = build(store, tmp_path / "index", workers=2)
+    store.queue_all_for_index()
+    for _step in update_index(store, index, workers=2):
+        pass
+
+    assert index.doc_count() == store.message_count()
+    assert index.search("farewell", limit=None) == build(store, tmp_path / "serial", workers=0).search("farewell", limit=None)
+
+
+def test_cancel_leaves_rest_queued(store: Store, tmp_path: Path, small_batches: None) -> None:
+    total = store.message_count()
+    index = SearchIndex(tmp_path / "index")
+    steps = 0
+
+    def cancelled() -> bool:
+        return steps >= 2
+
+    for step in update_index(store, index, cancelled=cancelled, workers=2):
+        steps += 1
+        last = step
+
+    assert last.done == builder.BATCH
+    assert index.doc_count() == builder.BATCH
+    assert store.index_backlog() == total - builder.BATCH
+    assert not any(index.staging_dir.iterdir())
+
+    for _step in update_index(store, index, workers=2):
+        pass
+    assert index.doc_count() == total
+    assert store.index_backlog() == 0
+
+
+def test_worker_crash_falls_back(
+    store: Store, tmp_path: Path, small_batches: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(builder, "stage_items", index_worker_faults.exit_worker)
+
+    with caplog.at_level(logging.WARNING, logger="desktop.index"):
+        index = build(store, tmp_path / "index", workers=1)
+
+    assert index.doc_count() == store.message_count()
+    assert store.index_backlog() == 0
+    assert "An index worker failed on the batch of messages" in caplog.text
+    assert "indexing the remaining messages in-process" in caplog.text
+
+
+def test_unparseable_message_parsed_in_process(
+    store: Store, tmp_path: Path, small_batches: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(builder, "stage_items", index_worker_faults.fail_first_message)
+
+    with caplog.at_level(logging.WARNING, logger="desktop.index"):
+        index = build(store, tmp_path / "index", workers=1)
+
+    expected = build(store_with_queue(store), tmp_path / "serial", workers=0)
+    assert index.doc_count() == store.message_count()
+    for query in QUERIES:
+        assert index.search(query, limit=None) == expected.search(query, limit=None), query
+    assert "An index worker could not parse message 1; parsing it in-process" in caplog.text
+
+
+def store_with_queue(store: Store) -> Store:
+    store.queue_all_for_index()
+    return store
+
+
+def test_parse_items_marks_failures(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    items = all_items(store)[:3]
+    real = builder.document_for
+
+    def failing(row, raw):
+        if row.id == items[1][0].id:
+            raise ValueError("unreadable")
+        return real(row, raw)
+
+    monkeypatch.setattr(builder, "document_for", failing)
+
+    documents = parse_items(items)
+
+    assert documents[1] is None
+    assert documents[0] == real(*items[0])
+    assert documents[2] == real(*items[2])
+
+
+def test_small_backlog_starts_no_workers(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_pool(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a worker pool was started for a small backlog")
+
+    monkeypatch.setattr(builder, "WorkerPool", no_pool)
+    assert store.index_backlog() < builder.PARALLEL_BACKLOG
+
+    index = build(store, tmp_path / "index", workers=2)
+
+    assert index.doc_count() == store.message_count()
