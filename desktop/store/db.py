@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 SEEN = "\\Seen"
 FLAGGED = "\\Flagged"
 _CHUNK = 500  # SQLite limits bound parameters; 500 ids per statement stays well inside it.
+_SYSTEM_FLAG_NAMES = ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")
+_SETTABLE_SYSTEM_FLAGS = frozenset(name.lower() for name in _SYSTEM_FLAG_NAMES)
+_ATOM_SPECIALS = frozenset('(){%*"\\]')
 
 
 class StoreError(RuntimeError):
@@ -103,6 +106,22 @@ class NewMessage:
     raw: bytes | None
     summary: Summary
     internal_date: datetime | None = None
+
+
+def check_flag(flag: str) -> None:
+    r"""Raise ValueError unless ``flag`` can be stored on an IMAP server and in the store.
+
+    That is a system flag a client may set, or a keyword: an IMAP atom (RFC 3501
+    section 9), which has no spaces, control characters or any of ``(){%*"\]``.
+    """
+    if flag.lower() in _SETTABLE_SYSTEM_FLAGS:
+        return
+    if flag and all("!" <= char <= "~" and char not in _ATOM_SPECIALS for char in flag):
+        return
+    raise ValueError(
+        f"Flag {flag!r} cannot be stored on an IMAP server: use a system flag ({', '.join(_SYSTEM_FLAG_NAMES)}) "
+        "or a keyword of printable ASCII without spaces or any of ( ) { % * \" \\ ]."
+    )
 
 
 def _epoch(moment: datetime | None) -> float | None:
@@ -289,6 +308,11 @@ class Store:
                 (uidvalidity, uidnext, highestmodseq, time.time(), folder_id),
             )
 
+    def set_uidvalidity(self, folder_id: int, uidvalidity: int | None) -> None:
+        """Record which UIDVALIDITY the folder's UIDs belong to, keeping UIDNEXT and HIGHESTMODSEQ."""
+        with self.transaction() as db:
+            db.execute("UPDATE folders SET uidvalidity = ? WHERE id = ?", (uidvalidity, folder_id))
+
     def delete_folder(self, folder_id: int) -> int:
         """Delete a folder and its messages; return how many messages went."""
         with self.transaction() as db:
@@ -419,6 +443,8 @@ class Store:
         server's flags, so the change is neither lost nor undone.
         """
         add_set, remove_set = set(add), set(remove)
+        for flag in add_set | remove_set:
+            check_flag(flag)
         changed = 0
         with self.transaction() as db:
             by_folder: dict[int, list[int]] = {}

@@ -3,9 +3,12 @@
 Per folder the engine compares the server's UIDs with the store's:
 
 1. A changed UIDVALIDITY means the server renumbered the folder, so the
-   local copy is dropped and fetched again (RFC 3501 section 2.3.1.1).
+   local copy is dropped and fetched again (RFC 3501 section 2.3.1.1). The
+   UIDVALIDITY is stored before the first message, so a renumbering is also
+   detected after a sync that stopped early.
 2. Pending local flag changes from the action journal are sent first, so
-   the server's flags read next already include them.
+   the server's flags read next already include them. A change the server
+   rejects is dropped and its messages take the server's flags.
 3. UIDs gone from the server are deleted locally; flags of the rest are
    compared; new UIDs are fetched newest first, in batches, each batch one
    store transaction, so a crash leaves every message stored exactly once.
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from desktop.mail.parse import parse_summary
 from desktop.store import NewMessage, Store
@@ -103,6 +106,10 @@ def sync_folder(
         store.clear_folder(folder_id)
         result.reset = True
         state = store.folder(folder_id)
+    if state is None or state.uidvalidity is None:
+        # Recorded before the first message is stored, so that after a sync that
+        # stopped early the next one can still detect a renumbering.
+        store.set_uidvalidity(folder_id, uidvalidity)
 
     _replay_actions(client, store, folder_id, uidvalidity)
     local = store.local_flags(folder_id)
@@ -197,6 +204,7 @@ def _new_message(uid: int, data: dict) -> NewMessage:
 
 def _replay_actions(client: IMAPClient, store: Store, folder_id: int, uidvalidity: int | None) -> None:
     """Send journaled flag changes of this folder to the server, oldest first."""
+    rejected: set[int] = set()
     for action_id, action_folder, action_validity, kind, payload in store.pending_actions(store_account_of(store, folder_id)):
         if action_folder != folder_id:
             continue
@@ -206,18 +214,37 @@ def _replay_actions(client: IMAPClient, store: Store, folder_id: int, uidvalidit
             continue
         if kind != "flags":
             continue
+        uids = payload["uids"]
         try:
-            uids = payload["uids"]
             if payload["add"]:
                 client.add_flags(uids, payload["add"], silent=True)
             if payload["remove"]:
                 client.remove_flags(uids, payload["remove"], silent=True)
+        except IMAPClientAbortError:
+            # The connection is gone: the action stays pending, and STORE is
+            # idempotent, so sending it again in the next sync is safe.
+            raise
         except IMAPClientError as error:
-            # STORE is idempotent, so the action stays pending and is sent again next time.
-            log.warning("Sending action %d to folder %d failed, will retry: %s", action_id, folder_id, error)
+            # The server rejected it (NO or BAD). Sent again in a later sync, it
+            # would land after the changes journaled after it and undo them.
+            store.finish_action(action_id, error=f"the server rejected the flag change: {error}")
+            log.warning("The server rejected action %d of folder %d, so it was dropped: %s", action_id, folder_id, error)
+            rejected.update(uids)
             continue
         store.finish_action(action_id)
         log.debug("Sent action %d (%d message(s)) to folder %d", action_id, len(uids), folder_id)
+    if rejected:
+        _take_server_flags(client, store, folder_id, sorted(rejected))
+
+
+def _take_server_flags(client: IMAPClient, store: Store, folder_id: int, uids: list[int]) -> None:
+    """Store the server's flags of ``uids``.
+
+    Messages of a rejected change still show it locally, and a CONDSTORE flag
+    fetch would not list them, because the server never changed them.
+    """
+    response = client.fetch(uids, [b"FLAGS"])
+    store.update_flags(folder_id, {uid: _flags(data.get(b"FLAGS", ())) for uid, data in response.items()})
 
 
 def store_account_of(store: Store, folder_id: int) -> int:

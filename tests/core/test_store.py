@@ -89,6 +89,17 @@ def test_change_flags_journals_imap_accounts(store, inbox):
     assert action[4] == {"uids": [7], "add": [FLAGGED], "remove": []}
 
 
+@pytest.mark.parametrize("flag", ["has space", "bad(flag", "\\Recent", "", "caf\u00e9"])
+def test_change_flags_rejects_flag_imap_cannot_store(store, inbox, flag):
+    (message_id,) = store.insert_messages(inbox, [new(7)])
+
+    with pytest.raises(ValueError, match="cannot be stored on an IMAP server"):
+        store.change_flags([message_id], add=[SEEN, flag])
+
+    assert store.message(message_id).flags == frozenset()
+    assert store.pending_actions(store.account_id("work")) == []
+
+
 def test_change_flags_local_account_not_journaled(store):
     account_id = store.ensure_account("demo", "local")
     folder = store.upsert_folder(account_id, "INBOX")
