@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import logging
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
@@ -85,6 +89,63 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+class CuttableProxy:
+    """A TCP proxy on 127.0.0.1 to the test Dovecot whose open connections can be cut, as by a network failure."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target_port = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        threading.Thread(target=self._accept, name="test-proxy", daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                downstream, _address = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self._target_port))
+            with self._lock:
+                self._sockets += [downstream, upstream]
+            for source, sink in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for side in (source, sink):
+            try:
+                side.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        """Close every open connection; new connections still work."""
+        with self._lock:
+            doomed, self._sockets = self._sockets, []
+        for connection in doomed:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            connection.close()
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._listener.close()
+        self.cut()
 
 
 class WatchRun:
@@ -276,10 +337,36 @@ def test_watch_backs_off_when_server_is_down(monkeypatch, watch_runs, caplog):
     # Nominal delays 0.2, 0.4, 0.8, 1.6 s: four or five attempts fit in 2.5 s, a tight loop would make hundreds.
     assert 3 <= len(retries) <= 6
     assert all("refused the connection" in step.text for step in retries)
-    delays = [record.args[-1] for record in caplog.records if record.getMessage().startswith("Connection of account down failed")]
+    retry_records = [record for record in caplog.records if record.getMessage().startswith("Connection of account down failed")]
+    delays = [record.args[-1] for record in retry_records]
     assert len(delays) == len(retries)
     assert delays == sorted(delays)
     assert delays[-1] > 2 * delays[0]
+
+
+def test_watch_reconnects_after_connection_loss(dovecot_server, monkeypatch, watch_runs):
+    user = new_user(dovecot_server)
+    proxy = CuttableProxy(dovecot_server.port)
+    try:
+        add_account("work", user.name, proxy.port, monkeypatch)
+        run = WatchRun(WatchOptions(backoff=lambda: Backoff(base=0.2, cap=5.0))).start()
+        watch_runs.append(run)
+        assert wait_for(lambda: run.phases("watching"), 10), run.steps
+
+        proxy.cut()
+        append(dovecot_server, user, "Sent while the connection was down")
+
+        assert wait_for(lambda: "Sent while the connection was down" in stored_subjects("work"), 10), run.steps
+        assert len(run.phases("retry")) >= 1
+        assert "connection of account 'work' failed" in run.phases("retry")[0].text
+        assert wait_for(lambda: len(run.phases("watching")) == 2, 5), run.steps
+
+        append(dovecot_server, user, "Sent after the reconnect")
+        assert wait_for(lambda: "Sent after the reconnect" in stored_subjects("work"), 5)
+        assert run.stop()
+        assert run.error is None
+    finally:
+        proxy.close()
 
 
 def test_watch_command_ends_after_max_seconds(dovecot_server, monkeypatch, capsys):
@@ -298,6 +385,39 @@ def test_watch_command_ends_after_max_seconds(dovecot_server, monkeypatch, capsy
     assert "work: waiting for new mail in INBOX (IDLE)" in output
     assert "Stopped watching" in output
     assert stored_subjects("work") == ["Waiting already"]
+
+
+def test_watch_command_stops_on_sigterm(dovecot_server, tmp_path):
+    user = new_user(dovecot_server)
+    repository = Path(__file__).resolve().parent.parent.parent
+    command = [sys.executable, "-m", "desktop"]
+    added = subprocess.run(
+        [*command, "account", "add", "work", "--imap-host", "127.0.0.1", "--imap-port", str(dovecot_server.port),
+         "--security", "none", "--user", user.name, "--password-command", f"echo {PASSWORD}"],
+        cwd=repository, capture_output=True, text=True, timeout=30,
+    )
+    assert added.returncode == 0, added.stderr
+    output_path = tmp_path / "watch.out"
+
+    with output_path.open("w") as output:
+        # --max-seconds only bounds the run if SIGTERM is ignored.
+        watcher = subprocess.Popen([*command, "sync", "--watch", "--max-seconds", "60"], cwd=repository,
+                                   stdout=output, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert wait_for(lambda: "waiting for new mail" in output_path.read_text(), 20), output_path.read_text()
+            append(dovecot_server, user, "Arrived under a real process")
+            assert wait_for(lambda: "new from" in output_path.read_text(), 5), output_path.read_text()
+            watcher.send_signal(signal.SIGTERM)
+            code = watcher.wait(timeout=10)
+        finally:
+            if watcher.poll() is None:
+                watcher.kill()
+                watcher.wait()
+
+    text = output_path.read_text()
+    assert code == 0, text
+    assert "work/INBOX: new from Ana Díaz: Arrived under a real process" in text
+    assert "Stopped watching" in text
 
 
 @pytest.mark.parametrize("option", [["--interval", "0"], ["--poll-seconds", "-1"], ["--max-seconds", "0"]])
