@@ -9,7 +9,9 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import logging
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,16 +76,23 @@ def _clean_root_handlers() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def dovecot_server(tmp_path_factory: pytest.TempPathFactory):
-    """One private Dovecot for the whole run; each test gets its own user."""
+def dovecot_server():
+    """One private Dovecot for the whole run; each test gets its own user.
+
+    Its folder lies outside pytest's temporary tree, because a second pytest
+    run on the machine resets that tree's permissions, and Dovecot's auth
+    process could then no longer read its password files.
+    """
     from tests.helpers.dovecot import DovecotServer, find_dovecot
 
     if find_dovecot() is None:
         pytest.skip("Dovecot is not installed; install it with: apt-get install dovecot-imapd")
-    server = DovecotServer(tmp_path_factory.mktemp("dovecot"))
+    root = Path(tempfile.mkdtemp(prefix="sluice-dovecot-"))
+    server = DovecotServer(root / "server")
     server.start()
     yield server
     server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 _user_numbers = iter(range(1, 100_000))
