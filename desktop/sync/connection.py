@@ -91,10 +91,36 @@ def _open(account: Account, context: ssl.SSLContext, timeout: float) -> IMAPClie
     return client
 
 
+def classify_error(account: Account, error: BaseException, *, after: str = "") -> SyncError:
+    """Turn a connection failure into a SyncError that names what to check.
+
+    ``after`` is appended to the message, for example what happens to the
+    work done so far.
+    """
+    result = _classify(account, error)
+    if after:
+        return SyncError(result.account, result.cause, f"{result} {after}")
+    return result
+
+
 def _classify(account: Account, error: BaseException) -> SyncError:
-    """Turn a connection failure into a SyncError that names what to check."""
     where = f"{account.imap_host}:{account.imap_port}"
     name = account.name
+    # imaplib reports socket failures inside a command as an abort whose text
+    # carries the socket error ("command: FETCH => socket error: EOF").
+    text = str(error)
+    if isinstance(error, (socket.timeout, TimeoutError)) or (isinstance(error, IMAPClientError) and "timed out" in text):
+        return SyncError(
+            name, "timeout",
+            f"The IMAP server {where} of account {name!r} did not respond in time (the connection timed out). "
+            "Check the network and the port.",
+        )
+    if isinstance(error, IMAPClientError) and ("EOF" in text or "socket error" in text):
+        return SyncError(
+            name, "network",
+            f"The IMAP server {where} closed the connection of account {name!r} unexpectedly ({text}). "
+            "Check that the server runs and that the port is an IMAP port.",
+        )
     if isinstance(error, socket.gaierror):
         return SyncError(name, "dns", f"Cannot resolve the IMAP host {account.imap_host!r} of account {name!r} ({error.strerror}). Check the host name and the network.")
     if isinstance(error, ConnectionRefusedError):
@@ -108,8 +134,6 @@ def _classify(account: Account, error: BaseException) -> SyncError:
         )
     if isinstance(error, ssl.SSLError):
         return SyncError(name, "tls", f"TLS with {where} failed for account {name!r}: {error.reason or error}. Check that --security matches the port (tls: 993, starttls: 143).")
-    if isinstance(error, (socket.timeout, TimeoutError)):
-        return SyncError(name, "timeout", f"The IMAP server {where} of account {name!r} did not respond in time. Check the network and the port.")
     if isinstance(error, OSError):
         return SyncError(name, "network", f"Network error talking to {where} for account {name!r}: {error.strerror or error}.")
     return SyncError(name, "protocol", f"The IMAP server {where} of account {name!r} sent an unexpected response: {error}.")

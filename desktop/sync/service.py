@@ -27,7 +27,7 @@ from desktop.index import SearchIndex
 from desktop.index.builder import update_index
 from desktop.paths import Profile
 from desktop.store import Store
-from desktop.sync.connection import DEFAULT_TIMEOUT, connect
+from desktop.sync.connection import DEFAULT_TIMEOUT, classify_error, connect
 from desktop.sync.engine import FolderProgress, FolderResult, list_remote_folders, sync_folder
 from desktop.sync.errors import SyncError, SyncFailures
 
@@ -227,7 +227,7 @@ def sync_account(account: Account, store: Store, token: CancelToken, ssl_context
     try:
         yield from sync_folders(client, account, store, token)
     except (OSError, IMAPClientError) as error:
-        raise SyncError(account.name, "network", f"Sync of account {account.name!r} stopped: {error}. What was fetched is kept; sync again to continue.") from error
+        raise classify_error(account, error, after="The sync stopped; what was fetched is kept, so sync again to continue.") from error
     finally:
         logout(client, account)
 

@@ -127,7 +127,6 @@ def test_cut_inside_fetch_literal_then_retry_completes(server, account, proxy, d
     assert len(retry.from_server) < BIG_MESSAGE_BYTES + before_big // 2
 
 
-@pytest.mark.xfail(strict=True, reason="the cut error names no host and port: service.py wraps it as 'Sync of account ... stopped'")
 def test_cut_error_names_host_and_port(server, account, proxy, capsys):
     fill_inbox_with_big_oldest(server, account, 10)
     proxy.cut_after(256 * 1024)
@@ -162,7 +161,6 @@ def test_stall_inside_fetch_then_retry_completes(server, account, proxy, dovecot
     assert problems(dovecot_server, account) == []
 
 
-@pytest.mark.xfail(strict=True, reason="service.py reports a timeout after login as cause 'network' without host and port")
 def test_stall_inside_fetch_error_names_host_and_port(server, account, proxy, short_timeout, capsys):
     fill_inbox_with_big_oldest(server, account, 10)
     proxy.stall(SHORT_TIMEOUT * 5, after=256 * 1024)
@@ -185,7 +183,6 @@ def test_reset_connection_names_host_and_port(account, proxy, capsys):
     assert "reset" in error
 
 
-@pytest.mark.xfail(strict=True, reason="connection.py reports a close before the greeting as 'sent an unexpected response: socket error: EOF'")
 def test_closed_before_greeting_says_connection_closed(account, proxy, capsys):
     proxy.refuse()
 
