@@ -32,6 +32,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from desktop.mail.parse import parse_summary
 from desktop.store import NewMessage, Store
+from desktop.sync.special_use import RemoteFolder, assign_roles
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +72,19 @@ def _flags(values) -> frozenset[str]:
     return frozenset(_text(flag) for flag in values if _text(flag).lower() != "\\recent")
 
 
-def list_remote_folders(client: IMAPClient) -> list[tuple[str, str, str, bool]]:
-    """Return (name, delimiter, special use, selectable) for every folder on the server."""
+def list_remote_folders(client: IMAPClient) -> list[RemoteFolder]:
+    """Return (name, delimiter, special use, selectable) for every folder on the server.
+
+    A role the server marks on no folder is guessed from common folder names.
+    """
     folders = []
     for flags, delimiter, name in client.list_folders():
         flag_texts = {_text(flag) for flag in flags}
         lowered = {flag.lower() for flag in flag_texts}
         selectable = "\\noselect" not in lowered and "\\nonexistent" not in lowered
         special = next((use for use in _SPECIAL_USES if use.lower() in lowered), "")
-        folders.append((_text(name), _text(delimiter or b"/"), special, selectable))
+        folders.append(RemoteFolder(_text(name), _text(delimiter or b"/"), special, selectable))
+    folders = assign_roles(folders)
     return folders
 
 

@@ -8,7 +8,7 @@ marks win; a name is used only for a role that no folder carries.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 ROLES = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive")
 
@@ -26,9 +26,8 @@ _NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class RemoteFolder:
-    """A folder as LIST reports it."""
+class RemoteFolder(NamedTuple):
+    """A folder as LIST reports it; a tuple, so callers can unpack it."""
 
     name: str
     delimiter: str

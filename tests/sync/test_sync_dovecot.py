@@ -346,3 +346,14 @@ def test_bad_query_exits_with_usage_error(server, capsys):
     assert main(["search", "frm:ana"]) == 2
 
     assert "from" in capsys.readouterr().err
+
+
+def test_special_use_roles_stored(server):
+    server.create_folder("Spam")
+    assert sync() == 0
+
+    with Store(default_profile().store_file) as store:
+        roles = {folder.name: folder.special_use for folder in store.folders("test")}
+    assert roles["Sent"] == "\\Sent"
+    assert roles["Trash"] == "\\Trash"
+    assert roles["Spam"] == ""
