@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,27 @@ def test_small_backlog_starts_no_workers(store: Store, tmp_path: Path, monkeypat
     index = build(store, tmp_path / "index", workers=2)
 
     assert index.doc_count() == store.message_count()
+
+
+def test_parallel_update_on_worker_thread(store: Store, tmp_path: Path, small_batches: None) -> None:
+    """The window runs the update on a worker thread while its GUI thread goes on."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            # A Store belongs to the thread that opened it, so this thread opens its own.
+            with Store(tmp_path / "store.sqlite3") as own_store, SearchIndex(tmp_path / "index") as index:
+                for _step in update_index(own_store, index, workers=2):
+                    pass
+                outcome["documents"] = index.doc_count()
+        except Exception as error:  # noqa: BLE001 - reported to the test thread below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=120)
+
+    assert not thread.is_alive()
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["documents"] == GENERATED + len(corpus_messages())
+
