@@ -9,6 +9,7 @@ step, and a crash at any point only leaves work in the queue for next time.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -116,13 +117,33 @@ def _update_in_process(
     return done
 
 
+def _remove_abandoned_runs(staging_dir: Path) -> None:
+    """Delete the staged segments of updates whose process is gone (killed mid-update)."""
+    for folder in staging_dir.glob("update-*"):
+        parts = folder.name.split("-")
+        pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+        if pid is not None and _process_alive(pid):
+            continue
+        log.info("Removing staged index segments left by an interrupted update: %s", folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _update_with_workers(
     store: Store, index: SearchIndex, total: int, cancelled: Callable[[], bool], workers: int | None
 ) -> Iterator[IndexProgress]:
-    # NOTE: a process killed during the update leaves its staged segments in
-    # index.staging_dir; nothing removes them yet.
     index.staging_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = Path(tempfile.mkdtemp(prefix="update-", dir=index.staging_dir))
+    _remove_abandoned_runs(index.staging_dir)
+    run_dir = Path(tempfile.mkdtemp(prefix=f"update-{os.getpid()}-", dir=index.staging_dir))
     try:
         with WorkerPool(workers) as pool:
             done = yield from _pipeline(store, index, total, cancelled, pool, run_dir)

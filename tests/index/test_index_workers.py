@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -210,3 +211,20 @@ def test_parallel_update_on_worker_thread(store: Store, tmp_path: Path, small_ba
     assert "error" not in outcome, outcome.get("error")
     assert outcome["documents"] == GENERATED + len(corpus_messages())
 
+
+
+def test_abandoned_staging_runs_removed(tmp_path):
+    from desktop.index.builder import _remove_abandoned_runs
+
+    staging = tmp_path / ".staging"
+    dead = staging / "update-999999999-abc"
+    live = staging / f"update-{os.getpid()}-def"
+    unnamed = staging / "update-xyz"
+    for folder in (dead, live, unnamed):
+        (folder / "segment").mkdir(parents=True)
+
+    _remove_abandoned_runs(staging)
+
+    assert not dead.exists()
+    assert live.exists()
+    assert not unnamed.exists()
