@@ -143,7 +143,8 @@ def choose_trigger(rng: random.Random, kind: str, on_server: int, stored: int) -
         delay = rng.uniform(0.0, 0.02)
         return f"stored >= {target}, then {delay:.2f} s", lambda _child, now: now >= target, delay
     if kind == "indexing":
-        delay = rng.uniform(0.0, 0.4)
+        # Short, so the kill lands before a small backlog (a few hundred messages) is indexed.
+        delay = rng.uniform(0.0, 0.15)
         return f"indexing, then {delay:.2f} s", lambda child, _now: child.printed("Indexing "), delay
     delay = rng.uniform(0.3, 3.0)
     return f"{delay:.2f} s", lambda _child, _now: True, delay
