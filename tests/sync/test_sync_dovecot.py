@@ -54,6 +54,14 @@ def server(account, dovecot_server):
     client.logout()
 
 
+@pytest.fixture(params=["condstore", "plain"])
+def sync_path(request, monkeypatch) -> str:
+    """Run a test once with CONDSTORE and once as with a server without it (a full flag fetch)."""
+    if request.param == "plain":
+        monkeypatch.setattr("desktop.sync.connection._enable_condstore", lambda _client, _account: None)
+    return request.param
+
+
 def sync() -> int:
     return main(["sync"])
 
@@ -84,7 +92,7 @@ def test_new_mail_appears(server):
     assert len(search("sushi")) == 1
 
 
-def test_server_flag_change_appears_locally(server):
+def test_server_flag_change_appears_locally(server, sync_path):
     server.append("INBOX", make_message("Flag me", "text"))
     assert sync() == 0
 
@@ -100,7 +108,7 @@ def test_server_flag_change_appears_locally(server):
     assert len(search("is:flagged")) == 1
 
 
-def test_server_expunge_removes_local_copy(server):
+def test_server_expunge_removes_local_copy(server, sync_path):
     server.append("INBOX", make_message("Keep", "stays"))
     server.append("INBOX", make_message("Remove", "goes away xylophone"))
     assert sync() == 0
@@ -116,7 +124,7 @@ def test_server_expunge_removes_local_copy(server):
     assert search("xylophone") == []
 
 
-def test_recreated_folder_resyncs_without_duplicates(server):
+def test_recreated_folder_resyncs_without_duplicates(server, sync_path):
     server.create_folder("Projects")
     server.append("Projects", make_message("One", "first"))
     server.append("Projects", make_message("Two", "second"))
@@ -163,7 +171,7 @@ class FetchSpy:
         return sum(1 for items in self.requests if any(item.startswith(b"BODY") for item in items))
 
 
-def test_second_sync_fetches_no_bodies(server, monkeypatch, capsys):
+def test_second_sync_fetches_no_bodies(server, sync_path, monkeypatch, capsys):
     for number in range(5):
         server.append("INBOX", make_message(f"Message {number}", "body"))
     assert sync() == 0
@@ -174,6 +182,9 @@ def test_second_sync_fetches_no_bodies(server, monkeypatch, capsys):
 
     assert spy.body_fetches() == 0
     assert "1 new" not in capsys.readouterr().out
+    # Without CONDSTORE the flags of every message are read again; with it nothing is.
+    flag_fetches = [items for items in spy.requests if items == [b"FLAGS"]]
+    assert bool(flag_fetches) == (sync_path == "plain")
 
 
 def test_unchanged_folders_cost_no_search_or_fetch(server, monkeypatch):
@@ -208,7 +219,7 @@ def test_flag_change_fetched_by_modseq(server, monkeypatch):
     assert len(search("label:$Important")) == 1
 
 
-def test_new_mail_after_first_sync_fetches_only_it(server, monkeypatch):
+def test_new_mail_after_first_sync_fetches_only_it(server, sync_path, monkeypatch):
     server.append("INBOX", make_message("Old", "old"))
     assert sync() == 0
 
@@ -220,7 +231,7 @@ def test_new_mail_after_first_sync_fetches_only_it(server, monkeypatch):
     assert spy.body_fetches() == 1
 
 
-def test_local_flag_change_reaches_server(server):
+def test_local_flag_change_reaches_server(server, sync_path):
     server.append("INBOX", make_message("Star me", "text"))
     assert sync() == 0
     with Store(default_profile().store_file) as store:
