@@ -37,7 +37,7 @@ from desktop.sync.service import CancelToken
 from desktop.ui.folder_tree import FOLDER_IDS_ROLE, NODE_KEY_ROLE, FolderTreeModel
 from desktop.ui.icons import app_icon
 from desktop.ui.keys import COMMANDS
-from desktop.ui.message_list import SUBJECT, MessageListModel, MessageListView
+from desktop.ui.message_list import FOLDER, SUBJECT, MessageListModel, MessageListView
 from desktop.ui.reader import ReaderPane
 from desktop.ui.status import LogView, StatusPanel
 from desktop.ui.sync_control import SyncController
@@ -302,6 +302,7 @@ class MainWindow(QMainWindow):
         self._search_active = False
         ids = self._store.message_ids(self._folder_ids)
         self.message_model.set_ids(ids)
+        self.message_view.setColumnHidden(FOLDER, True)
         self.reader.clear()
         self.status_panel.show_message(self.tr("%n message(s)", "", len(ids)))
 
@@ -462,6 +463,8 @@ class MainWindow(QMainWindow):
         self._set_search_invalid(False)
         self._search_active = True
         self.message_model.set_ids(ids)
+        # Results come from every folder, so each row says where it lives.
+        self.message_view.setColumnHidden(FOLDER, False)
         self.reader.clear()
         self.status_panel.show_message(self.tr("%n message(s) found", "", len(ids)))
         self.search_finished.emit(len(ids))

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 200
 MAX_CACHED_PAGES = 50
 
-MARKERS, SENDER, SUBJECT, DATE, SIZE = range(5)
+# FOLDER is last so it can be hidden without moving the others; the view shows it for search results only.
+MARKERS, SENDER, SUBJECT, DATE, SIZE, FOLDER = range(6)
 MESSAGE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 _AnyIndex = QModelIndex | QPersistentModelIndex
@@ -113,12 +114,15 @@ class MessageListModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._ids)
 
     def columnCount(self, parent: _AnyIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's default argument
-        return 0 if parent.isValid() else 5
+        return 0 if parent.isValid() else 6
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
             return None
-        titles = {MARKERS: "", SENDER: self.tr("From"), SUBJECT: self.tr("Subject"), DATE: self.tr("Date"), SIZE: self.tr("Size")}
+        titles = {
+            MARKERS: "", SENDER: self.tr("From"), SUBJECT: self.tr("Subject"), DATE: self.tr("Date"), SIZE: self.tr("Size"),
+            FOLDER: self.tr("Folder"),
+        }
         return titles.get(section)
 
     def data(self, index: _AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
@@ -150,6 +154,8 @@ class MessageListModel(QAbstractTableModel):
             return self._format_date(message.date)
         if column == SIZE:
             return self._locale.formattedDataSize(message.size, 0)
+        if column == FOLDER:
+            return f"{message.account}/{message.folder}"
         return None
 
     def _markers(self, message: MessageRow) -> object:
@@ -227,9 +233,11 @@ class MessageListView(QTableView):
             SENDER: metrics.horizontalAdvance("M" * 14),
             DATE: metrics.horizontalAdvance("2026-12-31 23:59") + 24,
             SIZE: metrics.horizontalAdvance("999 bytes") + 24,
+            FOLDER: metrics.horizontalAdvance("M" * 14),
         }
         for column, width in widths.items():
             columns.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             columns.resizeSection(column, width)
+        self.setColumnHidden(FOLDER, True)
         columns.setSectionResizeMode(MARKERS, QHeaderView.ResizeMode.Fixed)
         columns.setSectionResizeMode(SUBJECT, QHeaderView.ResizeMode.Stretch)

@@ -17,7 +17,7 @@ from desktop.paths import Profile
 from desktop.store import FLAGGED, SEEN, Store
 from desktop.ui.folder_tree import FOLDER_IDS_ROLE, NAME_ROLE
 from desktop.ui.main_window import MainWindow
-from desktop.ui.message_list import SUBJECT
+from desktop.ui.message_list import FOLDER, SUBJECT
 from tests.ui.fixtures_ui import ACCOUNT, OFFSCREEN_NOISE, build_profile
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
@@ -137,6 +137,9 @@ def test_search_narrows_list_to_index_result(qtbot, window: MainWindow, profile:
     assert blocker.args == [1]
     assert window.message_model.ids() == expected
     assert "1 message" in window.status_panel.message()
+    assert not window.message_view.isColumnHidden(FOLDER)
+    folder_text = window.message_model.data(window.message_model.index(0, FOLDER))
+    assert folder_text.endswith("/INBOX")
 
 
 def test_escape_leaves_search(qtbot, window: MainWindow) -> None:
@@ -152,6 +155,7 @@ def test_escape_leaves_search(qtbot, window: MainWindow) -> None:
     assert window.search_field.text() == ""
     assert window.message_model.ids() == folder_ids
     assert window.message_view.hasFocus()
+    assert window.message_view.isColumnHidden(FOLDER)
 
 
 def test_bad_query_shows_error_and_window_works(qtbot, window: MainWindow) -> None:
