@@ -52,7 +52,8 @@ CLOSE_WAIT_MS = 10_000
 def _search_steps(index_dir: Path, serial: int, query: str, cancel: CancelToken) -> Iterator[tuple[int, list[int]]]:
     index = SearchIndex(index_dir)
     try:
-        yield serial, index.search(query)
+        # Every match: the list model reads rows lazily, so a long result costs only the ids.
+        yield serial, index.search(query, limit=None)
     finally:
         index.close()
 
