@@ -342,3 +342,28 @@ def test_demo_profile_opens(qtbot, tmp_path: Path) -> None:
     assert main.message_model.rowCount() > 0
     main.message_view.selectRow(0)
     assert main.reader.subject_label.text()
+
+
+def test_search_lists_every_match(qtbot, tmp_path: Path) -> None:
+    from desktop.demo import prepare_demo
+    from desktop.paths import profile_at
+
+    demo = prepare_demo(profile_at(tmp_path / "demo"))
+    index = SearchIndex(demo.index_dir)
+    try:
+        total = index.count("budget")
+    finally:
+        index.close()
+    assert total > 100
+    main = MainWindow(demo)
+    qtbot.addWidget(main)
+    main.show()
+    qtbot.waitExposed(main)
+
+    main.search_field.setFocus()
+    qtbot.keyClicks(main.search_field, "budget")
+    with qtbot.waitSignal(main.search_finished, timeout=10_000) as blocker:
+        qtbot.keyClick(main.search_field, Qt.Key.Key_Return)
+
+    assert blocker.args == [total]
+    assert main.message_model.rowCount() == total
