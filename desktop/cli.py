@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common_options(defaults=False)
 
     _add_account_commands(commands, common)
+    _add_folder_commands(commands, common)
 
     sync = commands.add_parser("sync", help="fetch new mail and changes from the server", parents=[common])
     sync.add_argument("--account", metavar="NAME", help="sync only this account")
@@ -114,6 +115,21 @@ def _add_account_commands(commands: argparse._SubParsersAction, common: argparse
     password = actions.add_parser("password", help="store a new password for an account (local mail is kept)", parents=[common])
     password.add_argument("name", help="the account whose password changed")
     _add_password_source(password)
+
+
+def _add_folder_commands(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    folder = commands.add_parser("folder", help="create, rename or delete a folder, on the server and locally", parents=[common])
+    actions = folder.add_subparsers(dest="folder_command", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="create a folder ('Projects/2026' makes a sub-folder)", parents=[common])
+    create.add_argument("name", metavar="NAME", help="the new folder's full name")
+    rename = actions.add_parser("rename", help="rename a folder together with its sub-folders", parents=[common])
+    rename.add_argument("old", metavar="OLD", help="the folder's current full name")
+    rename.add_argument("new", metavar="NEW", help="the folder's new full name")
+    delete = actions.add_parser("delete", help="delete a folder with its mail, on the server and locally", parents=[common])
+    delete.add_argument("name", metavar="NAME", help="the folder to delete; it must have no sub-folders")
+    delete.add_argument("--yes", action="store_true", help="delete without asking")
+    for parser in (create, rename, delete):
+        parser.add_argument("--account", metavar="NAME", help="the account (required when there are several)")
 
 
 def _add_password_source(parser: argparse.ArgumentParser) -> None:
@@ -194,6 +210,8 @@ def _dispatch(args: argparse.Namespace, profile: Profile) -> int:
         return _folders(args, profile)
     if args.command == "index":
         return _index_rebuild(profile)
+    if args.command == "folder":
+        return _folder(args, profile)
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -467,3 +485,51 @@ def _drain_index(profile: Profile) -> None:
 
     with Store(profile.store_file) as store:
         catch_up(store, profile.index_dir)
+
+
+def _folder(args: argparse.Namespace, profile: Profile) -> int:
+    from desktop.sync.errors import SyncError
+    from desktop.sync.folders import FolderError, create_folder, delete_folder, local_message_count, rename_folder
+
+    config = load_config(profile.config_file)
+    if args.account:
+        account = config.account(args.account).name
+    elif len(config.accounts) == 1:
+        account = next(iter(config.accounts))
+    elif not config.accounts:
+        raise ConfigError("No accounts yet. Add one with: sluice account add NAME --imap-host HOST --user USER")
+    else:
+        raise ConfigError(f"There are several accounts ({', '.join(sorted(config.accounts))}); choose one with --account NAME.")
+    try:
+        if args.folder_command == "create":
+            create_folder(profile, account, args.name)
+            print(f"Created folder {args.name!r} in account {account!r}.")
+        elif args.folder_command == "rename":
+            moved = rename_folder(profile, account, args.old, args.new)
+            _drain_index(profile)
+            print(f"Renamed folder {args.old!r} of account {account!r} to {args.new!r} ({moved} local message(s) kept).")
+        else:
+            if not args.yes and not _confirm_delete(config.accounts[account], args.name,
+                                                   local_message_count(profile, account, args.name)):
+                return EXIT_USAGE
+            removed = delete_folder(profile, account, args.name)
+            _drain_index(profile)
+            print(f"Deleted folder {args.name!r} of account {account!r} and {removed} local message(s).")
+    except (FolderError, SyncError) as error:
+        print(f"sluice: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _confirm_delete(account: Account, name: str, count: int) -> bool:
+    """Ask on the terminal; without one, print how to confirm with --yes and return False."""
+    server = " with its mail on the server" if account.kind == "imap" else ""
+    what = f"folder {name!r} of account {account.name!r}{server} and {count} local message(s)"
+    if not sys.stdin.isatty():
+        print(f"sluice: Not deleting {what}: no terminal to confirm on. Add --yes to delete it.", file=sys.stderr)
+        return False
+    answer = input(f"Delete {what}? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        print("Nothing deleted.")
+        return False
+    return True

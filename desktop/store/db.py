@@ -530,3 +530,40 @@ class Store:
 
     def index_backlog(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM index_queue").fetchone()[0]
+
+    # --- folder management ----------------------------------------------
+
+    def rename_folder(self, folder_id: int, new_name: str) -> int:
+        """Rename a folder and the sub-folders under it, keeping message ids; return how many messages moved.
+
+        Sub-folders are the account's folders whose names start with the old
+        name plus the folder's delimiter. Their messages are queued for the
+        index so that documents carry the new folder name. Raises StoreError
+        when the folder is missing or a new name is taken already.
+        """
+        folder = self.folder(folder_id)
+        if folder is None:
+            raise StoreError(f"Folder id {folder_id} is not in the store {self.path}; run 'sluice sync' and try again.")
+        prefix = folder.name + folder.delimiter
+        with self.transaction() as db:
+            renames = [(folder.id, new_name)] + [
+                (row[0], new_name + folder.delimiter + row[1][len(prefix):])
+                for row in db.execute("SELECT id, name FROM folders WHERE account_id = ? AND substr(name, 1, ?) = ?",
+                                      (folder.account_id, len(prefix), prefix))
+            ]
+            for _, name in renames:
+                self._reject_taken_name(folder.account_id, name, {row_id for row_id, _ in renames})
+            # Two passes, because a sub-folder's new name may equal another renamed folder's old name, and the
+            # UNIQUE (account_id, name) constraint is checked row by row.
+            db.executemany("UPDATE folders SET name = ? WHERE id = ?", ((f"\0{row_id}", row_id) for row_id, _ in renames))
+            db.executemany("UPDATE folders SET name = ? WHERE id = ?", ((name, row_id) for row_id, name in renames))
+            ids = self.message_ids([row_id for row_id, _ in renames])
+            self._queue_index(ids, "add")
+        log.info("Renamed folder %s of account %s to %s with %d sub-folder(s) and %d message(s)",
+                 folder.name, folder.account, new_name, len(renames) - 1, len(ids))
+        return len(ids)
+
+    def _reject_taken_name(self, account_id: int, name: str, renamed_ids: set[int]) -> None:
+        row = self._db.execute("SELECT id FROM folders WHERE account_id = ? AND name = ?", (account_id, name)).fetchone()
+        if row and row[0] not in renamed_ids:
+            raise StoreError(f"Folder {name!r} exists already in the store {self.path}; choose another name.")
