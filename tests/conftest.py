@@ -102,3 +102,14 @@ _user_numbers = iter(range(1, 100_000))
 def imap_user(dovecot_server):
     """A fresh user with an empty mailbox on the session's Dovecot."""
     return dovecot_server.add_user(f"user{next(_user_numbers)}", "secret-test-password")
+
+
+@pytest.fixture
+def direct_client(imap_user, dovecot_server):
+    """An IMAP connection to the test user's mailbox straight to Dovecot, playing another mail client."""
+    from imapclient import IMAPClient
+
+    client = IMAPClient(dovecot_server.host, port=dovecot_server.port, ssl=False)
+    client.login(imap_user.name, imap_user.password)
+    yield client
+    client.logout()

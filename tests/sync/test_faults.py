@@ -53,12 +53,9 @@ def account(imap_user, proxy, capsys):
 
 
 @pytest.fixture
-def server(account, dovecot_server):
+def server(account, direct_client):
     """A direct connection to the test user's mailbox, around the proxy."""
-    client = IMAPClient(dovecot_server.host, port=dovecot_server.port, ssl=False)
-    client.login(account.name, account.password)
-    yield client
-    client.logout()
+    return direct_client
 
 
 @pytest.fixture

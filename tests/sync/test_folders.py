@@ -41,11 +41,8 @@ def account(imap_user, dovecot_server, monkeypatch, capsys):
 
 
 @pytest.fixture
-def server(account, dovecot_server):
-    client = IMAPClient(dovecot_server.host, port=dovecot_server.port, ssl=False)
-    client.login(account.name, account.password)
-    yield client
-    client.logout()
+def server(account, direct_client):
+    return direct_client
 
 
 @pytest.fixture
