@@ -75,7 +75,7 @@ def default_profile(home: str | os.PathLike[str] | None = None) -> Profile:
 
 
 def demo_profile() -> Profile:
-    """Return the profile that holds the demo mailbox, apart from real accounts."""
+    """Return the profile that contains the demo mailbox, apart from real accounts."""
     return profile_at(Path(platformdirs.user_data_dir(APP_NAME)) / "demo")
 
 

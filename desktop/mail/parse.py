@@ -116,7 +116,7 @@ def repair_header_block(raw: bytes) -> bytes:
     """Drop stray lines from the header block that would end it early.
 
     A parser takes the first line that is not a header as the start of the
-    body, so one stray line would hide every header after it; mail clients
+    body, so one stray line would hide every header after it. Mail clients
     skip such a line instead.
     """
     block = raw[: header_end(raw)].rstrip(b"\r\n")
@@ -294,8 +294,8 @@ def _filename(part: Message) -> str:
     """Return the part's decoded file name (RFC 2231 or RFC 2047), or ''.
 
     ``Message.get_filename`` decodes RFC 2231 values with errors replaced,
-    so a Latin-1 name labelled UTF-8 loses its accents; the raw parameter
-    is decoded here with the same repairs as header text.
+    so a Latin-1 name labelled UTF-8 loses its accents. The raw parameter
+    is decoded here instead, with the same repairs as header text.
     """
     for name, header in (("filename", "Content-Disposition"), ("name", "Content-Type")):
         raw_value = _header(part, header)

@@ -1,10 +1,10 @@
 """The local store: SQLite in WAL mode, the truth about every message.
 
-A ``Store`` wraps one connection and belongs to the thread that opened it;
-other threads open their own ``Store`` on the same file (WAL lets readers
-and one writer work at once). Every write that the index must follow puts
-the message id in ``index_queue``; the index builder drains that queue, so
-the index can always catch up or be rebuilt from the store alone.
+A ``Store`` wraps one connection and belongs to the thread that opened it.
+Other threads open their own ``Store`` on the same file, because WAL lets
+readers and one writer work at once. Every write that the index must follow
+puts the message id in ``index_queue``. The index builder drains that queue,
+so the index can always catch up or be rebuilt from the store alone.
 """
 
 from __future__ import annotations
@@ -439,7 +439,7 @@ class Store:
 
         Local accounts keep the change in the store only. For IMAP accounts
         one journal entry per folder records the UIDs and the flags to add
-        and remove; sync replays pending entries before it reads the
+        and remove. Sync replays pending entries before it reads the
         server's flags, so the change is neither lost nor undone.
         """
         add_set, remove_set = set(add), set(remove)

@@ -9,9 +9,10 @@ Per folder the engine compares the server's UIDs with the store's:
 2. Pending local flag changes from the action journal are sent first, so
    the server's flags read next already include them. A change the server
    rejects is dropped and its messages take the server's flags.
-3. UIDs gone from the server are deleted locally; flags of the rest are
-   compared; new UIDs are fetched newest first, in batches, each batch one
-   store transaction, so a crash leaves every message stored exactly once.
+3. UIDs the server no longer has are deleted locally, and the flags of the
+   rest are compared. New UIDs are fetched newest first in batches, each
+   batch one store transaction, so a crash leaves every message stored
+   exactly once.
 
 With CONDSTORE (RFC 7162), a folder whose HIGHESTMODSEQ, UIDNEXT and
 message count are unchanged costs one SELECT and nothing more, and in a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class SyncError(RuntimeError):
-    """Syncing one account failed; the message says why and what to do.
+    """Syncing one account failed. The message names the cause and what to do.
 
     Attributes:
         account: The account's name.

@@ -27,7 +27,7 @@ def run(profile: Profile, argv: list[str] | None = None) -> int:
         return 1
     window.resize(1400, 900)
     window.show()
-    # Keys act on the message list; without a focused widget they would do
+    # Keys act on the message list. Without a focused widget they would do
     # nothing until the first click, as in a profile with no mail yet.
     window.message_view.setFocus()
     return app.exec()

@@ -464,7 +464,7 @@ class MainWindow(QMainWindow):
         self._set_search_invalid(False)
         self._search_active = True
         self.message_model.set_ids(ids)
-        # Results come from every folder, so each row says where it lives.
+        # Results come from every folder, so each row shows its account and folder.
         self.message_view.setColumnHidden(FOLDER, False)
         self.reader.clear()
         self.status_panel.show_message(self.tr("%n message(s) found", "", len(ids)))

@@ -46,7 +46,7 @@ class OneShotServer:
                 return
 
     def _answer(self, connection: socket.socket) -> None:
-        """Answer up to ten commands: CAPABILITY without STARTTLS, anything else BAD."""
+        """Reply to up to ten commands: CAPABILITY without STARTTLS, anything else BAD."""
         for _ in range(10):
             line = connection.recv(1024)
             if not line:
