@@ -21,16 +21,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from desktop.mail.parse import Summary
+from desktop.store.flags import FLAGGED, SEEN, check_flag, flags_text
+from desktop.store.journal import JournalMixin
 from desktop.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
-SEEN = "\\Seen"
-FLAGGED = "\\Flagged"
 _CHUNK = 500  # SQLite limits bound parameters; 500 ids per statement stays well inside it.
-_SYSTEM_FLAG_NAMES = ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")
-_SETTABLE_SYSTEM_FLAGS = frozenset(name.lower() for name in _SYSTEM_FLAG_NAMES)
-_ATOM_SPECIALS = frozenset('(){%*"\\]')
 
 
 class StoreError(RuntimeError):
@@ -108,32 +105,12 @@ class NewMessage:
     internal_date: datetime | None = None
 
 
-def check_flag(flag: str) -> None:
-    r"""Raise ValueError unless ``flag`` can be stored on an IMAP server and in the store.
-
-    That is a system flag a client may set, or a keyword: an IMAP atom (RFC 3501
-    section 9), which has no spaces, control characters or any of ``(){%*"\]``.
-    """
-    if flag.lower() in _SETTABLE_SYSTEM_FLAGS:
-        return
-    if flag and all("!" <= char <= "~" and char not in _ATOM_SPECIALS for char in flag):
-        return
-    raise ValueError(
-        f"Flag {flag!r} cannot be stored on an IMAP server: use a system flag ({', '.join(_SYSTEM_FLAG_NAMES)}) "
-        "or a keyword of printable ASCII without spaces or any of ( ) { % * \" \\ ]."
-    )
-
-
 def _epoch(moment: datetime | None) -> float | None:
     return moment.timestamp() if moment is not None else None
 
 
 def _datetime(epoch: float | None) -> datetime | None:
     return datetime.fromtimestamp(epoch, tz=timezone.utc) if epoch is not None else None
-
-
-def _flags_text(flags: Iterable[str]) -> str:
-    return " ".join(sorted(set(flags)))
 
 
 def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterator[Sequence[int]]:
@@ -169,7 +146,7 @@ def _message_row(values: tuple) -> MessageRow:
     )
 
 
-class Store:
+class Store(JournalMixin):
     """One connection to the store file."""
 
     def __init__(self, path: Path) -> None:
@@ -349,7 +326,7 @@ class Store:
                        from_name, from_addr, recipients, subject, message_id, in_reply_to, refs, thread_key, list_id,
                        has_attachment, defects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (
-                        folder_id, new.uid, _flags_text(flags), int(SEEN in flags), int(FLAGGED in flags), new.size,
+                        folder_id, new.uid, flags_text(flags), int(SEEN in flags), int(FLAGGED in flags), new.size,
                         _epoch(summary.date or new.internal_date), _epoch(new.internal_date),
                         summary.from_name, summary.from_addr, summary.recipients, summary.subject,
                         summary.message_id, summary.in_reply_to, " ".join(summary.references), summary.thread_key,
@@ -371,7 +348,7 @@ class Store:
         with self.transaction() as db:
             for uid, flags in flags_by_uid.items():
                 flag_set = set(flags)
-                text = _flags_text(flag_set)
+                text = flags_text(flag_set)
                 row = db.execute(
                     "UPDATE messages SET flags = ?, seen = ?, flagged = ? WHERE folder_id = ? AND uid = ? AND flags != ? RETURNING id",
                     (text, int(SEEN in flag_set), int(FLAGGED in flag_set), folder_id, uid, text),
@@ -431,68 +408,6 @@ class Store:
 
     def all_message_ids(self) -> list[int]:
         return [row[0] for row in self._db.execute("SELECT id FROM messages ORDER BY id")]
-
-    # --- local changes and the action journal ---------------------------
-
-    def change_flags(self, ids: Sequence[int], *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> int:
-        """Change flags locally at once and journal the change for the server.
-
-        Local accounts keep the change in the store only. For IMAP accounts
-        one journal entry per folder records the UIDs and the flags to add
-        and remove. Sync replays pending entries before it reads the
-        server's flags, so the change is neither lost nor undone.
-        """
-        add_set, remove_set = set(add), set(remove)
-        for flag in add_set | remove_set:
-            check_flag(flag)
-        changed = 0
-        with self.transaction() as db:
-            by_folder: dict[int, list[int]] = {}
-            for row in self.messages(ids):
-                flags = (set(row.flags) | add_set) - remove_set
-                if flags == set(row.flags):
-                    continue
-                text = _flags_text(flags)
-                db.execute(
-                    "UPDATE messages SET flags = ?, seen = ?, flagged = ? WHERE id = ?",
-                    (text, int(SEEN in flags), int(FLAGGED in flags), row.id),
-                )
-                by_folder.setdefault(row.folder_id, []).append(row.uid)
-                self._queue_index([row.id], "flags")
-                changed += 1
-            for folder_id, uids in by_folder.items():
-                self._journal_flags(folder_id, uids, add_set, remove_set)
-        return changed
-
-    def _journal_flags(self, folder_id: int, uids: list[int], add: set[str], remove: set[str]) -> None:
-        row = self._db.execute(
-            "SELECT f.account_id, a.kind, f.uidvalidity FROM folders f JOIN accounts a ON a.id = f.account_id WHERE f.id = ?",
-            (folder_id,),
-        ).fetchone()
-        account_id, kind, uidvalidity = row
-        if kind != "imap":
-            return
-        payload = json.dumps({"uids": sorted(uids), "add": sorted(add), "remove": sorted(remove)})
-        self._db.execute(
-            "INSERT INTO actions (account_id, folder_id, uidvalidity, kind, payload, created) VALUES (?, ?, ?, 'flags', ?, ?)",
-            (account_id, folder_id, uidvalidity, payload, time.time()),
-        )
-
-    def pending_actions(self, account_id: int) -> list[tuple[int, int, int | None, str, dict]]:
-        """Return (action id, folder id, uidvalidity, kind, payload) of pending actions, oldest first."""
-        rows = self._db.execute(
-            "SELECT id, folder_id, uidvalidity, kind, payload FROM actions WHERE account_id = ? AND state = 'pending' ORDER BY id",
-            (account_id,),
-        )
-        return [(row[0], row[1], row[2], row[3], json.loads(row[4])) for row in rows]
-
-    def finish_action(self, action_id: int, *, error: str = "") -> None:
-        """Mark an action done, or failed with ``error`` (kept for the user to see)."""
-        state = "failed" if error else "done"
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE actions SET state = ?, error = ?, attempts = attempts + 1 WHERE id = ?", (state, error, action_id)
-            )
 
     # --- index queue ----------------------------------------------------
 

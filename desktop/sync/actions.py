@@ -18,6 +18,25 @@ from desktop.sync.responses import response_flags
 log = logging.getLogger(__name__)
 
 
+def replay_account(client: IMAPClient, store: Store, account_id: int) -> int:
+    """Send every pending action of the account, folder by folder in journal order; return how many were pending.
+
+    Called after the folder list is stored and before any folder is synced,
+    so that the server state the sync reads already includes local changes.
+    """
+    pending = store.pending_actions(account_id)
+    folder_order = list(dict.fromkeys(action[1] for action in pending))
+    for folder_id in folder_order:
+        folder = store.folder(folder_id)
+        if folder is None or not folder.selectable:
+            continue
+        info = client.select_folder(folder.name, readonly=False)
+        replay_actions(client, store, folder_id, int(info.get(b"UIDVALIDITY", 0)) or None)
+    if pending:
+        log.info("Sent %d pending action(s) of account %d", len(pending), account_id)
+    return len(pending)
+
+
 def replay_actions(client: IMAPClient, store: Store, folder_id: int, uidvalidity: int | None) -> None:
     """Send journaled flag changes of this folder to the server, oldest first."""
     rejected: set[int] = set()

@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from desktop.mail.parse import parse_summary
 from desktop.store import NewMessage, Store
+from desktop.sync.actions import replay_actions
+from desktop.sync.responses import response_flags, text
 from desktop.sync.special_use import RemoteFolder, assign_roles
 
 log = logging.getLogger(__name__)
@@ -64,15 +65,6 @@ class FolderResult:
     reset: bool = False
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
-def _flags(values) -> frozenset[str]:
-    """Return the flags of a FETCH response without \\Recent, which belongs to one session only (RFC 3501 2.3.2)."""
-    return frozenset(_text(flag) for flag in values if _text(flag).lower() != "\\recent")
-
-
 def list_remote_folders(client: IMAPClient) -> list[RemoteFolder]:
     """Return (name, delimiter, special use, selectable) for every folder on the server.
 
@@ -80,11 +72,11 @@ def list_remote_folders(client: IMAPClient) -> list[RemoteFolder]:
     """
     folders = []
     for flags, delimiter, name in client.list_folders():
-        flag_texts = {_text(flag) for flag in flags}
+        flag_texts = {text(flag) for flag in flags}
         lowered = {flag.lower() for flag in flag_texts}
         selectable = "\\noselect" not in lowered and "\\nonexistent" not in lowered
         special = next((use for use in _SPECIAL_USES if use.lower() in lowered), "")
-        folders.append(RemoteFolder(_text(name), _text(delimiter or b"/"), special, selectable))
+        folders.append(RemoteFolder(text(name), text(delimiter or b"/"), special, selectable))
     folders = assign_roles(folders)
     return folders
 
@@ -117,7 +109,7 @@ def sync_folder(
         # stopped early the next one can still detect a renumbering.
         store.set_uidvalidity(folder_id, uidvalidity)
 
-    _replay_actions(client, store, folder_id, uidvalidity)
+    replay_actions(client, store, folder_id, uidvalidity)
     local = store.local_flags(folder_id)
     if _unchanged(state, uidnext, modseq, exists, len(local)):
         log.debug("Folder %s unchanged since the last sync", name)
@@ -161,7 +153,7 @@ def _sync_flags(client, store, folder_id, name, uids: Sequence[int], local, resu
         response = client.fetch(list(chunk), [b"FLAGS"], modifiers=modifiers)
         changes = {}
         for uid, data in response.items():
-            flags = _flags(data.get(b"FLAGS", ()))
+            flags = response_flags(data.get(b"FLAGS", ()))
             if flags != local.get(uid):
                 changes[uid] = flags
         if changes:
@@ -200,59 +192,9 @@ def _new_message(uid: int, data: dict) -> NewMessage:
         internal = internal.replace(tzinfo=timezone.utc)
     return NewMessage(
         uid=uid,
-        flags=sorted(_flags(data.get(b"FLAGS", ()))),
+        flags=sorted(response_flags(data.get(b"FLAGS", ()))),
         size=int(data.get(b"RFC822.SIZE", len(raw))),
         raw=raw,
         summary=parse_summary(raw),
         internal_date=internal if isinstance(internal, datetime) else None,
     )
-
-
-def _replay_actions(client: IMAPClient, store: Store, folder_id: int, uidvalidity: int | None) -> None:
-    """Send journaled flag changes of this folder to the server, oldest first."""
-    rejected: set[int] = set()
-    for action_id, action_folder, action_validity, kind, payload in store.pending_actions(store_account_of(store, folder_id)):
-        if action_folder != folder_id:
-            continue
-        if action_validity is not None and action_validity != uidvalidity:
-            store.finish_action(action_id, error="the folder was renumbered (UIDVALIDITY changed) before the change was sent")
-            log.warning("Dropped action %d: UIDVALIDITY of folder %d changed", action_id, folder_id)
-            continue
-        if kind != "flags":
-            continue
-        uids = payload["uids"]
-        try:
-            if payload["add"]:
-                client.add_flags(uids, payload["add"], silent=True)
-            if payload["remove"]:
-                client.remove_flags(uids, payload["remove"], silent=True)
-        except IMAPClientAbortError:
-            # The connection is gone: the action stays pending, and STORE is
-            # idempotent, so sending it again in the next sync is safe.
-            raise
-        except IMAPClientError as error:
-            # The server rejected it (NO or BAD). Sent again in a later sync, it
-            # would land after the changes journaled after it and undo them.
-            store.finish_action(action_id, error=f"the server rejected the flag change: {error}")
-            log.warning("The server rejected action %d of folder %d, so it was dropped: %s", action_id, folder_id, error)
-            rejected.update(uids)
-            continue
-        store.finish_action(action_id)
-        log.debug("Sent action %d (%d message(s)) to folder %d", action_id, len(uids), folder_id)
-    if rejected:
-        _take_server_flags(client, store, folder_id, sorted(rejected))
-
-
-def _take_server_flags(client: IMAPClient, store: Store, folder_id: int, uids: list[int]) -> None:
-    """Store the server's flags of ``uids``.
-
-    Messages of a rejected change still show it locally, and a CONDSTORE flag
-    fetch would not list them, because the server never changed them.
-    """
-    response = client.fetch(uids, [b"FLAGS"])
-    store.update_flags(folder_id, {uid: _flags(data.get(b"FLAGS", ())) for uid, data in response.items()})
-
-
-def store_account_of(store: Store, folder_id: int) -> int:
-    folder = store.folder(folder_id)
-    return folder.account_id if folder else -1

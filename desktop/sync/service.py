@@ -27,6 +27,7 @@ from desktop.index import SearchIndex
 from desktop.index.builder import update_index
 from desktop.paths import Profile
 from desktop.store import Store
+from desktop.sync.actions import replay_account
 from desktop.sync.connection import DEFAULT_TIMEOUT, classify_error, connect
 from desktop.sync.engine import FolderProgress, FolderResult, list_remote_folders, sync_folder
 from desktop.sync.errors import SyncError, SyncFailures
@@ -238,8 +239,12 @@ def sync_folders(client: IMAPClient, account: Account, store: Store, token: Canc
     remote = list_remote_folders(client)
     yield SyncProgress(account.name, "", "folders", 0, len(remote), f"{account.name}: {len(remote)} folder(s)")
     _drop_vanished_folders(store, account.name, {name for name, *_ in remote})
-    for name, delimiter, special_use, selectable in remote:
-        folder_id = store.upsert_folder(account_id, name, delimiter=delimiter, special_use=special_use, selectable=selectable)
+    folder_ids = [
+        store.upsert_folder(account_id, name, delimiter=delimiter, special_use=special_use, selectable=selectable)
+        for name, delimiter, special_use, selectable in remote
+    ]
+    replay_account(client, store, account_id)
+    for folder_id, (name, _delimiter, _special_use, selectable) in zip(folder_ids, remote):
         if not selectable:
             continue
         if token.cancelled:
