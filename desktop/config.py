@@ -44,6 +44,17 @@ class Account:
             password; when empty the password comes from the keyring.
         smtp_host, smtp_port, smtp_security: The outgoing server, if any.
         address: The user's own address for this account.
+        oauth2_token_command: Shell command whose first output line is an
+            OAuth 2.0 access token; when set, Sluice logs in with
+            OAUTHBEARER or XOAUTH2 instead of a password.
+        offline: Keep a full copy of every message (bodies too), fetched
+            in the background after the headers; when false, a body is
+            fetched when the message is opened.
+        offline_size_limit_kb: Messages larger than this are not fetched
+            in the background even when ``offline`` is on, only when opened;
+            0 means no limit.
+        watch_folders: Folders watched for new mail besides INBOX (IMAP IDLE,
+            or NOOP polling where the server has no IDLE).
     """
 
     name: str
@@ -57,6 +68,10 @@ class Account:
     smtp_port: int = 0
     smtp_security: str = "starttls"
     address: str = ""
+    oauth2_token_command: str = ""
+    offline: bool = True
+    offline_size_limit_kb: int = 10240
+    watch_folders: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
         """Raise ConfigError naming the first invalid field and its fix."""
@@ -83,12 +98,19 @@ class Account:
                 raise ConfigError(f"Account {self.name!r}: {label} {port} is invalid; use a port from 1 to 65535.")
         if not self.user:
             raise ConfigError(f"Account {self.name!r}: user is missing; set it to the login name.")
+        if self.offline_size_limit_kb < 0:
+            raise ConfigError(
+                f"Account {self.name!r}: offline_size_limit_kb {self.offline_size_limit_kb} is invalid; "
+                "use 0 for no limit or a size in kilobytes."
+            )
 
 
 _FIELD_TYPES = {
     "kind": str, "imap_host": str, "imap_port": int, "security": str, "user": str, "password_command": str,
-    "smtp_host": str, "smtp_port": int, "smtp_security": str, "address": str,
+    "smtp_host": str, "smtp_port": int, "smtp_security": str, "address": str, "oauth2_token_command": str,
+    "offline": bool, "offline_size_limit_kb": int, "watch_folders": list,
 }
+_TYPE_NAMES = {int: "a number", str: "a quoted string", bool: "true or false", list: 'a list of quoted strings, as in ["Lists"]'}
 
 
 @dataclass
@@ -165,10 +187,12 @@ def _account_from_table(path: Path, name: str, values: object) -> Account:
         )
     for key, value in values.items():
         wanted = _FIELD_TYPES[key]
-        # TOML booleans are ints in Python; neither belongs in these fields.
-        if not isinstance(value, wanted) or isinstance(value, bool):
-            kind = "a number" if wanted is int else "a quoted string"
-            raise ConfigError(f"{path}: account {name!r}: {key} = {value!r} is invalid; it must be {kind}.")
+        # TOML booleans are ints in Python, so a boolean is refused where a number belongs.
+        wrong = not isinstance(value, wanted) or (isinstance(value, bool) and wanted is not bool)
+        if wanted is list and not wrong:
+            wrong = not all(isinstance(item, str) and item for item in value)
+        if wrong:
+            raise ConfigError(f"{path}: account {name!r}: {key} = {value!r} is invalid; it must be {_TYPE_NAMES[wanted]}.")
     return Account(name=name, **values)
 
 
@@ -179,7 +203,11 @@ def save_config(config: Config, path: Path | None = None) -> None:
         raise ValueError("save_config needs a path")
     accounts = {}
     for name, account in config.accounts.items():
-        values = {key: value for key, value in asdict(account).items() if key != "name" and value not in ("", None)}
+        defaults = Account(name=name)
+        values = {
+            key: value for key, value in asdict(account).items()
+            if key != "name" and value not in ("", None, []) and value != getattr(defaults, key)
+        }
         accounts[name] = values
     text = tomli_w.dumps({"accounts": accounts})
     target.parent.mkdir(parents=True, exist_ok=True)

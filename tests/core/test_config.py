@@ -20,6 +20,23 @@ def test_accounts_round_trip(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def test_sync_settings_round_trip_and_defaults(tmp_path):
+    path = tmp_path / "config.toml"
+    account = Account(name="work", imap_host="h", user="u", offline=False, offline_size_limit_kb=0,
+                      watch_folders=["Lists/dev", "Entwürfe"], oauth2_token_command="token-tool work")
+    save_config(Config(accounts={"work": account}), path)
+
+    assert load_config(path).accounts["work"] == account
+    default = load_config_text(tmp_path, '[accounts.home]\nimap_host = "h"\nuser = "u"\n').accounts["home"]
+    assert (default.offline, default.offline_size_limit_kb, default.watch_folders) == (True, 10240, [])
+
+
+def load_config_text(tmp_path, text: str) -> Config:
+    path = tmp_path / "other.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_config(path)
+
+
 def test_missing_file_is_empty(tmp_path):
     assert load_config(tmp_path / "absent.toml").accounts == {}
 
@@ -38,6 +55,11 @@ def test_missing_file_is_empty(tmp_path):
         ('[accounts.work]\nimap_host = 5\nuser = "u"\n', "imap_host = 5 is invalid; it must be a quoted string"),
         ('[accounts.work]\nimap_host = "h"\nuser = ["a"]\n', "user = ['a'] is invalid"),
         ('foo = 1\n', "unknown settings foo"),
+        ('[accounts.work]\nimap_host = "h"\nuser = "u"\noffline = "no"\n', "offline = 'no' is invalid; it must be true or false"),
+        ('[accounts.work]\nimap_host = "h"\nuser = "u"\noffline_size_limit_kb = true\n', "it must be a number"),
+        ('[accounts.work]\nimap_host = "h"\nuser = "u"\noffline_size_limit_kb = -1\n', "use 0 for no limit"),
+        ('[accounts.work]\nimap_host = "h"\nuser = "u"\nwatch_folders = "Lists"\n', 'must be a list of quoted strings, as in ["Lists"]'),
+        ('[accounts.work]\nimap_host = "h"\nuser = "u"\nwatch_folders = ["Lists", 3]\n', "watch_folders = ['Lists', 3] is invalid"),
     ],
 )
 def test_invalid_config_is_explained(tmp_path, text, expected):
