@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from desktop.mail.parse import Summary
+from desktop.store.bodies import BodiesMixin
 from desktop.store.flags import FLAGGED, SEEN, check_flag, flags_text
 from desktop.store.journal import JournalMixin
 from desktop.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -103,6 +104,8 @@ class NewMessage:
     raw: bytes | None
     summary: Summary
     internal_date: datetime | None = None
+    gm_msgid: int | None = None
+    labels: Sequence[str] = ()
 
 
 def _epoch(moment: datetime | None) -> float | None:
@@ -111,6 +114,12 @@ def _epoch(moment: datetime | None) -> float | None:
 
 def _datetime(epoch: float | None) -> datetime | None:
     return datetime.fromtimestamp(epoch, tz=timezone.utc) if epoch is not None else None
+
+
+def labels_text(labels: Iterable[str]) -> str:
+    """Return Gmail labels as the store keeps them: a JSON list, because a label may contain spaces."""
+    unique = sorted(set(labels))
+    return json.dumps(unique, ensure_ascii=False) if unique else ""
 
 
 def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterator[Sequence[int]]:
@@ -146,7 +155,7 @@ def _message_row(values: tuple) -> MessageRow:
     )
 
 
-class Store(JournalMixin):
+class Store(JournalMixin, BodiesMixin):
     """One connection to the store file."""
 
     def __init__(self, path: Path) -> None:
@@ -324,13 +333,15 @@ class Store(JournalMixin):
                 cursor = db.execute(
                     """INSERT OR IGNORE INTO messages (folder_id, uid, flags, seen, flagged, size, date, internal_date,
                        from_name, from_addr, recipients, subject, message_id, in_reply_to, refs, thread_key, list_id,
-                       has_attachment, defects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       has_attachment, defects, gm_msgid, labels)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (
                         folder_id, new.uid, flags_text(flags), int(SEEN in flags), int(FLAGGED in flags), new.size,
                         _epoch(summary.date or new.internal_date), _epoch(new.internal_date),
                         summary.from_name, summary.from_addr, summary.recipients, summary.subject,
                         summary.message_id, summary.in_reply_to, " ".join(summary.references), summary.thread_key,
                         summary.list_id, int(summary.has_attachment), "; ".join(summary.defects),
+                        new.gm_msgid, labels_text(new.labels),
                     ),
                 )
                 if cursor.rowcount == 0:

@@ -78,6 +78,14 @@ MIGRATIONS: list[str] = [
         seq INTEGER NOT NULL
     );
     """,
+    # Version 2: Gmail's message id and labels (X-GM-EXT-1). One Gmail message
+    # shows in the folder of each of its labels and in All Mail, with the same
+    # X-GM-MSGID, so its body is fetched once and copied to the other rows.
+    """
+    ALTER TABLE messages ADD COLUMN gm_msgid INTEGER;
+    ALTER TABLE messages ADD COLUMN labels TEXT NOT NULL DEFAULT '';
+    CREATE INDEX messages_by_gm_msgid ON messages (gm_msgid) WHERE gm_msgid IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,7 +8,7 @@ import pytest
 
 from desktop.mail.parse import parse_summary
 from desktop.store import FLAGGED, SEEN, NewMessage, Store, StoreError
-from desktop.store.schema import SCHEMA_VERSION
+from desktop.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 def new(uid: int, subject: str = "Hello", flags=(), date: str = "Tue, 01 Dec 2026 10:00:00 +0000") -> NewMessage:
@@ -144,3 +144,29 @@ def test_flags_change_keeps_pending_add(store, inbox):
     store.update_flags(inbox, {1: [SEEN]})
 
     assert [(entry[0], entry[1]) for entry in store.index_batch(10)] == [(message_id, "add")]
+
+
+def test_version_1_store_migrates_keeping_messages(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+        db.execute("INSERT INTO accounts (id, name) VALUES (1, 'work')")
+        db.execute("INSERT INTO folders (id, account_id, name) VALUES (1, 1, 'INBOX')")
+        db.execute("INSERT INTO messages (folder_id, uid, subject) VALUES (1, 7, 'kept')")
+
+    with Store(path) as store:
+        (row,) = store.messages(store.message_ids([1]))
+        assert (row.uid, row.subject) == (7, "kept")
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert store._db.execute("SELECT gm_msgid, labels FROM messages").fetchone() == (None, "")
+
+
+def test_gmail_ids_and_labels_stored(store, inbox):
+    message = new(1)
+    message.gm_msgid = 1_600_000_000_000_000_001
+    message.labels = ["Work Stuff", "\\Inbox", "Work Stuff"]
+
+    (message_id,) = store.insert_messages(inbox, [message])
+
+    row = store._db.execute("SELECT gm_msgid, labels FROM messages WHERE id = ?", (message_id,)).fetchone()
+    assert row == (1_600_000_000_000_000_001, '["Work Stuff", "\\\\Inbox"]')
