@@ -108,7 +108,7 @@ def _add_account_commands(commands: argparse._SubParsersAction, common: argparse
     add.add_argument("--smtp-port", type=int, metavar="PORT", help="default: 465 with tls, 587 with starttls, 25 with none")
     add.add_argument("--smtp-security", choices=SECURITY_CHOICES, default="starttls", help="tls, starttls (default) or none")
     add.add_argument("--address", metavar="ADDRESS", help="your address on this account (default: the user name when it is one)")
-    _add_password_source(add)
+    _add_password_source(add, oauth2=True)
     actions.add_parser("list", help="list accounts", parents=[common])
     remove = actions.add_parser("remove", help="remove an account, its local mail and its keyring entry", parents=[common])
     remove.add_argument("name", help="the account to remove; mail on the server is not touched")
@@ -132,10 +132,16 @@ def _add_folder_commands(commands: argparse._SubParsersAction, common: argparse.
         parser.add_argument("--account", metavar="NAME", help="the account (required when there are several)")
 
 
-def _add_password_source(parser: argparse.ArgumentParser) -> None:
+def _add_password_source(parser: argparse.ArgumentParser, *, oauth2: bool = False) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     source.add_argument("--password-command", metavar="CMD", help="run CMD at connect time; its first output line is the password")
+    if oauth2:
+        source.add_argument(
+            "--oauth2-token-command", metavar="CMD",
+            help="log in with OAuth 2.0 (OAUTHBEARER or XOAUTH2, as Gmail and Microsoft 365 use) instead of a password; "
+                 "CMD runs at connect time and its first output line is the access token",
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -246,13 +252,14 @@ def _account_add(args: argparse.Namespace, profile: Profile) -> int:
         security=args.security,
         user=args.user,
         password_command=args.password_command or "",
+        oauth2_token_command=args.oauth2_token_command or "",
         smtp_host=args.smtp_host or "",
         smtp_port=(args.smtp_port or DEFAULT_SMTP_PORTS[args.smtp_security]) if args.smtp_host else 0,
         smtp_security=args.smtp_security,
         address=args.address or (args.user if "@" in args.user else ""),
     )
     account.validate()
-    if not account.password_command:
+    if not account.password_command and not account.oauth2_token_command:
         store_password(account.name, _read_password(args, account.user))
     config.accounts[account.name] = account
     save_config(config, profile.config_file)
@@ -278,15 +285,18 @@ def _account_password(args: argparse.Namespace, profile: Profile) -> int:
     account = config.account(args.name)
     if account.kind != "imap":
         raise ConfigError(f"Account {account.name!r} is {account.kind} and has no password.")
+    # A password replaces an OAuth 2.0 token command, since connect() prefers the token.
     if args.password_command:
         account.password_command = args.password_command
+        account.oauth2_token_command = ""
         save_config(config, profile.config_file)
         delete_password(account.name)
         print(f"Account {account.name!r} now gets its password from the command.")
         return EXIT_OK
     store_password(account.name, _read_password(args, account.user))
-    if account.password_command:
+    if account.password_command or account.oauth2_token_command:
         account.password_command = ""
+        account.oauth2_token_command = ""
         save_config(config, profile.config_file)
     print(f"Stored the new password of account {account.name!r} in the keyring.")
     return EXIT_OK
@@ -301,10 +311,16 @@ def _account_list(args: argparse.Namespace, profile: Profile) -> int:
         if account.kind == "local":
             print(f"{account.name}\tlocal")
             continue
-        source = "password command" if account.password_command else "keyring"
+        source = _login_source(account)
         smtp = f"\tsmtp {account.smtp_host}:{account.smtp_port} {account.smtp_security}" if account.smtp_host else ""
         print(f"{account.name}\timap {account.user}@{account.imap_host}:{account.imap_port} {account.security}\t{source}{smtp}")
     return EXIT_OK
+
+
+def _login_source(account: Account) -> str:
+    if account.oauth2_token_command:
+        return f"OAuth 2.0 token command {account.oauth2_token_command!r}"
+    return "password command" if account.password_command else "keyring"
 
 
 def _account_remove(args: argparse.Namespace, profile: Profile) -> int:
@@ -314,7 +330,7 @@ def _account_remove(args: argparse.Namespace, profile: Profile) -> int:
     account = config.account(args.name)
     del config.accounts[account.name]
     save_config(config, profile.config_file)
-    if not account.password_command and account.kind == "imap":
+    if not account.password_command and not account.oauth2_token_command and account.kind == "imap":
         delete_password(account.name)
     with Store(profile.store_file) as store:
         removed = store.remove_account(account.name)

@@ -1,6 +1,6 @@
-"""Passwords from the system keyring or from a user command.
+"""Passwords from the system keyring or from a user command, and OAuth 2.0 access tokens from a command.
 
-Passwords are never written to the config file, the store or a log. The
+Passwords and tokens are never written to the config file, the store or a log. The
 keyring service name is ``sluice``, with the account name as the user name,
 so other tools (``secret-tool``, ``keyring get``) can find the entry.
 """
@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "sluice"
 PASSWORD_COMMAND_TIMEOUT = 60.0
+TOKEN_COMMAND_TIMEOUT = 60.0
 
 
 class CredentialError(RuntimeError):
@@ -84,29 +85,50 @@ def get_password(account: Account) -> str:
     return password
 
 
-def _run_password_command(account: Account) -> str:
-    log.debug("Running the password command of account %s", account.name)
-    try:
-        result = subprocess.run(
-            account.password_command,
-            shell=True,
-            capture_output=True,
-            text=True,
-            timeout=PASSWORD_COMMAND_TIMEOUT,
-            check=False,
+def get_oauth2_token(account: Account) -> str:
+    """Return an OAuth 2.0 access token for ``account`` from its ``oauth2_token_command``.
+
+    Raises:
+        CredentialError: the account has no token command, or the command
+            failed, timed out or printed nothing.
+    """
+    if not account.oauth2_token_command:
+        raise CredentialError(
+            f"Account {account.name!r} has no OAuth 2.0 token command; set one with "
+            "'sluice account add ... --oauth2-token-command CMD'."
         )
+    label = "OAuth 2.0 token command"
+    token = _run_secret_command(account, account.oauth2_token_command, label, TOKEN_COMMAND_TIMEOUT).strip()
+    if not token:
+        raise CredentialError(f"The {label} of account {account.name!r} printed only blanks; it must print an access token.")
+    return token
+
+
+def _run_password_command(account: Account) -> str:
+    return _run_secret_command(account, account.password_command, "password command", PASSWORD_COMMAND_TIMEOUT)
+
+
+def _run_secret_command(account: Account, command: str, label: str, timeout: float) -> str:
+    """Run ``command`` in a shell and return its first output line.
+
+    The secret goes to stdout only, so stderr can be quoted in the error.
+    """
+    log.debug("Running the %s of account %s", label, account.name)
+    try:
+        result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as error:
         raise CredentialError(
-            f"The password command of account {account.name!r} did not finish within "
-            f"{PASSWORD_COMMAND_TIMEOUT:.0f} s; check that it does not wait for input."
+            f"The {label} of account {account.name!r} did not finish within "
+            f"{timeout:.0f} s; check that it does not wait for input."
         ) from error
     if result.returncode != 0:
-        # stderr may help, but it never carries the password (that goes to stdout).
-        detail = result.stderr.strip().splitlines()[-1:] or ["no error output"]
+        detail = result.stderr.strip().splitlines()[:1] or ["no error output"]
+        log.warning("The %s of account %s failed with exit code %d", label, account.name, result.returncode)
         raise CredentialError(
-            f"The password command of account {account.name!r} failed with exit code {result.returncode}: {detail[0]}"
+            f"The {label} of account {account.name!r} ({command!r}) failed with exit code {result.returncode}: {detail[0]}"
         )
     lines = result.stdout.splitlines()
     if not lines or not lines[0]:
-        raise CredentialError(f"The password command of account {account.name!r} printed nothing; it must print the password.")
+        raise CredentialError(f"The {label} of account {account.name!r} printed nothing on its first line; "
+                              "it must print the secret there.")
     return lines[0]

@@ -1,7 +1,9 @@
 """Opening an IMAP connection with clear errors for each way it can fail.
 
 Certificates are verified against the system's trust store by default, for
-implicit TLS and for STARTTLS alike.
+implicit TLS and for STARTTLS alike. An account with an OAuth 2.0 token
+command logs in with AUTHENTICATE OAUTHBEARER (RFC 7628) or XOAUTH2 (the
+Google and Microsoft mechanism) instead of LOGIN.
 """
 
 from __future__ import annotations
@@ -14,18 +16,20 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from desktop.config import Account
-from desktop.credentials import CredentialError, get_password
+from desktop.credentials import CredentialError, get_oauth2_token, get_password
 from desktop.sync.errors import SyncError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 30.0
+# Tried in this order: OAUTHBEARER is the standard (RFC 7628), XOAUTH2 its older vendor form.
+OAUTH2_MECHANISMS = ("OAUTHBEARER", "XOAUTH2")
 
 
 def connect(account: Account, *, timeout: float = DEFAULT_TIMEOUT, ssl_context: ssl.SSLContext | None = None) -> IMAPClient:
     """Connect and log in to ``account``'s IMAP server, or raise SyncError."""
     try:
-        password = get_password(account)
+        secret = get_oauth2_token(account) if account.oauth2_token_command else get_password(account)
     except CredentialError as error:
         raise SyncError(account.name, "credentials", str(error)) from error
 
@@ -40,9 +44,28 @@ def connect(account: Account, *, timeout: float = DEFAULT_TIMEOUT, ssl_context: 
         raise _classify(account, error) from error
 
     try:
-        client.login(account.user, password)
-    except LoginError as error:
+        _login(client, account, secret)
+    except SyncError:
         _close_quietly(client)
+        raise
+    except (OSError, IMAPClientError) as error:
+        _close_quietly(client)
+        raise _classify(account, error) from error
+    client.normalise_times = False
+    _enable_condstore(client, account)
+    log.info("Logged in to %s for account %s", where, account.name)
+    return client
+
+
+def _login(client: IMAPClient, account: Account, secret: str) -> None:
+    """Log in with the password, or with the OAuth 2.0 token when the account has a token command."""
+    where = f"{account.imap_host}:{account.imap_port}"
+    if account.oauth2_token_command:
+        _oauth2_login(client, account, secret)
+        return
+    try:
+        client.login(account.user, secret)
+    except LoginError as error:
         fix = (
             "Check the user name, and that the password command prints the current password."
             if account.password_command
@@ -53,13 +76,76 @@ def connect(account: Account, *, timeout: float = DEFAULT_TIMEOUT, ssl_context: 
             "auth",
             f"Login to {where} as {account.user!r} failed for account {account.name!r}: {_server_text(error)}. {fix}",
         ) from error
-    except (OSError, IMAPClientError) as error:
-        _close_quietly(client)
-        raise _classify(account, error) from error
-    client.normalise_times = False
-    _enable_condstore(client, account)
-    log.info("Logged in to %s for account %s", where, account.name)
-    return client
+
+
+def _oauth2_login(client: IMAPClient, account: Account, token: str) -> None:
+    where = f"{account.imap_host}:{account.imap_port}"
+    mechanism = oauth2_mechanism(account, client.capabilities())
+    log.info("Authenticating account %s at %s with %s", account.name, where, mechanism)
+    exchange = _OAuth2Exchange(mechanism, account.user, token)
+    try:
+        client.sasl_login(mechanism, exchange)
+    except LoginError as error:
+        detail = _server_text(error) + (f" ({exchange.server_error})" if exchange.server_error else "")
+        raise SyncError(
+            account.name,
+            "auth",
+            f"The server {where} refused the OAuth 2.0 access token of account {account.name!r} "
+            f"(user {account.user!r}, {mechanism}): {detail}. Check that the token command "
+            f"{account.oauth2_token_command!r} prints a current access token for this user.",
+        ) from error
+
+
+class _OAuth2Exchange:
+    """The client side of an OAUTHBEARER (RFC 7628) or XOAUTH2 exchange, called by imaplib for each challenge.
+
+    Attributes:
+        server_error: the JSON error the server sent before failing, or "".
+    """
+
+    def __init__(self, mechanism: str, user: str, token: str) -> None:
+        self._mechanism = mechanism
+        self._user = user
+        self._token = token
+        self._sent = False
+        self.server_error = ""
+
+    def __call__(self, challenge: bytes) -> bytes:
+        if not self._sent:
+            self._sent = True
+            return self._initial_response()
+        # A challenge after the token carries the error as JSON (RFC 7628 section 3.2.2). The client
+        # replies with %x01 for OAUTHBEARER (section 3.2.3) and an empty line for XOAUTH2, and the
+        # server then fails the command.
+        self.server_error = challenge.decode("utf-8", "replace").strip()
+        return b"\x01" if self._mechanism == "OAUTHBEARER" else b""
+
+    def _initial_response(self) -> bytes:
+        if self._mechanism == "OAUTHBEARER":
+            # GS2 header with the user as authorization identity (RFC 5801 section 4; ',' and '=' escaped).
+            identity = self._user.replace("=", "=3D").replace(",", "=2C")
+            return f"n,a={identity},\x01auth=Bearer {self._token}\x01\x01".encode()
+        return f"user={self._user}\x01auth=Bearer {self._token}\x01\x01".encode()
+
+
+def oauth2_mechanism(account: Account, capabilities: tuple[bytes, ...] | list[bytes]) -> str:
+    """Return the OAuth 2.0 SASL mechanism to use, from the server's AUTH= capabilities (RFC 3501 section 6.2.2).
+
+    Raises:
+        SyncError: the server offers neither OAUTHBEARER nor XOAUTH2.
+    """
+    offered = [item.decode("ascii", "replace")[5:] for item in capabilities if item.upper().startswith(b"AUTH=")]
+    for mechanism in OAUTH2_MECHANISMS:
+        if mechanism in (name.upper() for name in offered):
+            return mechanism
+    listed = ", ".join(offered) if offered else "no AUTH= mechanisms"
+    raise SyncError(
+        account.name,
+        "auth",
+        f"The server {account.imap_host}:{account.imap_port} of account {account.name!r} offers neither "
+        f"OAUTHBEARER nor XOAUTH2 (it lists {listed}), so the OAuth 2.0 token cannot be used. "
+        "Remove the token command from the account and log in with a password, or check the host and port.",
+    )
 
 
 def _enable_condstore(client: IMAPClient, account: Account) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from desktop.cli import main
 from desktop.config import Account
-from desktop.credentials import CredentialError, get_password, store_password
+from desktop.credentials import CredentialError, get_oauth2_token, get_password, store_password
 from desktop.paths import default_profile
 
 
@@ -84,3 +84,25 @@ def test_account_list_and_remove(monkeypatch, capsys, memory_keyring):
     assert ("sluice", "work") not in memory_keyring.passwords
     assert main(["account", "remove", "work"]) == 1
     assert "No account named 'work'" in capsys.readouterr().err
+
+
+def test_token_command_first_line():
+    account = Account(name="work", imap_host="h", user="u", oauth2_token_command="printf 'ya29.token\\nrefresh'")
+
+    assert get_oauth2_token(account) == "ya29.token"
+
+
+def test_token_command_printing_nothing_is_explained():
+    account = Account(name="work", imap_host="h", user="u", oauth2_token_command="true")
+
+    with pytest.raises(CredentialError, match="OAuth 2.0 token command of account 'work' printed nothing"):
+        get_oauth2_token(account)
+
+
+def test_failing_token_command_names_command():
+    account = Account(name="work", imap_host="h", user="u", oauth2_token_command="echo expired >&2; echo more >&2; exit 4")
+
+    with pytest.raises(CredentialError) as raised:
+        get_oauth2_token(account)
+
+    assert "('echo expired >&2; echo more >&2; exit 4') failed with exit code 4: expired" in str(raised.value)

@@ -83,7 +83,7 @@ listen = 127.0.0.1
 protocols = imap
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login$oauth2_mechanisms
 auth_verbose = yes
 # Reply to a failed login within 0.5 s, the interval of Dovecot's check, instead of after 2 s.
 auth_failure_delay = 0
@@ -100,8 +100,9 @@ last_valid_gid = $last_gid
 # unknown for up to 1 s.
 passdb {
   driver = passwd-file
-  args = $passwd_dir/%u
+  args = $passwd_dir/%u$passwd_mechanisms
 }
+$oauth2_passdb
 userdb {
   driver = passwd-file
   args = $passwd_dir/%u
@@ -200,8 +201,26 @@ class DovecotServer:
             that serves as passdb and userdb.
     """
 
-    def __init__(self, root: Path, *, special_use: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        special_use: bool = True,
+        separator: str = "/",
+        oauth2_introspection_url: str | None = None,
+    ) -> None:
         """Prepare a server in root, which must be missing or empty.
+
+        Args:
+            root: folder for everything the server writes.
+            special_use: create Sent, Drafts, Trash, Junk and Archive with their
+                special-use attributes.
+            separator: the hierarchy delimiter of the inbox namespace, "/" or ".".
+            oauth2_introspection_url: when set, the server also accepts OAUTHBEARER
+                and XOAUTH2 logins and checks each token by POSTing ``token=...``
+                to this URL (RFC 7662 token introspection). The reply must be a JSON
+                object with ``"active": true`` and ``"username"`` equal to the login
+                name. Password logins keep working.
 
         Raises:
             ValueError: root is not empty, or its path contains a character that
@@ -216,7 +235,14 @@ class DovecotServer:
                 "because the server writes its configuration, sockets and mail there."
             )
 
+        if separator not in ("/", "."):
+            raise ValueError(f"separator {separator!r} is invalid; use '/' or '.'.")
+        if oauth2_introspection_url is not None and any(c in oauth2_introspection_url for c in ' \t\r\n"#'):
+            raise ValueError(f"oauth2_introspection_url {oauth2_introspection_url!r} contains a space, quote or '#'.")
         self.special_use = special_use
+        self.separator = separator
+        self.oauth2_introspection_url = oauth2_introspection_url
+        self.oauth2_config_path = self.root / "oauth2.conf"
         self.host = "127.0.0.1"
         self.port = 0
         self.config_path = self.root / "dovecot.conf"
@@ -567,10 +593,36 @@ class DovecotServer:
             port=self.port,
             chroot_line=chroot_line,
             namespace=self._render_namespace(),
+            **self._render_oauth2(),
         )
 
+    def _render_oauth2(self) -> dict[str, str]:
+        """Return the OAuth 2.0 parts of dovecot.conf, empty without an introspection URL, and write oauth2.conf."""
+        if self.oauth2_introspection_url is None:
+            return {"oauth2_mechanisms": "", "passwd_mechanisms": "", "oauth2_passdb": ""}
+        self.oauth2_config_path.write_text(
+            "introspection_mode = post\n"
+            f"introspection_url = {self.oauth2_introspection_url}\n"
+            "username_attribute = username\n"
+            "active_attribute = active\n"
+            "active_value = true\n"
+            # Every login asks the test's introspection server again, so a token it stops accepting fails at once.
+            "force_introspection = yes\n",
+            encoding="utf-8",
+        )
+        self._share_with_auth_process(self.oauth2_config_path)
+        return {
+            "oauth2_mechanisms": " oauthbearer xoauth2",
+            # The passwd-file would otherwise also be asked to check a token as a password.
+            "passwd_mechanisms": "\n  mechanisms = plain login",
+            "oauth2_passdb": (
+                "passdb {\n  driver = oauth2\n  mechanisms = oauthbearer xoauth2\n"
+                f"  args = {self.oauth2_config_path}\n}}"
+            ),
+        }
+
     def _render_namespace(self) -> str:
-        lines = ["namespace inbox {", "  inbox = yes", "  separator = /"]
+        lines = ["namespace inbox {", "  inbox = yes", f"  separator = {self.separator}"]
         if self.special_use:
             for name, attribute in _SPECIAL_USE_FOLDERS:
                 lines += [f"  mailbox {name} {{", f"    special_use = {attribute}", "    auto = subscribe", "  }"]
