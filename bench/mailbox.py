@@ -8,9 +8,9 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.measure import BenchError
@@ -48,8 +48,14 @@ class ServerMailbox:
 
 
 @contextmanager
-def dovecot_mailbox(root: Path, count: int, seed: int) -> Iterator[ServerMailbox]:
-    """Start a Dovecot under ``root`` with ``count`` generated messages; stop it on exit."""
+def dovecot_mailbox(root: Path, count: int, seed: int, *, folders: int | None = None) -> Iterator[ServerMailbox]:
+    """Start a Dovecot under ``root`` with ``count`` generated messages; stop it on exit.
+
+    Args:
+        folders: Spread the messages round-robin over this many folders
+            (INBOX and "Folder 02" up to "Folder NN") instead of the
+            generator's own folders.
+    """
     dovecot = _import_dovecot_helper()
     from desktop import mailgen
 
@@ -59,7 +65,10 @@ def dovecot_mailbox(root: Path, count: int, seed: int) -> Iterator[ServerMailbox
         user = server.add_user(USER, PASSWORD)
         maildir = Path(user.maildir)
         started = time.perf_counter()
-        written = mailgen.write_maildir(mailgen.generate(count, seed=seed), maildir)
+        messages = mailgen.generate(count, seed=seed)
+        if folders is not None:
+            messages = spread_over_folders(messages, folders)
+        written = mailgen.write_maildir(messages, maildir)
         _chown_tree(maildir, user.uid, user.gid)
         generate_seconds = time.perf_counter() - started
         if written != count:
@@ -67,6 +76,20 @@ def dovecot_mailbox(root: Path, count: int, seed: int) -> Iterator[ServerMailbox
         yield ServerMailbox(server.host, server.port, USER, PASSWORD, maildir, written, generate_seconds, Path(server.log_path))
     finally:
         server.stop()
+
+
+def folder_names(count: int) -> list[str]:
+    """Return the names of ``count`` folders: INBOX, then "Folder 02" and up."""
+    if count < 1:
+        raise BenchError(f"Invalid folder count {count}: spread the messages over at least 1 folder.")
+    return ["INBOX", *(f"Folder {number:02d}" for number in range(2, count + 1))]
+
+
+def spread_over_folders(messages: Iterable, count: int) -> Iterator:
+    """Yield ``messages`` with their folder replaced, round-robin over ``folder_names(count)``."""
+    names = folder_names(count)
+    for number, message in enumerate(messages):
+        yield replace(message, folder=names[number % count])
 
 
 def _chown_tree(root: Path, uid: int, gid: int) -> None:
@@ -140,16 +163,18 @@ class SessionTotals:
 
     Attributes:
         sessions: Sessions that logged out.
+        bytes_in: Bytes the client sent.
         bytes_out: Bytes the server sent.
         body_count: Messages whose body was fetched (Dovecot's ``fetch_body_count``).
     """
 
     sessions: int = 0
+    bytes_in: int = 0
     bytes_out: int = 0
     body_count: int = 0
 
 
-_LOGOUT_FIELD = re.compile(r"\b(out|body_count)=(\d+)")
+_LOGOUT_FIELD = re.compile(r"\b(in|out|body_count)=(\d+)")
 
 
 def log_size(path: Path) -> int:
@@ -184,6 +209,7 @@ def _read_totals(path: Path, offset: int) -> SessionTotals:
         if "out" not in fields:
             continue
         totals.sessions += 1
+        totals.bytes_in += int(fields.get("in", 0))
         totals.bytes_out += int(fields["out"])
         totals.body_count += int(fields.get("body_count", 0))
     return totals

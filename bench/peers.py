@@ -1,7 +1,8 @@
-"""The peers Sluice is measured against: mbsync (isync) and notmuch.
+"""The peers Sluice is measured against: mbsync (isync), offlineimap3 and notmuch.
 
 Each gets a private configuration file inside the benchmark's work folder,
-so the user's own ~/.mbsyncrc and ~/.notmuch-config are never read.
+so the user's own ~/.mbsyncrc, ~/.offlineimaprc and ~/.notmuch-config are
+never read.
 """
 
 from __future__ import annotations
@@ -74,6 +75,50 @@ def _mbsync_version() -> tuple[int, ...]:
     output = subprocess.run(["mbsync", "--version"], capture_output=True, text=True, check=False).stdout
     match = re.search(r"(\d+)\.(\d+)", output)
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+@dataclass
+class Offlineimap:
+    """One offlineimap3 account from an IMAP server to a local Maildir.
+
+    Attributes:
+        config: The private offlineimaprc.
+        maildir: The local Maildir root the account fills.
+    """
+
+    config: Path
+    maildir: Path
+
+    @classmethod
+    def write(cls, folder: Path, *, host: str, port: int, user: str, password: str, fsync: bool = True) -> Offlineimap:
+        """Write an offlineimaprc under ``folder`` that pulls every folder of the account into ``folder/mail``.
+
+        The settings not written here keep offlineimap3's defaults, among them
+        ``maxconnections = 1`` and the SQLite status backend. ``fsync`` is its
+        ``[general] fsync`` setting, on by default as in offlineimap3 itself.
+        """
+        folder.mkdir(parents=True, exist_ok=True)
+        maildir = folder / "mail"
+        maildir.mkdir()
+        metadata = folder / "metadata"
+        config = folder / "offlineimaprc"
+        config.write_text(
+            "[general]\n"
+            f"accounts = bench\nmetadata = {metadata}\nfsync = {'true' if fsync else 'false'}\n\n"
+            "[Account bench]\nlocalrepository = bench-local\nremoterepository = bench-remote\n\n"
+            f"[Repository bench-local]\ntype = Maildir\nlocalfolders = {maildir}\n\n"
+            "[Repository bench-remote]\ntype = IMAP\n"
+            f"remotehost = {host}\nremoteport = {port}\nremoteuser = {user}\nremotepass = {password}\n"
+            "ssl = no\nstarttls = no\n",
+            encoding="utf-8",
+        )
+        config.chmod(0o600)
+        return cls(config=config, maildir=maildir)
+
+    def sync(self, log_dir: Path, *, timeout: float) -> ChildRun:
+        """Run ``offlineimap -o -u quiet`` once; a run still going at ``timeout`` seconds is stopped and marked."""
+        argv = [require("offlineimap", "offlineimap3"), "-c", str(self.config), "-o", "-u", "quiet"]
+        return run_child(argv, log_dir=log_dir, timeout=timeout, allow_timeout=True)
 
 
 @dataclass

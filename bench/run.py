@@ -24,9 +24,9 @@ from bench.report import machine, print_machine, record  # noqa: E402
 
 log = logging.getLogger("bench.run")
 
-BENCHMARKS = ("sync", "search", "window")
-DEFAULT_SIZES = {"sync": 10_000, "search": 10_000, "window": 100_000}
-DEFAULT_REPEATS = {"sync": 3, "search": 20, "window": 5}
+BENCHMARKS = ("sync", "resync", "search", "window")
+DEFAULT_SIZES = {"sync": 10_000, "resync": 50_000, "search": 10_000, "window": 100_000}
+DEFAULT_REPEATS = {"sync": 3, "resync": 3, "search": 20, "window": 5}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", metavar="DIR",
                         help="search and window: use this existing Sluice profile (e.g. kept with --keep) instead of building one")
     parser.add_argument("--no-peers", action="store_true", help="search: skip the notmuch side")
+    parser.add_argument("--folders", type=int, default=20, metavar="N",
+                        help="resync: spread the messages over N folders (default 20)")
+    parser.add_argument("--peer-timeout", type=float, default=1200.0, metavar="SECONDS",
+                        help="sync: stop offlineimap3 after this many seconds and report how far it got (default 1200)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details of the harness")
     return parser
 
@@ -83,7 +87,11 @@ def _run(args: argparse.Namespace, work: Path, size: int, repeat: int) -> tuple[
     if args.benchmark == "sync":
         from bench import sync_bench
 
-        return sync_bench.run(work, size, repeat, args.seed)
+        return sync_bench.run(work, size, repeat, args.seed, peer_timeout=args.peer_timeout)
+    if args.benchmark == "resync":
+        from bench import resync_bench
+
+        return resync_bench.run(work, size, repeat, args.seed, folders=args.folders)
     if args.benchmark == "search":
         from bench import search_bench
 
