@@ -1,4 +1,4 @@
-"""Several accounts synced in parallel, and the watch loop (IDLE, NOOP polling, reconnect) against a real Dovecot."""
+"""Several accounts synced in parallel, and the watch loop (IDLE, NOOP polling, reconnect, watched folders, local actions) against a real Dovecot."""
 
 from __future__ import annotations
 
@@ -450,3 +450,87 @@ def test_backoff_jitter_stays_in_bounds():
     assert [lowest.next_delay() for _ in range(3)] == pytest.approx([0.8, 1.6, 3.2])
     for _ in range(20):
         assert highest.next_delay() <= 300
+
+
+# --- watched folders besides INBOX and local actions while watching -------------
+
+
+def set_watch_folders(account: str, folders: list[str]) -> None:
+    from desktop.config import load_config, save_config
+
+    config = load_config(default_profile().config_file)
+    config.account(account).watch_folders = folders
+    save_config(config)
+
+
+def server_flags(dovecot_server, user, subject: str) -> set[bytes]:
+    client = IMAPClient(dovecot_server.host, port=dovecot_server.port, ssl=False)
+    try:
+        client.login(user.name, user.password)
+        client.select_folder("INBOX", readonly=True)
+        uids = client.search(["SUBJECT", subject])
+        return set(client.get_flags(uids)[uids[0]]) if uids else set()
+    finally:
+        client.logout()
+
+
+def test_watched_folder_besides_inbox(dovecot_server, monkeypatch, watch_runs):
+    user = new_user(dovecot_server)
+    add_account("work", user.name, dovecot_server.port, monkeypatch)
+    append(dovecot_server, user, "Old list mail", folder="Archive")
+    set_watch_folders("work", ["Archive"])
+    run = WatchRun(WatchOptions()).start()
+    watch_runs.append(run)
+    assert wait_for(lambda: {step.folder for step in run.phases("watching")} == {"INBOX", "Archive"}, 10), run.steps
+
+    append(dovecot_server, user, "Pushed to the archive", folder="Archive")
+
+    assert wait_for(lambda: "Pushed to the archive" in stored_subjects("work", "Archive"), 5), run.steps
+    assert any(step.text == "work/Archive: new from Ana Díaz: Pushed to the archive" for step in run.phases("arrived"))
+    append(dovecot_server, user, "Still watching INBOX")
+    assert wait_for(lambda: "Still watching INBOX" in stored_subjects("work"), 5), run.steps
+    assert run.stop()
+    assert run.error is None
+    assert stored_subjects("work", "Archive") == ["Old list mail", "Pushed to the archive"]
+
+
+@pytest.mark.parametrize("use_idle", [True, False], ids=["idle", "noop"])
+def test_local_flag_change_sent_while_watching(dovecot_server, monkeypatch, watch_runs, use_idle):
+    user = new_user(dovecot_server)
+    add_account("work", user.name, dovecot_server.port, monkeypatch)
+    append(dovecot_server, user, "Flag me")
+    # A poll interval far beyond the 5 s limit shows the action is not waiting for the next poll.
+    run = WatchRun(WatchOptions(use_idle=use_idle, poll_seconds=600)).start()
+    watch_runs.append(run)
+    assert wait_for(lambda: run.phases("watching"), 10), run.steps
+    assert b"\\Flagged" not in server_flags(dovecot_server, user, "Flag me")
+
+    with Store(default_profile().store_file) as store:
+        inbox = store.folder_by_name("work", "INBOX")
+        assert store.change_flags(store.message_ids([inbox.id]), add=["\\Flagged"]) == 1
+
+    assert wait_for(lambda: b"\\Flagged" in server_flags(dovecot_server, user, "Flag me"), 5), run.steps
+    with Store(default_profile().store_file) as store:
+        assert store.pending_actions(store.ensure_account("work")) == []
+    assert run.stop()
+    assert run.error is None
+
+
+def test_unknown_watched_folder_is_explained(dovecot_server, monkeypatch, watch_runs):
+    user = new_user(dovecot_server)
+    add_account("work", user.name, dovecot_server.port, monkeypatch)
+    set_watch_folders("work", ["Lists/missing", "Archive"])
+    run = WatchRun(WatchOptions()).start()
+    watch_runs.append(run)
+
+    assert wait_for(lambda: run.phases("error"), 10), run.steps
+    error = run.phases("error")[0].text
+    assert "The watched folder 'Lists/missing' does not exist on the server of account 'work'" in error
+    assert "its folders are: Archive, Drafts, INBOX, Junk, Sent, Trash" in error
+    assert wait_for(lambda: {step.folder for step in run.phases("watching")} == {"INBOX", "Archive"}, 10), run.steps
+    append(dovecot_server, user, "Arrived despite the bad setting")
+    assert wait_for(lambda: "Arrived despite the bad setting" in stored_subjects("work"), 5), run.steps
+    assert run.phases("retry") == []
+    assert len(run.phases("error")) == 1
+    assert run.stop()
+    assert run.error is None
