@@ -3,15 +3,40 @@
 A local change is applied to the store at once and, for IMAP accounts,
 recorded as a pending action. Sync sends pending actions to the server in
 the order they were made, before it reads the server's state.
+
+Kinds and payloads (``actions.folder_id`` is the folder the command runs in):
+
+- ``flags``: ``uids``, ``add``, ``remove``.
+- ``move``: ``target`` (folder id), ``target_name`` and ``moves``, a list of
+  [source UID, placeholder UID in the target, Message-ID]; a move to Trash
+  is a move too.
+- ``delete``: ``uids`` to delete for good.
+- ``append``: ``placeholder``, ``message`` (the row id, whose raw bytes are
+  sent), ``flags``, ``message_id`` and ``sent`` (set before APPEND goes out).
+
+A moved or appended message has a placeholder UID below zero until replay
+learns its server UID; ``resolve_placeholder`` then rewrites the row and
+every pending action that names the placeholder.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from desktop.mail.parse import parse_summary
 from desktop.store.flags import FLAGGED, SEEN, check_flag, flags_text
+
+if TYPE_CHECKING:
+    from desktop.store.db import MessageRow
+
+log = logging.getLogger(__name__)
 
 
 class JournalMixin:
@@ -76,3 +101,233 @@ class JournalMixin:
             db.execute(
                 "UPDATE actions SET state = ?, error = ?, attempts = attempts + 1 WHERE id = ?", (state, error, action_id)
             )
+
+    # --- moves, deletes and appends -------------------------------------
+
+    def move_messages(self, ids: Sequence[int], target_folder_id: int) -> int:
+        """Move messages to another folder of the same account at once; return how many moved.
+
+        Each row keeps its id, flags, keywords and raw bytes and is queued
+        for the index. For IMAP accounts the row takes a placeholder UID
+        below zero, so it never clashes with a server UID, and one move
+        action per source folder is journaled. Replay sets the server's UID.
+
+        Raises:
+            ValueError: when the target folder is missing, or a message
+                belongs to another account than the target folder.
+        """
+        target = self._folder_info(target_folder_id)
+        rows = [row for row in self.messages(ids) if row.folder_id != target_folder_id]
+        for row in rows:
+            if row.account != target.account:
+                raise ValueError(
+                    f"Message {row.id} belongs to account {row.account!r}, but folder {target.name!r} belongs to "
+                    f"{target.account!r}; moving between accounts is not supported, so copy the message instead."
+                )
+        with self.transaction():
+            by_folder: dict[int, list[MessageRow]] = {}
+            for row in rows:
+                by_folder.setdefault(row.folder_id, []).append(row)
+            for source_id, source_rows in by_folder.items():
+                for start in range(0, len(source_rows), _PLACEHOLDERS_PER_ACTION):
+                    self._move_rows(source_rows[start : start + _PLACEHOLDERS_PER_ACTION], source_id, target)
+        log.info("Moved %d message(s) to folder %s of account %s", len(rows), target.name, target.account)
+        return len(rows)
+
+    def delete_messages(self, ids: Sequence[int]) -> int:
+        """Delete messages at once; return how many went.
+
+        A message outside the account's Trash folder (special use ``\\Trash``)
+        moves there. A message in Trash, or of an account without one, is
+        deleted for good. For IMAP accounts that journals a delete action,
+        which replay sends as STORE \\Deleted plus UID EXPUNGE of those UIDs.
+        """
+        rows = self.messages(ids)
+        with self.transaction() as db:
+            to_trash: dict[int, list[int]] = {}
+            for_good: list[MessageRow] = []
+            for row in rows:
+                trash = self._trash_folder(row.folder_id)
+                if trash is not None and trash != row.folder_id:
+                    to_trash.setdefault(trash, []).append(row.id)
+                else:
+                    for_good.append(row)
+            for trash, trash_ids in to_trash.items():
+                self.move_messages(trash_ids, trash)
+            self._delete_rows(db, for_good)
+        log.info("Deleted %d message(s): %d to Trash, %d for good",
+                 len(rows), sum(len(value) for value in to_trash.values()), len(for_good))
+        return len(rows)
+
+    def append_message(self, folder_id: int, raw: bytes, flags: Iterable[str] = ()) -> int:
+        """Store a new message (a draft, a sent copy, an import) in a folder; return its message id.
+
+        Line endings are stored as CRLF, as the server stores them. For IMAP
+        accounts the row takes a placeholder UID and an append action is
+        journaled. Replay sends APPEND and sets the server's UID.
+        """
+        flag_set = set(flags)
+        for flag in flag_set:
+            check_flag(flag)
+        folder = self._folder_info(folder_id)
+        # The server stores lines ending in CRLF (RFC 5322 section 2.3), so the local copy is kept that way too.
+        raw = re.sub(rb"\r?\n", b"\r\n", raw)
+        summary = parse_summary(raw)
+        with self.transaction() as db:
+            action_id = self._next_action_id() if folder.kind == "imap" else None
+            uid = _placeholder(action_id, 0) if action_id is not None else self.next_local_uid(folder_id)
+            cursor = db.execute(
+                """INSERT INTO messages (folder_id, uid, flags, seen, flagged, size, date, from_name, from_addr,
+                   recipients, subject, message_id, in_reply_to, refs, thread_key, list_id, has_attachment, defects)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    folder_id, uid, flags_text(flag_set), int(SEEN in flag_set), int(FLAGGED in flag_set), len(raw),
+                    summary.date.timestamp() if summary.date else time.time(), summary.from_name, summary.from_addr,
+                    summary.recipients, summary.subject, summary.message_id, summary.in_reply_to,
+                    " ".join(summary.references), summary.thread_key, summary.list_id, int(summary.has_attachment),
+                    "; ".join(summary.defects),
+                ),
+            )
+            message_id = cursor.lastrowid
+            db.execute("INSERT INTO raw_messages (message_id, raw) VALUES (?, ?)", (message_id, raw))
+            self._queue_index([message_id], "add")
+            if action_id is not None:
+                payload = {"placeholder": uid, "message": message_id, "flags": sorted(flag_set),
+                           "message_id": summary.message_id, "sent": False}
+                self._insert_action(action_id, folder, "append", payload)
+        log.info("Stored new message %d in folder %s of account %s", message_id, folder.name, folder.account)
+        return message_id
+
+    def _move_rows(self, rows: list[MessageRow], source_id: int, target: _FolderInfo) -> None:
+        source = self._folder_info(source_id)
+        action_id = self._next_action_id() if target.kind == "imap" else None
+        moves = []
+        for number, row in enumerate(rows):
+            uid = _placeholder(action_id, number) if action_id is not None else self.next_local_uid(target.id)
+            self._db.execute("UPDATE messages SET folder_id = ?, uid = ? WHERE id = ?", (target.id, uid, row.id))
+            moves.append([row.uid, uid, row.message_id])
+        self._queue_index([row.id for row in rows], "add")
+        if action_id is not None:
+            self._insert_action(action_id, source, "move", {"target": target.id, "target_name": target.name, "moves": moves})
+
+    def _delete_rows(self, db: sqlite3.Connection, rows: list[MessageRow]) -> None:
+        by_folder: dict[int, list[int]] = {}
+        for row in rows:
+            db.execute("DELETE FROM messages WHERE id = ?", (row.id,))
+            by_folder.setdefault(row.folder_id, []).append(row.uid)
+        self._queue_index([row.id for row in rows], "delete")
+        for folder_id, uids in by_folder.items():
+            folder = self._folder_info(folder_id)
+            if folder.kind == "imap":
+                self._insert_action(self._next_action_id(), folder, "delete", {"uids": sorted(uids)})
+
+    def _trash_folder(self, folder_id: int) -> int | None:
+        row = self._db.execute(
+            """SELECT t.id FROM folders f JOIN folders t ON t.account_id = f.account_id
+               WHERE f.id = ? AND t.special_use = '\\Trash' AND t.selectable = 1 ORDER BY t.id LIMIT 1""",
+            (folder_id,),
+        ).fetchone()
+        return row[0] if row else None
+
+    def _folder_info(self, folder_id: int) -> _FolderInfo:
+        row = self._db.execute(
+            """SELECT f.id, f.name, f.account_id, a.name, a.kind, f.uidvalidity
+               FROM folders f JOIN accounts a ON a.id = f.account_id WHERE f.id = ?""",
+            (folder_id,),
+        ).fetchone()
+        if row is None:
+            raise ValueError(f"Folder id {folder_id} is not in the store; list the folders again and pick another.")
+        return _FolderInfo(*row)
+
+    def _next_action_id(self) -> int:
+        # Called inside a write transaction (BEGIN IMMEDIATE), so no other writer can take the same id.
+        return self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM actions").fetchone()[0]
+
+    def _insert_action(self, action_id: int, folder: _FolderInfo, kind: str, payload: dict) -> None:
+        self._db.execute(
+            "INSERT INTO actions (id, account_id, folder_id, uidvalidity, kind, payload, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (action_id, folder.account_id, folder.id, folder.uidvalidity, kind, json.dumps(payload), time.time()),
+        )
+
+    # --- settling actions during replay ---------------------------------
+
+    def pending_action(self, action_id: int) -> tuple[int, int, int | None, str, dict] | None:
+        """Return (action id, folder id, uidvalidity, kind, payload) of a pending action, or None once it is settled."""
+        row = self._db.execute(
+            "SELECT id, folder_id, uidvalidity, kind, payload FROM actions WHERE id = ? AND state = 'pending'", (action_id,)
+        ).fetchone()
+        return (row[0], row[1], row[2], row[3], json.loads(row[4])) if row else None
+
+    def set_action_payload(self, action_id: int, payload: dict) -> None:
+        """Replace the payload of an action, for example to record that its command was sent."""
+        with self.transaction() as db:
+            db.execute("UPDATE actions SET payload = ? WHERE id = ?", (json.dumps(payload), action_id))
+
+    def resolve_placeholder(self, folder_id: int, placeholder: int, uid: int | None) -> None:
+        """Give the message at a placeholder UID its server UID, or drop it when ``uid`` is None.
+
+        A dropped row is fetched again by the next sync when the server has
+        it. Pending actions that name the placeholder are rewritten to name
+        the server UID, or lose that UID when it is unknown.
+        """
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM messages WHERE folder_id = ? AND uid = ?", (folder_id, placeholder)).fetchone()
+            uid_in_use = uid is not None and db.execute(
+                "SELECT 1 FROM messages WHERE folder_id = ? AND uid = ?", (folder_id, uid)
+            ).fetchone()
+            if row and (uid is None or uid_in_use):
+                db.execute("DELETE FROM messages WHERE id = ?", (row[0],))
+                self._queue_index([row[0]], "delete")
+            elif row:
+                db.execute("UPDATE messages SET uid = ? WHERE id = ?", (uid, row[0]))
+            self._rewrite_pending_uid(folder_id, placeholder, uid)
+
+    def restore_moved(self, source_id: int, source_uid: int, target_id: int, placeholder: int) -> None:
+        """Put a moved message back into its source folder, where the server still has it."""
+        with self.transaction() as db:
+            row = db.execute(
+                "UPDATE messages SET folder_id = ?, uid = ? WHERE folder_id = ? AND uid = ? RETURNING id",
+                (source_id, source_uid, target_id, placeholder),
+            ).fetchone()
+            if row:
+                self._queue_index([row[0]], "add")
+            self._rewrite_pending_uid(target_id, placeholder, None)
+
+    def _rewrite_pending_uid(self, folder_id: int, old: int, new: int | None) -> None:
+        rows = self._db.execute(
+            "SELECT id, kind, payload FROM actions WHERE folder_id = ? AND state = 'pending'", (folder_id,)
+        ).fetchall()
+        for action_id, kind, text in rows:
+            payload = json.loads(text)
+            if kind in ("flags", "delete") and old in payload["uids"]:
+                payload["uids"] = sorted(uid for uid in [*payload["uids"], new] if uid is not None and uid != old)
+            elif kind == "move" and any(move[0] == old for move in payload["moves"]):
+                payload["moves"] = [[new, *move[1:]] if move[0] == old else move for move in payload["moves"]]
+                payload["moves"] = [move for move in payload["moves"] if move[0] is not None]
+            else:
+                continue
+            self._db.execute("UPDATE actions SET payload = ? WHERE id = ?", (json.dumps(payload), action_id))
+
+
+@dataclass(frozen=True)
+class _FolderInfo:
+    id: int
+    name: str
+    account_id: int
+    account: str
+    kind: str
+    uidvalidity: int | None
+
+
+# Room for this many messages per action in the placeholder UIDs; a move of more is split.
+_PLACEHOLDERS_PER_ACTION = 1_000_000
+
+
+def _placeholder(action_id: int, number: int) -> int:
+    """Return a UID below zero, unique in the store, for message ``number`` of an action.
+
+    Server UIDs are positive 32-bit numbers (RFC 3501 section 2.3.1.1), so a
+    placeholder never clashes with one, and a placeholder is never reused
+    because action ids only grow.
+    """
+    return -(action_id * _PLACEHOLDERS_PER_ACTION + number + 1)

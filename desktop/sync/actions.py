@@ -1,75 +1,171 @@
 """Sending the action journal to the server.
 
-Each pending action of the store is sent in the order the user made it,
-and marked done only after the server answered OK. Sending one again after
-a crash is harmless: setting a flag that is set already changes nothing.
+Pending actions of an account are sent in the order the user made them, and
+each is marked done only after the server answered OK. Each one is safe to
+send again after a crash between the server's OK and that mark:
+
+- flags: setting a flag that is set already changes nothing.
+- move: a source UID the server no longer has, whose Message-ID is in the
+  target folder, counts as moved. Without MOVE the COPY fallback marks the
+  action as sent first, and a later attempt copies only the messages whose
+  Message-ID is not in the target yet.
+- append: the action is marked as sent before APPEND, and a later attempt
+  looks for the Message-ID in the folder before it appends again.
+- delete: STORE \\Deleted and UID EXPUNGE of missing UIDs do nothing.
+
+Conflicts lose no mail: a message another client deleted is dropped with the
+reason in the action's error; a message whose target folder is gone stays
+where the server has it; an action for a renumbered folder is dropped.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from desktop.store import Store
-from desktop.sync.responses import response_flags
+from desktop.store import FolderRow, Store
+from desktop.sync.responses import response_flags, text
 
 log = logging.getLogger(__name__)
 
+Action = tuple[int, int, "int | None", str, dict]
+
+
+class _Session:
+    """The connection with the folder selected on it, so that consecutive actions of a folder select it once."""
+
+    def __init__(self, client: IMAPClient, store: Store, selected: str | None = None, uidvalidity: int | None = None) -> None:
+        self.client = client
+        self.store = store
+        self.selected = selected
+        self.uidvalidity = uidvalidity
+
+    def select(self, name: str) -> int | None:
+        """Select folder ``name`` read-write unless it is selected already; return its UIDVALIDITY."""
+        if self.selected != name:
+            info = self.client.select_folder(name, readonly=False)
+            self.selected = name
+            self.uidvalidity = int(info.get(b"UIDVALIDITY", 0)) or None
+        return self.uidvalidity
+
+    def has(self, capability: str) -> bool:
+        return self.client.has_capability(capability)
+
 
 def replay_account(client: IMAPClient, store: Store, account_id: int) -> int:
-    """Send every pending action of the account, folder by folder in journal order; return how many were pending.
+    """Send every pending action of the account in journal order; return how many were pending.
 
     Called after the folder list is stored and before any folder is synced,
-    so that the server state the sync reads already includes local changes.
+    so that the server state the sync reads already includes local changes,
+    and every placeholder UID is replaced before the engine compares UIDs.
+    Raises IMAPClientAbortError or OSError when the connection drops; the
+    actions not yet done stay pending.
     """
-    pending = store.pending_actions(account_id)
-    folder_order = list(dict.fromkeys(action[1] for action in pending))
-    for folder_id in folder_order:
-        folder = store.folder(folder_id)
-        if folder is None or not folder.selectable:
-            continue
-        info = client.select_folder(folder.name, readonly=False)
-        replay_actions(client, store, folder_id, int(info.get(b"UIDVALIDITY", 0)) or None)
+    return _replay(_Session(client, store), account_id)
+
+
+def replay_actions(client: IMAPClient, store: Store, folder_id: int, uidvalidity: int | None) -> None:
+    """Send pending actions before the engine syncs this folder, which is selected already.
+
+    Usually ``replay_account`` sent everything before. An action journaled
+    since then that runs in this folder or moves messages into it is sent
+    now, together with every action of the account before it, and this
+    folder is selected again afterwards.
+    """
+    folder = store.folder(folder_id)
+    if folder is None:
+        return
+    pending = store.pending_actions(folder.account_id)
+    if not any(_touches(action, folder_id) for action in pending):
+        return
+    session = _Session(client, store, folder.name, uidvalidity)
+    _replay(session, folder.account_id)
+    session.select(folder.name)
+
+
+def _touches(action: Action, folder_id: int) -> bool:
+    _action_id, action_folder, _validity, kind, payload = action
+    return action_folder == folder_id or (kind == "move" and payload["target"] == folder_id)
+
+
+def _replay(session: _Session, account_id: int) -> int:
+    pending = session.store.pending_actions(account_id)
+    for action_id, *_rest in pending:
+        # Read again: settling an earlier action may have rewritten this one's placeholder UIDs.
+        action = session.store.pending_action(action_id)
+        if action is not None:
+            _replay_one(session, action)
     if pending:
         log.info("Sent %d pending action(s) of account %d", len(pending), account_id)
     return len(pending)
 
 
-def replay_actions(client: IMAPClient, store: Store, folder_id: int, uidvalidity: int | None) -> None:
-    """Send journaled flag changes of this folder to the server, oldest first."""
-    rejected: set[int] = set()
-    for action_id, action_folder, action_validity, kind, payload in store.pending_actions(store_account_of(store, folder_id)):
-        if action_folder != folder_id:
-            continue
-        if action_validity is not None and action_validity != uidvalidity:
-            store.finish_action(action_id, error="the folder was renumbered (UIDVALIDITY changed) before the change was sent")
-            log.warning("Dropped action %d: UIDVALIDITY of folder %d changed", action_id, folder_id)
-            continue
-        if kind != "flags":
-            continue
-        uids = payload["uids"]
-        try:
-            if payload["add"]:
-                client.add_flags(uids, payload["add"], silent=True)
-            if payload["remove"]:
-                client.remove_flags(uids, payload["remove"], silent=True)
-        except IMAPClientAbortError:
-            # The connection is gone: the action stays pending, and STORE is
-            # idempotent, so sending it again in the next sync is safe.
-            raise
-        except IMAPClientError as error:
-            # The server rejected it (NO or BAD). Sent again in a later sync, it
-            # would land after the changes journaled after it and undo them.
-            store.finish_action(action_id, error=f"the server rejected the flag change: {error}")
-            log.warning("The server rejected action %d of folder %d, so it was dropped: %s", action_id, folder_id, error)
-            rejected.update(uids)
-            continue
-        store.finish_action(action_id)
-        log.debug("Sent action %d (%d message(s)) to folder %d", action_id, len(uids), folder_id)
-    if rejected:
-        _take_server_flags(client, store, folder_id, sorted(rejected))
+def _replay_one(session: _Session, action: Action) -> None:
+    action_id, folder_id, action_validity, kind, payload = action
+    store = session.store
+    folder = store.folder(folder_id)
+    if folder is None or not folder.selectable:
+        store.finish_action(action_id, error=f"folder id {folder_id} is gone, so the change was not sent")
+        log.warning("Dropped action %d: folder %d is gone", action_id, folder_id)
+        return
+    if kind == "append":
+        _append(session, action_id, folder, payload)
+        return
+    uidvalidity = session.select(folder.name)
+    if action_validity is not None and action_validity != uidvalidity:
+        _drop_renumbered(session, action_id, folder, kind, payload)
+        return
+    if kind == "flags":
+        _send_flags(session, action_id, folder, payload)
+    elif kind == "move":
+        _move(session, action_id, folder, payload)
+    elif kind == "delete":
+        _delete(session, action_id, folder, payload)
+    else:
+        store.finish_action(action_id, error=f"unknown action kind {kind!r}; a newer Sluice wrote it")
+        log.error("Dropped action %d of unknown kind %r", action_id, kind)
+
+
+def _drop_renumbered(session: _Session, action_id: int, folder: FolderRow, kind: str, payload: dict) -> None:
+    # The UIDs name other messages now. The sync fetches the renumbered folder
+    # again, so a moved message is back in its source folder after it.
+    with session.store.transaction():
+        if kind == "move":
+            for _source_uid, placeholder, _message_id in payload["moves"]:
+                session.store.resolve_placeholder(payload["target"], placeholder, None)
+        session.store.finish_action(action_id, error="the folder was renumbered (UIDVALIDITY changed) before the change was sent")
+    log.warning("Dropped action %d: UIDVALIDITY of folder %s (id %d) changed", action_id, folder.name, folder.id)
+
+
+# --- flags --------------------------------------------------------------------
+
+
+def _send_flags(session: _Session, action_id: int, folder: FolderRow, payload: dict) -> None:
+    uids = [uid for uid in payload["uids"] if uid > 0]
+    if not uids:
+        session.store.finish_action(action_id)
+        return
+    try:
+        if payload["add"]:
+            session.client.add_flags(uids, payload["add"], silent=True)
+        if payload["remove"]:
+            session.client.remove_flags(uids, payload["remove"], silent=True)
+    except IMAPClientAbortError:
+        # The connection is gone: the action stays pending, and STORE is
+        # idempotent, so sending it again in the next sync is safe.
+        raise
+    except IMAPClientError as error:
+        # The server rejected it (NO or BAD). Sent again in a later sync, it
+        # would land after the changes journaled after it and undo them.
+        session.store.finish_action(action_id, error=f"the server rejected the flag change: {error}")
+        log.warning("The server rejected action %d of folder %s, so it was dropped: %s", action_id, folder.name, error)
+        _take_server_flags(session.client, session.store, folder.id, uids)
+        return
+    session.store.finish_action(action_id)
+    log.debug("Sent action %d (%d message(s)) to folder %s", action_id, len(uids), folder.name)
 
 
 def _take_server_flags(client: IMAPClient, store: Store, folder_id: int, uids: list[int]) -> None:
@@ -82,6 +178,197 @@ def _take_server_flags(client: IMAPClient, store: Store, folder_id: int, uids: l
     store.update_flags(folder_id, {uid: response_flags(data.get(b"FLAGS", ())) for uid, data in response.items()})
 
 
-def store_account_of(store: Store, folder_id: int) -> int:
-    folder = store.folder(folder_id)
-    return folder.account_id if folder else -1
+# --- move ---------------------------------------------------------------------
+
+
+def _move(session: _Session, action_id: int, source: FolderRow, payload: dict) -> None:
+    store = session.store
+    target = store.folder(payload["target"])
+    moves = [move for move in payload["moves"] if move[0] > 0]
+    if target is None:
+        # The sync removed the local target folder, with the moved rows, when
+        # the server no longer listed it. The source UIDs are no longer in the
+        # store, so the sync of the source folder fetches them again.
+        store.finish_action(action_id, error=f"the target folder {payload['target_name']} was deleted on the server; "
+                                              "the messages stay in the source folder")
+        log.warning("Action %d: target folder %s is gone; UIDs %s stay in %s",
+                    action_id, payload["target_name"], [move[0] for move in moves], source.name)
+        return
+    present = set(session.client.fetch([move[0] for move in moves], [b"UID"])) if moves else set()
+    to_move = [move for move in moves if move[0] in present]
+    missing = [move for move in moves if move[0] not in present]
+    try:
+        new_uids = _move_on_server(session, action_id, source, target, to_move, payload)
+    except IMAPClientAbortError:
+        raise
+    except IMAPClientError as error:
+        _restore_rejected_move(session, action_id, source, target, to_move, error)
+        return
+    _settle_move(session, action_id, source, target, to_move, missing, new_uids)
+
+
+def _move_on_server(session: _Session, action_id: int, source: FolderRow, target: FolderRow,
+                    moves: list[list], payload: dict) -> dict[int, int]:
+    """Move the messages with UID MOVE, or COPY, STORE and EXPUNGE; return {source UID: target UID} where known."""
+    if not moves:
+        return {}
+    uids = [move[0] for move in moves]
+    if session.has("MOVE"):
+        # RFC 6851 section 4.3: the server sends COPYUID in an untagged OK before the expunges.
+        return _with_copyuid(session, lambda: session.client.move(uids, target.name))
+    known: dict[int, int] = {}
+    if payload.get("sent"):
+        known = _find_copies(session, target, moves)
+        session.select(source.name)
+    else:
+        payload["sent"] = True
+        session.store.set_action_payload(action_id, payload)
+    to_copy = [uid for uid in uids if uid not in known]
+    if to_copy:
+        known.update(_with_copyuid(session, lambda: session.client.copy(to_copy, target.name)))
+    session.client.add_flags(uids, [b"\\Deleted"], silent=True)
+    if session.has("UIDPLUS"):
+        session.client.uid_expunge(uids)
+    else:
+        # A plain EXPUNGE would also remove messages that another client marked \Deleted.
+        log.info("Server of folder %s lacks UIDPLUS; moved messages stay there marked \\Deleted", source.name)
+    return known
+
+
+def _with_copyuid(session: _Session, command) -> dict[int, int]:
+    """Run a COPY or MOVE and return {source UID: target UID} from its COPYUID response code (RFC 4315 section 3).
+
+    imapclient 4.1 returns only the tagged response text of ``copy()`` and
+    nothing of the untagged OK that carries COPYUID after ``move()``. imaplib
+    files every bracketed response code under its name in
+    ``untagged_responses``, whether tagged or not, so the entry is cleared
+    before the command and read after it.
+    """
+    untagged = session.client._imap.untagged_responses
+    untagged.pop("COPYUID", None)
+    command()
+    codes = untagged.pop("COPYUID", [])
+    mapping: dict[int, int] = {}
+    for code in codes:
+        parts = text(code).split()
+        if len(parts) >= 3:
+            mapping.update(zip(parse_uid_set(parts[1]), parse_uid_set(parts[2])))
+    return mapping
+
+
+def parse_uid_set(value: str) -> list[int]:
+    """Expand a UID set such as ``4,7:9`` into [4, 7, 8, 9], keeping its order (RFC 4315 section 3)."""
+    uids: list[int] = []
+    for part in value.split(","):
+        first, _, last = part.partition(":")
+        start, end = int(first), int(last or first)
+        step = 1 if end >= start else -1
+        uids.extend(range(start, end + step, step))
+    return uids
+
+
+def _find_copies(session: _Session, folder: FolderRow, moves: Sequence[list]) -> dict[int, int]:
+    """Return {source UID: UID in folder} for moves whose Message-ID the folder has; selects ``folder``."""
+    session.select(folder.name)
+    found = {}
+    for source_uid, _placeholder, message_id in moves:
+        uid = _find_message_id(session, message_id)
+        if uid is not None:
+            found[source_uid] = uid
+    return found
+
+
+def _find_message_id(session: _Session, message_id: str) -> int | None:
+    """Return the highest UID of the selected folder whose Message-ID is ``message_id``, or None."""
+    if not message_id:
+        return None
+    uids = session.client.search(["HEADER", "Message-ID", message_id])
+    return max(uids) if uids else None
+
+
+def _settle_move(session: _Session, action_id: int, source: FolderRow, target: FolderRow,
+                 moved: list[list], missing: list[list], new_uids: dict[int, int]) -> None:
+    unknown = [move for move in moved if move[0] not in new_uids]
+    # A source UID that is gone either moved in an earlier attempt (its Message-ID is in the target)
+    # or was deleted by another client.
+    found = _find_copies(session, target, unknown + missing) if unknown or missing else {}
+    deleted = [move[0] for move in missing if move[0] not in found]
+    error = ""
+    if deleted:
+        error = f"UIDs {deleted} of folder {source.name} were deleted on the server by another client"
+        log.warning("Action %d: %s; dropped them", action_id, error)
+    with session.store.transaction():
+        for source_uid, placeholder, _message_id in moved + missing:
+            uid = new_uids.get(source_uid) or found.get(source_uid)
+            session.store.resolve_placeholder(target.id, placeholder, uid)
+        session.store.finish_action(action_id, error=error)
+    log.debug("Moved %d message(s) of %s to %s (action %d)", len(moved), source.name, target.name, action_id)
+
+
+def _restore_rejected_move(session: _Session, action_id: int, source: FolderRow, target: FolderRow,
+                           moves: list[list], error: IMAPClientError) -> None:
+    """Put the messages back into the source folder locally, where the server still has them."""
+    gone = not session.client.folder_exists(target.name)
+    reason = (f"the target folder {target.name} was deleted on the server" if gone
+              else f"the server rejected the move to {target.name}: {error}")
+    with session.store.transaction():
+        for source_uid, placeholder, _message_id in moves:
+            session.store.restore_moved(source.id, source_uid, target.id, placeholder)
+        session.store.finish_action(action_id, error=f"{reason}; the messages stay in {source.name}")
+    log.warning("Action %d: %s; UIDs %s stay in %s", action_id, reason, [move[0] for move in moves], source.name)
+
+
+# --- delete -------------------------------------------------------------------
+
+
+def _delete(session: _Session, action_id: int, folder: FolderRow, payload: dict) -> None:
+    uids = [uid for uid in payload["uids"] if uid > 0]
+    if uids:
+        session.client.add_flags(uids, [b"\\Deleted"], silent=True)
+        if session.has("UIDPLUS"):
+            session.client.uid_expunge(uids)
+        else:
+            log.info("Server of folder %s lacks UIDPLUS; deleted messages stay there marked \\Deleted", folder.name)
+    session.store.finish_action(action_id)
+    log.debug("Deleted %d message(s) of %s for good (action %d)", len(uids), folder.name, action_id)
+
+
+# --- append -------------------------------------------------------------------
+
+
+def _append(session: _Session, action_id: int, folder: FolderRow, payload: dict) -> None:
+    store = session.store
+    placeholder = payload["placeholder"]
+    raw = store.raw(payload["message"])
+    if raw is None:
+        # Deleted for good before it reached the server: nothing to send.
+        with store.transaction():
+            store.resolve_placeholder(folder.id, placeholder, None)
+            store.finish_action(action_id)
+        return
+    uid = None
+    if payload["sent"]:
+        session.select(folder.name)
+        uid = _find_message_id(session, payload["message_id"])
+    if uid is None:
+        payload["sent"] = True
+        store.set_action_payload(action_id, payload)
+        response = session.client.append(folder.name, raw, flags=payload["flags"])
+        uid = _appended_uid(response)
+    if uid is None:
+        session.select(folder.name)
+        uid = _find_message_id(session, payload["message_id"])
+    with store.transaction():
+        # Without a UID the row is dropped and the next sync fetches the message.
+        store.resolve_placeholder(folder.id, placeholder, uid)
+        store.finish_action(action_id)
+    log.debug("Appended message %d to %s as UID %s (action %d)", payload["message"], folder.name, uid, action_id)
+
+
+def _appended_uid(response: bytes | str) -> int | None:
+    """Return the UID from an APPEND response's APPENDUID code (RFC 4315 section 3), or None."""
+    words = text(response).replace("[", " ").replace("]", " ").split()
+    for index, word in enumerate(words[:-2]):
+        if word.upper() == "APPENDUID" and words[index + 2].isdigit():
+            return int(words[index + 2])
+    return None
