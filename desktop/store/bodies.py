@@ -69,10 +69,10 @@ class BodiesMixin:
     def store_bodies(self, bodies: Mapping[int, bytes]) -> list[int]:
         """Store fetched bodies by message id in one transaction and queue those messages for the index.
 
-        The attachment mark is computed again from the whole message, as a
-        one-phase sync computes it, because the header block alone cannot show
-        it. A message deleted meanwhile, or whose body is stored already, is
-        skipped. Returns the ids whose body was stored.
+        The attachment mark is computed again from the whole message with
+        ``parse_summary``, the rule used for messages stored whole. A message
+        deleted meanwhile, or whose body is stored already, is skipped.
+        Returns the ids whose body was stored.
         """
         stored: list[int] = []
         with self.transaction() as db:
@@ -89,5 +89,5 @@ class BodiesMixin:
                 stored.append(message_id)
             self._queue_index(stored, "add")
         if len(stored) < len(bodies):
-            log.debug("Skipped %d body(ies) of deleted or complete messages", len(bodies) - len(stored))
+            log.debug("Skipped %d body(ies) of messages deleted meanwhile or stored whole already", len(bodies) - len(stored))
         return stored
