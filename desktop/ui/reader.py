@@ -4,6 +4,9 @@ HTML mail is sanitised before it is shown, and the browser serves only what
 the message carries itself (``cid:`` parts and ``data:`` URLs). Remote
 images stay blocked until the user loads remote content for that one
 message, so tracking images cannot report that a message was opened.
+
+A message stored with its headers only is shown with its headers at once,
+and its body is fetched from the server on a worker thread, then shown.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from html.parser import HTMLParser
 
 from PySide6.QtCore import QByteArray, QDateTime, QLocale, Qt, QUrl, Signal, Slot
@@ -30,10 +35,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.config import ConfigError
 from desktop.mail.html import has_remote_content, sanitize_html
-from desktop.mail.parse import Attachment, ParsedMessage
-from desktop.store import MessageRow
+from desktop.mail.parse import Attachment, ParsedMessage, parse_message
+from desktop.paths import Profile
+from desktop.store import MessageRow, StoreError
+from desktop.sync.bodies import fetch_body
+from desktop.sync.errors import SyncError
+from desktop.sync.service import CancelToken
 from desktop.ui.icons import attachment_icon
+from desktop.ui.workers import BackgroundJob, JobSet
 
 log = logging.getLogger(__name__)
 
@@ -202,17 +213,31 @@ class MessageBrowser(QTextBrowser):
 class ReaderPane(QWidget):
     """Shows one message: headers, an optional remote-content bar, body, attachments.
 
+    With a profile, a message whose body is not stored is fetched from its
+    server in the background. Without one, the pane shows a note that only
+    the headers are stored.
+
     Signals:
         remote_content_allowed(int): the user chose to load remote content
             for the message with this store id.
+        body_downloaded(int): the body of the message with this store id was
+            fetched from the server and stored.
+        body_download_failed(int, str): fetching that message's body failed;
+            the text is meant for the user.
     """
 
     remote_content_allowed = Signal(int)
+    body_downloaded = Signal(int)
+    body_download_failed = Signal(int, str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, profile: Profile | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("readerPane")
         self._message_id: int | None = None
+        self._profile = profile
+        self._row: MessageRow | None = None
+        self._remote_allowed = False
+        self._downloads = JobSet(self)
         self._init_widgets()
         self._init_layout()
         self._connect_signals()
@@ -270,26 +295,45 @@ class ReaderPane(QWidget):
     def message_id(self) -> int | None:
         return self._message_id
 
+    def set_profile(self, profile: Profile | None) -> None:
+        """Set the profile whose servers provide the bodies that are not stored."""
+        self._profile = profile
+
+    def is_downloading(self) -> bool:
+        """Return whether a body download's thread is still running."""
+        return len(self._downloads) > 0
+
+    def cancel_downloads(self, wait_ms: int) -> bool:
+        """Stop waiting for body downloads; return whether their threads stopped within ``wait_ms`` each."""
+        return self._downloads.cancel_all(wait_ms)
+
     def clear(self) -> None:
         """Show the placeholder instead of a message."""
         self._message_id = None
+        self._row = None
         self.browser.show_markup("", [], remote_allowed=False)
         self._pages.setCurrentIndex(0)
 
     def show_message(self, row: MessageRow, parsed: ParsedMessage | None, *, remote_allowed: bool = False) -> None:
         """Show ``row`` with its parsed body; ``parsed`` is None when only headers are stored."""
         self._message_id = row.id
+        self._row = row
+        self._remote_allowed = remote_allowed
         self.subject_label.setText(row.subject or self.tr("(no subject)"))
         self.meta_label.setText(self._meta_html(row))
         self._show_body(parsed, remote_allowed)
         self._show_attachments(parsed)
         self._pages.setCurrentIndex(1)
+        if parsed is None and self._profile is not None:
+            self._start_download(row.id)
 
     def _show_body(self, parsed: ParsedMessage | None, remote_allowed: bool) -> None:
         if parsed is None:
-            note = self.tr("Only the headers of this message are stored. Sync again to fetch its body.")
-            self.browser.show_markup(f"<p><i>{html.escape(note)}</i></p>", [], remote_allowed=False)
-            self.remote_bar.hide()
+            if self._profile is not None:
+                note = self.tr("Downloading the message…")
+            else:
+                note = self.tr("Only the headers of this message are stored. Sync again to fetch its body.")
+            self._show_note(note)
             return
         if parsed.html.strip():
             remote = has_remote_content(parsed.html)
@@ -299,6 +343,39 @@ class ReaderPane(QWidget):
             return
         self.browser.show_markup(plain_text_html(parsed.body_text), parsed.attachments, remote_allowed=False)
         self.remote_bar.hide()
+
+    def _show_note(self, note: str) -> None:
+        self.browser.show_markup(f"<p><i>{html.escape(note)}</i></p>", [], remote_allowed=False)
+        self.remote_bar.hide()
+
+    def _start_download(self, message_id: int) -> None:
+        log.debug("Downloading the body of message %d for the reader", message_id)
+        job = BackgroundJob(
+            partial(_download_steps, self._profile, message_id),
+            expected_errors=(SyncError, ConfigError, StoreError, OSError),
+            name=f"body-{message_id}",
+            parent=self,
+        )
+        job.progressed.connect(self._on_download_progressed)
+        job.failed.connect(partial(self._on_download_failed, message_id))
+        self._downloads.start(job)
+
+    @Slot(object)
+    def _on_download_progressed(self, result: object) -> None:
+        message_id, raw = result
+        self.body_downloaded.emit(message_id)
+        if message_id != self._message_id or self._row is None:
+            return  # The user moved on; the body is stored for next time.
+        parsed = parse_message(raw, keep_payloads=True)
+        self._show_body(parsed, self._remote_allowed)
+        self._show_attachments(parsed)
+
+    def _on_download_failed(self, message_id: int, error: str) -> None:
+        log.info("Downloading the body of message %d failed: %s", message_id, error)
+        self.body_download_failed.emit(message_id, error)
+        if message_id != self._message_id:
+            return
+        self._show_note(self.tr("The message could not be downloaded: %1").replace("%1", error))
 
     def _show_attachments(self, parsed: ParsedMessage | None) -> None:
         self.attachments.clear()
@@ -334,6 +411,11 @@ class ReaderPane(QWidget):
         self.remote_bar.hide()
         self.browser.allow_remote_content()
         self.remote_content_allowed.emit(self._message_id)
+
+
+def _download_steps(profile: Profile, message_id: int, _token: CancelToken) -> Iterator[tuple[int, bytes]]:
+    """Fetch one body on the worker thread; the single step is (message id, raw bytes)."""
+    yield message_id, fetch_body(profile, message_id)
 
 
 class _ImageSources(HTMLParser):
