@@ -10,9 +10,10 @@ Per folder the engine compares the server's UIDs with the store's:
    the server's flags read next already include them. A change the server
    rejects is dropped and its messages take the server's flags.
 3. UIDs the server no longer has are deleted locally, and the flags of the
-   rest are compared. New UIDs are fetched newest first in batches, each
-   batch one store transaction, so a crash leaves every message stored
-   exactly once.
+   rest are compared. For new UIDs the header block and BODYSTRUCTURE are
+   fetched, newest first in batches, each batch one store transaction, so a
+   crash leaves every message stored exactly once. Bodies follow in a later
+   phase (``desktop.sync.bodies``).
 
 With CONDSTORE (RFC 7162), a folder whose HIGHESTMODSEQ, UIDNEXT and
 message count are unchanged costs one SELECT and nothing more, and in a
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 FETCH_BATCH = 250
 FLAGS_BATCH = 5000
+HEADER_ITEMS = [b"FLAGS", b"RFC822.SIZE", b"INTERNALDATE", b"BODY.PEEK[HEADER]", b"BODYSTRUCTURE"]
 _SPECIAL_USES = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive", "\\All", "\\Flagged")
 
 
@@ -172,8 +174,8 @@ def _fetch_new(client, store, folder_id, name, uids: Sequence[int], result: Fold
             log.info("Sync of %s cancelled after %d of %d messages", name, start, total)
             return
         chunk = list(uids[start : start + FETCH_BATCH])
-        response = client.fetch(chunk, [b"FLAGS", b"RFC822.SIZE", b"INTERNALDATE", b"BODY.PEEK[]"])
-        batch = [_new_message(uid, data) for uid, data in response.items() if b"BODY[]" in data]
+        response = client.fetch(chunk, HEADER_ITEMS)
+        batch = [_new_message(uid, data) for uid, data in response.items() if b"BODY[HEADER]" in data]
         missing = len(chunk) - len(batch)
         if missing:
             # Expunged between SEARCH and FETCH: the next sync removes them locally.
@@ -182,19 +184,54 @@ def _fetch_new(client, store, folder_id, name, uids: Sequence[int], result: Fold
         result.fetched += len(batch)
         yield FolderProgress(name, "fetch", min(start + FETCH_BATCH, total), total)
     elapsed = time.monotonic() - started
-    log.info("Fetched %d message(s) of %s in %.1f s", result.fetched, name, elapsed)
+    log.info("Fetched the headers of %d message(s) of %s in %.1f s", result.fetched, name, elapsed)
 
 
 def _new_message(uid: int, data: dict) -> NewMessage:
-    raw = data[b"BODY[]"]
+    header = data[b"BODY[HEADER]"]
     internal = data.get(b"INTERNALDATE")
     if isinstance(internal, datetime) and internal.tzinfo is None:
         internal = internal.replace(tzinfo=timezone.utc)
+    summary = parse_summary(header)
+    structure = data.get(b"BODYSTRUCTURE")
+    if structure is not None:
+        # The header block alone cannot show attachments inside a multipart body.
+        summary.has_attachment = summary.has_attachment or structure_has_attachment(structure)
     return NewMessage(
         uid=uid,
         flags=sorted(response_flags(data.get(b"FLAGS", ()))),
-        size=int(data.get(b"RFC822.SIZE", len(raw))),
-        raw=raw,
-        summary=parse_summary(raw),
+        size=int(data.get(b"RFC822.SIZE", len(header))),
+        raw=None,
+        summary=summary,
         internal_date=internal if isinstance(internal, datetime) else None,
     )
+
+
+def structure_has_attachment(structure: object) -> bool:
+    """Return whether a parsed BODYSTRUCTURE (RFC 3501 section 7.4.2) has a part with a file name or an attachment disposition.
+
+    The check matches what ``parse_summary`` looks for in a whole message:
+    a disposition of ``attachment`` or a ``filename`` parameter anywhere.
+    It walks every nested list, because the position of the disposition
+    differs between text, message/rfc822, other single parts and multiparts.
+    """
+    if isinstance(structure, bytes | str):
+        return False
+    if not isinstance(structure, list | tuple):
+        return False
+    if _is_disposition(structure):
+        return True
+    return any(structure_has_attachment(item) for item in structure)
+
+
+def _is_disposition(node: list | tuple) -> bool:
+    """Return whether ``node`` is a body disposition ``(type, parameters)`` of an attachment or with a file name."""
+    if len(node) != 2 or not isinstance(node[0], bytes):
+        return False
+    kind, parameters = node
+    if kind.lower() == b"attachment":
+        return True
+    if not isinstance(parameters, list | tuple):
+        return False
+    keys = parameters[0::2]
+    return any(isinstance(key, bytes) and key.lower().startswith(b"filename") for key in keys)

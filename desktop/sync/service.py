@@ -28,6 +28,7 @@ from desktop.index.builder import update_index
 from desktop.paths import Profile
 from desktop.store import Store
 from desktop.sync.actions import replay_account
+from desktop.sync.bodies import fetch_missing_bodies
 from desktop.sync.connection import DEFAULT_TIMEOUT, classify_error, connect
 from desktop.sync.engine import FolderProgress, FolderResult, list_remote_folders, sync_folder
 from desktop.sync.errors import SyncError, SyncFailures
@@ -84,8 +85,9 @@ class SyncProgress:
     """One step of a profile sync.
 
     Attributes:
-        phase: ``connect``, ``folders``, ``flags``, ``fetch``, ``folder-done``,
-            ``index``, ``account-done``, ``cancelled`` or ``error``. The watch
+        phase: ``connect``, ``folders``, ``flags``, ``fetch`` (headers),
+            ``folder-done``, ``bodies``, ``index``, ``account-done``,
+            ``cancelled`` or ``error``. The watch
             loop in ``desktop.sync.watch`` adds ``watching`` and ``retry``.
         done, total: Messages (or index entries) done of the total, when known.
         text: A one-line description for a status bar or a terminal.
@@ -250,14 +252,24 @@ def sync_folders(client: IMAPClient, account: Account, store: Store, token: Canc
         if token.cancelled:
             return
         yield from sync_one_folder(client, store, account, folder_id, name, token)
+    if token.cancelled:
+        return
+    # Every folder's headers are stored first, so the whole list is usable before any body arrives.
+    yield from sync_bodies(client, account, store, token)
     yield SyncProgress(account.name, "", "account-done", 0, 0, f"{account.name}: synced")
+
+
+def sync_bodies(client: IMAPClient, account: Account, store: Store, token: CancelToken) -> Iterator[SyncProgress]:
+    """Fetch the account's missing bodies (phase ``bodies``), as its ``offline`` settings ask."""
+    for step in fetch_missing_bodies(client, account, store, cancelled=lambda: token.cancelled):
+        yield SyncProgress(account.name, "", "bodies", step.done, step.total, f"{account.name}: bodies {step.done}/{step.total}")
 
 
 def sync_one_folder(client: IMAPClient, store: Store, account: Account, folder_id: int, name: str, token: CancelToken) -> Iterator[SyncProgress]:
     """Sync one folder and describe each step; the last step has phase ``folder-done``."""
     for step in sync_folder(client, store, folder_id, name, cancelled=lambda: token.cancelled):
         if isinstance(step, FolderProgress):
-            verb = "fetching" if step.phase == "fetch" else "checking flags"
+            verb = "fetching headers" if step.phase == "fetch" else "checking flags"
             yield SyncProgress(account.name, name, step.phase, step.done, step.total,
                                f"{account.name}/{name}: {verb} {step.done}/{step.total}")
         elif isinstance(step, FolderResult):

@@ -207,3 +207,81 @@ def test_webmail_empty_lines_are_single(qtbot, tmp_path: Path) -> None:
 
     lines = [line.strip() for line in window.reader.browser.toPlainText().split("\n")]
     assert lines == ["Hello,", "", "Bye"]
+
+
+def _headers_only_profile(tmp_path: Path, imap_user, dovecot_server, port: int):
+    """A profile whose IMAP account keeps headers only, synced once from Dovecot."""
+    import shlex
+    from email.message import EmailMessage
+
+    from imapclient import IMAPClient
+
+    from desktop.cli import main
+    from desktop.config import Account, Config, save_config
+    from desktop.paths import profile_at
+
+    message = EmailMessage()
+    message["From"] = "Ana <ana@example.com>"
+    message["To"] = "you@example.com"
+    message["Subject"] = "Fetched when opened"
+    message["Date"] = "Tue, 01 Dec 2026 10:00:00 +0000"
+    message.set_content("The body word is marmalade.")
+    client = IMAPClient(dovecot_server.host, port=dovecot_server.port, ssl=False)
+    client.login(imap_user.name, imap_user.password)
+    client.append("INBOX", message.as_bytes())
+    client.logout()
+
+    home = tmp_path / "home"
+    profile = profile_at(home).ensure()
+    account = Account(name="test", imap_host=dovecot_server.host, imap_port=dovecot_server.port, security="none",
+                      user=imap_user.name, password_command=f"printf %s {shlex.quote(imap_user.password)}", offline=False)
+    save_config(Config(accounts={"test": account}), profile.config_file)
+    assert main(["--home", str(home), "sync", "--quiet"]) == 0
+    if port != dovecot_server.port:
+        account.imap_port = port
+        save_config(Config(accounts={"test": account}), profile.config_file)
+    with Store(profile.store_file) as store:
+        (row,) = store.messages(store.all_message_ids())
+        assert store.raw(row.id) is None
+    return profile, row
+
+
+@pytest.mark.dovecot
+def test_reader_downloads_missing_body(qtbot, tmp_path: Path, imap_user, dovecot_server) -> None:
+    profile, row = _headers_only_profile(tmp_path, imap_user, dovecot_server, dovecot_server.port)
+    reader = ReaderPane(profile=profile)
+    qtbot.addWidget(reader)
+
+    with qtbot.waitSignal(reader.body_downloaded, timeout=10000) as downloaded:
+        reader.show_message(row, None)
+        assert "Downloading the message" in reader.browser.toPlainText()
+
+    assert downloaded.args == [row.id]
+    assert "marmalade" in reader.browser.toPlainText()
+    assert reader.subject_label.text() == "Fetched when opened"
+    with Store(profile.store_file) as store:
+        assert store.raw(row.id) is not None
+        assert store.message_count() == 1
+    qtbot.waitUntil(lambda: not reader.is_downloading(), timeout=5000)
+
+
+@pytest.mark.dovecot
+def test_reader_download_error_keeps_headers(qtbot, tmp_path: Path, imap_user, dovecot_server) -> None:
+    import socket
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed_port = unused.getsockname()[1]
+    profile, row = _headers_only_profile(tmp_path, imap_user, dovecot_server, closed_port)
+    reader = ReaderPane(profile=profile)
+    qtbot.addWidget(reader)
+
+    with qtbot.waitSignal(reader.body_download_failed, timeout=10000) as failed:
+        reader.show_message(row, None)
+
+    assert failed.args[0] == row.id
+    assert "could not be downloaded" in reader.browser.toPlainText()
+    assert str(closed_port) in reader.browser.toPlainText()
+    assert reader.subject_label.text() == "Fetched when opened"
+    assert "ana@example.com" in reader.meta_label.text()
+    qtbot.waitUntil(lambda: not reader.is_downloading(), timeout=5000)
