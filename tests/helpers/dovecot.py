@@ -108,7 +108,7 @@ userdb {
   args = $passwd_dir/%u
 }
 
-mail_location = maildir:~/Maildir
+mail_location = maildir:~/Maildir$mail_layout
 # Test mail never needs to survive a power loss, and fsync slows every write.
 mail_fsync = never
 
@@ -207,6 +207,7 @@ class DovecotServer:
         *,
         special_use: bool = True,
         separator: str = "/",
+        index_layout: bool = False,
         oauth2_introspection_url: str | None = None,
     ) -> None:
         """Prepare a server in root, which must be missing or empty.
@@ -216,6 +217,10 @@ class DovecotServer:
             special_use: create Sent, Drafts, Trash, Junk and Archive with their
                 special-use attributes.
             separator: the hierarchy delimiter of the inbox namespace, "/" or ".".
+            index_layout: keep folder names in Dovecot's index (``LAYOUT=index``)
+                instead of Maildir++ directory names, so that a name may contain
+                "/" on a server whose delimiter is ".". write_maildir_message()
+                then works for INBOX only.
             oauth2_introspection_url: when set, the server also accepts OAUTHBEARER
                 and XOAUTH2 logins and checks each token by POSTing ``token=...``
                 to this URL (RFC 7662 token introspection). The reply must be a JSON
@@ -241,6 +246,7 @@ class DovecotServer:
             raise ValueError(f"oauth2_introspection_url {oauth2_introspection_url!r} contains a space, quote or '#'.")
         self.special_use = special_use
         self.separator = separator
+        self.index_layout = index_layout
         self.oauth2_introspection_url = oauth2_introspection_url
         self.oauth2_config_path = self.root / "oauth2.conf"
         self.host = "127.0.0.1"
@@ -593,6 +599,7 @@ class DovecotServer:
             port=self.port,
             chroot_line=chroot_line,
             namespace=self._render_namespace(),
+            mail_layout=":LAYOUT=index" if self.index_layout else "",
             **self._render_oauth2(),
         )
 
@@ -606,7 +613,7 @@ class DovecotServer:
             "username_attribute = username\n"
             "active_attribute = active\n"
             "active_value = true\n"
-            # Every login asks the test's introspection server again, so a token it stops accepting fails at once.
+            # Dovecot then checks every login with the introspection server, so a token it stops accepting fails at once.
             "force_introspection = yes\n",
             encoding="utf-8",
         )
