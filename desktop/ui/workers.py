@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterator
 from functools import partial
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from desktop.sync.service import CancelToken
 
@@ -89,7 +89,9 @@ class BackgroundJob(QObject):
         self._thread.started.connect(self._worker.run)
         self._worker.progressed.connect(self.progressed)
         self._worker.failed.connect(self.failed)
-        self._worker.finished.connect(self._thread.quit)
+        # Direct: quit() is thread-safe, and a queued call would wait for the GUI
+        # thread, which may itself be blocked in wait() while the window closes.
+        self._worker.finished.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
         self._thread.finished.connect(self._on_thread_finished)
 
     def start(self) -> None:
