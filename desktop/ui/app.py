@@ -20,7 +20,8 @@ def run(profile: Profile, argv: list[str] | None = None) -> int:
     """Open the main window on ``profile`` and run the event loop; return the exit code."""
     app = create_application(argv)
     try:
-        window = MainWindow(profile)
+        # As other mail clients do, the window checks for mail on opening and then watches for more.
+        window = MainWindow(profile, watch=True)
     except StoreError as error:
         log.error("Could not open the store: %s", error)
         QMessageBox.critical(None, QCoreApplication.translate("App", "Sluice"), str(error))

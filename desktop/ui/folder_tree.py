@@ -1,20 +1,38 @@
-"""The folder tree: one node per account, folders nested by their delimiter."""
+"""The folder tree: one node per account, folders nested by their delimiter.
+
+Each account node also shows what the account is doing (syncing, watching,
+offline...), drawn by ``FolderTreeDelegate`` after the name in a muted colour,
+with the reason in the tooltip.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QRect, Qt
+from PySide6.QtGui import QColor, QFont, QPainter, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
 
 from desktop.store import FolderRow
+from desktop.ui.account_state import AccountState
 
 log = logging.getLogger(__name__)
 
 FOLDER_IDS_ROLE = Qt.ItemDataRole.UserRole + 1
 NODE_KEY_ROLE = Qt.ItemDataRole.UserRole + 2
 NAME_ROLE = Qt.ItemDataRole.UserRole + 3
+# The account a node belongs to, on every node.
+ACCOUNT_ROLE = Qt.ItemDataRole.UserRole + 4
+# The FolderRow of a folder node, or None on account and path nodes.
+FOLDER_ROW_ROLE = Qt.ItemDataRole.UserRole + 5
+# The AccountState of an account node, or None until a sync or watch reports one.
+STATE_ROLE = Qt.ItemDataRole.UserRole + 6
+
+# Roles (RFC 6154 special-use, plus INBOX) that the folder commands leave alone.
+SPECIAL_FOLDERS = {"\\Inbox", "\\Sent", "\\Trash", "\\Drafts", "\\Junk", "\\Archive", "\\All", "\\Flagged"}
+_STATE_COLOURS = {"offline": "#b3541e", "error": "#c0392b"}
+_MUTED_COLOUR = "#5b6470"
 
 
 class FolderTreeModel(QStandardItemModel):
@@ -32,19 +50,67 @@ class FolderTreeModel(QStandardItemModel):
         self.setHorizontalHeaderLabels([self.tr("Folders")])
         self._folder_items: dict[int, QStandardItem] = {}
         self._account_items: dict[str, QStandardItem] = {}
+        self._states: dict[str, AccountState] = {}
 
-    def set_folders(self, folders: Sequence[FolderRow]) -> None:
-        """Rebuild the tree from ``folders``, as returned by ``Store.folders()``."""
+    def set_folders(self, folders: Sequence[FolderRow], accounts: Iterable[str] = ()) -> None:
+        """Rebuild the tree from ``folders``, as returned by ``Store.folders()``.
+
+        Args:
+            folders: The folders to show, grouped under their accounts.
+            accounts: Accounts to show even without stored folders, such as
+                one whose server was never reached.
+        """
         self.removeRows(0, self.rowCount())
         self._folder_items.clear()
         self._account_items.clear()
-        for account, rows in _by_account(folders):
-            account_item = self._new_item(account, ("account", account))
+        for account, rows in _by_account(folders, accounts):
+            account_item = self._new_item(account, ("account", account), account)
             account_item.setData([row.id for row in rows], FOLDER_IDS_ROLE)
             self._account_items[account] = account_item
             self.appendRow(account_item)
             self._add_folders(account_item, account, rows)
+            self._show_state(account)
         self.update_counts(folders)
+
+    def accounts(self) -> list[str]:
+        return list(self._account_items)
+
+    def set_account_state(self, account: str, state: AccountState) -> None:
+        """Remember ``state`` for ``account`` and show it on its node, now and after rebuilds."""
+        self._states[account] = state
+        self._show_state(account)
+
+    def account_state(self, account: str) -> AccountState | None:
+        return self._states.get(account)
+
+    def index_of_key(self, key: object) -> QModelIndex:
+        """Return the node whose ``NODE_KEY_ROLE`` equals ``key``, or an invalid index.
+
+        The keys are Python tuples, which ``match()`` cannot compare by value,
+        so the tree is walked here.
+        """
+        pending = [self.item(row) for row in range(self.rowCount())]
+        while pending:
+            item = pending.pop()
+            if item.data(NODE_KEY_ROLE) == key:
+                return item.index()
+            pending.extend(item.child(row) for row in range(item.rowCount()))
+        return QModelIndex()
+
+    def account_index(self, account: str) -> QModelIndex:
+        item = self._account_items.get(account)
+        return item.index() if item is not None else QModelIndex()
+
+    def _show_state(self, account: str) -> None:
+        item = self._account_items.get(account)
+        if item is None:
+            return
+        state = self._states.get(account)
+        item.setData(state, STATE_ROLE)
+        if state is None:
+            item.setToolTip(account)
+            return
+        item.setToolTip(f"{account}: {state.label()}\n{state.reason}" if state.reason else f"{account}: {state.label()}")
 
     def folder_ids(self) -> set[int]:
         return set(self._folder_items)
@@ -69,7 +135,7 @@ class FolderTreeModel(QStandardItemModel):
                 path = (row.delimiter or "").join(parts[: depth + 1])
                 node = nodes.get(path)
                 if node is None:
-                    node = self._new_item(part, ("path", account, path))
+                    node = self._new_item(part, ("path", account, path), account)
                     node.setData([], FOLDER_IDS_ROLE)
                     node.setForeground(Qt.GlobalColor.gray)
                     parent.appendRow(node)
@@ -80,20 +146,58 @@ class FolderTreeModel(QStandardItemModel):
     def _make_folder(self, item: QStandardItem, row: FolderRow) -> None:
         item.setData(("folder", row.id), NODE_KEY_ROLE)
         item.setData([row.id] if row.selectable else [], FOLDER_IDS_ROLE)
+        item.setData(row, FOLDER_ROW_ROLE)
         item.setData(None, Qt.ItemDataRole.ForegroundRole)
         item.setToolTip(self.tr("%n message(s)", "", row.total))
         self._folder_items[row.id] = item
 
-    def _new_item(self, name: str, key: tuple) -> QStandardItem:
+    def _new_item(self, name: str, key: tuple, account: str) -> QStandardItem:
         item = QStandardItem(name)
         item.setEditable(False)
         item.setData(name, NAME_ROLE)
         item.setData(key, NODE_KEY_ROLE)
+        item.setData(account, ACCOUNT_ROLE)
         return item
 
 
-def _by_account(folders: Iterable[FolderRow]) -> list[tuple[str, list[FolderRow]]]:
-    grouped: dict[str, list[FolderRow]] = {}
+def is_special(row: FolderRow) -> bool:
+    """Return whether ``row`` is INBOX or a special-use folder (Sent, Trash...), which the folder commands keep."""
+    return row.name.upper() == "INBOX" or any(flag in SPECIAL_FOLDERS for flag in row.special_use.split())
+
+
+class FolderTreeDelegate(QStyledItemDelegate):
+    """Draws an account's state after its name, right-aligned and muted; red when it failed."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        state = index.data(STATE_ROLE)
+        if not isinstance(state, AccountState):
+            super().paint(painter, option, index)
+            return
+        label = state.label()
+        width = option.fontMetrics.horizontalAdvance(label) + 8
+        # The name gets the room left of the state, so a long name is elided, not overdrawn.
+        name_option = QStyleOptionViewItem(option)
+        name_option.rect = QRect(option.rect.left(), option.rect.top(), max(0, option.rect.width() - width), option.rect.height())
+        super().paint(painter, name_option, index)
+        painter.save()
+        painter.setPen(QColor(_STATE_COLOURS.get(state.kind, _MUTED_COLOUR)))
+        font = QFont(option.font)
+        font.setBold(False)
+        painter.setFont(font)
+        state_rect = QRect(option.rect.right() - width, option.rect.top(), width - 4, option.rect.height())
+        painter.drawText(state_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex):  # noqa: N802 - Qt's method name
+        hint = super().sizeHint(option, index)
+        state = index.data(STATE_ROLE)
+        if isinstance(state, AccountState):
+            hint.setWidth(hint.width() + option.fontMetrics.horizontalAdvance(state.label()) + 12)
+        return hint
+
+
+def _by_account(folders: Iterable[FolderRow], accounts: Iterable[str] = ()) -> list[tuple[str, list[FolderRow]]]:
+    grouped: dict[str, list[FolderRow]] = {name: [] for name in accounts}
     for row in folders:
         grouped.setdefault(row.account, []).append(row)
     return sorted(grouped.items())

@@ -2,8 +2,10 @@
 
 The window is the controller of its panes. It reads the store on the GUI
 thread only for quick local lookups (a folder's ids, a page of rows, one
-message). Sync and search run as core generators on worker threads through
-``BackgroundJob``.
+message). Sync, the watch for new mail, folder commands and search run as
+core generators on worker threads through ``BackgroundJob``. The folder tree
+shows each account's state from their progress steps. One account failing
+leaves the others and the stored mail usable.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, Signal, Slot
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QDockWidget,
     QLabel,
     QLineEdit,
@@ -33,20 +36,27 @@ from desktop.index import QueryError, SearchIndex
 from desktop.mail.parse import parse_message
 from desktop.paths import Profile
 from desktop.store import FLAGGED, SEEN, Store, StoreError
-from desktop.sync.service import CancelToken
-from desktop.ui.folder_tree import FOLDER_IDS_ROLE, NODE_KEY_ROLE, FolderTreeModel
+from desktop.sync.service import CancelToken, SyncProgress
+from desktop.sync.watch import WatchOptions
+from desktop.ui.account_state import next_state, stopped_state
+from desktop.ui.folder_commands import FolderCommands
+from desktop.ui.folder_tree import FOLDER_IDS_ROLE, NODE_KEY_ROLE, FolderTreeDelegate, FolderTreeModel
 from desktop.ui.icons import app_icon
 from desktop.ui.keys import COMMANDS
 from desktop.ui.message_list import FOLDER, SUBJECT, MessageListModel, MessageListView
 from desktop.ui.reader import ReaderPane
 from desktop.ui.status import LogView, StatusPanel
-from desktop.ui.sync_control import SyncController
+from desktop.ui.sync_control import SyncController, WatchController
 from desktop.ui.workers import BackgroundJob, JobSet
 
 log = logging.getLogger(__name__)
 
 # How long closing the window waits for a running job to notice its cancel.
 CLOSE_WAIT_MS = 10_000
+# New mail often comes as a burst of steps (folder done, arrivals); one list refresh follows the last.
+REFRESH_DELAY_MS = 250
+# Steps after which the store contains changed mail that the list and counts must show.
+_REFRESH_PHASES = {"folder-done", "arrived", "account-done", "watching"}
 
 
 def _search_steps(index_dir: Path, serial: int, query: str, cancel: CancelToken) -> Iterator[tuple[int, list[int]]]:
@@ -63,23 +73,40 @@ class MainWindow(QMainWindow):
 
     Attributes:
         actions_by_name: The window's commands by their name in
-            ``desktop.ui.keys.COMMANDS``.
+            ``desktop.ui.keys.COMMANDS``, and the folder commands
+            ``new-folder``, ``rename-folder`` and ``delete-folder``.
 
     Signals:
         search_finished(int): a search result is on show; the number of matches.
         search_failed(str): a search failed; the message shown to the user.
         sync_finished(bool): a sync ended; True when every account synced.
+        folders_refreshed(): the folder tree and the list show the store's
+            latest mail, after a sync, new mail or a folder command.
     """
 
     search_finished = Signal(int)
     search_failed = Signal(str)
     sync_finished = Signal(bool)
+    folders_refreshed = Signal()
 
-    def __init__(self, profile: Profile, parent: QWidget | None = None) -> None:
+    def __init__(self, profile: Profile, parent: QWidget | None = None, *, watch: bool = False,
+                 watch_options: WatchOptions | None = None) -> None:
+        """Open the window on ``profile``.
+
+        Args:
+            profile: The profile whose store, index and accounts to show.
+            parent: The parent widget, if any.
+            watch: Sync the IMAP accounts now and then watch them for new mail
+                until the window closes; a manual sync also starts the watch.
+            watch_options: Settings of the watch; the defaults suit a user.
+        """
         super().__init__(parent)
         self._profile = profile
         self._store = Store(profile.store_file)
         self._account_names, self._config_error = self._read_accounts()
+        self._watch_enabled = watch and bool(self._imap_accounts)
+        self._watch_options = watch_options
+        self._sync_after_watch = False
         self._folder_ids: list[int] = []
         self._search_active = False
         self._search_serial = 0
@@ -88,6 +115,7 @@ class MainWindow(QMainWindow):
         self._remote_allowed: set[int] = set()
         self._mark_read_on_show = True
         self._rebuilding_tree = False
+        self._restoring_view = False
         self.actions_by_name: dict[str, QAction] = {}
 
         self.setWindowTitle(self.tr("Sluice"))
@@ -98,15 +126,19 @@ class MainWindow(QMainWindow):
         self._init_menus()
         self._connect_signals()
         self._load_folders()
+        if self._watch_enabled:
+            self.watch_controller.start()
 
     # --- construction -------------------------------------------------------
 
     def _read_accounts(self) -> tuple[list[str], str]:
+        self._imap_accounts: list[str] = []
         try:
             config = load_config(self._profile.config_file)
         except ConfigError as error:
             log.error("Could not read the configuration: %s", error)
             return [], str(error)
+        self._imap_accounts = sorted(name for name, account in config.accounts.items() if account.kind == "imap")
         return sorted(config.accounts), ""
 
     def _init_widgets(self) -> None:
@@ -115,6 +147,7 @@ class MainWindow(QMainWindow):
         self.folder_view.setModel(self.folder_model)
         self.folder_view.setHeaderHidden(True)
         self.folder_view.setUniformRowHeights(True)
+        self.folder_view.setItemDelegate(FolderTreeDelegate(self.folder_view))
 
         self.message_model = MessageListModel(self._store, self)
         self.message_view = MessageListView()
@@ -129,6 +162,9 @@ class MainWindow(QMainWindow):
         self.status_panel = StatusPanel()
         self.log_view = LogView()
         self.sync_controller = SyncController(self._profile, self.status_panel, self.log_view, self._jobs, self)
+        self.watch_controller = WatchController(self._profile, self.log_view, self._jobs, self._watch_options, self)
+        self.folder_commands = FolderCommands(self._profile, self.folder_view, self._jobs, self)
+        self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_DELAY_MS)
         self.empty_state = QLabel(objectName="emptyState")
         self.empty_state.setWordWrap(True)
         self.empty_state.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -183,6 +219,8 @@ class MainWindow(QMainWindow):
                 self.addAction(action)
             action.triggered.connect(handlers[command.name])
             self.actions_by_name[command.name] = action
+        for action in self.folder_commands.actions():
+            self.actions_by_name[action.objectName()] = action
 
     def _init_menus(self) -> None:
         actions = self.actions_by_name
@@ -196,6 +234,10 @@ class MainWindow(QMainWindow):
         message_menu = self.menuBar().addMenu(self.tr("M&essage"))
         for name in ("next-message", "previous-message", "open-message", "toggle-read", "toggle-flag"):
             message_menu.addAction(actions[name])
+
+        folder_menu = self.menuBar().addMenu(self.tr("&Folder"))
+        folder_menu.setToolTipsVisible(True)
+        folder_menu.addActions(self.folder_commands.actions())
 
         view_menu = self.menuBar().addMenu(self.tr("&View"))
         view_menu.addAction(actions["focus-search"])
@@ -222,12 +264,19 @@ class MainWindow(QMainWindow):
         self.reader.remote_content_allowed.connect(self._on_reader_remote_content_allowed)
         self.sync_controller.sync_started.connect(self._on_sync_controller_sync_started)
         self.sync_controller.sync_finished.connect(self._on_sync_controller_sync_finished)
+        self.sync_controller.progressed.connect(self._on_sync_controller_progressed)
+        self.watch_controller.progressed.connect(self._on_watch_controller_progressed)
+        self.watch_controller.stopped.connect(self._on_watch_controller_stopped)
+        self.folder_commands.folder_started.connect(self._on_folder_commands_folder_started)
+        self.folder_commands.folder_changed.connect(self._on_folder_commands_folder_changed)
+        self.folder_commands.folder_failed.connect(self._on_folder_commands_folder_failed)
+        self._refresh_timer.timeout.connect(self._on_refresh_timer_timeout)
 
     # --- folders ----------------------------------------------------------------
 
     def _load_folders(self) -> None:
         folders = self._store.folders()
-        self.folder_model.set_folders(folders)
+        self.folder_model.set_folders(folders, self._account_names)
         if not folders and not self._account_names:
             self._show_empty_state()
             return
@@ -236,14 +285,19 @@ class MainWindow(QMainWindow):
         self._select_first_folder()
         if self._config_error:
             self.status_panel.show_message(self._config_error, error=True)
+        elif not folders and self._watch_enabled:
+            self.status_panel.show_message(self.tr("Checking for mail…"))
         elif not folders:
             self.status_panel.show_message(self.tr("No mail stored yet. Press Ctrl+R to sync."))
 
     def _select_first_folder(self) -> None:
-        account = self.folder_model.index(0, 0)
-        target = self.folder_model.index(0, 0, account) if self.folder_model.rowCount(account) else account
-        if target.isValid():
-            self.folder_view.setCurrentIndex(target)
+        """Select the first folder of the first account that has folders, else the first account."""
+        accounts = [self.folder_model.index(row, 0) for row in range(self.folder_model.rowCount())]
+        with_folders = [account for account in accounts if self.folder_model.rowCount(account)]
+        if with_folders:
+            self.folder_view.setCurrentIndex(self.folder_model.index(0, 0, with_folders[0]))
+        elif accounts:
+            self.folder_view.setCurrentIndex(accounts[0])
 
     def _show_empty_state(self) -> None:
         if self._config_error:
@@ -261,16 +315,23 @@ class MainWindow(QMainWindow):
         self.actions_by_name["sync"].setEnabled(False)
         self.search_field.setEnabled(False)
 
-    def _refresh_folders(self) -> None:
-        """Show new counts, and rebuild the tree when folders came or went."""
+    def _refresh_folders(self, select_key: object = None) -> None:
+        """Show new counts, and rebuild the tree when folders came or went.
+
+        Args:
+            select_key: The node key to make current after a rebuild; the
+                current node's when None.
+        """
         folders = self._store.folders()
-        if {row.id for row in folders} == self.folder_model.folder_ids():
+        if {row.id for row in folders} == self.folder_model.folder_ids() and select_key is None:
             self.folder_model.update_counts(folders)
+            self.folder_commands.update_actions()
             return
-        current_key = self.folder_view.currentIndex().data(NODE_KEY_ROLE)
+        first_folders = not self.folder_model.folder_ids()
+        current_key = select_key or self.folder_view.currentIndex().data(NODE_KEY_ROLE)
         self._rebuilding_tree = True
         try:
-            self.folder_model.set_folders(folders)
+            self.folder_model.set_folders(folders, self._account_names)
             self.folder_view.expandAll()
             index = self._find_folder_node(current_key)
             if index.isValid():
@@ -279,17 +340,15 @@ class MainWindow(QMainWindow):
             self._rebuilding_tree = False
         if folders and self.pages.currentWidget() is self.empty_state:
             self.pages.setCurrentWidget(self.splitter)
-        if not self.folder_view.currentIndex().isValid():
+        # The first folders of a new profile: show INBOX, as after opening a stored profile.
+        if first_folders or not self.folder_view.currentIndex().isValid():
             self._select_first_folder()
+        self.folder_commands.update_actions()
 
     def _find_folder_node(self, key: object) -> QModelIndex:
         if key is None:
             return QModelIndex()
-        matches = self.folder_model.match(
-            self.folder_model.index(0, 0), NODE_KEY_ROLE, key, 1,
-            Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive,
-        )
-        return matches[0] if matches else QModelIndex()
+        return self.folder_model.index_of_key(key)
 
     @Slot(QModelIndex, QModelIndex)
     def _on_folder_view_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
@@ -298,6 +357,7 @@ class MainWindow(QMainWindow):
         self._folder_ids = list(current.data(FOLDER_IDS_ROLE) or []) if current.isValid() else []
         self._clear_search_field()
         self._show_folder()
+        self.folder_commands.update_actions()
 
     def _show_folder(self) -> None:
         self._search_active = False
@@ -326,6 +386,8 @@ class MainWindow(QMainWindow):
         return current.row()
 
     def _show_current_message(self) -> None:
+        if self._restoring_view:
+            return
         row_number = self._current_selected_row()
         row = self.message_model.message(row_number) if row_number is not None else None
         if row is None:
@@ -381,18 +443,45 @@ class MainWindow(QMainWindow):
         else:
             self._move_to_row(current.row() if current.isValid() else 0)
 
-    def _show_ids_keeping_current(self, ids: list[int]) -> None:
-        """Show ``ids`` and keep the message on show selected, without marking it read again."""
-        current_id = self.reader.message_id()
-        self.message_model.set_ids(ids)
-        row = self.message_model.row_of(current_id) if current_id is not None else None
-        if row is None:
-            return
-        self._mark_read_on_show = False
+    def _show_ids_keeping_view(self, ids: list[int]) -> None:
+        """Show ``ids`` keeping the selection, the message on show and the scroll position.
+
+        The message at the top of the view stays at the top, so mail that
+        arrives above it does not move what the user reads. A view scrolled
+        to the very top stays there, so the new mail shows. The reader keeps
+        its message, unless that message is gone.
+        """
+        selected = self._selected_ids()
+        current_id = self.message_model.message_id(self.message_view.currentIndex().row())
+        bar = self.message_view.verticalScrollBar()
+        top_id = None if bar.value() == 0 else self.message_model.message_id(self.message_view.rowAt(0))
+        self._restoring_view = True
         try:
-            self._move_to_row(row)
+            self.message_model.set_ids(ids)
+            self._select_ids(selected, current_id)
+            top_row = self.message_model.row_of(top_id) if top_id is not None else None
+            if top_row is not None:
+                self.message_view.scrollTo(self.message_model.index(top_row, SUBJECT), QAbstractItemView.ScrollHint.PositionAtTop)
+            else:
+                bar.setValue(0)
         finally:
-            self._mark_read_on_show = True
+            self._restoring_view = False
+        shown_id = self.reader.message_id()
+        if shown_id is not None and self.message_model.row_of(shown_id) is None:
+            self._show_current_message()
+
+    def _select_ids(self, ids: list[int], current_id: int | None) -> None:
+        selection = QItemSelection()
+        last_column = self.message_model.columnCount() - 1
+        for message_id in ids:
+            row = self.message_model.row_of(message_id)
+            if row is not None:
+                selection.select(self.message_model.index(row, 0), self.message_model.index(row, last_column))
+        model = self.message_view.selectionModel()
+        current_row = self.message_model.row_of(current_id) if current_id is not None else None
+        if current_row is not None:
+            model.setCurrentIndex(self.message_model.index(current_row, SUBJECT), QItemSelectionModel.SelectionFlag.NoUpdate)
+        model.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
     def _move_to_row(self, row: int) -> None:
         index = self.message_model.index(row, SUBJECT)
@@ -502,8 +591,19 @@ class MainWindow(QMainWindow):
     def is_syncing(self) -> bool:
         return self.sync_controller.is_running()
 
+    def is_watching(self) -> bool:
+        return self.watch_controller.is_running()
+
     @Slot()
     def _on_sync_triggered(self) -> None:
+        if self.watch_controller.is_running():
+            # The watch syncs the same folders over its own connections, so it
+            # stops first. The manual sync starts once its thread has ended.
+            self._sync_after_watch = True
+            self.status_panel.show_message(self.tr("Stopping the watch for new mail to sync…"))
+            self.actions_by_name["sync"].setEnabled(False)
+            self.watch_controller.stop()
+            return
         self.sync_controller.start()
 
     @Slot()
@@ -517,14 +617,81 @@ class MainWindow(QMainWindow):
         self.actions_by_name["sync"].setEnabled(True)
         self._refresh_after_sync()
         self.sync_finished.emit(succeeded)
+        if self._watch_enabled:
+            self.watch_controller.start()
 
-    def _refresh_after_sync(self) -> None:
-        self._refresh_folders()
+    def _refresh_after_sync(self, select_key: object = None) -> None:
+        self._refresh_timer.stop()
+        self._refresh_folders(select_key)
         if self._search_active:
-            self._show_ids_keeping_current(self.message_model.ids())
+            self._show_ids_keeping_view(self.message_model.ids())
+        else:
+            self._folder_ids = list(self.folder_view.currentIndex().data(FOLDER_IDS_ROLE) or [])
+            self._show_ids_keeping_view(self._store.message_ids(self._folder_ids))
+        self.folders_refreshed.emit()
+
+    @Slot(object)
+    def _on_sync_controller_progressed(self, step: SyncProgress) -> None:
+        self._show_account_step(step)
+
+    @Slot(object)
+    def _on_watch_controller_progressed(self, step: SyncProgress) -> None:
+        if self._closed:
             return
-        self._folder_ids = list(self.folder_view.currentIndex().data(FOLDER_IDS_ROLE) or [])
-        self._show_ids_keeping_current(self._store.message_ids(self._folder_ids))
+        self._show_account_step(step)
+        if step.phase == "arrived":
+            self.status_panel.show_message(step.text)
+        if step.phase in _REFRESH_PHASES:
+            self._refresh_timer.start()
+
+    @Slot()
+    def _on_watch_controller_stopped(self) -> None:
+        if self._closed:
+            return
+        for account in self.folder_model.accounts():
+            state = stopped_state(self.folder_model.account_state(account), self.tr("Not watching for new mail"))
+            if state is not None:
+                self.folder_model.set_account_state(account, state)
+        if self._sync_after_watch:
+            self._sync_after_watch = False
+            self.sync_controller.start()
+
+    @Slot()
+    def _on_refresh_timer_timeout(self) -> None:
+        if not self._closed:
+            self._refresh_after_sync()
+
+    def _show_account_step(self, step: SyncProgress) -> None:
+        """Show on the account's node the state that ``step`` reports."""
+        accounts = [step.account] if step.account else []
+        if not accounts and step.phase == "cancelled":
+            accounts = self.folder_model.accounts()
+        for account in accounts:
+            state = next_state(self.folder_model.account_state(account), step)
+            if state is not None:
+                self.folder_model.set_account_state(account, state)
+
+    # --- folder commands ----------------------------------------------------------
+
+    @Slot(str)
+    def _on_folder_commands_folder_started(self, message: str) -> None:
+        self.status_panel.show_message(message)
+        self.log_view.add_line(message)
+
+    @Slot(str, str)
+    def _on_folder_commands_folder_changed(self, account: str, name: str) -> None:
+        if self._closed:
+            return
+        row = self._store.folder_by_name(account, name) if name else None
+        self._refresh_after_sync(("folder", row.id) if row else ("account", account))
+        text = self.tr("Folder %1 is ready").replace("%1", name) if name else self.tr("Folder deleted")
+        self.status_panel.show_message(text)
+        self.log_view.add_line(text)
+
+    @Slot(str)
+    def _on_folder_commands_folder_failed(self, message: str) -> None:
+        if not self._closed:
+            self._report_error(message)
 
     def _report_error(self, text: str) -> None:
         log.error("%s", text)
@@ -535,6 +702,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's method name
         self._closed = True
+        self._refresh_timer.stop()
         self._jobs.cancel_all(CLOSE_WAIT_MS)
         self._store.close()
         super().closeEvent(event)

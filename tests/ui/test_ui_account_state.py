@@ -1,0 +1,93 @@
+"""The account state that each sync or watch step leads to."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from desktop.sync.service import SyncProgress
+from desktop.ui.account_state import (
+    CONNECTED,
+    CONNECTING,
+    ERROR,
+    OFFLINE,
+    STOPPED,
+    SYNCING,
+    WATCHING,
+    AccountState,
+    next_state,
+    stopped_state,
+)
+
+
+def _step(phase: str, done: int = 0, total: int = 0, text: str = "") -> SyncProgress:
+    return SyncProgress("work", "INBOX", phase, done, total, text or f"work: {phase}")
+
+
+def _run(phases: list[SyncProgress], start: AccountState | None = None) -> list[str]:
+    state = start
+    kinds = []
+    for step in phases:
+        state = next_state(state, step) or state
+        kinds.append(state.kind if state else "")
+    return kinds
+
+
+def test_sync_then_watch_sequence() -> None:
+    steps = [_step("connect"), _step("folders"), _step("fetch", 3, 10), _step("folder-done"), _step("account-done"), _step("watching")]
+
+    assert _run(steps) == [CONNECTING, SYNCING, SYNCING, SYNCING, CONNECTED, WATCHING]
+
+
+def test_new_mail_returns_to_watching() -> None:
+    watching = AccountState(WATCHING, watched=True)
+
+    kinds = _run([_step("fetch", 0, 1), _step("folder-done"), _step("arrived")], watching)
+
+    assert kinds == [SYNCING, WATCHING, WATCHING]
+
+
+def test_periodic_full_sync_ends_watching() -> None:
+    watching = AccountState(WATCHING, watched=True)
+
+    assert _run([_step("folders"), _step("account-done")], watching) == [SYNCING, WATCHING]
+
+
+def test_syncing_label_counts() -> None:
+    state = next_state(None, _step("fetch", 3, 10))
+
+    assert state is not None
+    assert state.label() == "syncing 3/10"
+
+
+def test_retry_is_offline_with_reason() -> None:
+    state = next_state(AccountState(WATCHING, watched=True), _step("retry", text="work: refused. Retrying in 2 s."))
+
+    assert state is not None
+    assert state.kind == OFFLINE
+    assert "refused" in state.reason
+    assert not state.watched
+
+
+def test_reconnect_keeps_offline_reason() -> None:
+    offline = AccountState(OFFLINE, reason="work: refused")
+
+    assert next_state(offline, _step("connect")) is None
+
+
+def test_sync_error_is_error() -> None:
+    state = next_state(None, _step("error", text="work: login failed"))
+
+    assert state is not None
+    assert state.kind == ERROR
+    assert state.label() == "error"
+
+
+def test_stop_keeps_failures() -> None:
+    offline = AccountState(OFFLINE, reason="work: refused")
+    watching = AccountState(WATCHING, watched=True)
+
+    assert stopped_state(offline, "stopped") is offline
+    assert stopped_state(watching, "stopped").kind == STOPPED
+    assert stopped_state(None, "stopped") is None
