@@ -86,6 +86,36 @@ def test_account_password_replaces_keyring_entry(monkeypatch, capsys, memory_key
     assert ("sluice", "work") not in memory_keyring.passwords
 
 
+def test_account_add_with_token_command(capsys, memory_keyring):
+    assert main(["account", "add", "work", "--imap-host", "imap.example.com", "--user", "ana@example.com",
+                 "--oauth2-token-command", "oauth-helper work"]) == 0
+
+    account = load_config(default_profile().config_file).accounts["work"]
+    assert account.oauth2_token_command == "oauth-helper work"
+    assert account.password_command == ""
+    assert memory_keyring.passwords == {}
+
+
+def test_token_command_excludes_password_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["account", "add", "work", "--imap-host", "imap.example.com", "--user", "ana",
+              "--oauth2-token-command", "oauth-helper", "--password-command", "echo pw"])
+
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_account_password_replaces_token_command(monkeypatch, capsys, memory_keyring):
+    assert main(["account", "add", "work", "--imap-host", "imap.example.com", "--user", "ana",
+                 "--oauth2-token-command", "oauth-helper"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("new\n"))
+
+    assert main(["account", "password", "work", "--password-stdin"]) == 0
+
+    account = load_config(default_profile().config_file).accounts["work"]
+    assert account.oauth2_token_command == ""
+    assert keyring.get_password("sluice", "work") == "new"
+
+
 def test_sync_failure_printed_once(monkeypatch, capsys):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
