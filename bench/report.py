@@ -53,10 +53,18 @@ def _git_commit() -> str:
     return text + ("+changes" if dirty and dirty != "not installed" else "")
 
 
+def _last_word(version_output: str) -> str:
+    """Return the version at the end of a ``--version`` output, or the output itself when the program is missing."""
+    if not version_output or version_output == "not installed":
+        return version_output or "unknown"
+    return version_output.split()[-1]
+
+
 def machine() -> dict[str, object]:
     """Describe the hardware, the OS and the versions of the programs measured."""
     mbsync = _command_output(["mbsync", "--version"])
     notmuch = _command_output(["notmuch", "--version"])
+    offlineimap = _command_output(["offlineimap", "--version"])
     return {
         "cpus": os.cpu_count(),
         "cpu": _cpu_model(),
@@ -65,8 +73,9 @@ def machine() -> dict[str, object]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "dovecot": _command_output(["dovecot", "--version"]).split(" ")[0],
-        "mbsync": mbsync.split()[-1] if mbsync else "unknown",
-        "notmuch": notmuch.split()[-1] if notmuch else "unknown",
+        "mbsync": _last_word(mbsync),
+        "notmuch": _last_word(notmuch),
+        "offlineimap": _last_word(offlineimap),
         "sluice_commit": _git_commit(),
     }
 
@@ -75,6 +84,7 @@ def print_machine(info: dict[str, object]) -> None:
     print(
         f"Machine: {info['cpus']} x {info['cpu']}, {info['memory_gib']} GiB, Debian {info['debian']}, "
         f"Python {info['python']}, Dovecot {info['dovecot']}, mbsync {info['mbsync']}, notmuch {info['notmuch']}, "
+        f"offlineimap3 {info['offlineimap']}, "
         f"Sluice {info['sluice_commit']}"
     )
 
