@@ -153,7 +153,8 @@ class MainWindow(QMainWindow):
         self.message_view = MessageListView()
         self.message_view.setModel(self.message_model)
 
-        self.reader = ReaderPane()
+        # With the profile, the reader fetches the body of a message stored with headers only.
+        self.reader = ReaderPane(profile=self._profile)
         self.search_field = QLineEdit(objectName="searchField")
         self.search_field.setPlaceholderText(self.tr("Search mail  ( / )"))
         self.search_field.setClearButtonEnabled(True)
@@ -704,6 +705,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         self._refresh_timer.stop()
         self._jobs.cancel_all(CLOSE_WAIT_MS)
+        self.reader.cancel_downloads(CLOSE_WAIT_MS)
         self._store.close()
         super().closeEvent(event)
 

@@ -1,10 +1,14 @@
-"""The account state that each sync or watch step leads to."""
+"""The account state that each sync or watch step leads to, and how the folder tree shows it."""
 
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
 
 from desktop.sync.service import SyncProgress
 from desktop.ui.account_state import (
@@ -19,6 +23,10 @@ from desktop.ui.account_state import (
     next_state,
     stopped_state,
 )
+from desktop.ui.main_window import MainWindow
+from tests.ui.fixtures_ui import ACCOUNT, add_unreachable_account, build_profile
+
+SYNC_TIMEOUT_MS = 60_000
 
 
 def _step(phase: str, done: int = 0, total: int = 0, text: str = "") -> SyncProgress:
@@ -91,3 +99,27 @@ def test_stop_keeps_failures() -> None:
     assert stopped_state(offline, "stopped") is offline
     assert stopped_state(watching, "stopped").kind == STOPPED
     assert stopped_state(None, "stopped") is None
+
+
+def test_window_shows_failed_account_error(qtbot, tmp_path: Path) -> None:
+    profile = build_profile(tmp_path / "profile")
+    port = add_unreachable_account(profile, "offline")
+    window = MainWindow(profile)
+    qtbot.addWidget(window)
+    window.show()
+    # An account without stored folders still gets its node, so its state has a place.
+    assert set(window.folder_model.accounts()) == {ACCOUNT, "offline"}
+
+    with qtbot.waitSignal(window.sync_finished, timeout=SYNC_TIMEOUT_MS):
+        window.actions_by_name["sync"].trigger()
+
+    state = window.folder_model.account_state("offline")
+    assert state is not None
+    assert state.kind == ERROR
+    tooltip = window.folder_model.account_index("offline").data(Qt.ItemDataRole.ToolTipRole)
+    assert f"127.0.0.1:{port}" in tooltip
+    assert "refused" in tooltip
+    assert window.folder_model.account_state(ACCOUNT) is None
+    assert not window.is_watching()
+    window.message_view.selectRow(0)
+    qtbot.waitUntil(lambda: window.reader.message_id() == window.message_model.message_id(0), timeout=2000)

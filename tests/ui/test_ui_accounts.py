@@ -163,6 +163,10 @@ def test_new_mail_keeps_selection_and_scroll(qtbot, tmp_path, imap_user, dovecot
     subjects = [window.message_model.message(row).subject for row in range(61)]
     assert "Pushed to the window" in subjects
     assert _folder_label(window, "work", "INBOX") != unread_before
+
+    # The watch may store only the headers; the reader then fetches the body.
+    window.message_view.selectRow(subjects.index("Pushed to the window"))
+    qtbot.waitUntil(lambda: "Body of Pushed to the window." in window.reader.browser.toPlainText(), timeout=PUSH_TIMEOUT_MS)
     window.close()
 
 
