@@ -375,13 +375,17 @@ def _sync(args: argparse.Namespace, profile: Profile) -> int:
     return EXIT_OK
 
 
+# Phases that report N/M counts: a terminal shows them on one updating line.
+_COUNTED_PHASES = ("fetch", "bodies", "index", "flags")
+
+
 def _print_progress(step) -> None:
     stream = sys.stderr if step.phase == "error" else sys.stdout
-    if step.phase in ("fetch", "index", "flags") and stream.isatty():
+    if step.phase in _COUNTED_PHASES and stream.isatty():
         end = "\n" if step.done >= step.total else "\r"
         print(step.text, end=end, file=stream, flush=True)
         return
-    if step.phase in ("fetch", "index", "flags") and 0 < step.done < step.total:
+    if step.phase in _COUNTED_PHASES and 0 < step.done < step.total:
         return
     print(step.text, file=stream, flush=True)
 

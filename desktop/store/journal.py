@@ -258,6 +258,18 @@ class JournalMixin:
         ).fetchone()
         return (row[0], row[1], row[2], row[3], json.loads(row[4])) if row else None
 
+    def stale_placeholders(self, uids: Iterable[int]) -> set[int]:
+        """Return the placeholder UIDs among ``uids`` whose action is no longer pending.
+
+        Such a row was left behind by an action that failed or was dropped, so
+        the server never got the message under that UID and the row can go.
+        """
+        placeholders = {uid for uid in uids if uid < 0}
+        if not placeholders:
+            return set()
+        pending = {row[0] for row in self._db.execute("SELECT id FROM actions WHERE state = 'pending'")}
+        return {uid for uid in placeholders if _action_of(uid) not in pending}
+
     def set_action_payload(self, action_id: int, payload: dict) -> None:
         """Replace the payload of an action, for example to record that its command was sent."""
         with self.transaction() as db:
@@ -331,3 +343,8 @@ def _placeholder(action_id: int, number: int) -> int:
     because action ids only grow.
     """
     return -(action_id * _PLACEHOLDERS_PER_ACTION + number + 1)
+
+
+def _action_of(placeholder: int) -> int:
+    """Return the id of the action that made ``placeholder`` (the inverse of ``_placeholder``)."""
+    return (-placeholder - 1) // _PLACEHOLDERS_PER_ACTION

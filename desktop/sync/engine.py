@@ -120,7 +120,9 @@ def sync_folder(
         return
 
     server_uids = set(client.search("ALL")) if exists else set()
-    gone = set(local) - server_uids
+    missing = set(local) - server_uids
+    # A negative UID is a placeholder of a journaled move or append; it stays while that action is pending.
+    gone = {uid for uid in missing if uid > 0} | store.stale_placeholders(missing)
     if gone:
         result.deleted = store.delete_uids(folder_id, gone)
     kept = sorted(server_uids & set(local))

@@ -9,7 +9,8 @@ class SyncError(RuntimeError):
     Attributes:
         account: The account's name.
         cause: A short machine-readable cause: ``dns``, ``refused``, ``tls``,
-            ``auth``, ``timeout``, ``credentials``, ``protocol`` or ``network``.
+            ``auth``, ``timeout``, ``credentials``, ``protocol``, ``network``
+            or ``folder`` (a watched folder does not exist).
     """
 
     def __init__(self, account: str, cause: str, message: str) -> None:

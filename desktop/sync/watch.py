@@ -45,6 +45,7 @@ from desktop.sync.service import (
     index_changes,
     logout,
     run_account_workers,
+    sync_bodies,
     sync_folders,
     sync_one_folder,
 )
@@ -427,6 +428,8 @@ class AccountWatcher:
         before = set(self._store.message_ids([folder_id]))
         with self._sync_lock:
             yield from sync_one_folder(client, self._store, self._account, folder_id, self._folder, self._token)
+            # New mail gets its body now, not at the next full sync.
+            yield from sync_bodies(client, self._account, self._store, self._token)
         arrived = [message_id for message_id in self._store.message_ids([folder_id]) if message_id not in before]
         yield IndexRequest(self._account.name)
         if describe:

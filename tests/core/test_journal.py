@@ -192,3 +192,18 @@ def test_resolve_unknown_drops_row_and_references(store):
 
     assert store.message(message_id) is None
     assert actions(store)[1][2]["uids"] == []
+
+
+def test_placeholder_stale_once_action_ends(store):
+    folders = add_account(store, "work", "imap")
+    message_id = add_message(store, folders["INBOX"], 5, "Budget")
+    store.move_messages([message_id], folders["Archive"])
+    placeholder = store.message(message_id).uid
+    ((action_id, *_),) = store.pending_actions(store.account_id("work"))
+
+    assert placeholder < 0
+    assert store.stale_placeholders({placeholder, 12}) == set()
+
+    store.finish_action(action_id, error="the target folder is gone")
+
+    assert store.stale_placeholders({placeholder, 12}) == {placeholder}

@@ -81,15 +81,18 @@ def problems(dovecot_server, user) -> list[str]:
 def big_message() -> bytes:
     line = b"All work and no play makes a long literal.\r\n"
     body = line * (BIG_MESSAGE_BYTES // len(line))
-    return b"From: big@example.com\r\nSubject: Big\r\nMessage-ID: <big@example.com>\r\n\r\n" + body
+    # Dated before every generated message, so its body is fetched last.
+    headers = b"From: big@example.com\r\nSubject: Big\r\nDate: Mon, 01 Jan 2001 00:00:00 +0000\r\nMessage-ID: <big@example.com>\r\n"
+    return headers + b"\r\n" + body
 
 
 def fill_inbox_with_big_oldest(server_client: IMAPClient, user, count: int) -> int:
     """Put a big message at UID 1 of INBOX and ``count`` generated ones after it.
 
-    The sync fetches the newest UIDs first, FETCH_BATCH at a time, and Dovecot
-    returns each FETCH response in UID order, so the big message opens the last batch.
-    Returns the bytes of the batches before it.
+    The sync fetches every header first, then the bodies newest first,
+    FETCH_BATCH at a time; Dovecot returns each FETCH response in UID order,
+    so the big message opens the last batch. Returns about how many bytes the
+    server sends before that body: the headers and the batches before it.
     """
     server_client.append("INBOX", big_message())
     fill_maildir(user.maildir, count, seed=SEED, folder="INBOX")
@@ -99,7 +102,9 @@ def fill_inbox_with_big_oldest(server_client: IMAPClient, user, count: int) -> i
     assert sizes[1][b"RFC822.SIZE"] >= BIG_MESSAGE_BYTES
     newest_first = sorted(sizes, reverse=True)
     last_batch_start = (len(newest_first) - 1) // FETCH_BATCH * FETCH_BATCH
-    return sum(sizes[uid][b"RFC822.SIZE"] for uid in newest_first[:last_batch_start])
+    headers = server_client.fetch(newest_first, [b"BODY.PEEK[HEADER]"])
+    header_bytes = sum(len(data[b"BODY[HEADER]"]) for data in headers.values())
+    return header_bytes + sum(sizes[uid][b"RFC822.SIZE"] for uid in newest_first[:last_batch_start])
 
 
 def test_cut_inside_fetch_literal_then_retry_completes(server, account, proxy, dovecot_server, capsys):
@@ -115,7 +120,9 @@ def test_cut_inside_fetch_literal_then_retry_completes(server, account, proxy, d
     (cut,) = [connection for connection in proxy.connections if connection.cut]
     assert open_literal(bytes(cut.from_server)) is not None
     with Store(default_profile().store_file) as store:
-        assert store.folder_by_name(ACCOUNT, "INBOX").total == 2 * FETCH_BATCH
+        # Every header is stored before the body phase; the big body was being read at the cut.
+        assert store.folder_by_name(ACCOUNT, "INBOX").total == 2 * FETCH_BATCH + 1
+        assert store.missing_body_count(ACCOUNT) == 1
 
     assert sync(capsys) == (0, "")
     assert problems(dovecot_server, account) == []

@@ -296,6 +296,8 @@ def test_watch_stores_new_mail(dovecot_server, monkeypatch, watch_runs, use_idle
     assert ("IDLE" if use_idle else "NOOP every 1 s") in run.phases("watching")[0].text
     assert any("Pushed while watching" in step.text for step in run.phases("arrived"))
     assert run.steps[-1].phase == "cancelled"
+    with Store(default_profile().store_file) as store:
+        assert store.missing_body_count("work") == 0
     index = SearchIndex(default_profile().index_dir)
     try:
         assert len(index.search("subject:pushed", limit=None)) == 1

@@ -165,7 +165,11 @@ class FetchSpy:
         monkeypatch.setattr(IMAPClient, "search", search)
 
     def body_fetches(self) -> int:
-        return sum(1 for items in self.requests if any(item.startswith(b"BODY") for item in items))
+        """Return how many FETCH commands asked for whole messages."""
+        return sum(1 for items in self.requests if b"BODY.PEEK[]" in items)
+
+    def header_fetches(self) -> int:
+        return sum(1 for items in self.requests if b"BODY.PEEK[HEADER]" in items)
 
 
 def test_second_sync_fetches_no_bodies(server, sync_path, monkeypatch, capsys):
@@ -178,6 +182,7 @@ def test_second_sync_fetches_no_bodies(server, sync_path, monkeypatch, capsys):
     assert sync() == 0
 
     assert spy.body_fetches() == 0
+    assert spy.header_fetches() == 0
     assert "1 new" not in capsys.readouterr().out
     # Without CONDSTORE the flags of every message are read again; with it nothing is.
     flag_fetches = [items for items in spy.requests if items == [b"FLAGS"]]
@@ -225,6 +230,7 @@ def test_new_mail_after_first_sync_fetches_only_it(server, sync_path, monkeypatc
     assert sync() == 0
 
     assert subjects() == ["New", "Old"]
+    assert spy.header_fetches() == 1
     assert spy.body_fetches() == 1
 
 
