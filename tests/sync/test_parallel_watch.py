@@ -488,7 +488,8 @@ def test_watched_folder_besides_inbox(dovecot_server, monkeypatch, watch_runs):
     append(dovecot_server, user, "Pushed to the archive", folder="Archive")
 
     assert wait_for(lambda: "Pushed to the archive" in stored_subjects("work", "Archive"), 5), run.steps
-    assert any(step.text == "work/Archive: new from Ana Díaz: Pushed to the archive" for step in run.phases("arrived"))
+    arrived = "work/Archive: new from Ana Díaz: Pushed to the archive"
+    assert wait_for(lambda: any(step.text == arrived for step in run.phases("arrived")), 5), run.steps
     append(dovecot_server, user, "Still watching INBOX")
     assert wait_for(lambda: "Still watching INBOX" in stored_subjects("work"), 5), run.steps
     assert run.stop()
