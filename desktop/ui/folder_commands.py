@@ -189,17 +189,25 @@ class FolderCommands(QObject):
 
     # --- context menu -------------------------------------------------------------
 
-    @Slot(QPoint)
-    def _on_tree_context_menu_requested(self, point: QPoint) -> None:
+    def context_menu_at(self, point: QPoint) -> QMenu | None:
+        """Make the node at ``point`` (viewport coordinates) current and return its menu, or None off the nodes."""
         index: QModelIndex = self._tree.indexAt(point)
         if not index.isValid():
-            return
+            return None
         self._tree.setCurrentIndex(index)
         self.update_actions()
         menu = QMenu(self._tree)
         menu.setToolTipsVisible(True)
         menu.addActions(self.actions())
+        return menu
+
+    @Slot(QPoint)
+    def _on_tree_context_menu_requested(self, point: QPoint) -> None:
+        menu = self.context_menu_at(point)
+        if menu is None:
+            return
         menu.exec(self._tree.viewport().mapToGlobal(point))
+        menu.deleteLater()
 
 
 def _split(row: FolderRow) -> tuple[str, str, str]:

@@ -640,6 +640,8 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._show_account_step(step)
+        if step.phase == "watching" and self.status_panel.message() == self.tr("Checking for mail…"):
+            self.status_panel.show_message(self.tr("%n message(s)", "", self.message_model.rowCount()))
         if step.phase == "arrived":
             self.status_panel.show_message(step.text)
         if step.phase in _REFRESH_PHASES:

@@ -23,6 +23,7 @@ from desktop.ui.account_state import (
     next_state,
     stopped_state,
 )
+from desktop.ui.folder_tree import NAME_ROLE
 from desktop.ui.main_window import MainWindow
 from tests.ui.fixtures_ui import ACCOUNT, add_unreachable_account, build_profile
 
@@ -123,3 +124,25 @@ def test_window_shows_failed_account_error(qtbot, tmp_path: Path) -> None:
     assert not window.is_watching()
     window.message_view.selectRow(0)
     qtbot.waitUntil(lambda: window.reader.message_id() == window.message_model.message_id(0), timeout=2000)
+
+
+def test_context_menu_offers_folder_commands(qtbot, tmp_path: Path) -> None:
+    window = MainWindow(build_profile(tmp_path / "profile"))
+    qtbot.addWidget(window)
+    window.show()
+    account = window.folder_model.account_index(ACCOUNT)
+    rows = {window.folder_model.index(row, 0, account).data(NAME_ROLE): row for row in range(window.folder_model.rowCount(account))}
+    shown: list[list[tuple[str, bool, str]]] = []
+
+    for name in ("Archive", "INBOX"):
+        point = window.folder_view.visualRect(window.folder_model.index(rows[name], 0, account)).center()
+        menu = window.folder_commands.context_menu_at(point)
+        assert menu is not None
+        shown.append([(action.objectName(), action.isEnabled(), action.toolTip()) for action in menu.actions()])
+
+    archive, inbox = shown
+    assert [entry[0] for entry in archive] == ["new-folder", "rename-folder", "delete-folder"]
+    assert [entry[1] for entry in archive] == [True, True, True]
+    assert [entry[1] for entry in inbox] == [True, False, False]
+    assert "special folder" in inbox[1][2]
+    assert window.folder_view.currentIndex().data(NAME_ROLE) == "INBOX"
