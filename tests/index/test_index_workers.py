@@ -17,6 +17,7 @@ from desktop.index.builder import document_for, update_index
 from desktop.index.worker_pool import WorkerPool, parse_items
 from desktop.mailgen import GeneratedMessage
 from desktop.store import Store
+from whoosh.writing import MERGE_SMALL
 
 import index_worker_faults
 
@@ -114,9 +115,10 @@ def test_cancel_leaves_rest_queued(store: Store, tmp_path: Path, small_batches: 
         steps += 1
         last = step
 
-    assert last.done == builder.BATCH
-    assert index.doc_count() == builder.BATCH
-    assert store.index_backlog() == total - builder.BATCH
+    size = builder.worker_batch_size(total, 2)
+    assert last.done == size
+    assert index.doc_count() == size
+    assert store.index_backlog() == total - size
     assert not any(index.staging_dir.iterdir())
 
     for _step in update_index(store, index, workers=2):
@@ -228,3 +230,98 @@ def test_abandoned_staging_runs_removed(tmp_path):
     assert not dead.exists()
     assert live.exists()
     assert not unnamed.exists()
+
+
+def test_large_backlog_larger_batches(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(builder, "BATCH", 20)
+    monkeypatch.setattr(builder, "PARALLEL_BACKLOG", 100)
+    monkeypatch.setattr(builder, "MAX_WORKER_BATCH", 40)
+    total = store.message_count()
+    index = SearchIndex(tmp_path / "index")
+
+    steps = [step.done for step in update_index(store, index, workers=2)]
+
+    sizes = [after - before for before, after in zip(steps, steps[1:])]
+    assert sizes[:-1] == [40] * (len(sizes) - 1)
+    assert 0 < sizes[-1] <= 40
+    assert index.doc_count() == total
+
+
+def test_batch_size_grows_with_backlog() -> None:
+    assert builder.worker_batch_size(builder.PARALLEL_BACKLOG, 2) == builder.BATCH
+    assert builder.worker_batch_size(12_000, 2) == 2_000
+    assert builder.worker_batch_size(50_000, 2) == builder.MAX_WORKER_BATCH
+    assert builder.worker_batch_size(50_000, 1) == builder.MAX_WORKER_BATCH
+    assert builder.worker_batch_size(9_000, 0) == 3_000
+
+
+class _Segment:
+    """A stand-in for a Whoosh segment in the merge policy, which reads only its size."""
+
+    def __init__(self, documents: int) -> None:
+        self.documents = documents
+
+    def doc_count_all(self) -> int:
+        return self.documents
+
+
+def _merges(segment_sizes: list[int]) -> bool:
+    segments = [_Segment(size) for size in segment_sizes]
+    # The policy returns the list it was given when it merges nothing. Merging
+    # needs a real writer, so with None it raises AttributeError.
+    try:
+        return MERGE_SMALL(None, segments) is not segments
+    except AttributeError:
+        return True
+
+
+def worker_segments(total: int, workers: int) -> list[int]:
+    size = builder.worker_batch_size(total, workers)
+    full, rest = divmod(total, size)
+    return [size] * full + ([rest] if rest else [])
+
+
+@pytest.mark.parametrize("total", [2_000, 10_000, 50_000, 95_000])
+def test_worker_segments_not_merged(total: int) -> None:
+    """Whoosh rewrites no segment of a large update, neither at its end nor at the next small commit."""
+    segments = worker_segments(total, 2)
+
+    assert not _merges(segments)
+    assert not _merges(segments + [10])
+
+
+def test_many_small_segments_merged() -> None:
+    assert _merges([1_000] * 50)
+    assert _merges([1_000] * 31 + [19_000, 10])
+
+
+
+def test_failed_staged_commit_keeps_index(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure after a segment was moved in but before the commit keeps the index as it was."""
+    from desktop.index import whoosh_engine
+
+    items = all_items(store)
+    index = SearchIndex(tmp_path / "index")
+    index.add(document_for(row, raw) for row, raw in items[:50])
+    staged = whoosh_engine.write_staged_segment(index.staging_dir, [document_for(row, raw) for row, raw in items[50:]])
+
+    def interrupted(self: object, segments: object) -> None:
+        raise OSError("disk full while writing the table of contents")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(whoosh_engine.SegmentWriter, "_commit_toc", interrupted)
+        with pytest.raises(OSError, match="disk full"):
+            index.add_staged(staged, merge=False)
+
+    assert not staged.folder.exists()
+    assert index.doc_count() == 50
+    index.close()
+    reopened = SearchIndex(tmp_path / "index")
+    assert not reopened.is_new
+    assert reopened.doc_count() == 50
+    for _step in update_index(store, reopened, workers=0):
+        pass
+    assert reopened.doc_count() == store.message_count()
+    expected = build(store_with_queue(store), tmp_path / "serial", workers=0)
+    for query in QUERIES:
+        assert reopened.search(query, limit=None) == expected.search(query, limit=None), query
