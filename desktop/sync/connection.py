@@ -154,10 +154,18 @@ def _enable_condstore(client: IMAPClient, account: Account) -> None:
     if b"CONDSTORE" not in capabilities or b"ENABLE" not in capabilities:
         return
     try:
-        client.enable("CONDSTORE")
+        enabled = client.enable("CONDSTORE")
     except IMAPClientError as error:
         # Sync still works without it, only with a full flag fetch per folder.
         log.warning("ENABLE CONDSTORE failed for account %s: %s", account.name, error)
+        return
+    if b"CONDSTORE" in enabled:
+        client.sluice_condstore = True
+
+
+def condstore_enabled(client: IMAPClient) -> bool:
+    """Return whether ``connect`` turned CONDSTORE on for this connection."""
+    return getattr(client, "sluice_condstore", False)
 
 
 def _open(account: Account, context: ssl.SSLContext, timeout: float) -> IMAPClient:

@@ -30,8 +30,9 @@ from desktop.store import Store
 from desktop.sync.actions import replay_account
 from desktop.sync.bodies import fetch_missing_bodies
 from desktop.sync.connection import DEFAULT_TIMEOUT, classify_error, connect
-from desktop.sync.engine import FolderProgress, FolderResult, list_remote_folders, sync_folder
+from desktop.sync.engine import FolderProgress, FolderResult, sync_folder
 from desktop.sync.errors import SyncError, SyncFailures
+from desktop.sync.list_status import list_folders_with_status, unchanged_since_sync
 
 log = logging.getLogger(__name__)
 
@@ -238,19 +239,25 @@ def sync_account(account: Account, store: Store, token: CancelToken, ssl_context
 def sync_folders(client: IMAPClient, account: Account, store: Store, token: CancelToken) -> Iterator[SyncProgress]:
     """Sync every folder of ``account`` over an open connection."""
     account_id = store.ensure_account(account.name, "imap")
-    remote = list_remote_folders(client)
+    remote, statuses = list_folders_with_status(client, account.name)
     yield SyncProgress(account.name, "", "folders", 0, len(remote), f"{account.name}: {len(remote)} folder(s)")
     _drop_vanished_folders(store, account.name, {name for name, *_ in remote})
     folder_ids = [
         store.upsert_folder(account_id, name, delimiter=delimiter, special_use=special_use, selectable=selectable)
         for name, delimiter, special_use, selectable in remote
     ]
-    replay_account(client, store, account_id)
+    if replay_account(client, store, account_id):
+        # The status was read before the local changes went out, so it no longer proves a folder unchanged.
+        statuses = {}
     for folder_id, (name, _delimiter, _special_use, selectable) in zip(folder_ids, remote):
         if not selectable:
             continue
         if token.cancelled:
             return
+        if unchanged_since_sync(store.folder(folder_id), statuses.get(name)):
+            log.debug("Folder %s of account %s is unchanged since the last sync; not selected", name, account.name)
+            yield SyncProgress(account.name, name, "folder-done", 0, 0, f"{account.name}/{name}: unchanged")
+            continue
         yield from sync_one_folder(client, store, account, folder_id, name, token)
     if token.cancelled:
         return

@@ -204,6 +204,44 @@ def test_unchanged_folders_cost_no_search_or_fetch(server, monkeypatch):
     assert spy.searches == 0
 
 
+def selected_folders(monkeypatch) -> list[str]:
+    """Record the folder of every SELECT that goes through IMAPClient."""
+    names: list[str] = []
+    original = IMAPClient.select_folder
+
+    def select_folder(client, folder, readonly=False):
+        names.append(folder)
+        return original(client, folder, readonly)
+
+    monkeypatch.setattr(IMAPClient, "select_folder", select_folder)
+    return names
+
+
+def test_unchanged_folders_not_selected(server, sync_path, monkeypatch):
+    for name in ("Projects", "Entwürfe", "受信箱"):
+        server.create_folder(name)
+        server.append(name, make_message(f"In {name}", "text"))
+    assert sync() == 0
+    selected = selected_folders(monkeypatch)
+
+    assert sync() == 0
+    unchanged_run = list(selected)
+    server.select_folder("受信箱")
+    server.add_flags(server.search("ALL"), [b"\\Flagged"])
+    selected.clear()
+    assert sync() == 0
+
+    # Without CONDSTORE nothing proves a folder unchanged, so every folder is selected.
+    if sync_path == "condstore":
+        assert unchanged_run == []
+        assert selected == ["受信箱"]
+    else:
+        assert {"INBOX", "Projects", "Entwürfe", "受信箱"} <= set(unchanged_run)
+    with Store(default_profile().store_file) as store:
+        (message_id,) = store.message_ids([store.folder_by_name("test", "受信箱").id])
+        assert store.message(message_id).flagged
+
+
 def test_flag_change_fetched_by_modseq(server, monkeypatch):
     for number in range(3):
         server.append("INBOX", make_message(f"Message {number}", "body"))
