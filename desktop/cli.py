@@ -409,7 +409,10 @@ def _search(args: argparse.Namespace, profile: Profile) -> int:
     finally:
         index.close()
     with Store(profile.store_file) as store:
-        rows = store.messages(ids)
+        # Gmail lists every message in All Mail too; show such a match once, in its label's folder.
+        visible_ids = store.without_all_mail_twins(ids)
+        rows = store.messages(visible_ids)
+    total -= len(ids) - len(visible_ids)
     if args.json:
         json.dump([_row_json(row) for row in rows], sys.stdout, ensure_ascii=False, indent=2)
         print()

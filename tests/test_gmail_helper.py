@@ -36,8 +36,12 @@ def test_one_message_in_several_folders_has_one_msgid(gmail, client):
         seen[folder] = (data[b"X-GM-MSGID"], set(data[b"X-GM-LABELS"]), data[b"BODY[]"])
 
     assert {value[0] for value in seen.values()} == {msgid}
-    assert seen["Work"][1] == {b"\\Inbox", b"Work"}
+    # Like Gmail, the label of the selected folder is left out.
+    assert seen["Work"][1] == {b"\\Inbox"}
+    assert seen["INBOX"][1] == {b"Work"}
+    assert seen[ALL_MAIL][1] == {b"\\Inbox", b"Work"}
     assert seen[ALL_MAIL][2] == RAW
+    assert gmail.bodies_sent() == 3
 
 
 def test_label_store_moves_message_between_folders(gmail, client):

@@ -23,6 +23,7 @@ from pathlib import Path
 from desktop.mail.parse import Summary
 from desktop.store.bodies import BodiesMixin
 from desktop.store.flags import FLAGGED, SEEN, check_flag, flags_text
+from desktop.store.gmail import GmailMixin
 from desktop.store.journal import JournalMixin
 from desktop.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -155,7 +156,7 @@ def _message_row(values: tuple) -> MessageRow:
     )
 
 
-class Store(JournalMixin, BodiesMixin):
+class Store(JournalMixin, BodiesMixin, GmailMixin):
     """One connection to the store file."""
 
     def __init__(self, path: Path) -> None:

@@ -7,6 +7,7 @@ the order they were made, before it reads the server's state.
 Kinds and payloads (``actions.folder_id`` is the folder the command runs in):
 
 - ``flags``: ``uids``, ``add``, ``remove``.
+- ``labels``: ``uids``, ``add``, ``remove``: Gmail labels (``desktop.store.gmail``).
 - ``move``: ``target`` (folder id), ``target_name`` and ``moves``, a list of
   [source UID, placeholder UID in the target, Message-ID]; a move to Trash
   is a move too.
@@ -311,7 +312,7 @@ class JournalMixin:
         ).fetchall()
         for action_id, kind, text in rows:
             payload = json.loads(text)
-            if kind in ("flags", "delete") and old in payload["uids"]:
+            if kind in ("flags", "labels", "delete") and old in payload["uids"]:
                 payload["uids"] = sorted(uid for uid in [*payload["uids"], new] if uid is not None and uid != old)
             elif kind == "move" and any(move[0] == old for move in payload["moves"]):
                 payload["moves"] = [[new, *move[1:]] if move[0] == old else move for move in payload["moves"]]

@@ -5,6 +5,8 @@ each is marked done only after the server answered OK. Each one is safe to
 send again after a crash between the server's OK and that mark:
 
 - flags: setting a flag that is set already changes nothing.
+- labels: adding a Gmail label a message has, or removing one it lacks,
+  changes nothing either.
 - move: a source UID the server no longer has, whose Message-ID is in the
   target folder, counts as moved. Without MOVE the COPY fallback marks the
   action as sent first, and a later attempt copies only the messages whose
@@ -27,6 +29,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from desktop.store import FolderRow, Store
+from desktop.sync import gmail
 from desktop.sync.responses import response_flags, text
 
 log = logging.getLogger(__name__)
@@ -120,6 +123,8 @@ def _replay_one(session: _Session, action: Action) -> None:
         return
     if kind == "flags":
         _send_flags(session, action_id, folder, payload)
+    elif kind == "labels":
+        _send_labels(session, action_id, folder, payload)
     elif kind == "move":
         _move(session, action_id, folder, payload)
     elif kind == "delete":
@@ -176,6 +181,32 @@ def _take_server_flags(client: IMAPClient, store: Store, folder_id: int, uids: l
     """
     response = client.fetch(uids, [b"FLAGS"])
     store.update_flags(folder_id, {uid: response_flags(data.get(b"FLAGS", ())) for uid, data in response.items()})
+
+
+# --- Gmail labels -------------------------------------------------------------
+
+
+def _send_labels(session: _Session, action_id: int, folder: FolderRow, payload: dict) -> None:
+    """Send STORE +X-GM-LABELS / -X-GM-LABELS; imapclient encodes the labels in modified UTF-7."""
+    uids = [uid for uid in payload["uids"] if uid > 0]
+    if not uids:
+        session.store.finish_action(action_id)
+        return
+    try:
+        if payload["add"]:
+            session.client.add_gmail_labels(uids, payload["add"], silent=True)
+        if payload["remove"]:
+            session.client.remove_gmail_labels(uids, payload["remove"], silent=True)
+    except IMAPClientAbortError:
+        raise
+    except IMAPClientError as error:
+        # As for flags: sent again later, it would land after newer changes.
+        session.store.finish_action(action_id, error=f"the server rejected the label change: {error}")
+        log.warning("The server rejected label action %d of folder %s, so it was dropped: %s", action_id, folder.name, error)
+        gmail.read_server_labels(session.client, session.store, folder.id, uids)
+        return
+    session.store.finish_action(action_id)
+    log.debug("Sent label action %d (%d message(s)) to folder %s", action_id, len(uids), folder.name)
 
 
 # --- move ---------------------------------------------------------------------

@@ -24,6 +24,7 @@ from desktop.config import Account, load_config
 from desktop.paths import Profile
 from desktop.store import Store
 from desktop.store.bodies import MissingBody
+from desktop.sync import gmail
 from desktop.sync.connection import classify_error, connect
 from desktop.sync.errors import SyncError
 
@@ -67,7 +68,10 @@ def fetch_missing_bodies(
     account_id = store.account_id(account.name)
     if account_id is None:
         return
-    missing = store.missing_bodies(account_id, max_size=body_size_limit(account))
+    if gmail.has_gmail(client):
+        # A Gmail message stored in several folders needs one download (see desktop.sync.gmail).
+        store.copy_twin_bodies(account_id)
+    missing = gmail.bodies_to_fetch(client, store, account_id, store.missing_bodies(account_id, max_size=body_size_limit(account)))
     total = len(missing)
     if not total:
         return
@@ -80,7 +84,7 @@ def fetch_missing_bodies(
         if cancelled():
             log.info("Body fetch of account %s cancelled after %d of %d", account.name, done, total)
             return
-        store.store_bodies(_fetch_batch(selection, batch))
+        store.store_bodies_with_twins(_fetch_batch(selection, batch))
         done += len(batch)
         yield BodyProgress(done, total)
     log.info("Fetched %d body(ies) of account %s in %.1f s", total, account.name, time.monotonic() - started)
@@ -157,13 +161,16 @@ def fetch_body(profile: Profile, message_id: int, *, ssl_context: ssl.SSLContext
         raw = store.raw(message_id)
         if raw is not None:
             return raw
+        raw = store.copy_body_from_twin(message_id)
+        if raw is not None:
+            return raw
         location = store.body_location(message_id)
         if location is None:
             raise SyncError("", "missing", f"Message {message_id} is not in the store any more; sync and select it again.")
         account = _configured_account(profile, location.account)
         log.info("Fetching the body of message %d (account %s, %s UID %d)", message_id, account.name, location.folder, location.uid)
         raw = _fetch_one(account, location, ssl_context)
-        store.store_bodies({message_id: raw})
+        store.store_bodies_with_twins({message_id: raw})
         return raw
 
 

@@ -33,6 +33,7 @@ from imapclient import IMAPClient
 
 from desktop.mail.parse import parse_summary
 from desktop.store import NewMessage, Store
+from desktop.sync import gmail
 from desktop.sync.actions import replay_actions
 from desktop.sync.responses import response_flags, text
 from desktop.sync.special_use import RemoteFolder, assign_roles
@@ -72,13 +73,8 @@ def list_remote_folders(client: IMAPClient) -> list[RemoteFolder]:
 
     A role the server marks on no folder is guessed from common folder names.
     """
-    return remote_folders(client.list_folders())
-
-
-def remote_folders(listing: Sequence[tuple]) -> list[RemoteFolder]:
-    """Turn imapclient's (flags, delimiter, name) LIST entries into RemoteFolder rows with their roles."""
     folders = []
-    for flags, delimiter, name in listing:
+    for flags, delimiter, name in client.list_folders():
         flag_texts = {text(flag) for flag in flags}
         lowered = {flag.lower() for flag in flag_texts}
         selectable = "\\noselect" not in lowered and "\\nonexistent" not in lowered
@@ -155,11 +151,12 @@ def _unchanged(state, uidnext: int | None, modseq: int | None, exists: int, loca
 def _sync_flags(client, store, folder_id, name, uids: Sequence[int], local, result: FolderResult, cancelled,
                 since: int | None) -> Iterator[FolderProgress]:
     modifiers = [f"CHANGEDSINCE {since}"] if since is not None else None
+    labels = gmail.label_reader(client, store, folder_id)
     for start in range(0, len(uids), FLAGS_BATCH):
         if cancelled():
             return
         chunk = uids[start : start + FLAGS_BATCH]
-        response = client.fetch(list(chunk), [b"FLAGS"], modifiers=modifiers)
+        response = client.fetch(list(chunk), [b"FLAGS", *gmail.fetch_items(labels)], modifiers=modifiers)
         changes = {}
         for uid, data in response.items():
             flags = response_flags(data.get(b"FLAGS", ()))
@@ -167,6 +164,7 @@ def _sync_flags(client, store, folder_id, name, uids: Sequence[int], local, resu
                 changes[uid] = flags
         if changes:
             result.flags_changed += store.update_flags(folder_id, changes)
+        gmail.store_labels(store, folder_id, labels, response)
         yield FolderProgress(name, "flags", min(start + FLAGS_BATCH, len(uids)), len(uids))
 
 
@@ -175,14 +173,15 @@ def _fetch_new(client, store, folder_id, name, uids: Sequence[int], result: Fold
     if not total:
         return
     started = time.monotonic()
+    labels = gmail.label_reader(client, store, folder_id)
     yield FolderProgress(name, "fetch", 0, total)
     for start in range(0, total, FETCH_BATCH):
         if cancelled():
             log.info("Sync of %s cancelled after %d of %d messages", name, start, total)
             return
         chunk = list(uids[start : start + FETCH_BATCH])
-        response = client.fetch(chunk, HEADER_ITEMS)
-        batch = [_new_message(uid, data) for uid, data in response.items() if b"BODY[HEADER]" in data]
+        response = client.fetch(chunk, HEADER_ITEMS + gmail.fetch_items(labels))
+        batch = [_new_message(uid, data, labels) for uid, data in response.items() if b"BODY[HEADER]" in data]
         missing = len(chunk) - len(batch)
         if missing:
             # Expunged between SEARCH and FETCH: the next sync removes them locally.
@@ -194,7 +193,7 @@ def _fetch_new(client, store, folder_id, name, uids: Sequence[int], result: Fold
     log.info("Fetched the headers of %d message(s) of %s in %.1f s", result.fetched, name, elapsed)
 
 
-def _new_message(uid: int, data: dict) -> NewMessage:
+def _new_message(uid: int, data: dict, labels: gmail.LabelReader | None = None) -> NewMessage:
     header = data[b"BODY[HEADER]"]
     internal = data.get(b"INTERNALDATE")
     if isinstance(internal, datetime) and internal.tzinfo is None:
@@ -211,6 +210,8 @@ def _new_message(uid: int, data: dict) -> NewMessage:
         raw=None,
         summary=summary,
         internal_date=internal if isinstance(internal, datetime) else None,
+        gm_msgid=labels.msgid(data) if labels else None,
+        labels=(labels.labels(data) or []) if labels else (),
     )
 
 

@@ -5,7 +5,8 @@ tests of X-GM-EXT-1 run against this server. It models what the sync depends
 on: one message can carry several labels, every label is a folder with UIDs
 of its own, "[Gmail]/All Mail" holds every message, and each message has one
 X-GM-MSGID in all folders. FETCH X-GM-MSGID and X-GM-LABELS, and STORE
-+X-GM-LABELS / -X-GM-LABELS, work as Gmail documents them. Everything else is
++X-GM-LABELS / -X-GM-LABELS, work as Gmail documents them; like Gmail,
+FETCH X-GM-LABELS leaves out the label of the selected folder. Everything else is
 the plain IMAP4rev1 subset imapclient uses for a sync: LOGIN, CAPABILITY,
 LIST, SELECT, EXAMINE, UID SEARCH ALL, UID FETCH, UID STORE, NOOP, IDLE,
 LOGOUT. It keeps everything in memory and is not a general IMAP server.
@@ -66,6 +67,7 @@ class FakeGmail:
         self.messages: dict[int, GmailMessage] = {}
         self.folders: dict[str, _Folder] = {}
         self.commands: list[str] = []
+        self.body_fetches: dict[int, int] = {}  # X-GM-MSGID -> how many times its whole body was sent
         self._msgids = itertools.count(1_600_000_000_000_000_001)
         self._validity = itertools.count(int(time.time()))
         for name in ("INBOX", ALL_MAIL, SENT, TRASH, *labels):
@@ -121,6 +123,11 @@ class FakeGmail:
     def labels_of(self, msgid: int) -> set[str]:
         with self.lock:
             return set(self.messages[msgid].labels)
+
+    def bodies_sent(self) -> int:
+        """Return how many whole message bodies (BODY[] or RFC822) FETCH responses carried, over all commands."""
+        with self.lock:
+            return sum(self.body_fetches.values())
 
     def fetch_count(self, item: str) -> int:
         """Return how many UID FETCH commands asked for ``item`` (such as ``BODY.PEEK[]``)."""
@@ -300,10 +307,14 @@ class _Handler(socketserver.StreamRequestHandler):
             folder = self._folder()
             position = {uid: number for number, uid in enumerate(sorted(folder.uids), start=1)}
             rows = [(uid, self.gmail.messages[folder.uids[uid]]) for uid in self._uids(sequence)]
+        hidden = self.gmail._label_of(folder.name) if folder.name != ALL_MAIL else None
         for uid, message in rows:
             parts = [b"UID %d" % uid]
             for item in names:
-                parts.append(_fetch_item(item, message))
+                parts.append(_fetch_item(item, message, hidden))
+                if item in ("BODY[]", "BODY.PEEK[]", "RFC822"):
+                    with self.gmail.lock:
+                        self.gmail.body_fetches[message.msgid] = self.gmail.body_fetches.get(message.msgid, 0) + 1
             self._send(b"* %d FETCH (" % position[uid] + b" ".join(part for part in parts if part) + b")")
 
     def _store(self, arguments: bytes) -> None:
@@ -329,7 +340,8 @@ class _Handler(socketserver.StreamRequestHandler):
             return
         item = "X-GM-LABELS" if operation_name.endswith("X-GM-LABELS") else "FLAGS"
         for uid, message in rows:
-            self._send(b"* %d FETCH (UID %d %s)" % (position[uid], uid, _fetch_item(item, message)))
+            hidden = self.gmail._label_of(folder.name) if folder.name != ALL_MAIL else None
+            self._send(b"* %d FETCH (UID %d %s)" % (position[uid], uid, _fetch_item(item, message, hidden)))
 
 
 def _apply(operation: str, current: set[str], given: set[str]) -> set[str]:
@@ -340,7 +352,7 @@ def _apply(operation: str, current: set[str], given: set[str]) -> set[str]:
     return set(given)
 
 
-def _fetch_item(item: str, message: GmailMessage) -> bytes:
+def _fetch_item(item: str, message: GmailMessage, hidden_label: str | None = None) -> bytes:
     if item == "FLAGS":
         return b"FLAGS (" + " ".join(sorted(message.flags)).encode() + b")"
     if item == "UID":
@@ -355,7 +367,8 @@ def _fetch_item(item: str, message: GmailMessage) -> bytes:
     if item == "X-GM-THRID":
         return b"X-GM-THRID %d" % message.msgid
     if item == "X-GM-LABELS":
-        return b"X-GM-LABELS (" + b" ".join(_quote(label.encode()) for label in sorted(message.labels)) + b")"
+        shown = sorted(label for label in message.labels if label != hidden_label)
+        return b"X-GM-LABELS (" + b" ".join(_quote(label.encode()) for label in shown) + b")"
     if item == "BODYSTRUCTURE":
         parsed = email.message_from_bytes(message.raw, policy=email.policy.compat32)
         return b"BODYSTRUCTURE " + _structure(parsed)
