@@ -73,8 +73,13 @@ def list_remote_folders(client: IMAPClient) -> list[RemoteFolder]:
 
     A role the server marks on no folder is guessed from common folder names.
     """
+    return remote_folders(client.list_folders())
+
+
+def remote_folders(listing: Sequence[tuple]) -> list[RemoteFolder]:
+    """Turn imapclient's (flags, delimiter, name) LIST entries into RemoteFolder rows with their roles."""
     folders = []
-    for flags, delimiter, name in client.list_folders():
+    for flags, delimiter, name in listing:
         flag_texts = {text(flag) for flag in flags}
         lowered = {flag.lower() for flag in flag_texts}
         selectable = "\\noselect" not in lowered and "\\nonexistent" not in lowered
