@@ -18,13 +18,12 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from desktop.config import Account, load_config
-from desktop.index import SearchIndex
-from desktop.index.builder import update_index
 from desktop.paths import Profile
 from desktop.store import Store
 from desktop.sync.actions import replay_account
@@ -33,6 +32,9 @@ from desktop.sync.connection import DEFAULT_TIMEOUT, classify_error, connect
 from desktop.sync.engine import FolderProgress, FolderResult, sync_folder
 from desktop.sync.errors import SyncError, SyncFailures
 from desktop.sync.list_status import list_folders_with_status, unchanged_since_sync
+
+if TYPE_CHECKING:
+    from desktop.index import SearchIndex
 
 log = logging.getLogger(__name__)
 
@@ -143,17 +145,22 @@ def sync_profile(profile: Profile, *, account: str | None = None, cancel: Cancel
 
     # Opening the store here first runs any schema migration once, before the workers open theirs.
     with Store(profile.store_file) as store:
-        index = SearchIndex(profile.index_dir)
-        try:
-            for item in run_account_workers(accounts, work, token):
-                if isinstance(item, SyncError):
-                    failures.append(item)
-                    yield SyncProgress(item.account, "", "error", 0, 0, str(item))
-                elif isinstance(item, SyncProgress):
-                    yield item
-            yield from index_changes(store, index, token)
-        finally:
-            index.close()
+        for item in run_account_workers(accounts, work, token):
+            if isinstance(item, SyncError):
+                failures.append(item)
+                yield SyncProgress(item.account, "", "error", 0, 0, str(item))
+            elif isinstance(item, SyncProgress):
+                yield item
+        # Whoosh is imported and the index opened only when there is work for it,
+        # which keeps a resync with no changes short.
+        if store.index_backlog():
+            from desktop.index import SearchIndex
+
+            index = SearchIndex(profile.index_dir)
+            try:
+                yield from index_changes(store, index, token)
+            finally:
+                index.close()
     if token.cancelled:
         yield SyncProgress(account or "", "", "cancelled", 0, 0, "Sync cancelled; what was fetched is kept.")
     if failures:
@@ -220,6 +227,8 @@ def _join_workers(threads: list[threading.Thread]) -> None:
 
 def index_changes(store: Store, index: SearchIndex, token: CancelToken) -> Iterator[SyncProgress]:
     """Apply the store's queued changes to the index; call it from one thread only."""
+    from desktop.index.builder import update_index
+
     for step in update_index(store, index, cancelled=lambda: token.cancelled):
         yield SyncProgress("", "", "index", step.done, step.total, f"Indexing {step.done}/{step.total}")
 

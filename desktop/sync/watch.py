@@ -30,7 +30,6 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from desktop.config import Account, load_config
-from desktop.index import SearchIndex
 from desktop.paths import Profile
 from desktop.store import FolderRow, Store
 from desktop.sync.actions import replay_account
@@ -119,6 +118,9 @@ def watch_profile(profile: Profile, *, account: str | None = None, cancel: Cance
     try:
         # Opening the store here first runs any schema migration once, before the workers open theirs.
         with Store(profile.store_file) as store:
+            # Imported here, so that a plain `sluice sync` with nothing to index never loads Whoosh.
+            from desktop.index import SearchIndex
+
             index = SearchIndex(profile.index_dir)
             try:
                 for item in run_account_workers(accounts, work, token):
