@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from functools import partial
-from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -59,13 +58,16 @@ REFRESH_DELAY_MS = 250
 _REFRESH_PHASES = {"folder-done", "arrived", "account-done", "watching"}
 
 
-def _search_steps(index_dir: Path, serial: int, query: str, cancel: CancelToken) -> Iterator[tuple[int, list[int]]]:
-    index = SearchIndex(index_dir)
+def _search_steps(profile: Profile, serial: int, query: str, cancel: CancelToken) -> Iterator[tuple[int, list[int]]]:
+    index = SearchIndex(profile.index_dir)
     try:
         # Every match: the list model reads rows lazily, so a long result costs only the ids.
-        yield serial, index.search(query, limit=None)
+        ids = index.search(query, limit=None)
     finally:
         index.close()
+    # This runs on a worker thread, which needs a store connection of its own.
+    with Store(profile.store_file) as store:
+        yield serial, store.without_all_mail_twins(ids)
 
 
 class MainWindow(QMainWindow):
@@ -537,7 +539,7 @@ class MainWindow(QMainWindow):
             return
         self._search_serial += 1
         job = BackgroundJob(
-            partial(_search_steps, self._profile.index_dir, self._search_serial, query),
+            partial(_search_steps, self._profile, self._search_serial, query),
             expected_errors=(QueryError,),
             name="search",
         )
