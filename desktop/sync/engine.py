@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from desktop.mail.parse import parse_summary
 from desktop.store import NewMessage, Store
@@ -44,6 +45,15 @@ FETCH_BATCH = 250
 FLAGS_BATCH = 5000
 HEADER_ITEMS = [b"FLAGS", b"RFC822.SIZE", b"INTERNALDATE", b"BODY.PEEK[HEADER]", b"BODYSTRUCTURE"]
 _SPECIAL_USES = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive", "\\All", "\\Flagged")
+
+
+class FolderUnavailable(Exception):
+    """The server refused to open a folder it had listed; the other folders can still be synced."""
+
+    def __init__(self, folder: str, reason: str) -> None:
+        super().__init__(f"The server did not open folder {folder!r}: {reason}")
+        self.folder = folder
+        self.reason = reason
 
 
 @dataclass
@@ -100,7 +110,13 @@ def sync_folder(
     """Sync one folder; yield progress and, last, a FolderResult."""
     result = FolderResult(folder=name)
     condstore = b"CONDSTORE" in client.capabilities()
-    info = client.select_folder(name, readonly=False)
+    try:
+        info = client.select_folder(name, readonly=False)
+    except IMAPClientAbortError:
+        raise
+    except IMAPClientError as error:
+        # A NO: another client deleted or renamed the folder after the LIST, or it may not be opened.
+        raise FolderUnavailable(name, str(error)) from error
     uidvalidity = int(info.get(b"UIDVALIDITY", 0)) or None
     uidnext = int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None
     exists = int(info.get(b"EXISTS", 0))

@@ -29,7 +29,7 @@ from desktop.store import Store
 from desktop.sync.actions import replay_account
 from desktop.sync.bodies import fetch_missing_bodies
 from desktop.sync.connection import DEFAULT_TIMEOUT, classify_error, connect
-from desktop.sync.engine import FolderProgress, FolderResult, sync_folder
+from desktop.sync.engine import FolderProgress, FolderResult, FolderUnavailable, sync_folder
 from desktop.sync.errors import SyncError, SyncFailures
 from desktop.sync.list_status import list_folders_with_status, unchanged_since_sync
 
@@ -267,7 +267,12 @@ def sync_folders(client: IMAPClient, account: Account, store: Store, token: Canc
             log.debug("Folder %s of account %s is unchanged since the last sync; not selected", name, account.name)
             yield SyncProgress(account.name, name, "folder-done", 0, 0, f"{account.name}/{name}: unchanged")
             continue
-        yield from sync_one_folder(client, store, account, folder_id, name, token)
+        try:
+            yield from sync_one_folder(client, store, account, folder_id, name, token)
+        except FolderUnavailable as error:
+            log.warning("Skipped folder %s of account %s: %s", name, account.name, error.reason)
+            yield SyncProgress(account.name, name, "folder-skipped", 0, 0,
+                               f"{account.name}/{name}: skipped, {error} The next sync tries it again.")
     if token.cancelled:
         return
     # Every folder's headers are stored first, so the whole list is usable before any body arrives.

@@ -409,3 +409,29 @@ def test_special_use_roles_stored(server):
     assert roles["Sent"] == "\\Sent"
     assert roles["Trash"] == "\\Trash"
     assert roles["Spam"] == ""
+
+
+def test_folder_deleted_during_sync_is_skipped(server, monkeypatch, capsys):
+    """Another client deletes a folder between the sync's LIST and its SELECT; the other folders still sync."""
+    for name in ("Doomed", "Zebra"):
+        server.create_folder(name)
+        server.append(name, make_message(f"In {name}", "text"))
+    original = IMAPClient.select_folder
+
+    def select_folder(client, folder, readonly=False):
+        if folder == "Doomed" and client is not server:
+            server.delete_folder("Doomed")
+        return original(client, folder, readonly)
+
+    monkeypatch.setattr(IMAPClient, "select_folder", select_folder)
+    assert sync() == 0
+
+    output = capsys.readouterr().out
+    assert "test/Doomed: skipped, The server did not open folder 'Doomed'" in output
+    with Store(default_profile().store_file) as store:
+        zebra = store.folder_by_name("test", "Zebra")
+        assert [row.subject for row in store.messages(store.message_ids([zebra.id]))] == ["In Zebra"]
+    monkeypatch.setattr(IMAPClient, "select_folder", original)
+    assert sync() == 0
+    with Store(default_profile().store_file) as store:
+        assert store.folder_by_name("test", "Doomed") is None
