@@ -291,6 +291,26 @@ def test_local_flag_change_reaches_server(server, sync_path):
     assert FLAGGED in row.flags
 
 
+def test_keywords_sync_both_ways(server, sync_path):
+    server.append("INBOX", make_message("Tag me", "text"))
+    assert sync() == 0
+    server.select_folder("INBOX")
+    uid = server.search("ALL")[0]
+    server.add_flags([uid], [b"$Work", b"ProjectX"])
+
+    assert sync() == 0
+    with Store(default_profile().store_file) as store:
+        (message_id,) = store.message_ids([store.folder_by_name("test", "INBOX").id])
+        assert {"$Work", "ProjectX"} <= store.message(message_id).flags
+        assert store.change_flags([message_id], add=["$ToDo"], remove=["ProjectX"]) == 1
+    assert sync() == 0
+
+    server.select_folder("INBOX", readonly=True)
+    assert set(server.get_flags([uid])[uid]) == {b"$Work", b"$ToDo"}
+    assert len(search("label:$ToDo")) == 1
+    assert search("label:ProjectX") == []
+
+
 def test_non_ascii_folder_round_trips(server):
     server.create_folder("Entwürfe")
     server.create_folder("受信箱")
