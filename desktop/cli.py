@@ -157,6 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sluice: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of the output went away, as `sluice search ... | head` does; that is not an error.
+        # Python would report the pipe again when it flushes stdout at exit, so stdout goes to /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _separate_search_terms(argv: list[str]) -> list[str]:
@@ -380,7 +385,7 @@ _COUNTED_PHASES = ("fetch", "bodies", "index", "flags")
 
 
 def _print_progress(step) -> None:
-    stream = sys.stderr if step.phase == "error" else sys.stdout
+    stream = sys.stderr if step.phase in ("error", "warning") else sys.stdout
     if step.phase in _COUNTED_PHASES and stream.isatty():
         end = "\n" if step.done >= step.total else "\r"
         print(step.text, end=end, file=stream, flush=True)

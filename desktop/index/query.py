@@ -196,6 +196,9 @@ _IS_VALUES: dict[str, Query] = {
     "unread": Not(HasFlag("\\seen")),
     "flagged": HasFlag("\\flagged"),
     "unflagged": Not(HasFlag("\\flagged")),
+    # The window calls a flagged message starred, as Gmail and Thunderbird do.
+    "starred": HasFlag("\\flagged"),
+    "unstarred": Not(HasFlag("\\flagged")),
     "answered": HasFlag("\\answered"),
     "unanswered": Not(HasFlag("\\answered")),
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -39,6 +39,7 @@ class _Folders:
 
     names: set[str]
     delimiter: str
+    roles: dict[str, str] = field(default_factory=dict)  # name -> special use, such as "\\Sent"
 
     def find(self, name: str) -> str | None:
         """Return the stored spelling of ``name``; INBOX matches in any case (RFC 3501 section 5.1)."""
@@ -118,7 +119,7 @@ def _open(profile: Profile, account: Account) -> Iterator[tuple[_Folders, IMAPCl
         if account.kind == "local":
             rows = store.folders(account.name, with_counts=False)
             delimiter = rows[0].delimiter if rows else LOCAL_DELIMITER
-            yield _Folders({row.name for row in rows}, delimiter), None, store
+            yield _Folders({row.name for row in rows}, delimiter, {row.name: row.special_use for row in rows if row.special_use}), None, store
             return
         client = connect(account)
         try:
@@ -136,7 +137,8 @@ def _remote_folders(account: Account, client: IMAPClient) -> _Folders:
     delimiters = {folder.delimiter for folder in remote}
     delimiter = delimiters.pop() if len(delimiters) == 1 else LOCAL_DELIMITER
     log.debug("Account %s has %d folder(s) with delimiter %r", account.name, len(remote), delimiter)
-    return _Folders({folder.name for folder in remote}, delimiter)
+    roles = {folder.name: folder.special_use for folder in remote if folder.special_use}
+    return _Folders({folder.name for folder in remote}, delimiter, roles)
 
 
 def _check_name(account: Account, name: str, delimiter: str) -> None:
@@ -159,6 +161,11 @@ def _existing(account: Account, folders: _Folders, name: str, verb: str) -> str:
     if found is None:
         raise FolderError(f"Folder {name!r} not found in account {account.name!r}; "
                           f"'sluice folders --account {account.name}' lists the folders (after 'sluice sync').")
+    role = folders.roles.get(found)
+    if role:
+        # The server and other mail programs file sent mail, drafts and deleted mail by these roles (RFC 6154).
+        raise FolderError(f"Folder {found!r} of account {account.name!r} is its {role.lstrip(chr(92))} folder, "
+                          f"so Sluice does not {verb} it; choose another folder.")
     return found
 
 

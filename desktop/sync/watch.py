@@ -51,6 +51,9 @@ from desktop.sync.service import (
 
 log = logging.getLogger(__name__)
 
+# Failures that the same attempt repeats: a rejected login or a password or token command that fails.
+_NO_RETRY_CAUSES = frozenset({"auth", "credentials"})
+
 WATCHED_FOLDER = "INBOX"
 # RFC 2177 section 3: servers may end an IDLE after 30 minutes, so clients
 # should re-issue it at least every 29 minutes.
@@ -273,9 +276,17 @@ class AccountWatcher:
                 yield from self._session(backoff)
             except FolderMissing as error:
                 log.error("Not watching %s of account %s: %s", self._folder, name, error)
-                yield SyncProgress(name, self._folder, "error", 0, 0, f"{name}: {error}")
+                # A warning, not an error: the account's other folders are still watched.
+                yield SyncProgress(name, self._folder, "warning", 0, 0, f"{name}: {error}")
                 return
             except SyncError as error:
+                if error.cause in _NO_RETRY_CAUSES:
+                    # Logging in again with the same secret fails again, and servers may lock an account after
+                    # repeated failed logins, so the account waits for the user to fix it and sync.
+                    log.error("Stopped watching account %s: %s", name, error)
+                    yield SyncProgress(name, self._folder, "error", 0, 0,
+                                       f"{name}: {_sentence(str(error))} Not retried; sync again once it is fixed.")
+                    return
                 yield from self._wait_to_retry(backoff, error)
             except (OSError, IMAPClientError) as error:
                 lost = SyncError(name, "network", f"The connection of account {name!r} failed: {error}.")
@@ -450,8 +461,15 @@ class AccountWatcher:
         name = self._account.name
         log.warning("Connection of account %s failed (%s, attempt %d): %s Retrying in %.2f s",
                     name, error.cause, backoff.attempts, error, delay)
-        yield SyncProgress(name, self._folder, "retry", backoff.attempts, 0, f"{name}: {error} Retrying in {delay:.0f} s.")
+        yield SyncProgress(name, self._folder, "retry", backoff.attempts, 0,
+                           f"{name}: {_sentence(str(error))} Retrying in {delay:.0f} s.")
         self._token.wait(delay)
+
+
+def _sentence(text: str) -> str:
+    """Return ``text`` ending with a full stop, so another sentence can follow it."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _has_change(responses: list) -> bool:

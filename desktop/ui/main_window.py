@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self._profile = profile
         self._store = Store(profile.store_file)
         self._account_names, self._config_error = self._read_accounts()
+        self._tree_signature: tuple = ()
         self._watch_enabled = watch and bool(self._imap_accounts)
         self._watch_options = watch_options
         self._sync_after_watch = False
@@ -280,6 +281,7 @@ class MainWindow(QMainWindow):
     def _load_folders(self) -> None:
         folders = self._store.folders()
         self.folder_model.set_folders(folders, self._account_names)
+        self._tree_signature = (tuple(self._account_names), frozenset((row.id, row.account, row.name) for row in folders))
         if not folders and not self._account_names:
             self._show_empty_state()
             return
@@ -326,10 +328,15 @@ class MainWindow(QMainWindow):
                 current node's when None.
         """
         folders = self._store.folders()
-        if {row.id for row in folders} == self.folder_model.folder_ids() and select_key is None:
+        # Accounts added and folders renamed by another program (the command line) change the tree too.
+        account_names, _error = self._read_accounts()
+        signature = (tuple(account_names), frozenset((row.id, row.account, row.name) for row in folders))
+        if signature == self._tree_signature and select_key is None:
             self.folder_model.update_counts(folders)
             self.folder_commands.update_actions()
             return
+        self._account_names = account_names
+        self._tree_signature = signature
         first_folders = not self.folder_model.folder_ids()
         current_key = select_key or self.folder_view.currentIndex().data(NODE_KEY_ROLE)
         self._rebuilding_tree = True
@@ -644,7 +651,7 @@ class MainWindow(QMainWindow):
         self._show_account_step(step)
         if step.phase == "watching" and self.status_panel.message() == self.tr("Checking for mail…"):
             self.status_panel.show_message(self.tr("%n message(s)", "", self.message_model.rowCount()))
-        if step.phase == "arrived":
+        if step.phase in ("arrived", "warning"):
             self.status_panel.show_message(step.text)
         if step.phase in _REFRESH_PHASES:
             self._refresh_timer.start()

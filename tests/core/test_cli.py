@@ -149,3 +149,19 @@ def test_invalid_config_stops_folders_and_search(capsys):
     assert main(["search", "x"]) == 1
 
     assert capsys.readouterr().err.count("invalid TOML") == 2
+
+
+def test_search_piped_to_head_ends_quietly(tmp_path):
+    """`sluice search ... | head` closes the pipe early; that must not print a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    environment = {**os.environ, "SLUICE_HOME": str(home)}
+    command = f"{sys.executable} -m desktop --demo search --limit 0 budget | head -n 1"
+    completed = subprocess.run(["sh", "-c", command], env=environment, capture_output=True, text=True, timeout=120)
+
+    assert completed.stdout.count("\n") == 1
+    assert "Traceback" not in completed.stderr
+    assert "BrokenPipeError" not in completed.stderr

@@ -110,6 +110,8 @@ A, B, C = Text("a"), Text("b"), Text("c")
         ("is:unread", Not(HasFlag("\\seen"))),
         ("is:UNREAD", Not(HasFlag("\\seen"))),
         ("is:flagged", HasFlag("\\flagged")),
+        ("is:starred", HasFlag("\\flagged")),
+        ("is:unstarred", Not(HasFlag("\\flagged"))),
         ("is:unflagged", Not(HasFlag("\\flagged"))),
         ("is:answered", HasFlag("\\answered")),
         ("is:unanswered", Not(HasFlag("\\answered"))),

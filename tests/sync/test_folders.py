@@ -203,6 +203,8 @@ def test_delete_without_yes_refuses(server, capsys):
         (("rename", "Existing", "Existing/Inner"), "inside the folder itself"),
         (("rename", "Existing", "Parent"), "'Parent' exists already"),
         (("delete", "Parent", "--yes"), "has sub-folders (Parent/Child)"),
+        (("rename", "Sent", "Gesendet"), "Folder 'Sent' of account 'test' is its Sent folder, so Sluice does not rename it"),
+        (("delete", "Trash", "--yes"), "is its Trash folder, so Sluice does not delete it"),
     ],
 )
 def test_folder_errors(server, capsys, words, expected):
@@ -266,24 +268,24 @@ def test_local_create_rename_delete(demo, capsys):
 
 
 def test_local_rename_keeps_ids_and_search(demo, capsys):
-    ids = folder_message_ids(DEMO_ACCOUNT, "Archive")
+    ids = folder_message_ids(DEMO_ACCOUNT, "Lists/book-club")
     assert ids
 
-    assert folder("rename", "Archive", "Ablage") == 0
+    assert folder("rename", "Lists/book-club", "Lists/Buchclub") == 0
 
-    assert folder_message_ids(DEMO_ACCOUNT, "Ablage") == ids
-    assert search("folder:Ablage") == ids
-    assert search("folder:Archive") == []
+    assert folder_message_ids(DEMO_ACCOUNT, "Lists/Buchclub") == ids
+    assert search("folder:Lists/Buchclub") == ids
+    assert search("folder:Lists/book-club") == []
 
 
 def test_local_delete_removes_messages(demo, capsys):
-    ids = folder_message_ids(DEMO_ACCOUNT, "Archive")
+    ids = folder_message_ids(DEMO_ACCOUNT, "Lists/book-club")
 
-    assert folder("delete", "Archive", "--yes") == 0
+    assert folder("delete", "Lists/book-club", "--yes") == 0
 
-    assert "Archive" not in local_folders(DEMO_ACCOUNT)
+    assert "Lists/book-club" not in local_folders(DEMO_ACCOUNT)
     assert f"{len(ids)} local message(s)" in capsys.readouterr().out
-    assert search("folder:Archive") == []
+    assert search("folder:Lists/book-club") == []
 
 
 @pytest.mark.parametrize(
@@ -295,8 +297,9 @@ def test_local_delete_removes_messages(demo, capsys):
         (("rename", "INBOX", "Other"), "cannot be renamed"),
         (("delete", "INBOX", "--yes"), "cannot be deleted"),
         (("rename", "Missing", "Other"), "'Missing' not found"),
-        (("rename", "Archive", "Sent"), "'Sent' exists already"),
-        (("delete", "Archive"), "--yes"),
+        (("rename", "Lists/book-club", "Sent"), "'Sent' exists already"),
+        (("rename", "Archive", "Ablage"), "is its Archive folder, so Sluice does not rename it"),
+        (("delete", "Lists/book-club"), "--yes"),
     ],
 )
 def test_local_errors(demo, capsys, words, expected):

@@ -346,6 +346,24 @@ def test_watch_backs_off_when_server_is_down(monkeypatch, watch_runs, caplog):
     assert delays[-1] > 2 * delays[0]
 
 
+def test_watch_stops_after_rejected_login(dovecot_server, monkeypatch, watch_runs):
+    """A wrong password fails the same way each time, and repeated failed logins can lock an account."""
+    user = new_user(dovecot_server)
+    add_account("work", user.name, dovecot_server.port, monkeypatch, password="not-the-password")
+    run = WatchRun(WatchOptions(backoff=lambda: Backoff(base=0.2, cap=5.0))).start()
+    watch_runs.append(run)
+
+    assert wait_for(lambda: run.phases("error"), 10), run.steps
+    time.sleep(1.5)
+
+    assert run.phases("retry") == []
+    (error,) = run.phases("error")
+    assert "Not retried; sync again once it is fixed." in error.text
+    assert "sluice account password work" in error.text
+    assert len(run.phases("connect")) == 1
+    assert run.stop(2)
+
+
 def test_watch_reconnects_after_connection_loss(dovecot_server, monkeypatch, watch_runs):
     user = new_user(dovecot_server)
     proxy = CuttableProxy(dovecot_server.port)
@@ -526,14 +544,14 @@ def test_unknown_watched_folder_is_explained(dovecot_server, monkeypatch, watch_
     run = WatchRun(WatchOptions()).start()
     watch_runs.append(run)
 
-    assert wait_for(lambda: run.phases("error"), 10), run.steps
-    error = run.phases("error")[0].text
+    assert wait_for(lambda: run.phases("warning"), 10), run.steps
+    error = run.phases("warning")[0].text
     assert "The watched folder 'Lists/missing' does not exist on the server of account 'work'" in error
     assert "its folders are: Archive, Drafts, INBOX, Junk, Sent, Trash" in error
     assert wait_for(lambda: {step.folder for step in run.phases("watching")} == {"INBOX", "Archive"}, 10), run.steps
     append(dovecot_server, user, "Arrived despite the bad setting")
     assert wait_for(lambda: "Arrived despite the bad setting" in stored_subjects("work"), 5), run.steps
     assert run.phases("retry") == []
-    assert len(run.phases("error")) == 1
+    assert len(run.phases("warning")) == 1
     assert run.stop()
     assert run.error is None

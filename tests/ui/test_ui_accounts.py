@@ -267,3 +267,35 @@ def test_folder_error_shows_reason(qtbot, tmp_path, imap_user, dovecot_server, d
     qtbot.waitUntil(lambda: window.status_panel.message_label.property("error") is True, timeout=2000)
     assert "Taken" in window.status_panel.message()
     window.close()
+
+
+def _tree_names(window: MainWindow, account: str) -> set[str]:
+    account_index = window.folder_model.account_index(account)
+    if not account_index.isValid():
+        return set()
+    return {window.folder_model.index(row, 0, account_index).data(NAME_ROLE)
+            for row in range(window.folder_model.rowCount(account_index))}
+
+
+def test_tree_follows_command_line_changes(qtbot, tmp_path, imap_user, dovecot_server, direct_client) -> None:
+    """A folder renamed and an account added by the command line show after the watch's next full sync."""
+    from desktop.cli import main
+
+    direct_client.create_folder("Projects")
+    profile = _profile(tmp_path, {"work": _account("work", imap_user, dovecot_server)})
+    options = WatchOptions(backoff=lambda: Backoff(base=0.2, cap=2.0), full_sync_seconds=1.0)
+    window = MainWindow(profile, watch=True, watch_options=options)
+    qtbot.addWidget(window)
+    window.show()
+    _wait_watching(qtbot, window, "work")
+    qtbot.waitUntil(lambda: "Projects" in _tree_names(window, "work"), timeout=PUSH_TIMEOUT_MS)
+
+    assert main(["--home", str(tmp_path / "profile"), "folder", "rename", "Projects", "Projekte", "--account", "work"]) == 0
+    assert main(["--home", str(tmp_path / "profile"), "account", "add", "later", "--imap-host", "127.0.0.1",
+                 "--imap-port", str(free_port()), "--security", "none", "--user", "x",
+                 "--password-command", "echo x"]) == 0
+
+    qtbot.waitUntil(lambda: "Projekte" in _tree_names(window, "work"), timeout=FOLDER_TIMEOUT_MS)
+    assert "Projects" not in _tree_names(window, "work")
+    assert window.folder_model.account_index("later").isValid()
+    window.close()
