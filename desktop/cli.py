@@ -464,6 +464,12 @@ def _clip(text: str, width: int) -> str:
     return text + " " * (width - used)
 
 
+def _pad(text: str, width: int) -> str:
+    """Return ``text`` padded to ``width`` terminal cells (CJK characters take two); a longer text is kept whole."""
+    used = sum(_cell_width(char) for char in text)
+    return text + " " * max(0, width - used)
+
+
 def _folders(args: argparse.Namespace, profile: Profile) -> int:
     from desktop.store import Store
 
@@ -477,7 +483,7 @@ def _folders(args: argparse.Namespace, profile: Profile) -> int:
         return EXIT_OK
     print(f"{'ACCOUNT':<12} {'FOLDER':<40} {'TOTAL':>8} {'UNREAD':>8}")
     for folder in folders:
-        print(f"{folder.account:<12} {folder.name:<40} {folder.total:>8} {folder.unread:>8}")
+        print(f"{_pad(folder.account, 12)} {_pad(folder.name, 40)} {folder.total:>8} {folder.unread:>8}")
     return EXIT_OK
 
 

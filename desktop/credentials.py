@@ -35,9 +35,9 @@ def _keyring() -> ModuleType:
 def _keyring_missing_message(account: str, action: str) -> str:
     return (
         f"No usable system keyring was found, so the password of account {account!r} cannot be {action}. "
-        "Start a Secret Service such as GNOME Keyring or KWallet, or use --password-command CMD "
-        f"(with 'sluice account add' or 'sluice account password {account}'), where CMD prints the password, "
-        "for example 'pass show mail/work'."
+        "Start a Secret Service such as GNOME Keyring or KWallet, or use --password-command CMD, where CMD prints "
+        "the password (for example 'pass show mail/work'): add it to the 'sluice account add' command, or, for an "
+        f"account that exists already, run 'sluice account password {account} --password-command CMD'."
     )
 
 

@@ -165,3 +165,17 @@ def test_search_piped_to_head_ends_quietly(tmp_path):
     assert completed.stdout.count("\n") == 1
     assert "Traceback" not in completed.stderr
     assert "BrokenPipeError" not in completed.stderr
+
+
+def test_folders_columns_align_with_cjk(capsys):
+    assert main(["--demo", "folder", "create", "受信箱/お知らせ"]) == 0
+    capsys.readouterr()
+
+    assert main(["--demo", "folders"]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    cjk = next(line for line in lines if "受信箱" in line)
+    plain = next(line for line in lines if " INBOX " in line)
+    # Each CJK character takes two terminal cells, so it counts twice here.
+    cells = len(cjk) + sum(1 for char in cjk if "\u3000" <= char <= "\u9fff")
+    assert cells == len(plain)
