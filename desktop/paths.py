@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import platformdirs
@@ -81,5 +80,7 @@ def demo_profile() -> Profile:
 
 def resource_path(*parts: str) -> Path:
     """Return the path of a file shipped in ``resources/``."""
+    from importlib import resources  # imported here: it costs about 6 ms, which a plain sync does not need
+
     root = resources.files("desktop.resources")
     return Path(str(root.joinpath(*parts)))

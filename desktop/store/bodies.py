@@ -12,7 +12,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from desktop.mail.parse import parse_summary
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +83,8 @@ class BodiesMixin:
                 )
                 if cursor.rowcount == 0:
                     continue
+                from desktop.mail.parse import parse_summary  # loaded on first use, see Store
+
                 summary = parse_summary(raw)
                 db.execute("UPDATE messages SET has_attachment = ? WHERE id = ?", (int(summary.has_attachment), message_id))
                 stored.append(message_id)

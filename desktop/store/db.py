@@ -19,13 +19,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from desktop.mail.parse import Summary
 from desktop.store.bodies import BodiesMixin
 from desktop.store.flags import FLAGGED, SEEN, check_flag, flags_text
 from desktop.store.gmail import GmailMixin
 from desktop.store.journal import JournalMixin
 from desktop.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from desktop.mail.parse import Summary
 
 log = logging.getLogger(__name__)
 

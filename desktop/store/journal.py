@@ -31,7 +31,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from desktop.mail.parse import parse_summary
 from desktop.store.flags import FLAGGED, SEEN, check_flag, flags_text
 
 if TYPE_CHECKING:
@@ -173,6 +172,8 @@ class JournalMixin:
         folder = self._folder_info(folder_id)
         # The server stores lines ending in CRLF (RFC 5322 section 2.3), so the local copy is kept that way too.
         raw = re.sub(rb"\r?\n", b"\r\n", raw)
+        from desktop.mail.parse import parse_summary  # loaded on first use, see Store
+
         summary = parse_summary(raw)
         with self.transaction() as db:
             action_id = self._next_action_id() if folder.kind == "imap" else None

@@ -32,7 +32,6 @@ from datetime import datetime, timezone
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
-from desktop.mail.parse import parse_summary
 from desktop.store import NewMessage, Store
 from desktop.sync import gmail
 from desktop.sync.actions import replay_actions
@@ -219,6 +218,9 @@ def _new_message(uid: int, data: dict, labels: gmail.LabelReader | None = None) 
     internal = data.get(b"INTERNALDATE")
     if isinstance(internal, datetime) and internal.tzinfo is None:
         internal = internal.replace(tzinfo=timezone.utc)
+    # Imported on the first new message, so a sync with no new mail never loads the email package.
+    from desktop.mail.parse import parse_summary
+
     summary = parse_summary(header)
     structure = data.get(b"BODYSTRUCTURE")
     if structure is not None:
