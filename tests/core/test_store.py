@@ -170,3 +170,18 @@ def test_gmail_ids_and_labels_stored(store, inbox):
 
     row = store._db.execute("SELECT gm_msgid, labels FROM messages WHERE id = ?", (message_id,)).fetchone()
     assert row == (1_600_000_000_000_000_001, '["Work Stuff", "\\\\Inbox"]')
+
+
+def test_missing_bodies_query_uses_id_index(store, inbox):
+    """The body check runs on every sync, so it must not read the bodies' own pages (see schema version 3)."""
+    header_only = new(1)
+    header_only.raw = None
+    store.insert_messages(inbox, [header_only, new(2)])
+
+    plan = " ".join(row[3] for row in store._db.execute(
+        "EXPLAIN QUERY PLAN SELECT m.id FROM messages m LEFT JOIN raw_messages r ON r.message_id = m.id "
+        "WHERE r.message_id IS NULL"
+    ))
+
+    assert "COVERING INDEX raw_messages_ids" in plan
+    assert [body.uid for body in store.missing_bodies(store.folder(inbox).account_id)] == [1]
