@@ -86,6 +86,11 @@ class JournalMixin:
             (account_id, folder_id, uidvalidity, payload, time.time()),
         )
 
+    def has_failed_actions(self, folder_id: int) -> bool:
+        """Return whether an action of this folder ever failed, which may have left local and server apart."""
+        row = self._db.execute("SELECT 1 FROM actions WHERE folder_id = ? AND state = 'failed' LIMIT 1", (folder_id,)).fetchone()
+        return row is not None
+
     def pending_actions(self, account_id: int) -> list[tuple[int, int, int | None, str, dict]]:
         """Return (action id, folder id, uidvalidity, kind, payload) of pending actions, oldest first."""
         rows = self._db.execute(

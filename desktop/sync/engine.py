@@ -140,7 +140,7 @@ def sync_folder(
         yield result
         return
 
-    server_uids = set(client.search("ALL")) if exists else set()
+    server_uids = _server_uids(client, store, folder_id, state, local, exists)
     missing = set(local) - server_uids
     # A negative UID is a placeholder of a journaled move or append; it stays while that action is pending.
     gone = {uid for uid in missing if uid > 0} | store.stale_placeholders(missing)
@@ -160,6 +160,30 @@ def sync_folder(
     # HIGHESTMODSEQ is recorded only after every change up to it is stored.
     store.set_folder_state(folder_id, uidvalidity=uidvalidity, uidnext=uidnext, highestmodseq=modseq)
     yield result
+
+
+def _server_uids(client: IMAPClient, store: Store, folder_id: int, state, local, exists: int) -> set[int]:
+    """Return the UIDs the server has in the selected folder.
+
+    UIDs only grow (RFC 3501 section 2.3.1.1), and the last complete sync
+    stored every UID below the UIDNEXT it recorded. So when the UIDs from
+    that UIDNEXT on plus the stored ones add up to the server's message
+    count, nothing was expunged, and only the new UIDs need a SEARCH. That
+    keeps new mail in a big folder from costing a list of all its UIDs.
+    """
+    if not exists:
+        return set()
+    known = {uid for uid in local if uid > 0}
+    # A stored UID at or above UIDNEXT (a sync cut short, a move into the folder) or a failed action means
+    # the store may differ from the server below UIDNEXT too, so the full list is read.
+    if state is not None and state.uidnext and known and max(known) < state.uidnext \
+            and not store.has_failed_actions(folder_id):
+        # "N:*" includes the highest UID even when it is below N (RFC 3501 section 6.4.8), hence the filter.
+        arrived = {uid for uid in client.search(["UID", f"{state.uidnext}:*"]) if uid >= state.uidnext}
+        if exists == len(known) + len(arrived):
+            return known | arrived
+        log.debug("Folder %d lost messages since the last sync; reading all its UIDs", folder_id)
+    return set(client.search("ALL"))
 
 
 def _unchanged(state, uidnext: int | None, modseq: int | None, exists: int, local_count: int) -> bool:

@@ -148,6 +148,7 @@ class FetchSpy:
         self.requests: list[list[bytes]] = []
         self.modifiers: list[list[str] | None] = []
         self.searches = 0
+        self.search_criteria: list = []
         original_fetch = IMAPClient.fetch
         original_search = IMAPClient.search
         spy = self
@@ -159,6 +160,7 @@ class FetchSpy:
 
         def search(client, criteria="ALL", charset=None):
             spy.searches += 1
+            spy.search_criteria.append(criteria)
             return original_search(client, criteria, charset)
 
         monkeypatch.setattr(IMAPClient, "fetch", fetch)
@@ -429,6 +431,31 @@ def test_special_use_roles_stored(server):
     assert roles["Sent"] == "\\Sent"
     assert roles["Trash"] == "\\Trash"
     assert roles["Spam"] == ""
+
+
+def test_new_mail_searches_only_new_uids(server, sync_path, monkeypatch):
+    for number in range(5):
+        server.append("INBOX", make_message(f"Old {number}", "body"))
+    assert sync() == 0
+    server.append("INBOX", make_message("New", "body"))
+
+    spy = FetchSpy(monkeypatch)
+    assert sync() == 0
+
+    # The count adds up (5 stored + 1 new), so no list of every UID is read.
+    assert "ALL" not in spy.search_criteria
+    assert len(subjects()) == 6
+
+    server.select_folder("INBOX")
+    server.delete_messages(server.search(["SUBJECT", "Old 2"]))
+    server.expunge()
+    server.append("INBOX", make_message("Newer", "body"))
+    spy.search_criteria.clear()
+    assert sync() == 0
+
+    # One expunged and one new: the count alone cannot tell, so every UID is read.
+    assert "ALL" in spy.search_criteria
+    assert sorted(subjects()) == ["New", "Newer", "Old 0", "Old 1", "Old 3", "Old 4"]
 
 
 def test_folder_deleted_during_sync_is_skipped(server, monkeypatch, capsys):
