@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_account_commands(commands, common)
     _add_folder_commands(commands, common)
+    _add_rules_commands(commands, common)
 
     sync = commands.add_parser("sync", help="fetch new mail and changes from the server", parents=[common])
     sync.add_argument("--account", metavar="NAME", help="sync only this account")
@@ -130,6 +131,19 @@ def _add_folder_commands(commands: argparse._SubParsersAction, common: argparse.
     delete.add_argument("--yes", action="store_true", help="delete without asking")
     for parser in (create, rename, delete):
         parser.add_argument("--account", metavar="NAME", help="the account (required when there are several)")
+
+
+def _add_rules_commands(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    rules = commands.add_parser("rules", help="check rule files (see docs/rules.md)", parents=[common])
+    actions = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    check = actions.add_parser(
+        "check", parents=[common],
+        help="validate rule files and list every problem with its file and line",
+        description="Validate rule files. Prints 'OK: N rule(s) in M file(s)', or each problem on stderr and "
+        "exits with status 1. When the local store has folders, folder names in the rules are checked too.",
+    )
+    check.add_argument("files", nargs="*", metavar="FILE", type=Path,
+                       help="rule files or folders to check (default: every *.toml file in the profile's rules folder)")
 
 
 def _add_password_source(parser: argparse.ArgumentParser, *, oauth2: bool = False) -> None:
@@ -223,6 +237,8 @@ def _dispatch(args: argparse.Namespace, profile: Profile) -> int:
         return _index_rebuild(profile)
     if args.command == "folder":
         return _folder(args, profile)
+    if args.command == "rules":
+        return _rules_check(args, profile)
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -567,3 +583,30 @@ def _confirm_delete(account: Account, name: str, count: int) -> bool:
         print("Nothing deleted.")
         return False
     return True
+
+
+def _rules_check(args: argparse.Namespace, profile: Profile) -> int:
+    from desktop.rules.loader import check_folders, collect_rules
+
+    paths = args.files or [profile.rules_dir]
+    missing = [path for path in paths if not path.exists()]
+    if missing:
+        print(f"sluice: rule file {missing[0]} not found. Give an existing file or folder.", file=sys.stderr)
+        return EXIT_FAILED
+    ruleset, problems = collect_rules(paths)
+    if not problems and profile.store_file.exists():
+        from desktop.store import Store
+
+        with Store(profile.store_file) as store:
+            folders = [(row.account, row.name) for row in store.folders(with_counts=False)]
+        problems = check_folders(ruleset, folders) if folders else []
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) found.", file=sys.stderr)
+        return EXIT_FAILED
+    file_count = len(ruleset.files)
+    if file_count == 0:
+        print(f"No rule files in {', '.join(str(path) for path in paths)}. Add a *.toml file (see docs/rules.md).")
+    print(f"OK: {len(ruleset.rules)} rule(s) in {file_count} file(s)")
+    return EXIT_OK

@@ -1,0 +1,80 @@
+"""`sluice rules check`: exit codes and output."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktop.cli import main
+from desktop.paths import default_profile
+
+GOOD = '[[rule]]\nname = "Receipts"\nwhen = "subject:invoice"\nactions = [{ move = "Receipts" }]\n'
+BAD = '[[rule]]\nname = "Receipts"\nactions = [{ lane = "VIP" }]\n'
+
+
+def test_check_default_folder_ok(capsys):
+    rules_dir = default_profile().ensure().rules_dir
+    (rules_dir / "a.toml").write_text(GOOD, encoding="utf-8")
+    (rules_dir / "b.toml").write_text(GOOD.replace("Receipts", "Bills"), encoding="utf-8")
+
+    code = main(["rules", "check"])
+
+    output = capsys.readouterr()
+    assert code == 0
+    assert output.out.strip() == "OK: 2 rule(s) in 2 file(s)"
+    assert output.err == ""
+
+
+def test_check_problems_exit_one(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(BAD, encoding="utf-8")
+
+    code = main(["rules", "check", str(bad)])
+
+    output = capsys.readouterr()
+    assert code == 1
+    assert output.out == ""
+    lines = output.err.splitlines()
+    assert lines[0].startswith(f"{bad}:3: rule 'Receipts': Invalid lane name 'VIP'.")
+    assert lines[-1] == "1 problem(s) found."
+
+
+def test_check_missing_file(tmp_path, capsys):
+    code = main(["rules", "check", str(tmp_path / "nope.toml")])
+
+    assert code == 1
+    assert "nope.toml not found" in capsys.readouterr().err
+
+
+def test_check_empty_folder(capsys):
+    code = main(["rules", "check"])
+
+    output = capsys.readouterr()
+    assert code == 0
+    assert "No rule files in" in output.out
+    assert output.out.strip().endswith("OK: 0 rule(s) in 0 file(s)")
+
+
+def test_check_unknown_folder_with_store(tmp_path, capsys):
+    from desktop.store import Store
+
+    profile = default_profile().ensure()
+    with Store(profile.store_file) as store:
+        account_id = store.ensure_account("work")
+        store.upsert_folder(account_id, "INBOX")
+        store.upsert_folder(account_id, "Receipts")
+    rules = tmp_path / "rules.toml"
+    rules.write_text(GOOD.replace('move = "Receipts"', 'move = "Reciepts"'), encoding="utf-8")
+
+    code = main(["rules", "check", str(rules)])
+
+    assert code == 1
+    assert f"{rules}:1: rule 'Receipts': Folder 'Reciepts' not found in account 'work'. Did you mean 'Receipts'?" in capsys.readouterr().err
+    rules.write_text(GOOD, encoding="utf-8")
+    assert main(["rules", "check", str(rules)]) == 0
+
+
+def test_check_help_mentions_docs(capsys):
+    with pytest.raises(SystemExit):
+        main(["rules", "check", "--help"])
+
+    assert "profile's rules folder" in capsys.readouterr().out
