@@ -57,8 +57,8 @@ def _compile_package() -> None:
     """Compile Sluice to bytecode, as an installed wheel is, so no run pays for compiling its sources.
 
     A PYTHONDONTWRITEBYTECODE setting in the caller's environment would make
-    every ``sluice`` process compile about 50 modules again (some 60 ms), which
-    no user of an installed copy pays; the benchmark's children run without it.
+    every ``sluice`` process compile about 50 modules again (some 60 ms). No user
+    of an installed copy pays that, so the benchmark's children run without it.
     """
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     if not compileall.compile_dir(REPOSITORY / "desktop", quiet=1):

@@ -45,7 +45,7 @@ class Account:
         smtp_host, smtp_port, smtp_security: The outgoing server, if any.
         address: The user's own address for this account.
         oauth2_token_command: Shell command whose first output line is an
-            OAuth 2.0 access token; when set, Sluice logs in with
+            OAuth 2.0 access token. When it is set, Sluice logs in with
             OAUTHBEARER or XOAUTH2 instead of a password.
         offline: Keep a full copy of every message (bodies too), fetched
             in the background after the headers; when false, a body is

@@ -1,9 +1,9 @@
 """Find the line of each rule, key and list item in a rule file's text.
 
-``tomllib`` returns values without positions, so the loader maps what it reports
-on back to lines by scanning the text: ``[[rule]]`` headers start rules, ``key =``
-lines at the top level of a rule give its keys, and the start of each item in an
-array value (such as ``actions``) gives that item's line. An inline table on one
+``tomllib`` returns values without positions, so the loader finds lines by
+scanning the text. ``[[rule]]`` headers start rules, and ``key =`` lines at the
+top level of a rule give its keys. The start of each item in an array value
+(such as ``actions``) gives that item's line. An inline table on one
 line is one item, so everything inside it shares that line.
 """
 

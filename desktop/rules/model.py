@@ -1,6 +1,6 @@
 """The loaded form of a rule file: frozen dataclasses, plain data only.
 
-A ``RuleSet`` holds ``Rule`` objects in the order they run: files in name order,
+A ``RuleSet`` contains ``Rule`` objects in the order they run: files in name order,
 rules in file order. A rule's condition is a tree of the condition classes below,
 and its actions are a tuple of the action classes. Code that matches messages or
 runs actions reads these classes and never the TOML.
@@ -47,7 +47,7 @@ class When:
 
 @dataclass(frozen=True)
 class TextMatch:
-    """How a text value is compared.
+    """A comparison of a text value.
 
     Attributes:
         operator: "is" (whole value), "contains", "matches" (a glob with ``*``, ``?``
@@ -217,7 +217,7 @@ class Lane:
 
 @dataclass(frozen=True)
 class AutoReply:
-    """Answer the sender, at most once per sender every ``days`` days.
+    """An automatic reply to the sender, at most once per sender every ``days`` days.
 
     Attributes:
         body: The reply text, a template (placeholders are planned, not yet defined).
@@ -239,7 +239,7 @@ Action = Move | Copy | Flag | Mark | Label | Delete | Archive | Priority | Lane 
 
 @dataclass(frozen=True)
 class Scope:
-    """Where a rule applies.
+    """The accounts and folders a rule applies to.
 
     Attributes:
         accounts: Account names; empty means every account.

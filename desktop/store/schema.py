@@ -87,7 +87,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_by_gm_msgid ON messages (gm_msgid) WHERE gm_msgid IS NOT NULL;
     """,
     # Version 3: an index of the ids in raw_messages. Finding the messages
-    # without a body probes raw_messages once per message; the table's own
+    # without a body probes raw_messages once per message. The table's own
     # b-tree carries the first kilobytes of every body, so at 50,000 messages
     # those probes took 80 ms of every sync, and through this index 13 ms.
     """

@@ -1,7 +1,7 @@
 """Sending the action journal to the server.
 
 Pending actions of an account are sent in the order the user made them, and
-each is marked done only after the server answered OK. Each one is safe to
+each is marked done only after the server replied OK. Each one is safe to
 send again after a crash between the server's OK and that mark:
 
 - flags: setting a flag that is set already changes nothing.
@@ -23,7 +23,7 @@ where the server has it; an action for a renumbered folder is dropped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -149,15 +149,23 @@ def _drop_renumbered(session: _Session, action_id: int, folder: FolderRow, kind:
 
 
 def _send_flags(session: _Session, action_id: int, folder: FolderRow, payload: dict) -> None:
+    client = session.client
+    _send_store(session, action_id, folder, payload, "flag", client.add_flags, client.remove_flags,
+                lambda uids: _take_server_flags(client, session.store, folder.id, uids))
+
+
+def _send_store(session: _Session, action_id: int, folder: FolderRow, payload: dict, kind: str,
+                add: Callable[..., object], remove: Callable[..., object], take_server: Callable[[list[int]], None]) -> None:
+    """Send one STORE action (flags or Gmail labels) and mark it done, or failed when the server rejects it."""
     uids = [uid for uid in payload["uids"] if uid > 0]
     if not uids:
         session.store.finish_action(action_id)
         return
     try:
         if payload["add"]:
-            session.client.add_flags(uids, payload["add"], silent=True)
+            add(uids, payload["add"], silent=True)
         if payload["remove"]:
-            session.client.remove_flags(uids, payload["remove"], silent=True)
+            remove(uids, payload["remove"], silent=True)
     except IMAPClientAbortError:
         # The connection is gone: the action stays pending, and STORE is
         # idempotent, so sending it again in the next sync is safe.
@@ -165,12 +173,13 @@ def _send_flags(session: _Session, action_id: int, folder: FolderRow, payload: d
     except IMAPClientError as error:
         # The server rejected it (NO or BAD). Sent again in a later sync, it
         # would land after the changes journaled after it and undo them.
-        session.store.finish_action(action_id, error=f"the server rejected the flag change: {error}")
-        log.warning("The server rejected action %d of folder %s, so it was dropped: %s", action_id, folder.name, error)
-        _take_server_flags(session.client, session.store, folder.id, uids)
+        session.store.finish_action(action_id, error=f"the server rejected the {kind} change: {error}")
+        log.warning("The server rejected action %d (a %s change) of folder %s, so it was dropped: %s",
+                    action_id, kind, folder.name, error)
+        take_server(uids)
         return
     session.store.finish_action(action_id)
-    log.debug("Sent action %d (%d message(s)) to folder %s", action_id, len(uids), folder.name)
+    log.debug("Sent %s action %d (%d message(s)) to folder %s", kind, action_id, len(uids), folder.name)
 
 
 def _take_server_flags(client: IMAPClient, store: Store, folder_id: int, uids: list[int]) -> None:
@@ -188,25 +197,9 @@ def _take_server_flags(client: IMAPClient, store: Store, folder_id: int, uids: l
 
 def _send_labels(session: _Session, action_id: int, folder: FolderRow, payload: dict) -> None:
     """Send STORE +X-GM-LABELS / -X-GM-LABELS; imapclient encodes the labels in modified UTF-7."""
-    uids = [uid for uid in payload["uids"] if uid > 0]
-    if not uids:
-        session.store.finish_action(action_id)
-        return
-    try:
-        if payload["add"]:
-            session.client.add_gmail_labels(uids, payload["add"], silent=True)
-        if payload["remove"]:
-            session.client.remove_gmail_labels(uids, payload["remove"], silent=True)
-    except IMAPClientAbortError:
-        raise
-    except IMAPClientError as error:
-        # As for flags: sent again later, it would land after newer changes.
-        session.store.finish_action(action_id, error=f"the server rejected the label change: {error}")
-        log.warning("The server rejected label action %d of folder %s, so it was dropped: %s", action_id, folder.name, error)
-        gmail.read_server_labels(session.client, session.store, folder.id, uids)
-        return
-    session.store.finish_action(action_id)
-    log.debug("Sent label action %d (%d message(s)) to folder %s", action_id, len(uids), folder.name)
+    client = session.client
+    _send_store(session, action_id, folder, payload, "label", client.add_gmail_labels, client.remove_gmail_labels,
+                lambda uids: gmail.read_server_labels(client, session.store, folder.id, uids))
 
 
 # --- move ---------------------------------------------------------------------

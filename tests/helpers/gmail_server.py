@@ -3,7 +3,7 @@
 Gmail cannot run locally, and Dovecot has none of Gmail's extensions, so the
 tests of X-GM-EXT-1 run against this server. It models what the sync depends
 on: one message can carry several labels, every label is a folder with UIDs
-of its own, "[Gmail]/All Mail" holds every message, and each message has one
+of its own, "[Gmail]/All Mail" contains every message, and each message has one
 X-GM-MSGID in all folders. FETCH X-GM-MSGID and X-GM-LABELS, and STORE
 +X-GM-LABELS / -X-GM-LABELS, work as Gmail documents them; like Gmail,
 FETCH X-GM-LABELS leaves out the label of the selected folder. Everything else is
@@ -152,7 +152,7 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 class _Handler(socketserver.StreamRequestHandler):
-    """One client connection: reads tagged commands and answers them."""
+    """One client connection: reads tagged commands and sends their responses."""
 
     server: _Server
 
@@ -296,7 +296,12 @@ class _Handler(socketserver.StreamRequestHandler):
         for part in sequence.split(b","):
             first, _, last = part.partition(b":")
             low = highest if first == b"*" else int(first)
-            high = low if not last else (highest if last == b"*" else int(last))
+            if not last:
+                high = low
+            elif last == b"*":
+                high = highest
+            else:
+                high = int(last)
             wanted.update(uid for uid in present if min(low, high) <= uid <= max(low, high))
         return sorted(wanted)
 

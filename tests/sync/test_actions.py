@@ -1,7 +1,7 @@
 """Moves, deletes and appends made offline, sent to a real Dovecot through the action journal.
 
 Sluice reaches Dovecot through ``FaultProxy``, so a test can refuse or cut the
-connection and count the commands on the wire; a direct connection plays
+connection and count the commands on the wire. A direct connection plays
 the server's view and another mail client.
 """
 
