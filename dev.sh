@@ -14,7 +14,7 @@ QT_PACKAGES="libegl1 libgl1 libx11-6 libbrotli1 libdbus-1-3 libfontconfig1 libfr
   libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-render0 libxcb-shape0
   libxcb-util1 libxcb-xkb1 libxkbcommon-x11-0 fonts-dejavu-core fonts-wqy-microhei
   fonts-noto-color-emoji"
-TEST_PACKAGES="dovecot-imapd xvfb"
+TEST_PACKAGES="dovecot-imapd dovecot-sieve xvfb"
 BASE_PACKAGES="python3 python3-venv python3-pip"
 
 missing_packages() {

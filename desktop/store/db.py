@@ -84,6 +84,11 @@ class MessageRow:
     thread_key: str
     has_attachment: bool
     defects: str
+    priority: int = 0
+    lane: str = ""
+    list_id: str = ""
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
 
     @property
     def seen(self) -> bool:
@@ -133,7 +138,8 @@ def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterator[Sequence[int]
 
 _MESSAGE_COLUMNS = """
     m.id, a.name, f.name, m.folder_id, m.uid, m.flags, m.size, m.date, m.from_name, m.from_addr,
-    m.recipients, m.subject, m.message_id, m.thread_key, m.has_attachment, m.defects
+    m.recipients, m.subject, m.message_id, m.thread_key, m.has_attachment, m.defects,
+    m.priority, m.lane, m.list_id, m.in_reply_to, m.refs
 """
 _MESSAGE_FROM = "messages m JOIN folders f ON f.id = m.folder_id JOIN accounts a ON a.id = f.account_id"
 
@@ -156,6 +162,11 @@ def _message_row(values: tuple) -> MessageRow:
         thread_key=values[13],
         has_attachment=bool(values[14]),
         defects=values[15],
+        priority=values[16],
+        lane=values[17],
+        list_id=values[18],
+        in_reply_to=values[19],
+        references=tuple(values[20].split()),
     )
 
 

@@ -93,6 +93,57 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX raw_messages_ids ON raw_messages (message_id);
     """,
+    # Version 4: rules. A message's priority score and lane; ``rules_pending``
+    # marks messages that sync inserted and the rules have not seen yet (the
+    # window hides them until then, and a crash leaves the mark for the next
+    # sync). Every rule run and bulk action is recorded with the state each
+    # message had before it, so undo works after a restart. Auto-replies are
+    # remembered per rule and sender for the rate limit.
+    """
+    ALTER TABLE messages ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN lane TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN rules_pending INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX messages_rules_pending ON messages (folder_id) WHERE rules_pending = 1;
+    CREATE INDEX messages_by_folder_lane ON messages (folder_id, lane);
+    CREATE TABLE bulk_actions (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        description TEXT NOT NULL,
+        created REAL NOT NULL,
+        finished REAL,
+        undone REAL,
+        summary TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE bulk_items (
+        bulk_id INTEGER NOT NULL REFERENCES bulk_actions(id) ON DELETE CASCADE,
+        message INTEGER NOT NULL,
+        folder_id INTEGER NOT NULL,
+        flags TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        lane TEXT NOT NULL,
+        PRIMARY KEY (bulk_id, message)
+    );
+    CREATE TABLE rule_hits (
+        id INTEGER PRIMARY KEY,
+        bulk_id INTEGER REFERENCES bulk_actions(id) ON DELETE SET NULL,
+        message INTEGER NOT NULL,
+        message_id TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        decided_by TEXT NOT NULL,
+        actions TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE INDEX rule_hits_by_message_id ON rule_hits (message_id);
+    CREATE TABLE auto_replies (
+        account TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        text_hash TEXT NOT NULL,
+        sent REAL NOT NULL,
+        reply_message_id TEXT NOT NULL,
+        PRIMARY KEY (account, rule, sender)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
