@@ -134,7 +134,7 @@ def _add_folder_commands(commands: argparse._SubParsersAction, common: argparse.
 
 
 def _add_rules_commands(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    rules = commands.add_parser("rules", help="check rule files (see docs/rules.md)", parents=[common])
+    rules = commands.add_parser("rules", help="check, run, explain or export rule files (see docs/rules.md)", parents=[common])
     actions = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
     check = actions.add_parser(
         "check", parents=[common],
@@ -144,6 +144,39 @@ def _add_rules_commands(commands: argparse._SubParsersAction, common: argparse.A
     )
     check.add_argument("files", nargs="*", metavar="FILE", type=Path,
                        help="rule files or folders to check (default: every *.toml file in the profile's rules folder)")
+    apply = actions.add_parser(
+        "apply", parents=[common],
+        help="run the rules on mail already in the local store (--dry-run shows what they would do)",
+        description="Run the rules on existing mail. Each rule looks at its own scope (default: INBOX); "
+        "--account, --folder and --query narrow that down. A run can be undone with 'sluice undo'.",
+    )
+    apply.add_argument("--account", metavar="NAME", help="only messages of this account")
+    apply.add_argument("--folder", metavar="FOLDER", help="only messages of this folder, instead of each rule's scope")
+    apply.add_argument("--query", metavar="QUERY", help="only messages matching this search (docs/search.md)")
+    apply.add_argument("--rules", metavar="PATH", type=Path,
+                       help="a rule file or folder (default: the profile's rules folder)")
+    apply.add_argument("--dry-run", action="store_true",
+                       help="change nothing; print per rule how many messages it would touch, with a sample")
+    explain = actions.add_parser(
+        "explain", parents=[common],
+        help="say which rules matched a message, which condition decided, and what each did",
+    )
+    explain.add_argument("message", metavar="MESSAGE-ID",
+                         help="the message's Message-ID header (with or without <>), or its number in the store")
+    explain.add_argument("--rules", metavar="PATH", type=Path,
+                         help="a rule file or folder (default: the profile's rules folder)")
+    sieve = actions.add_parser(
+        "export-sieve", parents=[common],
+        help="write the rules Sieve can express as a Sieve script, and list the ones it cannot",
+    )
+    sieve.add_argument("--rules", metavar="PATH", type=Path,
+                       help="a rule file or folder (default: the profile's rules folder)")
+    sieve.add_argument("--output", "-o", metavar="FILE", type=Path, help="write the script here (default: standard output)")
+    undo = commands.add_parser(
+        "undo", parents=[common],
+        help="undo the last rule run or bulk action, moves and flags included",
+    )
+    undo.add_argument("--list", action="store_true", help="list recent undoable actions instead")
 
 
 def _add_password_source(parser: argparse.ArgumentParser, *, oauth2: bool = False) -> None:
@@ -238,7 +271,23 @@ def _dispatch(args: argparse.Namespace, profile: Profile) -> int:
     if args.command == "folder":
         return _folder(args, profile)
     if args.command == "rules":
+        if args.rules_command == "apply":
+            from desktop.rules.commands import apply_command
+
+            return apply_command(args, profile)
+        if args.rules_command == "explain":
+            from desktop.rules.commands import explain_command
+
+            return explain_command(args, profile)
+        if args.rules_command == "export-sieve":
+            from desktop.rules.sieve import export_command
+
+            return export_command(args, profile)
         return _rules_check(args, profile)
+    if args.command == "undo":
+        from desktop.rules.commands import undo_command
+
+        return undo_command(args, profile)
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -21,10 +21,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from desktop.store.autoreplies import AutoRepliesMixin
 from desktop.store.bodies import BodiesMixin
 from desktop.store.flags import FLAGGED, SEEN, check_flag, flags_text
 from desktop.store.gmail import GmailMixin
 from desktop.store.journal import JournalMixin
+from desktop.store.rules import RulesMixin
 from desktop.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -170,7 +172,7 @@ def _message_row(values: tuple) -> MessageRow:
     )
 
 
-class Store(JournalMixin, BodiesMixin, GmailMixin):
+class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin):
     """One connection to the store file."""
 
     def __init__(self, path: Path) -> None:
