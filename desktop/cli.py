@@ -107,8 +107,19 @@ def _add_account_commands(commands: argparse._SubParsersAction, common: argparse
     add.add_argument("--user", required=True, metavar="USER", help="the login name")
     add.add_argument("--smtp-host", metavar="HOST", help="the outgoing (SMTP) server's host name")
     add.add_argument("--smtp-port", type=int, metavar="PORT", help="default: 465 with tls, 587 with starttls, 25 with none")
-    add.add_argument("--smtp-security", choices=SECURITY_CHOICES, default="starttls", help="tls, starttls (default) or none")
+    add.add_argument(
+        "--smtp-security", choices=SECURITY_CHOICES, default="starttls",
+        help="tls, starttls (default) or none; with none a password is sent only to a server on this machine",
+    )
+    add.add_argument(
+        "--smtp-user", metavar="USER",
+        help="the SMTP login name (default: --user); a different name gets its own password in the keyring",
+    )
     add.add_argument("--address", metavar="ADDRESS", help="your address on this account (default: the user name when it is one)")
+    add.add_argument(
+        "--alias", metavar="ADDRESS", action="append", default=[],
+        help="another address of yours that arrives in this account; repeat for several (auto-replies reply to mail sent to these too)",
+    )
     _add_password_source(add, oauth2=True)
     actions.add_parser("list", help="list accounts", parents=[common])
     remove = actions.add_parser("remove", help="remove an account, its local mail and its keyring entry", parents=[common])
@@ -311,6 +322,9 @@ def _display_available() -> bool:
 
 
 def _account_add(args: argparse.Namespace, profile: Profile) -> int:
+    from desktop.config import is_plain_address
+    from desktop.send.credentials import smtp_keyring_entry, store_smtp_password, uses_imap_secret
+
     validate_account_name(args.name)
     config = load_config(profile.config_file)
     if args.name in config.accounts:
@@ -326,16 +340,49 @@ def _account_add(args: argparse.Namespace, profile: Profile) -> int:
         smtp_host=args.smtp_host or "",
         smtp_port=(args.smtp_port or DEFAULT_SMTP_PORTS[args.smtp_security]) if args.smtp_host else 0,
         smtp_security=args.smtp_security,
-        address=args.address or (args.user if "@" in args.user else ""),
+        smtp_user="" if args.smtp_user in (None, args.user) else args.smtp_user,
+        address=args.address or (args.user if is_plain_address(args.user) else ""),
+        aliases=list(args.alias),
     )
     account.validate()
+    separate_smtp = bool(account.smtp_host) and not uses_imap_secret(account)
+    if separate_smtp and account.oauth2_token_command:
+        raise ConfigError(
+            f"Account {account.name!r}: with --oauth2-token-command, SMTP logs in with the same token as IMAP, "
+            f"so --smtp-user must be left out or equal --user ({account.user!r})."
+        )
+    imap_password = None
     if not account.password_command and not account.oauth2_token_command:
-        store_password(account.name, _read_password(args, account.user))
+        imap_password = _read_password(args, account.user)
+    smtp_password = _read_smtp_password(args, account.smtp_login) if separate_smtp else None
+    if imap_password is not None:
+        store_password(account.name, imap_password)
+    if smtp_password is not None:
+        store_smtp_password(account.name, smtp_password)
     config.accounts[account.name] = account
     save_config(config, profile.config_file)
     print(f"Added account {account.name!r} ({account.user} at {account.imap_host}:{account.imap_port}, {account.security}).")
+    if smtp_password is not None:
+        print(f"Stored the SMTP password of {account.smtp_login} in the keyring as {smtp_keyring_entry(account.name)!r}.")
     print(f"Fetch its mail with: sluice sync --account {account.name}")
     return EXIT_OK
+
+
+def _read_smtp_password(args: argparse.Namespace, smtp_user: str) -> str:
+    """Read the separate SMTP password: the next line of stdin with --password-stdin, else a prompt."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"SMTP password for {smtp_user}: ")
+    else:
+        raise CredentialError(
+            f"No SMTP password given for {smtp_user!r}: with --password-stdin, write it on the line after the IMAP "
+            "password (only the SMTP password when --password-command is used), or leave out --smtp-user to use the "
+            "IMAP login."
+        )
+    if not password:
+        raise CredentialError(f"The SMTP password for {smtp_user!r} is empty; type it again.")
+    return password
 
 
 def _read_password(args: argparse.Namespace, user: str) -> str:
@@ -382,9 +429,18 @@ def _account_list(args: argparse.Namespace, profile: Profile) -> int:
             print(f"{account.name}\tlocal")
             continue
         source = _login_source(account)
-        smtp = f"\tsmtp {account.smtp_host}:{account.smtp_port} {account.smtp_security}" if account.smtp_host else ""
+        smtp = _smtp_summary(account)
         print(f"{account.name}\timap {account.user}@{account.imap_host}:{account.imap_port} {account.security}\t{source}{smtp}")
     return EXIT_OK
+
+
+def _smtp_summary(account: Account) -> str:
+    """Return the tab-led SMTP and address columns of 'account list', or "" without an SMTP server."""
+    if not account.smtp_host:
+        return "\tno smtp"
+    where = f"{account.smtp_login}@{account.smtp_host}:{account.smtp_port_or_default} {account.smtp_security}"
+    addresses = ", ".join([account.address, *account.aliases]) if account.address or account.aliases else "no address"
+    return f"\tsmtp {where}\t{addresses}"
 
 
 def _login_source(account: Account) -> str:

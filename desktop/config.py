@@ -42,8 +42,15 @@ class Account:
         user: Login name.
         password_command: Shell command whose first output line is the
             password; when empty the password comes from the keyring.
-        smtp_host, smtp_port, smtp_security: The outgoing server, if any.
+        smtp_host, smtp_port, smtp_security: The outgoing server, if any;
+            ``smtp_port`` 0 means the default port of ``smtp_security``.
+        smtp_user: SMTP login name; empty means the IMAP ``user``. When it
+            differs from ``user`` the SMTP password has a keyring entry of
+            its own (see ``desktop.send.credentials``).
         address: The user's own address for this account.
+        aliases: Further addresses of the user that arrive in this account,
+            e.g. an old address that forwards here. Auto-replies reply only
+            to mail sent to ``address`` or one of these.
         oauth2_token_command: Shell command whose first output line is an
             OAuth 2.0 access token. When it is set, Sluice logs in with
             OAUTHBEARER or XOAUTH2 instead of a password.
@@ -67,7 +74,9 @@ class Account:
     smtp_host: str = ""
     smtp_port: int = 0
     smtp_security: str = "starttls"
+    smtp_user: str = ""
     address: str = ""
+    aliases: list[str] = field(default_factory=list)
     oauth2_token_command: str = ""
     offline: bool = True
     offline_size_limit_kb: int = 10240
@@ -98,6 +107,7 @@ class Account:
                 raise ConfigError(f"Account {self.name!r}: {label} {port} is invalid; use a port from 1 to 65535.")
         if not self.user:
             raise ConfigError(f"Account {self.name!r}: user is missing; set it to the login name.")
+        self._validate_smtp()
         if self.offline_size_limit_kb < 0:
             raise ConfigError(
                 f"Account {self.name!r}: offline_size_limit_kb {self.offline_size_limit_kb} is invalid; "
@@ -105,10 +115,57 @@ class Account:
             )
 
 
+    def _validate_smtp(self) -> None:
+        if self.smtp_user != self.smtp_user.strip() or any(character.isspace() for character in self.smtp_user):
+            raise ConfigError(
+                f"Account {self.name!r}: smtp_user {self.smtp_user!r} is invalid; a login name has no spaces or line breaks."
+            )
+        if self.address and not is_plain_address(self.address):
+            raise ConfigError(
+                f"Account {self.name!r}: address {self.address!r} is invalid; write a bare address such as ana@example.com, "
+                "without a display name or angle brackets."
+            )
+        seen = {self.address.lower()} if self.address else set()
+        for alias in self.aliases:
+            if not is_plain_address(alias):
+                raise ConfigError(
+                    f"Account {self.name!r}: alias {alias!r} is invalid; write a bare address such as ana@example.org, "
+                    "without a display name or angle brackets."
+                )
+            if alias.lower() in seen:
+                raise ConfigError(
+                    f"Account {self.name!r}: alias {alias!r} is listed twice or equals the account address; remove the repeat."
+                )
+            seen.add(alias.lower())
+
+    @property
+    def smtp_login(self) -> str:
+        """The SMTP login name: ``smtp_user``, or the IMAP ``user`` when it is empty."""
+        return self.smtp_user or self.user
+
+    @property
+    def smtp_port_or_default(self) -> int:
+        """``smtp_port``, or the usual port of ``smtp_security`` when it is 0."""
+        return self.smtp_port or DEFAULT_SMTP_PORTS.get(self.smtp_security, 587)
+
+    def own_addresses(self) -> list[str]:
+        """Return the account address and the aliases, lowercased, in that order."""
+        addresses = [self.address] if self.address else []
+        return [address.lower() for address in addresses + list(self.aliases)]
+
+
+_ADDRESS_PATTERN = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
+
+def is_plain_address(value: str) -> bool:
+    """Return whether ``value`` is a bare address (local@domain) without display name, brackets or spaces."""
+    return bool(_ADDRESS_PATTERN.match(value)) and ".." not in value.split("@", 1)[1]
+
+
 _FIELD_TYPES = {
     "kind": str, "imap_host": str, "imap_port": int, "security": str, "user": str, "password_command": str,
-    "smtp_host": str, "smtp_port": int, "smtp_security": str, "address": str, "oauth2_token_command": str,
-    "offline": bool, "offline_size_limit_kb": int, "watch_folders": list,
+    "smtp_host": str, "smtp_port": int, "smtp_security": str, "smtp_user": str, "address": str, "aliases": list,
+    "oauth2_token_command": str, "offline": bool, "offline_size_limit_kb": int, "watch_folders": list,
 }
 _TYPE_NAMES = {int: "a number", str: "a quoted string", bool: "true or false", list: 'a list of quoted strings, as in ["Lists"]'}
 

@@ -113,3 +113,12 @@ def direct_client(imap_user, dovecot_server):
     client.login(imap_user.name, imap_user.password)
     yield client
     client.logout()
+
+
+@pytest.fixture
+def smtp_server():
+    """A real aiosmtpd server on 127.0.0.1 without login, recording the messages it accepts."""
+    from tests.helpers.smtp_server import SmtpServer
+
+    with SmtpServer() as server:
+        yield server

@@ -179,3 +179,61 @@ def test_folders_columns_align_with_cjk(capsys):
     # Each CJK character takes two terminal cells, so it counts twice here.
     cells = len(cjk) + sum(1 for char in cjk if "\u3000" <= char <= "\u9fff")
     assert cells == len(plain)
+
+
+def test_account_add_smtp_settings_and_list(monkeypatch, capsys, memory_keyring):
+    monkeypatch.setattr("sys.stdin", io.StringIO("pw\n"))
+    assert main([
+        "account", "add", "work", "--imap-host", "imap.example.com", "--user", "ana@example.com", "--password-stdin",
+        "--smtp-host", "smtp.example.com", "--alias", "ana@example.org", "--alias", "diaz@example.com",
+    ]) == 0
+    capsys.readouterr()
+
+    account = load_config(default_profile().config_file).accounts["work"]
+    assert (account.smtp_host, account.smtp_port, account.smtp_security) == ("smtp.example.com", 587, "starttls")
+    assert account.smtp_user == ""
+    assert account.address == "ana@example.com"
+    assert account.aliases == ["ana@example.org", "diaz@example.com"]
+    assert memory_keyring.passwords == {("sluice", "work"): "pw"}
+
+    assert main(["account", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "\tsmtp ana@example.com@smtp.example.com:587 starttls\tana@example.com, ana@example.org, diaz@example.com" in listing
+
+
+def test_account_add_separate_smtp_password(monkeypatch, capsys, memory_keyring):
+    monkeypatch.setattr("sys.stdin", io.StringIO("imap-pw\nsmtp-pw\n"))
+
+    assert main([
+        "account", "add", "work", "--imap-host", "imap.example.com", "--user", "ana", "--password-stdin",
+        "--smtp-host", "smtp.example.com", "--smtp-security", "tls", "--smtp-user", "ana@example.com",
+        "--address", "ana@example.com",
+    ]) == 0
+
+    assert memory_keyring.passwords == {("sluice", "work"): "imap-pw", ("sluice", "work/smtp"): "smtp-pw"}
+    account = load_config(default_profile().config_file).accounts["work"]
+    assert (account.smtp_user, account.smtp_port) == ("ana@example.com", 465)
+    assert "'work/smtp'" in capsys.readouterr().out
+
+
+def test_account_add_missing_smtp_password_saves_nothing(monkeypatch, capsys, memory_keyring):
+    monkeypatch.setattr("sys.stdin", io.StringIO("imap-pw\n"))
+
+    assert main([
+        "account", "add", "work", "--imap-host", "imap.example.com", "--user", "ana", "--password-stdin",
+        "--smtp-host", "smtp.example.com", "--smtp-user", "other",
+    ]) == 1
+
+    assert "The SMTP password for 'other' is empty" in capsys.readouterr().err
+    assert memory_keyring.passwords == {}
+    assert load_config(default_profile().config_file).accounts == {}
+
+
+def test_account_add_invalid_alias_is_explained(capsys, memory_keyring):
+    assert main([
+        "account", "add", "work", "--imap-host", "imap.example.com", "--user", "ana", "--password-command", "echo pw",
+        "--alias", "Ana <ana@example.org>",
+    ]) == 1
+
+    assert "alias 'Ana <ana@example.org>' is invalid" in capsys.readouterr().err
+    assert load_config(default_profile().config_file).accounts == {}

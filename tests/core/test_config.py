@@ -78,3 +78,51 @@ def test_unknown_account_lists_known_ones():
 
     with pytest.raises(ConfigError, match="Known accounts: home"):
         config.account("work")
+
+
+def test_smtp_user_and_aliases_round_trip(tmp_path):
+    path = tmp_path / "config.toml"
+    account = Account(name="work", imap_host="h", user="ana", smtp_host="smtp.example.com", smtp_port=587,
+                      smtp_user="ana-smtp", address="ana@example.com", aliases=["ana@example.org", "a.diaz@example.com"])
+    save_config(Config(accounts={"work": account}), path)
+
+    loaded = load_config(path).accounts["work"]
+
+    assert loaded == account
+    assert loaded.smtp_login == "ana-smtp"
+    assert loaded.own_addresses() == ["ana@example.com", "ana@example.org", "a.diaz@example.com"]
+
+
+def test_smtp_login_defaults_to_imap_user():
+    account = Account(name="work", imap_host="h", user="ana", smtp_host="smtp.example.com", smtp_security="tls")
+
+    assert account.smtp_login == "ana"
+    assert account.smtp_port_or_default == 465
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"aliases": ["Ana <ana@example.org>"]}, "alias 'Ana <ana@example.org>' is invalid; write a bare address"),
+        ({"aliases": ["ana at example.org"]}, "alias 'ana at example.org' is invalid"),
+        ({"aliases": ["ana@example.org", "ANA@example.org"]}, "alias 'ANA@example.org' is listed twice"),
+        ({"aliases": ["ana@example.com"]}, "equals the account address"),
+        ({"address": "<ana@example.com>"}, "address '<ana@example.com>' is invalid"),
+        ({"address": "ana@example..com"}, "address 'ana@example..com' is invalid"),
+        ({"smtp_user": "ana smtp"}, "smtp_user 'ana smtp' is invalid; a login name has no spaces"),
+    ],
+)
+def test_invalid_smtp_settings_are_explained(changes, expected):
+    values = {"name": "work", "imap_host": "h", "user": "ana", "address": "ana@example.com"}
+    values.update(changes)
+
+    with pytest.raises(ConfigError) as raised:
+        Account(**values).validate()
+
+    assert expected in str(raised.value)
+    assert "'work'" in str(raised.value)
+
+
+def test_aliases_must_be_strings_in_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"aliases = \['a@example.com', 3\] is invalid"):
+        load_config_text(tmp_path, '[accounts.work]\nimap_host = "h"\nuser = "u"\naliases = ["a@example.com", 3]\n')
