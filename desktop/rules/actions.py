@@ -134,11 +134,25 @@ def _auto_reply(name: str, argument: object, report: Report) -> Action | None:
 
 def _reply_body(body: object, report: Report) -> bool:
     if isinstance(body, str) and body.strip():
-        return True
+        return _reply_template(body, report)
     if body is None:
         report("'auto_reply' needs a body, the text of the reply, e.g. { auto_reply = { body = \"I am away until Monday.\" } }.")
     else:
         report(f"'body' of 'auto_reply' must be non-empty text, not {body!r}.")
+    return False
+
+
+def _reply_template(body: str, report: Report) -> bool:
+    """Check that the body renders as a Jinja2 template with the documented variables."""
+    from desktop.rules.autoreply import check_template
+
+    problem = check_template(body)
+    if problem is None:
+        return True
+    report(
+        f"The 'body' of 'auto_reply' is not a valid template: {problem} Write {{{{ name }}}} only for a variable, "
+        "and wrap literal braces in {% raw %}...{% endraw %}."
+    )
     return False
 
 
