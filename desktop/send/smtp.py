@@ -170,7 +170,7 @@ class SmtpSender:
         return self.submit(account, message, sender=sender, recipients=recipients, timeout=timeout).result()
 
     def close(self) -> None:
-        """Stop the loop after the sends in progress and wait for its thread."""
+        """Stop the loop and wait for its thread; sends still in progress are cancelled."""
         with self._lock:
             self._closed = True
             loop, thread = self._loop, self._thread
