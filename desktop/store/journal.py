@@ -11,11 +11,13 @@ Kinds and payloads (``actions.folder_id`` is the folder the command runs in):
 - ``move``: ``target`` (folder id), ``target_name`` and ``moves``, a list of
   [source UID, placeholder UID in the target, Message-ID]; a move to Trash
   is a move too.
+- ``copy``: ``target``, ``target_name`` and ``copies``, a list of
+  [source UID, placeholder UID of the new row in the target, Message-ID].
 - ``delete``: ``uids`` to delete for good.
 - ``append``: ``placeholder``, ``message`` (the row id, whose raw bytes are
   sent), ``flags``, ``message_id`` and ``sent`` (set before APPEND goes out).
 
-A moved or appended message has a placeholder UID below zero until replay
+A moved, copied or appended message has a placeholder UID below zero until replay
 learns its server UID; ``resolve_placeholder`` then rewrites the row and
 every pending action that names the placeholder.
 """
@@ -139,6 +141,38 @@ class JournalMixin:
         log.info("Moved %d message(s) to folder %s of account %s", len(rows), target.name, target.account)
         return len(rows)
 
+    def copy_messages(self, ids: Sequence[int], target_folder_id: int) -> list[int]:
+        """Copy messages into another folder of the same account at once; return the new rows' ids.
+
+        A new row takes the fields, flags, keywords, priority, lane and raw
+        bytes of its original. For IMAP accounts it has a placeholder UID
+        until replay sends UID COPY and learns the server's UID, and one copy
+        action per source folder is journaled. A message already in the
+        target folder is not copied.
+
+        Raises:
+            ValueError: when the target folder is missing, or a message
+                belongs to another account than the target folder.
+        """
+        target = self._folder_info(target_folder_id)
+        rows = [row for row in self.messages(ids) if row.folder_id != target_folder_id]
+        for row in rows:
+            if row.account != target.account:
+                raise ValueError(
+                    f"Message {row.id} belongs to account {row.account!r}, but folder {target.name!r} belongs to "
+                    f"{target.account!r}; copying between accounts is not supported."
+                )
+        created: list[int] = []
+        with self.transaction():
+            by_folder: dict[int, list[MessageRow]] = {}
+            for row in rows:
+                by_folder.setdefault(row.folder_id, []).append(row)
+            for source_id, source_rows in by_folder.items():
+                for start in range(0, len(source_rows), _PLACEHOLDERS_PER_ACTION):
+                    created += self._copy_rows(source_rows[start : start + _PLACEHOLDERS_PER_ACTION], source_id, target)
+        log.info("Copied %d message(s) to folder %s of account %s", len(rows), target.name, target.account)
+        return created
+
     def delete_messages(self, ids: Sequence[int]) -> int:
         """Delete messages at once; return how many went.
 
@@ -216,6 +250,28 @@ class JournalMixin:
         self._queue_index([row.id for row in rows], "add")
         if action_id is not None:
             self._insert_action(action_id, source, "move", {"target": target.id, "target_name": target.name, "moves": moves})
+
+    def _copy_rows(self, rows: list[MessageRow], source_id: int, target: _FolderInfo) -> list[int]:
+        source = self._folder_info(source_id)
+        action_id = self._next_action_id() if target.kind == "imap" else None
+        copies = []
+        created = []
+        for number, row in enumerate(rows):
+            uid = _placeholder(action_id, number) if action_id is not None else self.next_local_uid(target.id)
+            cursor = self._db.execute(
+                f"""INSERT INTO messages (folder_id, uid, {_COPIED_COLUMNS})
+                    SELECT ?, ?, {_COPIED_COLUMNS} FROM messages WHERE id = ?""",
+                (target.id, uid, row.id),
+            )
+            new_id = cursor.lastrowid
+            self._db.execute("INSERT INTO raw_messages (message_id, raw) SELECT ?, raw FROM raw_messages WHERE message_id = ?",
+                             (new_id, row.id))
+            created.append(new_id)
+            copies.append([row.uid, uid, row.message_id])
+        self._queue_index(created, "add")
+        if action_id is not None:
+            self._insert_action(action_id, source, "copy", {"target": target.id, "target_name": target.name, "copies": copies})
+        return created
 
     def _delete_rows(self, db: sqlite3.Connection, rows: list[MessageRow]) -> None:
         by_folder: dict[int, list[int]] = {}
@@ -320,9 +376,10 @@ class JournalMixin:
             payload = json.loads(text)
             if kind in ("flags", "labels", "delete") and old in payload["uids"]:
                 payload["uids"] = sorted(uid for uid in [*payload["uids"], new] if uid is not None and uid != old)
-            elif kind == "move" and any(move[0] == old for move in payload["moves"]):
-                payload["moves"] = [[new, *move[1:]] if move[0] == old else move for move in payload["moves"]]
-                payload["moves"] = [move for move in payload["moves"] if move[0] is not None]
+            elif kind in ("move", "copy") and any(move[0] == old for move in payload[_PAIRS[kind]]):
+                key = _PAIRS[kind]
+                payload[key] = [[new, *move[1:]] if move[0] == old else move for move in payload[key]]
+                payload[key] = [move for move in payload[key] if move[0] is not None]
             else:
                 continue
             self._db.execute("UPDATE actions SET payload = ? WHERE id = ?", (json.dumps(payload), action_id))
@@ -337,6 +394,15 @@ class _FolderInfo:
     kind: str
     uidvalidity: int | None
 
+
+# The payload key that lists [source UID, placeholder, Message-ID] per kind.
+_PAIRS = {"move": "moves", "copy": "copies"}
+
+# The columns a copy takes from its original; folder_id and uid are the copy's own.
+_COPIED_COLUMNS = (
+    "flags, seen, flagged, size, date, internal_date, from_name, from_addr, recipients, subject, message_id, "
+    "in_reply_to, refs, thread_key, list_id, has_attachment, defects, gm_msgid, labels, priority, lane"
+)
 
 # Room for this many messages per action in the placeholder UIDs; a move of more is split.
 _PLACEHOLDERS_PER_ACTION = 1_000_000

@@ -11,9 +11,15 @@ send again after a crash between the server's OK and that mark:
   target folder, counts as moved. Without MOVE the COPY fallback marks the
   action as sent first, and a later attempt copies only the messages whose
   Message-ID is not in the target yet.
+- copy: marked as sent before UID COPY, so a later attempt copies only the
+  messages whose Message-ID is not in the target yet.
 - append: the action is marked as sent before APPEND, and a later attempt
   looks for the Message-ID in the folder before it appends again.
 - delete: STORE \\Deleted and UID EXPUNGE of missing UIDs do nothing.
+
+Long UID lists go out as ranges (``4:9,12``) in commands of at most about
+8,000 bytes, below the 8,192 that RFC 7162 section 4 recommends for command
+lines, so moving 10,000 messages takes a few commands, not 10,000.
 
 Conflicts lose no mail: a message another client deleted is dropped with the
 reason in the action's error; a message whose target folder is gone stays
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
@@ -34,7 +41,13 @@ from desktop.sync.responses import response_flags, text
 
 log = logging.getLogger(__name__)
 
+_FETCH_BATCH = 1000  # UIDs per FETCH; imapclient's fetch() needs a list of ints, not ranges
+
 Action = tuple[int, int, "int | None", str, dict]
+
+# The maximum bytes of UID set text per command. Dovecot accepts lines up to 64 KB, and
+# RFC 7162 section 4 recommends that clients keep command lines to about 8,192 bytes.
+MAX_UID_SET_BYTES = 8000
 
 
 class _Session:
@@ -91,7 +104,7 @@ def replay_actions(client: IMAPClient, store: Store, folder_id: int, uidvalidity
 
 def _touches(action: Action, folder_id: int) -> bool:
     _action_id, action_folder, _validity, kind, payload = action
-    return action_folder == folder_id or (kind == "move" and payload["target"] == folder_id)
+    return action_folder == folder_id or (kind in ("move", "copy") and payload["target"] == folder_id)
 
 
 def _replay(session: _Session, account_id: int) -> int:
@@ -127,6 +140,8 @@ def _replay_one(session: _Session, action: Action) -> None:
         _send_labels(session, action_id, folder, payload)
     elif kind == "move":
         _move(session, action_id, folder, payload)
+    elif kind == "copy":
+        _copy(session, action_id, folder, payload)
     elif kind == "delete":
         _delete(session, action_id, folder, payload)
     else:
@@ -138,8 +153,8 @@ def _drop_renumbered(session: _Session, action_id: int, folder: FolderRow, kind:
     # The UIDs name other messages now. The sync fetches the renumbered folder
     # again, so a moved message is back in its source folder after it.
     with session.store.transaction():
-        if kind == "move":
-            for _source_uid, placeholder, _message_id in payload["moves"]:
+        if kind in ("move", "copy"):
+            for _source_uid, placeholder, _message_id in payload["moves" if kind == "move" else "copies"]:
                 session.store.resolve_placeholder(payload["target"], placeholder, None)
         session.store.finish_action(action_id, error="the folder was renumbered (UIDVALIDITY changed) before the change was sent")
     log.warning("Dropped action %d: UIDVALIDITY of folder %s (id %d) changed", action_id, folder.name, folder.id)
@@ -162,10 +177,11 @@ def _send_store(session: _Session, action_id: int, folder: FolderRow, payload: d
         session.store.finish_action(action_id)
         return
     try:
-        if payload["add"]:
-            add(uids, payload["add"], silent=True)
-        if payload["remove"]:
-            remove(uids, payload["remove"], silent=True)
+        for uid_set in uid_sets(uids):
+            if payload["add"]:
+                add(uid_set, payload["add"], silent=True)
+            if payload["remove"]:
+                remove(uid_set, payload["remove"], silent=True)
     except IMAPClientAbortError:
         # The connection is gone: the action stays pending, and STORE is
         # idempotent, so sending it again in the next sync is safe.
@@ -188,8 +204,11 @@ def _take_server_flags(client: IMAPClient, store: Store, folder_id: int, uids: l
     Messages of a rejected change still show it locally, and a CONDSTORE flag
     fetch would not list them, because the server never changed them.
     """
-    response = client.fetch(uids, [b"FLAGS"])
-    store.update_flags(folder_id, {uid: response_flags(data.get(b"FLAGS", ())) for uid, data in response.items()})
+    flags: dict[int, list] = {}
+    for start in range(0, len(uids), _FETCH_BATCH):
+        response = client.fetch(uids[start : start + _FETCH_BATCH], [b"FLAGS"])
+        flags.update({uid: response_flags(data.get(b"FLAGS", ())) for uid, data in response.items()})
+    store.update_flags(folder_id, flags)
 
 
 # --- Gmail labels -------------------------------------------------------------
@@ -218,7 +237,7 @@ def _move(session: _Session, action_id: int, source: FolderRow, payload: dict) -
         log.warning("Action %d: target folder %s is gone; UIDs %s stay in %s",
                     action_id, payload["target_name"], [move[0] for move in moves], source.name)
         return
-    present = set(session.client.fetch([move[0] for move in moves], [b"UID"])) if moves else set()
+    present = _present(session.client, [move[0] for move in moves])
     to_move = [move for move in moves if move[0] in present]
     missing = [move for move in moves if move[0] not in present]
     try:
@@ -239,7 +258,10 @@ def _move_on_server(session: _Session, action_id: int, source: FolderRow, target
     uids = [move[0] for move in moves]
     if session.has("MOVE"):
         # RFC 6851 section 4.3: the server sends COPYUID in an untagged OK before the expunges.
-        return _with_copyuid(session, lambda: session.client.move(uids, target.name))
+        moved: dict[int, int] = {}
+        for uid_set in uid_sets(uids):
+            moved.update(_with_copyuid(session, partial(session.client.move, uid_set, target.name)))
+        return moved
     known: dict[int, int] = {}
     if payload.get("sent"):
         known = _find_copies(session, target, moves)
@@ -248,15 +270,22 @@ def _move_on_server(session: _Session, action_id: int, source: FolderRow, target
         payload["sent"] = True
         session.store.set_action_payload(action_id, payload)
     to_copy = [uid for uid in uids if uid not in known]
-    if to_copy:
-        known.update(_with_copyuid(session, lambda: session.client.copy(to_copy, target.name)))
-    session.client.add_flags(uids, [b"\\Deleted"], silent=True)
+    for uid_set in uid_sets(to_copy):
+        known.update(_with_copyuid(session, partial(session.client.copy, uid_set, target.name)))
+    _expunge(session, uids, source)
+    return known
+
+
+def _expunge(session: _Session, uids: list[int], folder: FolderRow) -> None:
+    """Mark ``uids`` \\Deleted and expunge exactly those, where the server has UIDPLUS."""
+    for uid_set in uid_sets(uids):
+        session.client.add_flags(uid_set, [b"\\Deleted"], silent=True)
     if session.has("UIDPLUS"):
-        session.client.uid_expunge(uids)
+        for uid_set in uid_sets(uids):
+            session.client.uid_expunge(uid_set)
     else:
         # A plain EXPUNGE would also remove messages that another client marked \Deleted.
-        log.info("Server of folder %s lacks UIDPLUS; moved messages stay there marked \\Deleted", source.name)
-    return known
+        log.info("Server of folder %s lacks UIDPLUS; removed messages stay there marked \\Deleted", folder.name)
 
 
 def _with_copyuid(session: _Session, command) -> dict[int, int]:
@@ -278,6 +307,43 @@ def _with_copyuid(session: _Session, command) -> dict[int, int]:
         if len(parts) >= 3:
             mapping.update(zip(parse_uid_set(parts[1]), parse_uid_set(parts[2])))
     return mapping
+
+
+def uid_sets(uids: Sequence[int], limit: int = MAX_UID_SET_BYTES) -> list[list[str]]:
+    """Return ``uids`` as UID sets for successive commands: runs become ranges, each set at most ``limit`` bytes.
+
+    Each set is a list of strings such as ``["4:9", "12"]``, which imapclient's
+    move(), copy(), add_flags() and uid_expunge() join with commas. Its fetch()
+    turns the set back into ints and fails on a range, so FETCH gets plain
+    lists of UIDs, and ``_present`` passes the joined text to UID SEARCH.
+    """
+    ordered = sorted(set(uids))
+    parts: list[str] = []
+    start = 0
+    while start < len(ordered):
+        end = start
+        while end + 1 < len(ordered) and ordered[end + 1] == ordered[end] + 1:
+            end += 1
+        parts.append(str(ordered[start]) if end == start else f"{ordered[start]}:{ordered[end]}")
+        start = end + 1
+    sets: list[list[str]] = []
+    size = 0
+    for part in parts:
+        if not sets or size + len(part) + 1 > limit:
+            sets.append([])
+            size = 0
+        sets[-1].append(part)
+        size += len(part) + 1
+    return sets
+
+
+def _present(client: IMAPClient, uids: Sequence[int]) -> set[int]:
+    """Return which of ``uids`` the selected folder has, with one UID SEARCH per UID set."""
+    wanted = set(uids)
+    found: set[int] = set()
+    for uid_set in uid_sets(uids):
+        found.update(uid for uid in client.search(["UID", ",".join(uid_set)]) if uid in wanted)
+    return found
 
 
 def parse_uid_set(value: str) -> list[int]:
@@ -342,17 +408,64 @@ def _restore_rejected_move(session: _Session, action_id: int, source: FolderRow,
     log.warning("Action %d: %s; UIDs %s stay in %s", action_id, reason, [move[0] for move in moves], source.name)
 
 
+# --- copy ---------------------------------------------------------------------
+
+
+def _copy(session: _Session, action_id: int, source: FolderRow, payload: dict) -> None:
+    """Send UID COPY and give each new row its server UID from COPYUID, or from its Message-ID in the target."""
+    store = session.store
+    target = store.folder(payload["target"])
+    copies = [copy for copy in payload["copies"] if copy[0] > 0]
+    if target is None:
+        # The target folder is gone locally, and the new rows with it.
+        store.finish_action(action_id, error=f"the target folder {payload['target_name']} was deleted on the server, "
+                                              "so nothing was copied")
+        log.warning("Action %d: target folder %s is gone; nothing copied", action_id, payload["target_name"])
+        return
+    present = _present(session.client, [copy[0] for copy in copies])
+    to_copy = [copy for copy in copies if copy[0] in present]
+    missing = [copy for copy in copies if copy[0] not in present]
+    known: dict[int, int] = {}
+    if payload.get("sent"):
+        known = _find_copies(session, target, to_copy)
+        session.select(source.name)
+    else:
+        payload["sent"] = True
+        store.set_action_payload(action_id, payload)
+    try:
+        for uid_set in uid_sets([copy[0] for copy in to_copy if copy[0] not in known]):
+            known.update(_with_copyuid(session, partial(session.client.copy, uid_set, target.name)))
+    except IMAPClientAbortError:
+        raise
+    except IMAPClientError as error:
+        with store.transaction():
+            for _source_uid, placeholder, _message_id in copies:
+                store.resolve_placeholder(target.id, placeholder, None)
+            store.finish_action(action_id, error=f"the server rejected the copy to {target.name}: {error}")
+        log.warning("Action %d: the server rejected the copy of %d message(s) to %s: %s",
+                    action_id, len(to_copy), target.name, error)
+        return
+    unknown = [copy for copy in to_copy if copy[0] not in known]
+    found = _find_copies(session, target, unknown) if unknown else {}
+    error = ""
+    if missing:
+        error = f"UIDs {[copy[0] for copy in missing]} of folder {source.name} were deleted on the server by another client"
+        log.warning("Action %d: %s; their copies were dropped", action_id, error)
+    with store.transaction():
+        for source_uid, placeholder, _message_id in copies:
+            # Without a UID the new row is dropped, and the sync of the target fetches the copy.
+            store.resolve_placeholder(target.id, placeholder, known.get(source_uid) or found.get(source_uid))
+        store.finish_action(action_id, error=error)
+    log.debug("Copied %d message(s) of %s to %s (action %d)", len(to_copy), source.name, target.name, action_id)
+
+
 # --- delete -------------------------------------------------------------------
 
 
 def _delete(session: _Session, action_id: int, folder: FolderRow, payload: dict) -> None:
     uids = [uid for uid in payload["uids"] if uid > 0]
     if uids:
-        session.client.add_flags(uids, [b"\\Deleted"], silent=True)
-        if session.has("UIDPLUS"):
-            session.client.uid_expunge(uids)
-        else:
-            log.info("Server of folder %s lacks UIDPLUS; deleted messages stay there marked \\Deleted", folder.name)
+        _expunge(session, uids, folder)
     session.store.finish_action(action_id)
     log.debug("Deleted %d message(s) of %s for good (action %d)", len(uids), folder.name, action_id)
 

@@ -1,0 +1,332 @@
+"""The commands ``sluice rules apply``, ``sluice rules explain`` and ``sluice undo``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from desktop.config import load_config
+from desktop.paths import Profile
+
+if TYPE_CHECKING:
+    from desktop.index import SearchIndex
+    from desktop.rules.engine import Plan
+    from desktop.rules.model import Rule, RuleSet
+    from desktop.store import MessageRow, Store
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def apply_command(args: argparse.Namespace, profile: Profile) -> int:
+    """Run the rules on mail in the store, or with ``--dry-run`` only print what they would do."""
+    from desktop.index import QueryError
+    from desktop.rules.engine import apply_plan, plan_rules
+    from desktop.store import Store
+
+    config = load_config(profile.config_file)
+    if args.account:
+        config.account(args.account)
+    ruleset = _load(args.rules, profile)
+    if ruleset is None:
+        return EXIT_FAILED
+    if not profile.store_file.exists():
+        print("sluice: No mail in the store yet. Run 'sluice sync' first.", file=sys.stderr)
+        return EXIT_FAILED
+    with Store(profile.store_file) as store, ExitStack() as stack:
+        if args.folder and not any(row.name == args.folder for row in store.folders(args.account, with_counts=False)):
+            where = f"account '{args.account}'" if args.account else "any account"
+            print(f"sluice: Folder '{args.folder}' not found in {where}. Check the name with 'sluice folders'.", file=sys.stderr)
+            return EXIT_FAILED
+        index = stack.enter_context(_open_index(store, profile))
+        try:
+            plan = plan_rules(store, ruleset, account=args.account, folder=args.folder, query=args.query, index=index)
+        except QueryError as error:
+            print(f"sluice: --query: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        _print_plan(plan, ruleset)
+        for problem in plan.problems:
+            print(f"sluice: {problem}", file=sys.stderr)
+        if args.dry_run:
+            print("Dry run: nothing was changed. Run the same command without --dry-run to apply.")
+            return EXIT_FAILED if plan.problems else EXIT_OK
+        if plan.problems:
+            print(f"sluice: Nothing was applied, because of the {len(plan.problems)} problem(s) above. "
+                  "Fix them and run the command again.", file=sys.stderr)
+            return EXIT_FAILED
+        replier = _auto_replier(store, config, plan, stack)
+        result = apply_plan(store, plan, description=_description(args), trigger="apply", auto_reply=replier)
+        _update_index(store, index)
+    for line in result.skipped:
+        print(f"Skipped: {line}")
+    for line in result.replies:
+        print(f"Auto-reply: {line}")
+    if result.bulk_id is None:
+        print("Nothing changed.")
+        return EXIT_OK
+    print(f"Changed {result.changed} message(s): {_counts_text(result.counts)} (bulk action {result.bulk_id}).")
+    print("The server follows at the next 'sluice sync'. Undo with: sluice undo")
+    return EXIT_OK
+
+
+def explain_command(args: argparse.Namespace, profile: Profile) -> int:
+    """Print which rules matched a message in recorded runs, and what the current rules would do now."""
+    from desktop.rules.engine import describe_action
+    from desktop.rules.match import Matcher
+    from desktop.store import Store
+    from desktop.store.rules import normalize_message_id
+
+    if not profile.store_file.exists():
+        print("sluice: No mail in the store yet. Run 'sluice sync' first.", file=sys.stderr)
+        return EXIT_FAILED
+    with Store(profile.store_file) as store:
+        rows = _find_message(store, args.message)
+        if not rows:
+            print(f"sluice: No message {args.message!r} in the store. Give its Message-ID header or its number "
+                  "from 'sluice search'.", file=sys.stderr)
+            return EXIT_FAILED
+        header = rows[0].message_id
+        hits = store.rule_hits_for(header) if header else store.rule_hits_of_message(rows[0].id)
+        print(f"Message-ID: <{normalize_message_id(header)}>" if header else "Message-ID: (none)")
+        for row in rows:
+            print(f"  {_row_line(row)}  [{row.account}/{row.folder}, number {row.id}]")
+        print()
+        print("Recorded rule runs:")
+        if not hits:
+            print("  No rule has acted on this message in a recorded run.")
+        for hit in hits:
+            run = f"run {hit.bulk_id}" if hit.bulk_id is not None else "no change"
+            print(f"  {hit.created:%Y-%m-%d %H:%M:%S} UTC  rule '{hit.rule}' ({run})")
+            print(f"    decided by: {hit.decided_by}")
+            print(f"    did: {', '.join(hit.actions) or 'nothing'}")
+        ruleset = _load(args.rules, profile)
+        if ruleset is None:
+            return EXIT_FAILED
+        print()
+        print("What the current rules would do now:")
+        index = _open_index_quietly(profile)
+        try:
+            matcher = Matcher(store, index=index)
+            matcher.prepare(ruleset.rules, rows)
+            for row in rows:
+                if len(rows) > 1:
+                    print(f"  In {row.account}/{row.folder}:")
+                _explain_row(matcher, ruleset, row, describe_action)
+        finally:
+            if index is not None:
+                index.close()
+    return EXIT_OK
+
+
+def undo_command(args: argparse.Namespace, profile: Profile) -> int:
+    """Undo the newest bulk action, or with ``--list`` print the recent ones."""
+    from desktop.store import Store
+
+    if not profile.store_file.exists():
+        print("Nothing to undo.")
+        return EXIT_OK
+    with Store(profile.store_file) as store:
+        if args.list:
+            return _print_history(store)
+        result = store.undo_last()
+        if result is None:
+            print("Nothing to undo.")
+            return EXIT_OK
+        _catch_up_index(store, profile)
+    record = result.bulk
+    print(f"Undid bulk action {record.id} ({record.description}, {record.created:%Y-%m-%d %H:%M} UTC).")
+    print(f"Restored {result.restored} message(s): {result.moved_back} moved back, {result.flags_restored} with "
+          f"their flags set back; removed {result.copies_removed} copy(ies).")
+    if result.skipped:
+        print(f"Left {len(result.skipped)} alone:")
+        for line in result.skipped:
+            print(f"  {line}")
+    print("The server follows at the next 'sluice sync'. An undo cannot itself be undone.")
+    return EXIT_OK
+
+
+# --- helpers -------------------------------------------------------------------
+
+
+def _load(path: Path | None, profile: Profile) -> RuleSet | None:
+    """Load the rules; print every problem and return None when there are any."""
+    from desktop.rules.loader import collect_rules
+
+    paths = [path] if path is not None else [profile.rules_dir]
+    if not paths[0].exists():
+        print(f"sluice: Rule file or folder {paths[0]} not found. Give an existing file or folder.", file=sys.stderr)
+        return None
+    ruleset, problems = collect_rules(paths)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"sluice: {len(problems)} problem(s) in the rule files, so no rule was run. "
+              "Fix them ('sluice rules check' lists them) and run the command again.", file=sys.stderr)
+        return None
+    if not ruleset.rules:
+        print(f"No rules in {paths[0]}. Add a *.toml file (see docs/rules.md).")
+    return ruleset
+
+
+class _open_index:
+    """Open the search index caught up with the store, as a context manager."""
+
+    def __init__(self, store: Store, profile: Profile) -> None:
+        self.store, self.profile = store, profile
+        self.index: SearchIndex | None = None
+
+    def __enter__(self) -> SearchIndex:
+        from desktop.index import SearchIndex
+
+        self.index = SearchIndex(self.profile.index_dir)
+        _update_index(self.store, self.index)
+        return self.index
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.index is not None:
+            self.index.close()
+
+
+def _update_index(store: Store, index: SearchIndex) -> None:
+    """Apply the store's queued changes to the index, so searches see them."""
+    from desktop.index.builder import update_index
+
+    if store.index_backlog():
+        for _step in update_index(store, index):
+            pass
+
+
+def _open_index_quietly(profile: Profile) -> SearchIndex | None:
+    from desktop.index import SearchIndex
+
+    try:
+        return SearchIndex(profile.index_dir)
+    except Exception as error:  # explain still works from the store alone
+        log.warning("Cannot open the index %s for explain: %s", profile.index_dir, error)
+        return None
+
+
+def _catch_up_index(store: Store, profile: Profile) -> None:
+    from desktop.index.builder import catch_up
+
+    catch_up(store, profile.index_dir)
+
+
+def _auto_replier(store: Store, config, plan: Plan, stack: ExitStack):
+    """Return the auto-reply sender when the plan has auto-replies and replies can be sent, else None."""
+    if not any(effect.replies for effect in plan.effects.values()):
+        return None
+    try:
+        from desktop.rules.autoreply import AutoReplier
+        from desktop.send.smtp import SmtpSender
+    except ImportError:
+        log.warning("Auto-replies are not available in this build; none is sent")
+        return None
+    sender = stack.enter_context(SmtpSender())
+    return AutoReplier(store, config, sender)
+
+
+def _description(args: argparse.Namespace) -> str:
+    parts = ["rules apply"]
+    for option in ("account", "folder", "query"):
+        value = getattr(args, option)
+        if value:
+            parts.append(f"--{option} {value!r}")
+    if args.rules:
+        parts.append(f"--rules {args.rules.name}")
+    return " ".join(parts)
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    names = {"flags": "flags changed", "moved": "moved", "archived": "archived", "deleted": "deleted (to Trash)",
+             "copied": "copied", "priority": "priority set", "lane": "lane set", "replies": "auto-replies sent"}
+    return ", ".join(f"{names.get(key, key)} {value}" for key, value in counts.items()) or "nothing"
+
+
+def _row_line(row: MessageRow) -> str:
+    from desktop.cli import _clip
+
+    date = row.date.strftime("%Y-%m-%d %H:%M") if row.date else "(no date)       "
+    return f"{date}  {_clip(row.sender, 28)}  {_clip(row.subject, 60).rstrip()}"
+
+
+def _print_plan(plan: Plan, ruleset: RuleSet) -> None:
+    from desktop.rules.engine import describe_action
+
+    for report in plan.reports:
+        rule = report.rule
+        actions = [describe_action(action) for action in rule.actions] + (["stop"] if rule.stop else [])
+        print(f"Rule '{rule.name}': {report.count} message(s)")
+        print(f"  actions: {', '.join(actions)}")
+        for row in report.sample:
+            print(f"    {_row_line(row)}")
+        if report.count > len(report.sample):
+            print(f"    ... and {report.count - len(report.sample)} more")
+    skipped = sum(len(effect.skipped) for effect in plan.effects.values())
+    total = f"Total: {plan.matched} of {plan.examined} message(s) matched by {len(ruleset.rules)} rule(s)"
+    if skipped:
+        total += f"; {skipped} action(s) skipped where an earlier rule moved the message or set its lane"
+    print(total + ".")
+    if plan.waiting_for_body:
+        print(f"{len(plan.waiting_for_body)} message(s) were left out: a rule needs their body, which is not "
+              "downloaded yet. Run 'sluice sync' to fetch the bodies, then run the rules again.")
+
+
+def _print_history(store: Store) -> int:
+    records = store.bulk_history()
+    if not records:
+        print("No bulk actions yet.")
+        return EXIT_OK
+    print(f"{'ID':>5}  {'WHEN (UTC)':<16}  {'MESSAGES':>8}  WHAT")
+    undoable = next((record.id for record in records if record.undone is None), None)
+    for record in records:
+        if record.undone is not None:
+            state = f"undone {record.undone:%Y-%m-%d %H:%M}"
+        else:
+            state = "next to undo" if record.id == undoable else "can be undone after the newer ones"
+        print(f"{record.id:>5}  {record.created:%Y-%m-%d %H:%M}  {record.messages:>8}  {record.description}: "
+              f"{_counts_text(record.counts)} ({state})")
+    return EXIT_OK
+
+
+def _find_message(store: Store, text: str) -> list[MessageRow]:
+    text = text.strip()
+    if text.isdigit():
+        row = store.message(int(text))
+        if row is not None:
+            return [row]
+    return store.messages(store.message_ids_by_header(text))
+
+
+def _explain_row(matcher, ruleset: RuleSet, row: MessageRow, describe_action) -> None:
+    from desktop.rules.engine import rule_sees
+
+    looked = False
+    stopped_by: Rule | None = None
+    for rule in ruleset.rules:
+        if not rule_sees(rule, row):
+            continue
+        looked = True
+        if stopped_by is not None:
+            print(f"  rule '{rule.name}': not reached, because rule '{stopped_by.name}' stops the run")
+            continue
+        verdict = matcher.check(rule, row)
+        if verdict.needs_body:
+            print(f"  rule '{rule.name}': cannot tell without the body, which is not downloaded yet ({verdict.decided_by})")
+            return
+        if verdict.matched:
+            actions = ", ".join(describe_action(action) for action in rule.actions)
+            print(f"  rule '{rule.name}': matches ({verdict.decided_by}); would {actions}")
+            if rule.stop:
+                stopped_by = rule
+        else:
+            print(f"  rule '{rule.name}': does not match ({verdict.decided_by})")
+    if not looked:
+        print(f"  No rule looks at {row.account}/{row.folder}: each rule's scope names other accounts or folders.")

@@ -1,0 +1,155 @@
+"""``sluice rules apply``, ``rules explain`` and their refusals, run through the CLI against a real Dovecot."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from desktop.paths import default_profile
+from desktop.store import Store
+from tests.rules.engine_mailbox import (
+    EXAMPLE_RULES,
+    add_account,
+    journal_and_bulk_counts,
+    run,
+    seed,
+    server_state,
+    store_state,
+    stored,
+    sync,
+)
+
+pytestmark = pytest.mark.dovecot
+
+SAMPLE_LINE = re.compile(r"^    \d{4}-\d\d-\d\d \d\d:\d\d  .{28}  \S")
+
+
+@pytest.fixture
+def mailbox(imap_user, dovecot_server, direct_client, capsys):
+    add_account(dovecot_server.host, dovecot_server.port, imap_user)
+    seed(direct_client)
+    sync(capsys)
+    return direct_client
+
+
+def rule_section(out: str, name: str) -> list[str]:
+    """Return the lines the dry run printed for one rule, its header line first."""
+    lines = out.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith(f"Rule '{name}':")))
+    end = next((index for index in range(start + 1, len(lines)) if not lines[index].startswith(" ")), len(lines))
+    return lines[start:end]
+
+
+def test_dry_run_prints_counts_and_samples_and_changes_nothing(mailbox, capsys):
+    server_before = server_state(mailbox)
+    store_before = store_state()
+    counts_before = journal_and_bulk_counts()
+
+    code, out, err = run(capsys, "rules", "apply", "--dry-run", "--rules", str(EXAMPLE_RULES))
+    assert code == 0, err
+
+    receipts = rule_section(out, "Receipts")
+    assert receipts[0] == "Rule 'Receipts': 2 message(s)"
+    assert receipts[1] == "  actions: move to Receipts, mark read, stop"
+    assert len(receipts) == 4 and all(SAMPLE_LINE.match(line) for line in receipts[2:])
+    assert any("Invoice 1001 for your order" in line and "Shop" in line for line in receipts[2:])
+    assert rule_section(out, "Boss is VIP")[:2] == ["Rule 'Boss is VIP': 1 message(s)",
+                                                     "  actions: lane vip, flag, priority +50"]
+    assert rule_section(out, "Holiday reply")[0] == "Rule 'Holiday reply': 0 message(s)"
+    assert "Total: 7 of 9 message(s) matched by 8 rule(s)." in out
+    assert "Dry run: nothing was changed." in out
+
+    sync(capsys)
+    assert server_state(mailbox) == server_before
+    assert store_state() == store_before
+    assert journal_and_bulk_counts() == counts_before
+
+
+def test_dry_run_sample_is_capped_at_five(mailbox, tmp_path, capsys):
+    rules = tmp_path / "all.toml"
+    rules.write_text('[[rule]]\nname = "Everything"\nactions = [{ label = "$x" }]\n', encoding="utf-8")
+    code, out, _err = run(capsys, "rules", "apply", "--dry-run", "--rules", str(rules))
+    assert code == 0
+    section = rule_section(out, "Everything")
+    assert section[0] == "Rule 'Everything': 9 message(s)"
+    assert sum(1 for line in section if SAMPLE_LINE.match(line)) == 5
+    assert section[-1] == "    ... and 4 more"
+
+
+def test_apply_prints_what_it_did_and_the_undo_hint(mailbox, capsys):
+    code, out, err = run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))
+    assert code == 0, err
+    match = re.search(r"Changed 7 message\(s\): (.*) \(bulk action (\d+)\)\.", out)
+    assert match, out
+    assert "moved 3" in match.group(1) and "archived 1" in match.group(1)
+    assert "Undo with: sluice undo" in out
+    with Store(default_profile().store_file) as store:
+        assert store.bulk_history()[0].id == int(match.group(2))
+
+
+def test_a_rule_file_with_a_problem_makes_apply_refuse(mailbox, tmp_path, capsys):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "10-good.toml").write_text('[[rule]]\nname = "Good"\nwhen = \'from:boss@example.com\'\n'
+                                        'actions = [{ flag = true }]\n', encoding="utf-8")
+    (rules / "20-bad.toml").write_text('[[rule]]\nname = "Bad"\nactions = [{ moove = "Receipts" }]\n', encoding="utf-8")
+    store_before = store_state()
+    for extra in ([], ["--dry-run"]):
+        code, out, err = run(capsys, "rules", "apply", "--rules", str(rules), *extra)
+        assert code == 1
+        assert f"{rules / '20-bad.toml'}:3: rule 'Bad': Unknown action 'moove'" in err
+        assert "no rule was run" in err
+        assert "Rule 'Good'" not in out
+    assert store_state() == store_before
+    assert journal_and_bulk_counts()[1] == 0
+
+
+def test_apply_uses_the_profiles_rules_folder_by_default(mailbox, capsys):
+    profile = default_profile()
+    (profile.rules_dir / "vip.toml").write_text(
+        '[[rule]]\nname = "Boss"\nwhen = \'from:boss@example.com\'\nactions = [{ lane = "vip" }]\n', encoding="utf-8")
+    code, out, _err = run(capsys, "rules", "apply")
+    assert code == 0
+    assert "Rule 'Boss': 1 message(s)" in out
+    (boss,) = stored("budget@example.com")
+    assert boss.lane == "vip"
+
+
+def test_bad_query_and_unknown_folder_are_reported(mailbox, capsys):
+    code, _out, err = run(capsys, "rules", "apply", "--dry-run", "--rules", str(EXAMPLE_RULES), "--query", "from:(")
+    assert code == 2 and "--query" in err
+    code, _out, err = run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES), "--folder", "Recipts")
+    assert code == 1 and "Folder 'Recipts' not found in any account" in err
+
+
+def test_explain_shows_recorded_hits_and_what_the_rules_would_do_now(mailbox, capsys):
+    assert run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))[0] == 0
+
+    code, out, err = run(capsys, "rules", "explain", "<invoice@shop.example>", "--rules", str(EXAMPLE_RULES))
+    assert code == 0, err
+    assert "Message-ID: <invoice@shop.example>" in out
+    assert "[test/Receipts," in out
+    recorded = out.split("Recorded rule runs:")[1].split("What the current rules would do now:")[0]
+    assert "rule 'Receipts' (run 1)" in recorded
+    assert "decided by: " in recorded and "invoice" in recorded.split("decided by: ")[1].splitlines()[0].lower()
+    assert "did: move to Receipts, mark read" in recorded
+    now = out.split("What the current rules would do now:")[1]
+    assert "No rule looks at test/Receipts" in now
+
+    (boss,) = stored("budget@example.com")
+    code, out, _err = run(capsys, "rules", "explain", str(boss.id), "--rules", str(EXAMPLE_RULES))
+    assert code == 0
+    now = out.split("What the current rules would do now:")[1]
+    assert "rule 'Boss is VIP': matches (" in now and "would lane vip, flag, priority +50" in now
+    assert "rule 'Receipts': does not match (" in now
+    assert "did: lane vip, flag, priority +50" in out
+
+
+def test_explain_of_an_unknown_message(mailbox, capsys):
+    code, _out, err = run(capsys, "rules", "explain", "<nobody@nowhere.example>", "--rules", str(EXAMPLE_RULES))
+    assert code == 1
+    assert "No message '<nobody@nowhere.example>' in the store" in err
+    code, out, _err = run(capsys, "rules", "explain", "plain@example.com", "--rules", str(EXAMPLE_RULES))
+    assert code == 0
+    assert "No rule has acted on this message in a recorded run." in out
