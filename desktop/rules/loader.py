@@ -92,11 +92,50 @@ def _duplicates(rules: list[Rule], seen: dict[str, Rule]) -> list[RuleProblem]:
     return problems
 
 
+def check_text(text: str, path: Path, *, other_rules: Iterable[Rule] = (),
+               folders: Iterable[tuple[str, str]] | None = None) -> tuple[RuleSet, list[RuleProblem]]:
+    """Check the text of one rule file without reading or writing the disk.
+
+    The rule editor calls this as the user types, so the problems carry the
+    lines of ``text`` and name ``path``, the file the text is meant for.
+
+    Args:
+        text: The rule file's content.
+        path: The file the text belongs to; problems and rules carry it.
+        other_rules: Rules of the profile's other files; a name used there too
+            is reported as a duplicate. Rules from ``path`` itself are skipped,
+            because the text replaces them.
+        folders: (account, folder) pairs known to the store; when given, the
+            scope folders and move or copy targets are checked as by
+            ``check_folders``.
+
+    Returns:
+        The text's rules, or no rules when the text has any problem (as
+        ``collect_rules`` treats a file), and every problem found.
+    """
+    rules, problems = _parse_text(path, text)
+    seen: dict[str, Rule] = {}
+    for rule in other_rules:
+        if rule.path != path:
+            seen.setdefault(rule.name, rule)
+    problems += _duplicates(rules, seen)
+    if folders is not None:
+        problems += check_folders(RuleSet(tuple(rules), (path,)), folders)
+        problems.sort(key=lambda problem: problem.line)
+    if problems:
+        return RuleSet((), (path,)), problems
+    return RuleSet(tuple(rules), (path,)), problems
+
+
 def _load_file(path: Path) -> tuple[list[Rule], list[RuleProblem]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return [], [RuleProblem(path, 1, None, f"Cannot read the rule file: {error}. Check that it exists and is UTF-8 text.")]
+    return _parse_text(path, text)
+
+
+def _parse_text(path: Path, text: str) -> tuple[list[Rule], list[RuleProblem]]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
