@@ -230,7 +230,7 @@ def _auto_replier(store: Store, config, plan: Plan, stack: ExitStack):
         log.warning("Auto-replies are not available in this build; none is sent")
         return None
     sender = stack.enter_context(SmtpSender())
-    return AutoReplier(store, config, sender)
+    return stack.enter_context(AutoReplier(store, config, sender))
 
 
 def _description(args: argparse.Namespace) -> str:

@@ -292,6 +292,7 @@ class _Resolver:
             if row.special_use and row.selectable:
                 self.by_role.setdefault((row.account, row.special_use), row)
         self.reported: set[str] = set()
+        self.cache: dict[tuple[str, str], list[tuple] | None] = {}
 
     def problem(self, text: str) -> None:
         if text not in self.reported:
@@ -322,52 +323,81 @@ class _Resolver:
                          f"{{ move = \"FOLDER\" }} instead.")
         return found
 
+    def operations(self, rule: Rule, row: MessageRow) -> list[tuple] | None:
+        """Return the rule's actions for the message's account as (kind, value, text), or None when a target is missing.
+
+        The result is cached per rule and account, because a plan resolves the
+        same few combinations for thousands of messages.
+        """
+        key = (rule.name, row.account)
+        if key in self.cache:
+            return self.cache[key]
+        operations: list[tuple] | None = []
+        for action in rule.actions:
+            text = describe_action(action)
+            if isinstance(action, (Move, Copy, Archive, Delete)):
+                folder = self.target(rule, row, action)
+                if folder is None:
+                    operations = None
+                    break
+                kind = "copy" if isinstance(action, Copy) else "destination"
+                value = folder.id if kind == "copy" else (_destination_kind(action), folder.id)
+                operations.append((kind, value, text))
+            elif isinstance(action, (Flag, Mark, Label)):
+                operations.append(("flag", _flag_change(action), text))
+            elif isinstance(action, Priority):
+                operations.append(("points", action.points, text))
+            elif isinstance(action, Lane):
+                operations.append(("lane", action.name, text))
+            elif isinstance(action, AutoReply):
+                operations.append(("reply", action, text))
+        self.cache[key] = operations
+        return operations
+
     def resolve(self, row: MessageRow, steps: Iterable[tuple[Rule, Verdict, tuple[Action, ...]]]) -> Effect:
         effect = Effect()
         points: int | None = None
         destination_rule = ""
-        for rule, _verdict, actions in steps:
-            targets = {action: self.target(rule, row, action) for action in actions
-                       if isinstance(action, (Move, Copy, Archive, Delete))}
+        for rule, _verdict, _actions in steps:
             done = effect.done.setdefault(rule.name, [])
-            if any(folder is None for folder in targets.values()):
+            operations = self.operations(rule, row)
+            if operations is None:
                 effect.skipped.append(f"rule '{rule.name}': nothing done, because a target folder is missing")
                 done.append("nothing done: a target folder is missing")
                 continue
-            for action in actions:
-                text = describe_action(action)
-                if isinstance(action, (Move, Archive, Delete)):
-                    folder = targets[action]
+            for kind, value, text in operations:
+                if kind == "flag":
+                    flag, add = value
+                    (effect.add if add else effect.remove).add(flag)
+                    (effect.remove if add else effect.add).discard(flag)
+                elif kind == "destination":
                     if effect.destination is not None:
                         effect.skipped.append(f"rule '{rule.name}': {text} skipped, because rule '{destination_rule}' "
                                               "moves the message already")
                         done.append(f"{text} (skipped: rule '{destination_rule}' moves it first)")
                         continue
-                    effect.destination = (_destination_kind(action), folder.id, rule.name)
+                    effect.destination = (value[0], value[1], rule.name)
                     destination_rule = rule.name
-                elif isinstance(action, Copy):
-                    effect.copies.append((targets[action].id, rule.name))
-                elif isinstance(action, (Flag, Mark, Label)):
-                    flag, add = _flag_change(action)
-                    (effect.add if add else effect.remove).add(flag)
-                    (effect.remove if add else effect.add).discard(flag)
-                elif isinstance(action, Priority):
-                    points = (points or 0) + action.points
-                elif isinstance(action, Lane):
-                    if effect.lane is not None and effect.lane != action.name:
+                elif kind == "copy":
+                    effect.copies.append((value, rule.name))
+                elif kind == "points":
+                    points = (points or 0) + value
+                elif kind == "lane":
+                    if effect.lane is not None and effect.lane != value:
                         effect.skipped.append(f"rule '{rule.name}': {text} skipped, because an earlier rule set lane "
                                               f"{effect.lane}")
                         done.append(f"{text} (skipped: lane {effect.lane} set first)")
                         continue
-                    effect.lane = action.name
-                elif isinstance(action, AutoReply):
-                    effect.replies.append((rule, action))
+                    effect.lane = value
+                elif kind == "reply":
+                    effect.replies.append((rule, value))
                 done.append(text)
         effect.priority = points
         if effect.destination is not None and effect.destination[1] == row.folder_id:
             effect.destination = None  # it is there already
-        effect.copies = _unique_copies(effect.copies, row.folder_id,
-                                       effect.destination[1] if effect.destination else row.folder_id)
+        if effect.copies:
+            final = effect.destination[1] if effect.destination else row.folder_id
+            effect.copies = _unique_copies(effect.copies, row.folder_id, final)
         return effect
 
 

@@ -57,10 +57,10 @@ def build_message(message_id: str, *, subject: str, sender: str, headers: dict[s
     return message.as_bytes()
 
 
-def add_account(host: str, port: int, user) -> None:
+def add_account(host: str, port: int, user, *extra: str) -> None:
     code = main([
         "account", "add", ACCOUNT, "--imap-host", host, "--imap-port", str(port), "--security", "none",
-        "--user", user.name, "--password-command", f"printf %s {user.password}",
+        "--user", user.name, "--password-command", f"printf %s {user.password}", *extra,
     ])
     assert code == 0
 

@@ -55,7 +55,7 @@ def write_rules(tmp_path: Path, text: str, name: str = "rules.toml") -> Path:
     return path
 
 
-def test_example_rules_sort_the_mailbox_on_the_server(mailbox, capsys):
+def test_example_rules_sort_server_mailbox(mailbox, capsys):
     code, out, err = run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))
     assert code == 0, err
     assert "Undo with: sluice undo" in out
@@ -82,7 +82,7 @@ def test_example_rules_sort_the_mailbox_on_the_server(mailbox, capsys):
     assert (plain.lane, plain.priority) == ("", 0)
 
 
-def test_applying_the_same_rules_again_changes_nothing(mailbox, capsys):
+def test_second_apply_changes_nothing(mailbox, capsys):
     assert run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))[0] == 0
     code, out, _err = run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))
     assert code == 0
@@ -91,7 +91,7 @@ def test_applying_the_same_rules_again_changes_nothing(mailbox, capsys):
     assert boss.priority == 50, "points are summed per run, not added to the score of an earlier run"
 
 
-def test_actions_of_several_rules_combine(mailbox, tmp_path, capsys):
+def test_actions_of_rules_combine(mailbox, tmp_path, capsys):
     rules = write_rules(tmp_path, """
         [[rule]]
         name = "Shop to receipts"
@@ -111,11 +111,13 @@ def test_actions_of_several_rules_combine(mailbox, tmp_path, capsys):
         assert effect.destination[0] == "move"
         assert effect.priority == 12
         assert effect.lane == "team"
-        assert effect.add == {"$shop"} and effect.remove == {"\\Seen"}
+        assert effect.add == {"$shop"}
+        assert effect.remove == {"\\Seen"}
         assert any("archive skipped" in line and "'Shop to receipts'" in line for line in effect.skipped)
         assert any("lane vip skipped" in line for line in effect.skipped)
         result = apply_plan(store, plan, description="combine test")
-        assert result.counts["moved"] == 2 and result.counts["copied"] == 1
+        assert result.counts["moved"] == 2
+        assert result.counts["copied"] == 1
     sync(capsys)
 
     state = server_state(mailbox)
@@ -128,7 +130,7 @@ def test_actions_of_several_rules_combine(mailbox, tmp_path, capsys):
     assert {(row.lane, row.priority) for row in copies} == {("team", 12)}
 
 
-def test_stop_ends_the_run_for_a_message(mailbox, tmp_path):
+def test_stop_ends_run_for_message(mailbox, tmp_path):
     rules = write_rules(tmp_path, """
         [[rule]]
         name = "First"
@@ -147,7 +149,7 @@ def test_stop_ends_the_run_for_a_message(mailbox, tmp_path):
     assert [report.count for report in plan.reports] == [1, plan.examined - 1]
 
 
-def test_account_folder_and_query_narrow_the_messages(mailbox, tmp_path):
+def test_account_folder_query_narrow_messages(mailbox, tmp_path):
     rules = write_rules(tmp_path, """
         [[rule]]
         name = "All"
@@ -162,7 +164,8 @@ def test_account_folder_and_query_narrow_the_messages(mailbox, tmp_path):
     profile = default_profile()
     with Store(profile.store_file) as store:
         everything = plan_rules(store, ruleset)
-        assert everything.reports[0].count == 9 and everything.reports[1].count == 0
+        assert everything.reports[0].count == 9
+        assert everything.reports[1].count == 0
         index = SearchIndex(profile.index_dir)
         try:
             boss = plan_rules(store, ruleset, query="from:boss", index=index)
@@ -187,7 +190,7 @@ def plain_server():
     shutil.rmtree(root, ignore_errors=True)
 
 
-def test_missing_archive_folder_is_a_problem_and_apply_refuses(plain_server, tmp_path, capsys):
+def test_missing_archive_folder_rejects_apply(plain_server, tmp_path, capsys):
     user = plain_server.add_user("plain", "plain-test-password")
     add_account(plain_server.host, plain_server.port, user)
     direct_client = IMAPClient(plain_server.host, port=plain_server.port, ssl=False)
@@ -221,7 +224,7 @@ def test_missing_archive_folder_is_a_problem_and_apply_refuses(plain_server, tmp
     direct_client.logout()
 
 
-def test_uid_sets_use_ranges_and_stay_under_the_line_limit():
+def test_uid_sets_use_ranges_under_limit():
     assert uid_sets([5, 1, 2, 3, 9, 10, 12]) == [["1:3", "5", "9:10", "12"]]
     scattered = list(range(100_000, 160_000, 3))
     sets = uid_sets(scattered)
@@ -232,7 +235,7 @@ def test_uid_sets_use_ranges_and_stay_under_the_line_limit():
     assert uid_sets([]) == []
 
 
-def test_ten_thousand_moves_take_a_handful_of_commands(imap_user, dovecot_server, direct_client, tmp_path, capsys):
+def test_ten_thousand_moves_take_few_commands(imap_user, dovecot_server, direct_client, tmp_path, capsys):
     """12,000 INBOX messages, every sixth one kept: 10,000 move in a few UID MOVE commands."""
     with FaultProxy(dovecot_server.host, dovecot_server.port) as proxy:
         add_account(proxy.host, proxy.port, imap_user)

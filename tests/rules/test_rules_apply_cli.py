@@ -41,7 +41,7 @@ def rule_section(out: str, name: str) -> list[str]:
     return lines[start:end]
 
 
-def test_dry_run_prints_counts_and_samples_and_changes_nothing(mailbox, capsys):
+def test_dry_run_changes_nothing(mailbox, capsys):
     server_before = server_state(mailbox)
     store_before = store_state()
     counts_before = journal_and_bulk_counts()
@@ -77,18 +77,19 @@ def test_dry_run_sample_is_capped_at_five(mailbox, tmp_path, capsys):
     assert section[-1] == "    ... and 4 more"
 
 
-def test_apply_prints_what_it_did_and_the_undo_hint(mailbox, capsys):
+def test_apply_prints_counts_and_undo_hint(mailbox, capsys):
     code, out, err = run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))
     assert code == 0, err
     match = re.search(r"Changed 7 message\(s\): (.*) \(bulk action (\d+)\)\.", out)
     assert match, out
-    assert "moved 3" in match.group(1) and "archived 1" in match.group(1)
+    assert "moved 3" in match.group(1)
+    assert "archived 1" in match.group(1)
     assert "Undo with: sluice undo" in out
     with Store(default_profile().store_file) as store:
         assert store.bulk_history()[0].id == int(match.group(2))
 
 
-def test_a_rule_file_with_a_problem_makes_apply_refuse(mailbox, tmp_path, capsys):
+def test_apply_rejects_rule_file_problems(mailbox, tmp_path, capsys):
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "10-good.toml").write_text('[[rule]]\nname = "Good"\nwhen = \'from:boss@example.com\'\n'
@@ -118,12 +119,14 @@ def test_apply_uses_the_profiles_rules_folder_by_default(mailbox, capsys):
 
 def test_bad_query_and_unknown_folder_are_reported(mailbox, capsys):
     code, _out, err = run(capsys, "rules", "apply", "--dry-run", "--rules", str(EXAMPLE_RULES), "--query", "from:(")
-    assert code == 2 and "--query" in err
+    assert code == 2
+    assert "--query" in err
     code, _out, err = run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES), "--folder", "Recipts")
-    assert code == 1 and "Folder 'Recipts' not found in any account" in err
+    assert code == 1
+    assert "Folder 'Recipts' not found in any account" in err
 
 
-def test_explain_shows_recorded_hits_and_what_the_rules_would_do_now(mailbox, capsys):
+def test_explain_shows_hits_and_current_rules(mailbox, capsys):
     assert run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))[0] == 0
 
     code, out, err = run(capsys, "rules", "explain", "<invoice@shop.example>", "--rules", str(EXAMPLE_RULES))
@@ -132,7 +135,8 @@ def test_explain_shows_recorded_hits_and_what_the_rules_would_do_now(mailbox, ca
     assert "[test/Receipts," in out
     recorded = out.split("Recorded rule runs:")[1].split("What the current rules would do now:")[0]
     assert "rule 'Receipts' (run 1)" in recorded
-    assert "decided by: " in recorded and "invoice" in recorded.split("decided by: ")[1].splitlines()[0].lower()
+    assert "decided by: " in recorded
+    assert "invoice" in recorded.split("decided by: ")[1].splitlines()[0].lower()
     assert "did: move to Receipts, mark read" in recorded
     now = out.split("What the current rules would do now:")[1]
     assert "No rule looks at test/Receipts" in now
@@ -141,7 +145,8 @@ def test_explain_shows_recorded_hits_and_what_the_rules_would_do_now(mailbox, ca
     code, out, _err = run(capsys, "rules", "explain", str(boss.id), "--rules", str(EXAMPLE_RULES))
     assert code == 0
     now = out.split("What the current rules would do now:")[1]
-    assert "rule 'Boss is VIP': matches (" in now and "would lane vip, flag, priority +50" in now
+    assert "rule 'Boss is VIP': matches (" in now
+    assert "would lane vip, flag, priority +50" in now
     assert "rule 'Receipts': does not match (" in now
     assert "did: lane vip, flag, priority +50" in out
 
@@ -153,3 +158,37 @@ def test_explain_of_an_unknown_message(mailbox, capsys):
     code, out, _err = run(capsys, "rules", "explain", "plain@example.com", "--rules", str(EXAMPLE_RULES))
     assert code == 0
     assert "No rule has acted on this message in a recorded run." in out
+
+
+def test_apply_sends_auto_replies(imap_user, dovecot_server, direct_client, smtp_server, tmp_path, capsys):
+    add_account(dovecot_server.host, dovecot_server.port, imap_user, "--smtp-host", smtp_server.host,
+                "--smtp-port", str(smtp_server.port), "--smtp-security", "none", "--address", "you@example.com")
+    seed(direct_client)
+    sync(capsys)
+    rules = tmp_path / "away.toml"
+    rules.write_text(
+        '[[rule]]\nname = "Away"\nif = [{ not = { header = "list-id", matches = "*" } }]\n'
+        'actions = [{ auto_reply = { body = "I am away this week." } }]\n', encoding="utf-8")
+
+    code, out, _err = run(capsys, "rules", "apply", "--dry-run", "--rules", str(rules))
+    assert code == 0
+    assert "Rule 'Away': 6 message(s)" in out
+    assert smtp_server.received == []
+
+    code, out, err = run(capsys, "rules", "apply", "--rules", str(rules))
+    assert code == 0, err
+    assert "Nothing changed." in out, "an auto-reply changes no message, so there is nothing to undo"
+    received = smtp_server.wait_for(5)
+    recipients = sorted(address for message in received for address in message.rcpt_tos)
+    assert recipients == ["bea@example.com", "billing@shop.example", "boss@example.com", "carl@example.com",
+                          "mum@family.example.org"], "one reply per sender, and none to the second shop message"
+    assert all(message.message["Auto-Submitted"] == "auto-replied" for message in received)
+
+    assert run(capsys, "rules", "apply", "--rules", str(rules))[0] == 0
+    assert len(smtp_server.received) == 5, "a second run answers nobody again within 'days'"
+
+    code, out, _err = run(capsys, "rules", "explain", "budget@example.com", "--rules", str(rules))
+    recorded = out.split("Recorded rule runs:")[1].split("What the current rules would do now:")[0]
+    assert recorded.count("rule 'Away' (no change)") == 2
+    assert "auto-reply sent" in recorded
+    assert "boss@example.com" in recorded

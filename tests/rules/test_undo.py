@@ -37,7 +37,7 @@ def mailbox(imap_user, dovecot_server, direct_client, capsys):
     return direct_client
 
 
-def test_undo_restores_folders_and_flags_on_the_server_after_a_restart(mailbox, capsys):
+def test_undo_restores_server_after_restart(mailbox, capsys):
     server_before = server_state(mailbox)
     store_before = store_state()
     assert run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))[0] == 0
@@ -65,7 +65,7 @@ def test_undo_before_the_changes_reached_the_server(mailbox, capsys):
     assert store_state() == store_before
 
 
-def test_undo_skips_messages_changed_or_deleted_since(mailbox, capsys):
+def test_undo_skips_changed_and_deleted_messages(mailbox, capsys):
     assert run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))[0] == 0
     sync(capsys)
     # Another client reads the invoice in Receipts (flags changed), and the digest is deleted from Archive.
@@ -114,7 +114,7 @@ def test_undo_removes_the_copies_a_run_made(mailbox, tmp_path, capsys):
     assert mailbox.search("ALL") == [], "the copy did not exist before the run, so it is deleted for good"
 
 
-def test_undo_goes_back_one_run_at_a_time_and_lists_the_history(mailbox, tmp_path, capsys):
+def test_undo_steps_back_one_run_at_a_time(mailbox, tmp_path, capsys):
     first = tmp_path / "first.toml"
     first.write_text('[[rule]]\nname = "Flag boss"\nwhen = \'from:boss@example.com\'\nactions = [{ flag = true }]\n')
     second = tmp_path / "second.toml"
@@ -126,8 +126,10 @@ def test_undo_goes_back_one_run_at_a_time_and_lists_the_history(mailbox, tmp_pat
     code, out, _err = run(capsys, "undo", "--list")
     assert code == 0
     lines = out.strip().splitlines()
-    assert "second.toml" in lines[1] and "first.toml" in lines[2]
-    assert "moved 1" in lines[1] and "flags changed 1" in lines[2]
+    assert "second.toml" in lines[1]
+    assert "moved 1" in lines[1]
+    assert "first.toml" in lines[2]
+    assert "flags changed 1" in lines[2]
 
     assert run(capsys, "undo")[0] == 0
     (boss,) = stored("budget@example.com")
@@ -142,13 +144,17 @@ def test_undo_goes_back_one_run_at_a_time_and_lists_the_history(mailbox, tmp_pat
     assert where(server_state(mailbox), "budget@example.com") == [("INBOX", frozenset())]
 
 
-def test_priority_and_lane_are_restored_by_the_store_api(mailbox, capsys):
+def test_undo_last_restores_priority_and_lane(mailbox, capsys):
     assert run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))[0] == 0
     with Store(default_profile().store_file) as store:
         (record,) = store.bulk_history()
-        assert record.kind == "rules-apply" and record.undone is None and record.messages == 7
+        assert record.kind == "rules-apply"
+        assert record.undone is None
+        assert record.messages == 7
         result = store.undo_last()
-        assert result is not None and result.bulk.id == record.id and result.skipped == []
+        assert result is not None
+        assert result.bulk.id == record.id
+        assert result.skipped == []
         assert store.undo_last() is None
         assert store.bulk_history()[0].undone is not None
     (boss,) = stored("budget@example.com")
