@@ -26,6 +26,7 @@ from desktop.store.bodies import BodiesMixin
 from desktop.store.flags import FLAGGED, SEEN, check_flag, flags_text
 from desktop.store.gmail import GmailMixin
 from desktop.store.journal import JournalMixin
+from desktop.store.lanes import LanesMixin
 from desktop.store.rules import RulesMixin
 from desktop.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -172,7 +173,7 @@ def _message_row(values: tuple) -> MessageRow:
     )
 
 
-class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin):
+class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin, LanesMixin):
     """One connection to the store file."""
 
     def __init__(self, path: Path) -> None:

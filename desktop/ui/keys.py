@@ -48,6 +48,14 @@ COMMANDS: tuple[Command, ...] = (
     Command("toggle-flag", QT_TRANSLATE_NOOP(_CONTEXT, "Toggle star"), ("S",)),
     Command("sync", QT_TRANSLATE_NOOP(_CONTEXT, "Sync"), ("Ctrl+R",)),
     Command("leave-search", QT_TRANSLATE_NOOP(_CONTEXT, "Leave search"), ("Escape",)),
+    # Tab normally moves the focus on, but in the list it switches the lane tabs instead.
+    # Qt reports Shift+Tab as Backtab, so both spellings are bound.
+    Command("next-lane", QT_TRANSLATE_NOOP(_CONTEXT, "Next lane"), ("Tab",), scope="list"),
+    Command("previous-lane", QT_TRANSLATE_NOOP(_CONTEXT, "Previous lane"), ("Backtab", "Shift+Backtab"), scope="list"),
+    Command("sort-by-priority", QT_TRANSLATE_NOOP(_CONTEXT, "Sort by priority"), ("Ctrl+Shift+P",)),
+    Command("undo", QT_TRANSLATE_NOOP(_CONTEXT, "Undo"), ("Ctrl+Z",)),
+    Command("edit-rules", QT_TRANSLATE_NOOP(_CONTEXT, "Edit rules…"), ("Ctrl+Shift+E",)),
+    Command("apply-rules", QT_TRANSLATE_NOOP(_CONTEXT, "Apply rules to this folder…"), ("Ctrl+Shift+A",)),
 )
 
 COMMANDS_BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}

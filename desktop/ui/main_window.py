@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
     QLabel,
+    QVBoxLayout,
     QLineEdit,
     QMainWindow,
     QSizePolicy,
@@ -34,16 +35,26 @@ from desktop.config import ConfigError, load_config
 from desktop.index import QueryError, SearchIndex
 from desktop.mail.parse import parse_message
 from desktop.paths import Profile
-from desktop.store import FLAGGED, SEEN, Store, StoreError
+from desktop.store import FLAGGED, SEEN, MessageRow, Store, StoreError
 from desktop.sync.service import CancelToken, SyncProgress
 from desktop.sync.watch import WatchOptions
 from desktop.ui.account_state import next_state, stopped_state
 from desktop.ui.folder_commands import FolderCommands
-from desktop.ui.folder_tree import FOLDER_IDS_ROLE, NODE_KEY_ROLE, FolderTreeDelegate, FolderTreeModel
+from desktop.ui.folder_tree import (
+    ACCOUNT_ROLE,
+    FOLDER_IDS_ROLE,
+    FOLDER_ROW_ROLE,
+    NODE_KEY_ROLE,
+    FolderTreeDelegate,
+    FolderTreeModel,
+)
 from desktop.ui.icons import app_icon
 from desktop.ui.keys import COMMANDS
+from desktop.ui.lanes import LaneTabs
 from desktop.ui.message_list import FOLDER, SUBJECT, MessageListModel, MessageListView
 from desktop.ui.reader import ReaderPane
+from desktop.ui.rule_commands import RuleCommands
+from desktop.ui.rules_control import RunTarget
 from desktop.ui.status import LogView, StatusPanel
 from desktop.ui.sync_control import SyncController, WatchController
 from desktop.ui.workers import BackgroundJob, JobSet
@@ -129,6 +140,7 @@ class MainWindow(QMainWindow):
         self._init_menus()
         self._connect_signals()
         self._load_folders()
+        self.rule_commands.start()
         if self._watch_enabled:
             self.watch_controller.start()
 
@@ -155,6 +167,8 @@ class MainWindow(QMainWindow):
         self.message_model = MessageListModel(self._store, self)
         self.message_view = MessageListView()
         self.message_view.setModel(self.message_model)
+        self.lane_tabs = LaneTabs()
+        self._sort_by_priority = False
 
         # With the profile, the reader fetches the body of a message stored with headers only.
         self.reader = ReaderPane(profile=self._profile)
@@ -168,6 +182,8 @@ class MainWindow(QMainWindow):
         self.sync_controller = SyncController(self._profile, self.status_panel, self.log_view, self._jobs, self)
         self.watch_controller = WatchController(self._profile, self.log_view, self._jobs, self._watch_options, self)
         self.folder_commands = FolderCommands(self._profile, self.folder_view, self._jobs, self)
+        self.rule_commands = RuleCommands(self._profile, self._store, self._jobs, self.status_panel, self.log_view,
+                                          target=self.current_target, selected_message=self.selected_message, parent=self)
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_DELAY_MS)
         self.empty_state = QLabel(objectName="emptyState")
         self.empty_state.setWordWrap(True)
@@ -175,8 +191,15 @@ class MainWindow(QMainWindow):
         self.empty_state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
     def _init_layout(self) -> None:
+        list_pane = QWidget(objectName="listPane")
+        list_layout = QVBoxLayout(list_pane)
+        list_layout.setContentsMargins(0, 0, 0, 0)
+        list_layout.setSpacing(0)
+        list_layout.addWidget(self.lane_tabs)
+        list_layout.addWidget(self.message_view)
+
         right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.message_view)
+        right.addWidget(list_pane)
         right.addWidget(self.reader)
         right.setStretchFactor(0, 2)
         right.setStretchFactor(1, 3)
@@ -210,6 +233,12 @@ class MainWindow(QMainWindow):
             "toggle-flag": self._on_toggle_flag_triggered,
             "sync": self._on_sync_triggered,
             "leave-search": self._on_leave_search_triggered,
+            "next-lane": self._on_next_lane_triggered,
+            "previous-lane": self._on_previous_lane_triggered,
+            "sort-by-priority": self._on_sort_by_priority_triggered,
+            "undo": self._on_undo_triggered,
+            "edit-rules": self._on_edit_rules_triggered,
+            "apply-rules": self._on_apply_rules_triggered,
         }
         for command in COMMANDS:
             action = QAction(command.translated_text(), self)
@@ -225,6 +254,7 @@ class MainWindow(QMainWindow):
             self.actions_by_name[command.name] = action
         for action in self.folder_commands.actions():
             self.actions_by_name[action.objectName()] = action
+        self.actions_by_name["sort-by-priority"].setCheckable(True)
 
     def _init_menus(self) -> None:
         actions = self.actions_by_name
@@ -234,6 +264,9 @@ class MainWindow(QMainWindow):
         quit_action = mail_menu.addAction(self.tr("&Quit"))
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
+
+        edit_menu = self.menuBar().addMenu(self.tr("&Edit"))
+        edit_menu.addAction(actions["undo"])
 
         message_menu = self.menuBar().addMenu(self.tr("M&essage"))
         for name in ("next-message", "previous-message", "open-message", "toggle-read", "toggle-flag"):
@@ -247,7 +280,13 @@ class MainWindow(QMainWindow):
         view_menu.addAction(actions["focus-search"])
         view_menu.addAction(actions["leave-search"])
         view_menu.addSeparator()
+        view_menu.addAction(actions["sort-by-priority"])
+        view_menu.addSeparator()
         view_menu.addAction(self.log_dock.toggleViewAction())
+
+        rules_menu = self.menuBar().addMenu(self.tr("&Rules"))
+        rules_menu.addAction(actions["edit-rules"])
+        rules_menu.addAction(actions["apply-rules"])
 
         toolbar = QToolBar(self.tr("Main"), objectName="mainToolbar")
         toolbar.setMovable(False)
@@ -265,6 +304,9 @@ class MainWindow(QMainWindow):
         selection.currentRowChanged.connect(self._on_message_view_current_changed)
         selection.selectionChanged.connect(self._on_message_view_selection_changed)
         self.search_field.returnPressed.connect(self._on_search_field_return_pressed)
+        self.lane_tabs.lane_changed.connect(self._on_lane_tabs_lane_changed)
+        self.rule_commands.store_changed.connect(self._on_rule_commands_store_changed)
+        self.rule_commands.controller.busy_changed.connect(self._on_rules_busy_changed)
         self.reader.remote_content_allowed.connect(self._on_reader_remote_content_allowed)
         self.sync_controller.sync_started.connect(self._on_sync_controller_sync_started)
         self.sync_controller.sync_finished.connect(self._on_sync_controller_sync_finished)
@@ -366,16 +408,44 @@ class MainWindow(QMainWindow):
             return
         self._folder_ids = list(current.data(FOLDER_IDS_ROLE) or []) if current.isValid() else []
         self._clear_search_field()
+        # Another folder opens on "All"; its lanes may differ from the last folder's.
+        self.lane_tabs.set_counts({})
         self._show_folder()
         self.folder_commands.update_actions()
 
     def _show_folder(self) -> None:
         self._search_active = False
-        ids = self._store.message_ids(self._folder_ids)
+        ids = self._folder_message_ids()
         self.message_model.set_ids(ids)
         self.message_view.setColumnHidden(FOLDER, True)
         self.reader.clear()
         self.status_panel.show_message(self.tr("%n message(s)", "", len(ids)))
+
+    def _folder_message_ids(self) -> list[int]:
+        """Update the lane tabs for the folder on show and return the ids of the current tab, in order."""
+        self.lane_tabs.set_counts(self._store.lane_counts(self._folder_ids))
+        return self._store.lane_message_ids(self._folder_ids, self.lane_tabs.current_lane(), by_priority=self._sort_by_priority)
+
+    # --- lanes and order --------------------------------------------------------
+
+    @Slot(object)
+    def _on_lane_tabs_lane_changed(self, _lane: str | None) -> None:
+        if not self._search_active:
+            self._show_folder()
+
+    @Slot()
+    def _on_next_lane_triggered(self) -> None:
+        self.lane_tabs.cycle(1)
+
+    @Slot()
+    def _on_previous_lane_triggered(self) -> None:
+        self.lane_tabs.cycle(-1)
+
+    @Slot(bool)
+    def _on_sort_by_priority_triggered(self, checked: bool) -> None:
+        self._sort_by_priority = checked
+        if not self._search_active:
+            self._show_ids_keeping_view(self._folder_message_ids())
 
     # --- messages ---------------------------------------------------------------
 
@@ -562,6 +632,7 @@ class MainWindow(QMainWindow):
             return
         self._set_search_invalid(False)
         self._search_active = True
+        self.lane_tabs.set_counts({})
         self.message_model.set_ids(ids)
         # Results come from every folder, so each row shows its account and folder.
         self.message_view.setColumnHidden(FOLDER, False)
@@ -637,7 +708,7 @@ class MainWindow(QMainWindow):
             self._show_ids_keeping_view(self.message_model.ids())
         else:
             self._folder_ids = list(self.folder_view.currentIndex().data(FOLDER_IDS_ROLE) or [])
-            self._show_ids_keeping_view(self._store.message_ids(self._folder_ids))
+            self._show_ids_keeping_view(self._folder_message_ids())
         self.folders_refreshed.emit()
 
     @Slot(object)
@@ -683,6 +754,48 @@ class MainWindow(QMainWindow):
             if state is not None:
                 self.folder_model.set_account_state(account, state)
 
+    # --- rules ------------------------------------------------------------------------
+
+    def current_target(self) -> RunTarget | None:
+        """Return the folder or account selected in the tree, as rules see it; None for other nodes."""
+        index = self.folder_view.currentIndex()
+        if not index.isValid():
+            return None
+        row = index.data(FOLDER_ROW_ROLE)
+        account = index.data(ACCOUNT_ROLE)
+        if row is not None:
+            return RunTarget(row.account, row.name, self.tr("%1 of %2").replace("%1", row.name).replace("%2", row.account))
+        if account and index.data(NODE_KEY_ROLE) == ("account", account):
+            return RunTarget(account, None, self.tr("account %1").replace("%1", account))
+        return None
+
+    def selected_message(self) -> MessageRow | None:
+        """Return the message the user selected in the list, or None."""
+        row = self._current_selected_row()
+        return self.message_model.message(row) if row is not None else None
+
+    @Slot()
+    def _on_edit_rules_triggered(self) -> None:
+        self.rule_commands.edit_rules()
+
+    @Slot()
+    def _on_apply_rules_triggered(self) -> None:
+        self.rule_commands.apply_rules()
+
+    @Slot()
+    def _on_undo_triggered(self) -> None:
+        self.rule_commands.undo()
+
+    @Slot()
+    def _on_rule_commands_store_changed(self) -> None:
+        if not self._closed:
+            self._refresh_after_sync()
+
+    @Slot(bool)
+    def _on_rules_busy_changed(self, busy: bool) -> None:
+        self.actions_by_name["apply-rules"].setEnabled(not busy)
+        self.actions_by_name["undo"].setEnabled(not busy)
+
     # --- folder commands ----------------------------------------------------------
 
     @Slot(str)
@@ -713,6 +826,11 @@ class MainWindow(QMainWindow):
     # --- closing ----------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's method name
+        # The rule editor asks about unsaved changes, and Cancel there keeps both windows open.
+        editor = self.rule_commands.editor
+        if editor is not None and editor.isVisible() and not editor.close():
+            event.ignore()
+            return
         self._closed = True
         self._refresh_timer.stop()
         self._jobs.cancel_all(CLOSE_WAIT_MS)
