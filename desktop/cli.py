@@ -485,13 +485,14 @@ def _sync(args: argparse.Namespace, profile: Profile) -> int:
         token = CancelToken()
         with stop_on_signals(token):
             for step in watch_profile(profile, account=args.account, cancel=token, options=options):
-                if not args.quiet or step.phase in ("error", "retry"):
+                if not args.quiet or step.phase in ("error", "retry", "warning"):
                     _print_progress(step)
         return EXIT_OK
     try:
         for step in sync_profile(profile, account=args.account):
-            # Failures are printed once, together, when the run ends.
-            if not args.quiet and step.phase != "error":
+            # Failures are printed once, together, when the run ends. Warnings, such as a rule
+            # file problem, are printed even with --quiet.
+            if step.phase == "warning" or (not args.quiet and step.phase != "error"):
                 _print_progress(step)
     except SyncFailures as failures:
         for error in failures.errors:

@@ -287,8 +287,8 @@ class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin,
 
     def _folder_rows(self, where: str, params: tuple, with_counts: bool) -> list[FolderRow]:
         counts = (
-            "(SELECT COUNT(*) FROM messages m WHERE m.folder_id = f.id), "
-            "(SELECT COUNT(*) FROM messages m WHERE m.folder_id = f.id AND m.seen = 0)"
+            "(SELECT COUNT(*) FROM messages m WHERE m.folder_id = f.id AND m.rules_pending = 0), "
+            "(SELECT COUNT(*) FROM messages m WHERE m.folder_id = f.id AND m.rules_pending = 0 AND m.seen = 0)"
             if with_counts
             else "0, 0"
         )
@@ -341,8 +341,13 @@ class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin,
         rows = self._db.execute("SELECT uid, flags FROM messages WHERE folder_id = ?", (folder_id,))
         return {uid: frozenset(flags.split()) for uid, flags in rows}
 
-    def insert_messages(self, folder_id: int, messages: Sequence[NewMessage]) -> list[int]:
-        """Insert fetched messages in one transaction; an existing UID is left as it is."""
+    def insert_messages(self, folder_id: int, messages: Sequence[NewMessage], *, rules_pending: bool = False) -> list[int]:
+        """Insert fetched messages in one transaction; an existing UID is left as it is.
+
+        With ``rules_pending`` the rows are marked as not yet seen by the
+        rules: ``message_ids`` and the folder counts leave them out until
+        ``clear_rules_pending`` removes the mark.
+        """
         ids: list[int] = []
         with self.transaction() as db:
             for new in messages:
@@ -351,15 +356,15 @@ class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin,
                 cursor = db.execute(
                     """INSERT OR IGNORE INTO messages (folder_id, uid, flags, seen, flagged, size, date, internal_date,
                        from_name, from_addr, recipients, subject, message_id, in_reply_to, refs, thread_key, list_id,
-                       has_attachment, defects, gm_msgid, labels)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       has_attachment, defects, gm_msgid, labels, rules_pending)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     (
                         folder_id, new.uid, flags_text(flags), int(SEEN in flags), int(FLAGGED in flags), new.size,
                         _epoch(summary.date or new.internal_date), _epoch(new.internal_date),
                         summary.from_name, summary.from_addr, summary.recipients, summary.subject,
                         summary.message_id, summary.in_reply_to, " ".join(summary.references), summary.thread_key,
                         summary.list_id, int(summary.has_attachment), "; ".join(summary.defects),
-                        new.gm_msgid, labels_text(new.labels),
+                        new.gm_msgid, labels_text(new.labels), int(rules_pending),
                     ),
                 )
                 if cursor.rowcount == 0:
@@ -370,6 +375,30 @@ class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin,
                     db.execute("INSERT INTO raw_messages (message_id, raw) VALUES (?, ?)", (message_id, new.raw))
             self._queue_index(ids, "add")
         return ids
+
+    def rules_pending_ids(self, account_id: int) -> list[int]:
+        """Return the ids of the account's messages that the rules have not seen yet, oldest first."""
+        rows = self._db.execute(
+            """SELECT m.id FROM messages m JOIN folders f ON f.id = m.folder_id
+               WHERE f.account_id = ? AND m.rules_pending = 1 ORDER BY m.id""",
+            (account_id,),
+        )
+        return [row[0] for row in rows]
+
+    def clear_rules_pending(self, ids: Sequence[int]) -> int:
+        """Remove the mark of messages the rules have seen; return how many rows had it.
+
+        Joins the caller's transaction when one is open, so the mark can go
+        together with the changes the rules made.
+        """
+        cleared = 0
+        with self.transaction() as db:
+            for chunk in _chunks(list(ids)):
+                marks = ",".join("?" * len(chunk))
+                cleared += db.execute(
+                    f"UPDATE messages SET rules_pending = 0 WHERE rules_pending = 1 AND id IN ({marks})", tuple(chunk)
+                ).rowcount
+        return cleared
 
     def update_flags(self, folder_id: int, flags_by_uid: dict[int, Iterable[str]]) -> int:
         """Set the flags of messages by UID; return how many changed."""
@@ -406,11 +435,15 @@ class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin,
     # --- messages: reading side -----------------------------------------
 
     def message_ids(self, folder_ids: Sequence[int], *, unread_only: bool = False) -> list[int]:
-        """Return the ids of the messages in the folders, newest first."""
+        """Return the ids of the messages in the folders, newest first.
+
+        Messages that the rules have not seen yet (``rules_pending``) are left
+        out, so the window never shows new mail that a rule is about to move.
+        """
         if not folder_ids:
             return []
         marks = ",".join("?" * len(folder_ids))
-        where = f"folder_id IN ({marks})" + (" AND seen = 0" if unread_only else "")
+        where = f"folder_id IN ({marks}) AND rules_pending = 0" + (" AND seen = 0" if unread_only else "")
         rows = self._db.execute(f"SELECT id FROM messages WHERE {where} ORDER BY date DESC, id DESC", tuple(folder_ids))
         return [row[0] for row in rows]
 

@@ -75,6 +75,7 @@ class FolderResult:
     flags_changed: int = 0
     skipped_unchanged: bool = False
     reset: bool = False
+    marked_for_rules: int = 0
 
 
 def list_remote_folders(client: IMAPClient) -> list[RemoteFolder]:
@@ -105,8 +106,15 @@ def sync_folder(
     name: str,
     *,
     cancelled: Callable[[], bool] = lambda: False,
+    mark_for_rules: bool = False,
 ) -> Iterator[FolderProgress | FolderResult]:
-    """Sync one folder; yield progress and, last, a FolderResult."""
+    """Sync one folder; yield progress and, last, a FolderResult.
+
+    With ``mark_for_rules`` new messages are stored with the ``rules_pending``
+    mark, for the rules to see before the window shows them. The first sync
+    of a folder and a refetch after a renumbering never mark anything,
+    because everything in the folder is new to the store then, not new mail.
+    """
     result = FolderResult(folder=name)
     condstore = b"CONDSTORE" in client.capabilities()
     try:
@@ -127,6 +135,8 @@ def sync_folder(
         store.clear_folder(folder_id)
         result.reset = True
         state = store.folder(folder_id)
+    # A folder whose sync never finished has no UIDNEXT yet; its messages are old mail arriving in the store.
+    mark_new = mark_for_rules and not result.reset and state is not None and state.uidnext is not None
     if state is None or state.uidvalidity is None:
         # Recorded before the first message is stored, so that after a sync that
         # stopped early the next one can still detect a renumbering.
@@ -152,7 +162,7 @@ def sync_folder(
     yield from _sync_flags(client, store, folder_id, name, kept, local, result, cancelled, since)
 
     new = sorted(server_uids - set(local), reverse=True)
-    yield from _fetch_new(client, store, folder_id, name, new, result, cancelled)
+    yield from _fetch_new(client, store, folder_id, name, new, result, cancelled, mark_new)
     if cancelled():
         yield result
         return
@@ -212,7 +222,8 @@ def _sync_flags(client, store, folder_id, name, uids: Sequence[int], local, resu
         yield FolderProgress(name, "flags", min(start + FLAGS_BATCH, len(uids)), len(uids))
 
 
-def _fetch_new(client, store, folder_id, name, uids: Sequence[int], result: FolderResult, cancelled) -> Iterator[FolderProgress]:
+def _fetch_new(client, store, folder_id, name, uids: Sequence[int], result: FolderResult, cancelled,
+               mark_new: bool) -> Iterator[FolderProgress]:
     total = len(uids)
     if not total:
         return
@@ -230,8 +241,10 @@ def _fetch_new(client, store, folder_id, name, uids: Sequence[int], result: Fold
         if missing:
             # Expunged between SEARCH and FETCH: the next sync removes them locally.
             log.debug("%d message(s) of %s vanished during the fetch", missing, name)
-        store.insert_messages(folder_id, batch)
+        inserted = store.insert_messages(folder_id, batch, rules_pending=mark_new)
         result.fetched += len(batch)
+        if mark_new:
+            result.marked_for_rules += len(inserted)
         yield FolderProgress(name, "fetch", min(start + FETCH_BATCH, total), total)
     elapsed = time.monotonic() - started
     log.info("Fetched the headers of %d message(s) of %s in %.1f s", result.fetched, name, elapsed)

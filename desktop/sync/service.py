@@ -17,13 +17,14 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from desktop.config import Account, load_config
+from desktop.config import Account, Config, load_config
 from desktop.paths import Profile
 from desktop.store import Store
 from desktop.sync.actions import replay_account
@@ -35,6 +36,8 @@ from desktop.sync.list_status import list_folders_with_status, unchanged_since_s
 
 if TYPE_CHECKING:
     from desktop.index import SearchIndex
+    from desktop.rules.model import RuleSet
+    from desktop.sync.rules import NewMailRules
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +92,10 @@ class SyncProgress:
 
     Attributes:
         phase: ``connect``, ``folders``, ``flags``, ``fetch`` (headers),
-            ``folder-done``, ``bodies``, ``index``, ``account-done``,
-            ``cancelled`` or ``error``. The watch
+            ``folder-done``, ``rules`` (a rule acted on new mail),
+            ``bodies``, ``index``, ``account-done``, ``warning`` (a
+            problem that did not stop the sync, such as an invalid rule
+            file), ``cancelled`` or ``error``. The watch
             loop in ``desktop.sync.watch`` adds ``watching`` and ``retry``.
         done, total: Messages (or index entries) done of the total, when known.
         text: A one-line description for a status bar or a terminal.
@@ -138,11 +143,13 @@ def sync_profile(profile: Profile, *, account: str | None = None, cancel: Cancel
     config = load_config(profile.config_file)
     accounts = [entry for entry in config.selected(account) if entry.kind == "imap"]
     failures: list[SyncError] = []
+    ruleset, problem_steps = load_sync_rules(profile)
 
     def work(entry: Account, stop: CancelToken) -> Iterator[object]:
-        with Store(profile.store_file) as store:
-            yield from sync_account(entry, store, stop, ssl_context)
+        with Store(profile.store_file) as store, account_rules(store, config, ruleset) as rules:
+            yield from sync_account(entry, store, stop, ssl_context, rules=rules)
 
+    yield from problem_steps
     # Opening the store here first runs any schema migration once, before the workers open theirs.
     with Store(profile.store_file) as store:
         for item in run_account_workers(accounts, work, token):
@@ -233,20 +240,62 @@ def index_changes(store: Store, index: SearchIndex, token: CancelToken) -> Itera
         yield SyncProgress("", "", "index", step.done, step.total, f"Indexing {step.done}/{step.total}")
 
 
-def sync_account(account: Account, store: Store, token: CancelToken, ssl_context: ssl.SSLContext | None) -> Iterator[SyncProgress]:
+def load_sync_rules(profile: Profile) -> tuple[RuleSet | None, list[SyncProgress]]:
+    """Load the rules that run on new mail; return them (None without rule files) and steps reporting their problems.
+
+    Each problem is one ``warning`` step, ``FILE:LINE: message``, followed
+    by a step saying which rules run instead. Problems are logged too.
+    """
+    from desktop.rules.active import active_rules, rules_in_use
+
+    if not rules_in_use(profile):
+        return None, []
+    ruleset, problems = active_rules(profile)
+    if not problems:
+        return ruleset, []
+    steps = [SyncProgress("", "", "warning", 0, 0, str(problem)) for problem in problems]
+    if ruleset.rules:
+        fallback = (f"The rule files have {len(problems)} problem(s), so the previous {len(ruleset.rules)} rule(s) stay active "
+                    "until they are fixed; check them with 'sluice rules check'.")
+    else:
+        fallback = (f"The rule files have {len(problems)} problem(s) and there are no earlier valid rules, so no rules run "
+                    "on new mail until they are fixed; check them with 'sluice rules check'.")
+    steps.append(SyncProgress("", "", "warning", 0, 0, fallback))
+    return ruleset, steps
+
+
+@contextmanager
+def account_rules(store: Store, config: Config, ruleset: RuleSet | None) -> Iterator[NewMailRules | None]:
+    """Yield the rules for one account worker, with an auto-reply sender bound to its store; None without rules."""
+    if ruleset is None:
+        yield None
+        return
+    from desktop.sync.rules import NewMailRules, auto_replier
+
+    with auto_replier(store, config, ruleset) as auto_reply:
+        yield NewMailRules(ruleset, auto_reply)
+
+
+def sync_account(account: Account, store: Store, token: CancelToken, ssl_context: ssl.SSLContext | None,
+                 *, rules: NewMailRules | None = None) -> Iterator[SyncProgress]:
     """Connect, sync every folder of ``account`` and log out; raise SyncError on failure."""
     yield SyncProgress(account.name, "", "connect", 0, 0, f"{account.name}: connecting to {account.imap_host}")
     client = connect(account, ssl_context=ssl_context)
     try:
-        yield from sync_folders(client, account, store, token)
+        yield from sync_folders(client, account, store, token, rules=rules)
     except (OSError, IMAPClientError) as error:
         raise classify_error(account, error, after="The sync stopped; what was fetched is kept, so sync again to continue.") from error
     finally:
         logout(client, account)
 
 
-def sync_folders(client: IMAPClient, account: Account, store: Store, token: CancelToken) -> Iterator[SyncProgress]:
-    """Sync every folder of ``account`` over an open connection."""
+def sync_folders(client: IMAPClient, account: Account, store: Store, token: CancelToken,
+                 *, rules: NewMailRules | None = None) -> Iterator[SyncProgress]:
+    """Sync every folder of ``account`` over an open connection.
+
+    With ``rules``, new mail in their scope passes through them after every
+    folder's headers are stored and before the bodies are fetched.
+    """
     account_id = store.ensure_account(account.name, "imap")
     remote, statuses = list_folders_with_status(client, account.name)
     yield SyncProgress(account.name, "", "folders", 0, len(remote), f"{account.name}: {len(remote)} folder(s)")
@@ -268,13 +317,15 @@ def sync_folders(client: IMAPClient, account: Account, store: Store, token: Canc
             yield SyncProgress(account.name, name, "folder-done", 0, 0, f"{account.name}/{name}: unchanged")
             continue
         try:
-            yield from sync_one_folder(client, store, account, folder_id, name, token)
+            yield from sync_one_folder(client, store, account, folder_id, name, token, rules=rules)
         except FolderUnavailable as error:
             log.warning("Skipped folder %s of account %s: %s", name, account.name, error.reason)
             yield SyncProgress(account.name, name, "folder-skipped", 0, 0,
                                f"{account.name}/{name}: skipped, {error} The next sync tries it again.")
     if token.cancelled:
         return
+    if rules is not None:
+        yield from run_rules(client, account, store, rules)
     # Every folder's headers are stored first, so the whole list is usable before any body arrives.
     yield from sync_bodies(client, account, store, token)
     yield SyncProgress(account.name, "", "account-done", 0, 0, f"{account.name}: synced")
@@ -286,9 +337,27 @@ def sync_bodies(client: IMAPClient, account: Account, store: Store, token: Cance
         yield SyncProgress(account.name, "", "bodies", step.done, step.total, f"{account.name}: bodies {step.done}/{step.total}")
 
 
-def sync_one_folder(client: IMAPClient, store: Store, account: Account, folder_id: int, name: str, token: CancelToken) -> Iterator[SyncProgress]:
-    """Sync one folder and describe each step; the last step has phase ``folder-done``."""
-    for step in sync_folder(client, store, folder_id, name, cancelled=lambda: token.cancelled):
+def run_rules(client: IMAPClient, account: Account, store: Store, rules: NewMailRules, *, send: bool = True) -> Iterator[SyncProgress]:
+    """Run the rules on the account's new mail and describe what they did (phase ``rules``, problems as ``warning``)."""
+    from desktop.sync.rules import run_rules_on_new_mail
+
+    outcome = run_rules_on_new_mail(client, account, store, rules, send=send)
+    for name, count in outcome.acted:
+        yield SyncProgress(account.name, "", "rules", count, count, f"{account.name}: rule '{name}' acted on {count} new message(s)")
+    for problem in outcome.problems:
+        yield SyncProgress(account.name, "", "warning", 0, 0, f"{account.name}: rules on new mail: {problem}")
+    if outcome.bulk_id is not None:
+        yield SyncProgress(account.name, "", "rules", 0, 0, f"{account.name}: to reverse what the rules did, run 'sluice undo'")
+
+
+def sync_one_folder(client: IMAPClient, store: Store, account: Account, folder_id: int, name: str, token: CancelToken,
+                    *, rules: NewMailRules | None = None) -> Iterator[SyncProgress]:
+    """Sync one folder and describe each step; the last step has phase ``folder-done``.
+
+    New messages are marked for ``rules`` when their scope covers the folder.
+    """
+    marking = rules is not None and rules.covers(account.name, name)
+    for step in sync_folder(client, store, folder_id, name, cancelled=lambda: token.cancelled, mark_for_rules=marking):
         if isinstance(step, FolderProgress):
             verb = "fetching headers" if step.phase == "fetch" else "checking flags"
             yield SyncProgress(account.name, name, step.phase, step.done, step.total,

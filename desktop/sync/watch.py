@@ -23,7 +23,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
@@ -41,9 +41,12 @@ from desktop.sync.service import (
     CancelToken,
     IndexRequest,
     SyncProgress,
+    account_rules,
     index_changes,
+    load_sync_rules,
     logout,
     run_account_workers,
+    run_rules,
     sync_bodies,
     sync_folders,
     sync_one_folder,
@@ -198,7 +201,8 @@ def _run_folder_watcher(profile: Profile, account: Account, folder: str, primary
     ended = _WatcherEnded(folder)
     try:
         with Store(profile.store_file) as store:
-            watcher = AccountWatcher(account, store, token, options, folder=folder, primary=primary, sync_lock=sync_lock)
+            watcher = AccountWatcher(account, store, token, options, folder=folder, primary=primary, sync_lock=sync_lock,
+                                     profile=profile)
             for item in watcher.run():
                 items.put(item)
     except Exception as error:  # noqa: BLE001 - handed to the account's thread, which raises it
@@ -252,10 +256,16 @@ class AccountWatcher:
     local actions, so that only one connection of the account does either.
     ``run()`` is a generator meant for the watcher's own thread. It yields
     SyncProgress and, after each change it stored, an IndexRequest.
+
+    With a ``profile``, each sync loads the profile's rules again, so an
+    edited rule file takes effect at the next new mail, and runs them on new
+    mail as ``sync_profile`` does. The primary watcher reports rule file
+    problems whenever they change.
     """
 
     def __init__(self, account: Account, store: Store, token: CancelToken, options: WatchOptions, *,
-                 folder: str = WATCHED_FOLDER, primary: bool = True, sync_lock: threading.Lock | None = None) -> None:
+                 folder: str = WATCHED_FOLDER, primary: bool = True, sync_lock: threading.Lock | None = None,
+                 profile: Profile | None = None) -> None:
         self._account = account
         self._store = store
         self._token = token
@@ -266,6 +276,8 @@ class AccountWatcher:
         self._sync_lock = sync_lock or threading.Lock()
         self._account_id = store.ensure_account(account.name, "imap")
         self._replayed_through = 0
+        self._profile = profile
+        self._reported_problems: list[str] = []
 
     def run(self) -> Iterator[object]:
         """Watch until the token is cancelled, or until the folder turns out not to exist."""
@@ -312,8 +324,10 @@ class AccountWatcher:
     def _sync_all(self, client: IMAPClient) -> Iterator[object]:
         # sync_folders sends the pending actions; one journaled after this point is sent by the watch loop.
         last = self._last_pending_id()
-        with self._sync_lock:
-            yield from sync_folders(client, self._account, self._store, self._token)
+        with ExitStack() as stack:
+            rules = yield from self._enter_rules(stack)
+            with self._sync_lock:
+                yield from sync_folders(client, self._account, self._store, self._token, rules=rules)
         self._replayed_through = max(self._replayed_through, last)
         yield IndexRequest(self._account.name)
 
@@ -439,14 +453,41 @@ class AccountWatcher:
 
     def _sync_watched(self, client: IMAPClient, folder_id: int, *, describe: bool = True) -> Iterator[object]:
         before = set(self._store.message_ids([folder_id]))
-        with self._sync_lock:
-            yield from sync_one_folder(client, self._store, self._account, folder_id, self._folder, self._token)
-            # New mail gets its body now, not at the next full sync.
-            yield from sync_bodies(client, self._account, self._store, self._token)
+        with ExitStack() as stack:
+            rules = yield from self._enter_rules(stack)
+            with self._sync_lock:
+                yield from sync_one_folder(client, self._store, self._account, folder_id, self._folder, self._token, rules=rules)
+                if rules is not None and not self._token.cancelled:
+                    # Only the primary connection sends actions; it notices new ones within about a second.
+                    yield from run_rules(client, self._account, self._store, rules, send=self._primary)
+                # New mail gets its body now, not at the next full sync.
+                yield from sync_bodies(client, self._account, self._store, self._token)
         arrived = [message_id for message_id in self._store.message_ids([folder_id]) if message_id not in before]
         yield IndexRequest(self._account.name)
         if describe:
             yield from self._describe_arrivals(arrived)
+
+    def _enter_rules(self, stack: ExitStack) -> Iterator[SyncProgress]:
+        """Load the current rules into ``stack`` and return them (a generator's return value); None without rules.
+
+        Yields the rule file problems when the primary watcher has not
+        reported the same ones before.
+        """
+        if self._profile is None:
+            return None
+        ruleset, problem_steps = load_sync_rules(self._profile)
+        if ruleset is None:
+            return None
+        texts = [step.text for step in problem_steps]
+        if self._primary and texts != self._reported_problems:
+            if not texts:
+                yield SyncProgress(self._account.name, self._folder, "rules", 0, 0,
+                                   f"The rule files load without problems again; {len(ruleset.rules)} rule(s) active.")
+            self._reported_problems = texts
+            for step in problem_steps:
+                yield SyncProgress(self._account.name, self._folder, step.phase, 0, 0, step.text)
+        config = load_config(self._profile.config_file)
+        return stack.enter_context(account_rules(self._store, config, ruleset))
 
     def _describe_arrivals(self, message_ids: list[int]) -> Iterator[SyncProgress]:
         name = self._account.name
