@@ -123,7 +123,7 @@ def _with_original_paths(ruleset: RuleSet, rules_dir: Path) -> RuleSet:
 
 
 def _save_snapshot(profile: Profile, files: list[Path]) -> None:
-    """Make the snapshot folder hold exactly ``files``; do nothing when it does already.
+    """Make the snapshot folder contain exactly ``files``, unless it does already.
 
     No files (an empty or missing rules folder) removes the snapshot, since
     an empty rule set needs no copy.
