@@ -458,8 +458,14 @@ def _account_remove(args: argparse.Namespace, profile: Profile) -> int:
     save_config(config, profile.config_file)
     if not account.password_command and not account.oauth2_token_command and account.kind == "imap":
         delete_password(account.name)
+    if account.kind == "imap":
+        from desktop.send.credentials import delete_smtp_password
+
+        delete_smtp_password(account.name)
     with Store(profile.store_file) as store:
         removed = store.remove_account(account.name)
+        # A new account of the same name must not inherit the auto-reply rate limits.
+        store.forget_auto_replies(account.name)
     _drain_index(profile)
     print(f"Removed account {account.name!r} and {removed} local message(s). Mail on the server is untouched.")
     return EXIT_OK

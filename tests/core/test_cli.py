@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import socket
+from datetime import UTC, datetime
 
 import keyring
 import pytest
@@ -214,6 +215,28 @@ def test_account_add_separate_smtp_password(monkeypatch, capsys, memory_keyring)
     account = load_config(default_profile().config_file).accounts["work"]
     assert (account.smtp_user, account.smtp_port) == ("ana@example.com", 465)
     assert "'work/smtp'" in capsys.readouterr().out
+
+
+def test_account_remove_drops_smtp_password_and_auto_reply_memory(monkeypatch, capsys, memory_keyring):
+    from desktop.store import Store
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("imap-pw\nsmtp-pw\n"))
+    assert main([
+        "account", "add", "work", "--imap-host", "imap.example.com", "--user", "ana", "--password-stdin",
+        "--smtp-host", "smtp.example.com", "--smtp-user", "ana@example.com", "--address", "ana@example.com",
+    ]) == 0
+    profile = default_profile()
+    with Store(profile.store_file) as store:
+        store.ensure_account("work")
+        store.record_auto_reply("work", "Holiday", "bob@example.com", text_hash="hash",
+                                sent=datetime.now(UTC), reply_message_id="<r1@example.com>")
+        assert len(store.auto_replies("work")) == 1
+
+    assert main(["account", "remove", "work"]) == 0
+
+    assert memory_keyring.passwords == {}
+    with Store(profile.store_file) as store:
+        assert store.auto_replies("work") == []
 
 
 def test_account_add_missing_smtp_password_saves_nothing(monkeypatch, capsys, memory_keyring):
