@@ -2,7 +2,7 @@
 
 ``RuleCommands`` connects the window to its ``RulesController``: it opens the
 rule editor and the apply dialog, reports rule runs, undo and rule file
-problems in the status bar and the log, and tells the window when the store
+problems in the status bar and the log, and signals the window when the store
 changed so it can refresh the list and the lane tabs.
 """
 

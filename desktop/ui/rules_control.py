@@ -102,7 +102,7 @@ class RulesController(QObject):
         problems: The problems of the last load, in file and line order.
 
     Signals:
-        rules_reloaded(list): the rule files were read again; the list holds
+        rules_reloaded(list): the rule files were read again; the list contains
             their ``RuleProblem`` objects and is empty when all loaded.
         plan_ready(int, object): a preview finished; its serial and the
             ``Plan``.
@@ -173,12 +173,12 @@ class RulesController(QObject):
 
     def _watch_paths(self) -> None:
         # A file replaced by rename (as many editors save) drops out of the watch, so the list is renewed.
-        wanted: set[str] = set()
+        expected: set[str] = set()
         if self.rules_dir.is_dir():
-            wanted = {str(self.rules_dir)} | {str(path) for path in rule_files(self.rules_dir)}
+            expected = {str(self.rules_dir)} | {str(path) for path in rule_files(self.rules_dir)}
         watched = set(self._watcher.files()) | set(self._watcher.directories())
-        stale = sorted(watched - wanted)
-        missing = sorted(wanted - watched)
+        stale = sorted(watched - expected)
+        missing = sorted(expected - watched)
         if stale:
             self._watcher.removePaths(stale)
         if missing:
