@@ -12,8 +12,10 @@ IMAP commands each client sends are counted from its own bytes. Timed, each as
 a whole process:
 
 1. ``sluice rules apply --dry-run``: the plan only, nothing changes.
-2. ``sluice rules apply``: the plan applied to the local store and journal.
-3. ``sluice sync``: the sync that sends the journalled moves and flag changes.
+2. ``sluice rules apply``: the plan applied to the local store, journal and
+   search index; the window shows the result from then on.
+3. ``sluice sync``: the sync that sends the journalled moves and flag changes;
+   the server has the result from then on.
 4. ``imapfilter -c CONFIG``: one pass of the same rules on the server.
 
 Not timed: writing the Maildirs, a warm-up read of every message (so Dovecot's
@@ -457,6 +459,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: --size {args.size} and --repeat {args.repeat} must both be at least 1.", file=sys.stderr)
         return 2
 
+    from bench.run import _compile_package
+
+    # As in bench/run.py: the children run from bytecode, as an installed copy does.
+    _compile_package()
     info = machine()
     info["imapfilter"] = _imapfilter_version()
     print_machine(info)

@@ -1,7 +1,8 @@
 """Bringing the full-text index up to date with the store.
 
-The store queues the id of every message added, changed or deleted; this
-module drains that queue into the index. It is the index's only writer, so
+The store queues the id of every message added, changed, moved or deleted;
+this module drains that queue into the index. Only an ``add`` parses the
+message; ``flags`` and ``place`` (a move) rewrite the index's side table. It is the index's only writer, so
 running it after each sync (or ``sluice index rebuild``) keeps the two in
 step, and a crash at any point only leaves work in the queue for next time.
 """
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 1000
 
-# From this many queued changes on, worker processes parse and index the messages.
+# From this many queued messages to parse on, worker processes parse and index them.
 # Below it, starting the workers costs more than they save. The value is an estimate.
 PARALLEL_BACKLOG = 2000
 
@@ -40,8 +41,6 @@ PARALLEL_BACKLOG = 2000
 # batches per worker, of at most MAX_WORKER_BATCH messages. The policy leaves 19
 # segments of 5,000 and a small new one alone, so up to 95,000 messages need no merge.
 # A worker with a batch of 5,000 peaked at about 240 MB, against 80 MB at 1,000.
-MAX_WORKER_BATCH = 5000
-BATCHES_PER_WORKER = 3
 MAX_WORKER_BATCH = 5000
 BATCHES_PER_WORKER = 3
 
@@ -93,20 +92,24 @@ def update_index(
         index: The index to update.
         cancelled: Called between batches; the update stops when it returns True.
         workers: Worker processes that parse messages and write index segments when
-            at least PARALLEL_BACKLOG changes are queued. None starts one per core,
+            at least PARALLEL_BACKLOG messages wait to be parsed. None starts one per core,
             0 does all the work in this thread.
     """
-    if index.is_new and store.message_count() and store.index_backlog() < store.message_count():
-        # A missing or outdated index was just created empty: fill it from the store.
+    if index.is_new and index.doc_count() == 0 and store.message_count() and store.index_backlog() < store.message_count():
+        # A missing or outdated index was just created empty: fill it from the store. The
+        # document count keeps a later update through the same SearchIndex from queueing
+        # everything again, because is_new stays True while it is open.
         log.info("The index is new; queueing every stored message")
         store.queue_all_for_index()
     total = store.index_backlog()
     if not total:
         return
     started = time.monotonic()
-    log.info("Updating the index with %d queued change(s)", total)
+    # Only "add" entries parse messages; moves and flag changes only touch the side table.
+    to_parse = sum(1 for _message_id, op, _seq in store.index_batch(total) if op == "add")
+    log.info("Updating the index with %d queued change(s), %d to parse", total, to_parse)
     yield IndexProgress(0, total)
-    if total < PARALLEL_BACKLOG or workers == 0:
+    if to_parse < PARALLEL_BACKLOG or workers == 0:
         done = yield from _update_in_process(store, index, total, cancelled)
     else:
         done = yield from _update_with_workers(store, index, total, cancelled, workers)
@@ -229,19 +232,22 @@ class _Batch:
     entries: list[tuple[int, str, int]]
     add_items: list[ParseItem]
     flag_rows: list[MessageRow]
+    place_rows: list[MessageRow]
     delete_ids: list[int]
 
 
 def _read_batch(store: Store, entries: list[tuple[int, str, int]]) -> _Batch:
     add_ids = [message_id for message_id, op, _seq in entries if op == "add"]
     flag_ids = [message_id for message_id, op, _seq in entries if op == "flags"]
+    place_ids = [message_id for message_id, op, _seq in entries if op == "place"]
     rows = store.messages(add_ids)
     flag_rows = store.messages(flag_ids)
-    found = {row.id for row in rows} | {row.id for row in flag_rows}
+    place_rows = store.messages(place_ids)
+    found = {row.id for row in rows} | {row.id for row in flag_rows} | {row.id for row in place_rows}
     # A message deleted after it was queued is removed from the index.
     delete_ids = [message_id for message_id, op, _seq in entries if op == "delete" or message_id not in found]
     add_items = [(row, store.raw(row.id)) for row in rows]
-    return _Batch(entries, add_items, flag_rows, delete_ids)
+    return _Batch(entries, add_items, flag_rows, place_rows, delete_ids)
 
 
 def _parse_one(row: MessageRow, raw: bytes | None) -> IndexDocument:
@@ -257,8 +263,13 @@ def _parse_in_process(items: list[ParseItem]) -> list[IndexDocument]:
 
 
 def _apply_changes(index: SearchIndex, batch: _Batch) -> None:
-    if batch.flag_rows:
-        index.update_flags((row.id, sorted(row.flags)) for row in batch.flag_rows)
+    # The store merges a "flags" entry into a later "place" entry of the same
+    # message, so a place change writes the flags too.
+    if batch.place_rows:
+        index.update_places((row.id, row.account, row.folder) for row in batch.place_rows)
+    flag_rows = batch.flag_rows + batch.place_rows
+    if flag_rows:
+        index.update_flags((row.id, sorted(row.flags)) for row in flag_rows)
     if batch.delete_ids:
         index.delete(batch.delete_ids)
 

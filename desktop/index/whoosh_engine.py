@@ -2,23 +2,26 @@
 
 Layout of an index folder:
 
-- Whoosh files (``_MAIN_*``, ``MAIN_WRITELOCK``): every field except flags. No field
-  is stored. Message ids and dates are read from Whoosh's sortable columns.
-- ``flags.sqlite3``: each indexed message id and its flags, casefolded.
+- Whoosh files (``_MAIN_*``, ``MAIN_WRITELOCK``): the text fields, the attachment
+  mark and the date. No field is stored. Message ids and dates are read from
+  Whoosh's sortable columns.
+- ``flags.sqlite3``: each indexed message id with its account, folder and flags,
+  casefolded (the side table).
 - ``.staging/``: segments that worker processes wrote and ``add_staged`` has not
   added yet; empty between index updates.
 
-Why flags live outside Whoosh: Whoosh cannot change one field of a document, only
-delete and re-add the whole document, and re-adding needs the body, which is not
-stored to keep the index small. Flags change far more often than anything else (each
-message read, each flag sync), so ``update_flags`` only rewrites rows in SQLite. At
-search time an ``is:``/``label:`` term becomes a set of message ids read from SQLite,
-and a small custom Whoosh query matches the documents with those ids. That query
-works inside OR, NOT and parentheses like any other term.
+Why flags and places live outside Whoosh: Whoosh cannot change one field of a
+document, only delete and re-add the whole document, and re-adding needs the body,
+which is not stored to keep the index small. Flags change far more often than
+anything else (each message read, each flag sync), and a move changes only the
+folder, so ``update_flags`` and ``update_places`` only rewrite rows in SQLite. At
+search time an ``is:``/``label:``/``account:``/``folder:`` term becomes a set of
+message ids read from SQLite, and a small custom Whoosh query matches the documents
+with those ids. That query works inside OR, NOT and parentheses like any other term.
 
-Consistency: ``add`` commits the flag rows before the Whoosh documents, and ``delete``
-removes Whoosh documents before the flag rows. A failure between the two commits can
-only leave flag rows for ids that Whoosh does not have, and those match nothing.
+Consistency: ``add`` commits the side rows before the Whoosh documents, and ``delete``
+removes Whoosh documents before the side rows. A failure between the two commits can
+only leave side rows for ids that Whoosh does not have, and those match nothing.
 """
 
 from __future__ import annotations
@@ -63,10 +66,12 @@ from desktop.index.query import (
 
 logger = logging.getLogger(__name__)
 
-# Bump when the schema or the text analysis changes. An index written with another
-# version is recreated empty on open, and SearchIndex.is_new is then True so the caller
-# can fill it again.
-SCHEMA_VERSION = 2
+# Bump when the schema, the side table or the text analysis changes. An index written
+# with another version is recreated empty on open, and SearchIndex.is_new is then True
+# so the caller can fill it again. The one exception is version 2, which kept account
+# and folder in Whoosh: it is migrated in place (see SearchIndex._migrate_places).
+SCHEMA_VERSION = 3
+PLACES_IN_WHOOSH_VERSION = 2
 
 FLAGS_FILE = "flags.sqlite3"
 
@@ -297,6 +302,9 @@ def build_schema() -> Schema:
         # Read through its column, never searched by range, so one term per document
         # (shift_step=0) is enough and nothing needs to be stored.
         message_id=NUMERIC(int, bits=64, shift_step=0, sortable=True),
+        # Written only by format 2. Since format 3 the side table contains a message's
+        # account and folder, because a move changes them. The fields stay so that a
+        # format-2 index opens and is migrated without reading every message again.
         account=ID(),
         folder=ID(),
         sender=TEXT(analyzer=analyzer),
@@ -349,8 +357,6 @@ def _date_key(moment: datetime | None) -> int:
 def _document_fields(doc: IndexDocument) -> dict[str, object]:
     return {
         "message_id": doc.message_id,
-        "account": normalize_text(doc.account),
-        "folder": normalize_text(doc.folder),
         "sender": doc.sender,
         "recipients": doc.recipients,
         "subject": doc.subject,
@@ -361,13 +367,20 @@ def _document_fields(doc: IndexDocument) -> dict[str, object]:
     }
 
 
-# Flags
+# Flags and places (the side table)
+
+# A message's place: its account and folder.
+PLACE_COLUMNS = ("account", "folder")
+
+# One row of the side table: message id, account, folder and flags.
+SideRow = tuple[int, str, str, list[str]]
 
 
-class _FlagStore:
-    """Message ids and their flags in SQLite, next to the Whoosh files.
+class _SideTable:
+    """Each indexed message id with its account, folder and flags in SQLite, next to the Whoosh files.
 
-    One connection is shared by all threads and guarded by a lock; every call is short.
+    Values are stored as ``normalize_text`` returns them. One connection is shared
+    by all threads and guarded by a lock; every call is short.
     """
 
     def __init__(self, path: Path) -> None:
@@ -387,7 +400,13 @@ class _FlagStore:
                 BEGIN;
                 DROP TABLE IF EXISTS message_flag;
                 DROP TABLE IF EXISTS message;
-                CREATE TABLE message (message_id INTEGER PRIMARY KEY);
+                CREATE TABLE message (
+                    message_id INTEGER PRIMARY KEY,
+                    account TEXT NOT NULL DEFAULT '',
+                    folder TEXT NOT NULL DEFAULT ''
+                );
+                CREATE INDEX message_by_account ON message (account);
+                CREATE INDEX message_by_folder ON message (folder);
                 CREATE TABLE message_flag (
                     flag TEXT NOT NULL,
                     message_id INTEGER NOT NULL,
@@ -399,19 +418,55 @@ class _FlagStore:
                 """
             )
 
-    def replace(self, items: Iterable[tuple[int, list[str]]], *, known_only: bool) -> int:
-        """Set the flags of each message id and return how many were set.
+    def add_place_columns(self, places: dict[int, tuple[str, str]], version: int) -> None:
+        """Migrate a table of format 2 (ids and flags only): add the place columns and fill them."""
+        with self._lock, self._transaction():
+            execute = self._connection.execute
+            execute("ALTER TABLE message ADD COLUMN account TEXT NOT NULL DEFAULT ''")
+            execute("ALTER TABLE message ADD COLUMN folder TEXT NOT NULL DEFAULT ''")
+            execute("CREATE INDEX message_by_account ON message (account)")
+            execute("CREATE INDEX message_by_folder ON message (folder)")
+            self._connection.executemany(
+                "UPDATE message SET account = ?, folder = ? WHERE message_id = ?",
+                ((account, folder, message_id) for message_id, (account, folder) in places.items()),
+            )
+            execute(f"PRAGMA user_version = {int(version)}")
 
-        With ``known_only``, ids that are not in the store are skipped.
-        """
+    def replace(self, rows: Iterable[SideRow]) -> int:
+        """Set the place and flags of each message id, adding ids not in the table; return the count."""
         written = 0
         with self._lock, self._transaction():
-            for message_id, flags in items:
-                if known_only and not self._is_known(message_id):
-                    continue
+            for message_id, account, folder, flags in rows:
+                self._connection.execute(
+                    "INSERT INTO message (message_id, account, folder) VALUES (?, ?, ?) "
+                    "ON CONFLICT (message_id) DO UPDATE SET account = excluded.account, folder = excluded.folder",
+                    (message_id, normalize_text(account), normalize_text(folder)),
+                )
                 self._write_flags(message_id, flags)
                 written += 1
         return written
+
+    def replace_flags(self, items: Iterable[tuple[int, list[str]]]) -> int:
+        """Set the flags of each message id in the table and return how many were set; other ids are skipped."""
+        requested = dict(items)
+        with self._lock, self._transaction():
+            known = [message_id for message_id in requested if self._is_known(message_id)]
+            self._connection.executemany(
+                "DELETE FROM message_flag WHERE message_id = ?", [(message_id,) for message_id in known]
+            )
+            self._connection.executemany(
+                "INSERT OR IGNORE INTO message_flag (flag, message_id) VALUES (?, ?)",
+                [(normalize_text(flag), message_id) for message_id in known for flag in requested[message_id]],
+            )
+        return len(known)
+
+    def replace_places(self, items: Iterable[tuple[int, str, str]]) -> int:
+        """Set the account and folder of each message id in the table and return how many were set; other ids are skipped."""
+        rows = [(normalize_text(account), normalize_text(folder), message_id) for message_id, account, folder in items]
+        with self._lock, self._transaction():
+            before = self._connection.total_changes
+            self._connection.executemany("UPDATE message SET account = ?, folder = ? WHERE message_id = ?", rows)
+            return self._connection.total_changes - before
 
     def _is_known(self, message_id: int) -> bool:
         row = self._connection.execute(
@@ -421,7 +476,6 @@ class _FlagStore:
 
     def _write_flags(self, message_id: int, flags: list[str]) -> None:
         execute = self._connection.execute
-        execute("INSERT OR IGNORE INTO message (message_id) VALUES (?)", (message_id,))
         execute("DELETE FROM message_flag WHERE message_id = ?", (message_id,))
         self._connection.executemany(
             "INSERT OR IGNORE INTO message_flag (flag, message_id) VALUES (?, ?)",
@@ -444,21 +498,40 @@ class _FlagStore:
 
         The boolean is True when the ids returned are those *without* the flag.
         """
+        return self._smaller_half(
+            "SELECT message_id FROM message_flag WHERE flag = ?",
+            "SELECT message_id FROM message WHERE message_id NOT IN "
+            "(SELECT message_id FROM message_flag WHERE flag = ?)",
+            (flag,),
+        )
+
+    def lookup_place(self, column: str, values: list[str], prefix: bool) -> tuple[frozenset[int], bool]:
+        """Return the ids whose ``column`` (account or folder) is one of ``values``, or starts with it.
+
+        As for ``lookup``, the ids *without* a match come back, with True, when that set is smaller.
+        """
+        if column not in PLACE_COLUMNS:
+            raise ValueError(f"Unknown place column {column!r}; use one of {', '.join(PLACE_COLUMNS)}")
+        if prefix:
+            # substr() counts characters, as len() does.
+            condition = " OR ".join(f"substr({column}, 1, {len(value)}) = ?" for value in values)
+        else:
+            condition = f"{column} IN ({','.join('?' * len(values))})"
+        condition = condition or "0"
+        return self._smaller_half(
+            f"SELECT message_id FROM message WHERE {condition}",
+            f"SELECT message_id FROM message WHERE NOT ({condition})",
+            tuple(values),
+        )
+
+    def _smaller_half(self, matching: str, others: str, params: tuple) -> tuple[frozenset[int], bool]:
         execute = self._connection.execute
         with self._lock:
             total = execute("SELECT count(*) FROM message").fetchone()[0]
-            flagged = execute(
-                "SELECT count(*) FROM message_flag WHERE flag = ?", (flag,)
-            ).fetchone()[0]
-            if flagged * 2 <= total:
-                rows = execute("SELECT message_id FROM message_flag WHERE flag = ?", (flag,))
-                return frozenset(row[0] for row in rows), False
-            rows = execute(
-                "SELECT message_id FROM message WHERE message_id NOT IN "
-                "(SELECT message_id FROM message_flag WHERE flag = ?)",
-                (flag,),
-            )
-            return frozenset(row[0] for row in rows), True
+            count = execute(f"SELECT count(*) FROM ({matching})", params).fetchone()[0]
+            if count * 2 <= total:
+                return frozenset(row[0] for row in execute(matching, params)), False
+            return frozenset(row[0] for row in execute(others, params)), True
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._connection)
@@ -510,14 +583,17 @@ class _DocnumCache:
 
     def live_docnums(self, reader: object, message_ids: Iterable[int]) -> list[int]:
         """Return the global document numbers of live documents with these ids."""
-        requested = list(message_ids)
+        requested = message_ids if isinstance(message_ids, (set, frozenset)) else set(message_ids)
         docnums = []
         for leaf, offset in reader.leaf_readers():
             mapping = self.for_reader(leaf)
-            for message_id in requested:
-                docnum = mapping.get(message_id)
-                if docnum is not None and not leaf.is_deleted(docnum):
-                    docnums.append(offset + docnum)
+            # A folder: or account: term can bring tens of thousands of ids, so the
+            # smaller of the two sides is walked.
+            if len(mapping) < len(requested):
+                found = [docnum for message_id, docnum in mapping.items() if message_id in requested]
+            else:
+                found = [docnum for docnum in map(mapping.get, requested) if docnum is not None]
+            docnums.extend(offset + docnum for docnum in found if not leaf.is_deleted(docnum))
         return docnums
 
 
@@ -591,8 +667,8 @@ class _Translator:
     Whoosh's own normalize() turns NOT of nothing into nothing.
     """
 
-    def __init__(self, flags: _FlagStore, cache: _DocnumCache, now: datetime) -> None:
-        self._flags = flags
+    def __init__(self, side: _SideTable, cache: _DocnumCache, now: datetime) -> None:
+        self._side = side
         self._cache = cache
         self._now = now
 
@@ -603,7 +679,7 @@ class _Translator:
             case Text():
                 return self._text(node)
             case Exact(field=name, value=value, prefix=prefix):
-                return _exact(name, normalize_text(value), prefix)
+                return self.place(name, [normalize_text(value)], prefix)
             case HasFlag(flag=flag):
                 return self._flag(normalize_text(flag))
             case HasAttachment():
@@ -630,7 +706,15 @@ class _Translator:
         return _any_of([_terms_query(fieldname, terms) for fieldname in fieldnames])
 
     def _flag(self, flag: str) -> wq.Query:
-        message_ids, inverted = self._flags.lookup(flag)
+        return self._id_set(*self._side.lookup(flag))
+
+    def place(self, column: str, values: list[str], prefix: bool) -> wq.Query:
+        """Match the messages whose account or folder (``column``) is one of ``values``, or starts with one."""
+        if prefix and "" in values:
+            return wq.Every()
+        return self._id_set(*self._side.lookup_place(column, values, prefix))
+
+    def _id_set(self, message_ids: frozenset[int], inverted: bool) -> wq.Query:
         matched = MessageIdSetQuery(message_ids, self._cache) if message_ids else wq.NullQuery
         return _negate(matched) if inverted else matched
 
@@ -643,12 +727,6 @@ def _terms_query(fieldname: str, terms: list[QueryTerm]) -> wq.Query:
         query_class = wq.Prefix if term.prefix else wq.Term
         return query_class(fieldname, term.text)
     return wq.Phrase(fieldname, [term.text for term in terms])
-
-
-def _exact(fieldname: str, value: str, prefix: bool) -> wq.Query:
-    if prefix and not value:
-        return wq.Every()
-    return wq.Prefix(fieldname, value) if prefix else wq.Term(fieldname, value)
 
 
 def _date_range(start: datetime | None, end: datetime | None) -> wq.Query:
@@ -715,12 +793,16 @@ class StagedSegment:
     Attributes:
         folder: The staging subfolder that holds the segment's files.
         segment: Whoosh's segment object, which the index's table of contents lists.
-        flags: The message id and flags of each document in the segment.
+        side_rows: The message id, account, folder and flags of each document in the segment.
     """
 
     folder: Path
     segment: object
-    flags: list[tuple[int, list[str]]]
+    side_rows: list[SideRow]
+
+
+def _side_row(doc: IndexDocument) -> SideRow:
+    return (doc.message_id, doc.account, doc.folder, doc.flags)
 
 
 def write_staged_segment(staging_dir: Path, docs: list[IndexDocument]) -> StagedSegment:
@@ -745,7 +827,27 @@ def write_staged_segment(staging_dir: Path, docs: list[IndexDocument]) -> Staged
         writer.cancel()
         raise
     writer._finish()
-    return StagedSegment(folder, segment, [(doc.message_id, doc.flags) for doc in batch.values()])
+    return StagedSegment(folder, segment, [_side_row(doc) for doc in batch.values()])
+
+
+# Returned by SearchIndex._incompatibility for an index of format 2, which is migrated.
+_MIGRATE = "migrate"
+
+
+def _places_from_terms(reader: object) -> dict[int, tuple[str, str]]:
+    """Return message id -> (account, folder) from the ``account`` and ``folder`` terms of format 2."""
+    found: dict[int, dict[str, str]] = {}
+    for leaf, _offset in reader.leaf_readers():
+        if leaf.doc_count_all() == 0:
+            continue
+        ids = leaf.column_reader("message_id")
+        for column in PLACE_COLUMNS:
+            for term in leaf.lexicon(column):
+                value = term.decode("utf-8")
+                for docnum in leaf.postings(column, term).all_ids():
+                    if not leaf.is_deleted(docnum):
+                        found.setdefault(ids[docnum], {})[column] = value
+    return {message_id: (place.get("account", ""), place.get("folder", "")) for message_id, place in found.items()}
 
 
 class SearchIndex:
@@ -786,7 +888,7 @@ class SearchIndex:
         self._searchers_lock = threading.Lock()
         self._cache = _DocnumCache()
         self._closed = False
-        self._flags = _FlagStore(self.path / FLAGS_FILE)
+        self._side = _SideTable(self.path / FLAGS_FILE)
         self._index, self.is_new = self._open_or_create()
         self._sort = sorting.MultiFacet(
             [sorting.FieldFacet("date", reverse=True), sorting.FieldFacet("message_id", reverse=True)]
@@ -796,22 +898,27 @@ class SearchIndex:
         reason = self._incompatibility()
         if reason is None:
             return whoosh_index.open_dir(str(self.path)), False
+        if reason == _MIGRATE:
+            migrated = self._migrate_places()
+            if migrated is not None:
+                return migrated, False
+            reason = f"its format version {PLACES_IN_WHOOSH_VERSION} could not be migrated"
         if reason:
             logger.warning("Recreating the search index in %s empty: %s", self.path, reason)
         else:
             logger.info("Creating a search index in %s", self.path)
         created = whoosh_index.create_in(str(self.path), build_schema())
-        self._flags.recreate(SCHEMA_VERSION)
+        self._side.recreate(SCHEMA_VERSION)
         return created, True
 
     def _incompatibility(self) -> str | None:
-        """Return why the existing index cannot be used, "" when there is none, or None when it can."""
+        """Return why the existing index cannot be used, "" when there is none, _MIGRATE, or None when it can."""
         if not whoosh_index.exists_in(str(self.path)):
             return ""
-        version = self._flags.version()
+        version = self._side.version()
         if version == 0:
-            return f"its flag table {FLAGS_FILE} is missing"
-        if version != SCHEMA_VERSION:
+            return f"its side table {FLAGS_FILE} is missing"
+        if version not in (SCHEMA_VERSION, PLACES_IN_WHOOSH_VERSION):
             return f"its format version is {version}, this program uses {SCHEMA_VERSION}"
         try:
             stored = whoosh_index.open_dir(str(self.path)).schema
@@ -819,7 +926,29 @@ class SearchIndex:
             return f"its schema cannot be read ({error})"
         if _schema_signature(stored) != _schema_signature(build_schema()):
             return "its fields differ from this program's"
-        return None
+        return _MIGRATE if version == PLACES_IN_WHOOSH_VERSION else None
+
+    def _migrate_places(self) -> whoosh_index.FileIndex | None:
+        """Copy each message's account and folder from Whoosh's terms of format 2 into the side table.
+
+        Returns the opened index, or None when the migration failed and the index
+        must be rebuilt. Reading the terms takes far less time than parsing every
+        message again.
+        """
+        logger.info(
+            "Migrating the search index in %s from format %d to %d: moving account and folder into %s",
+            self.path, PLACES_IN_WHOOSH_VERSION, SCHEMA_VERSION, FLAGS_FILE,
+        )
+        try:
+            opened = whoosh_index.open_dir(str(self.path))
+            with opened.reader() as reader:
+                places = _places_from_terms(reader)
+            self._side.add_place_columns(places, SCHEMA_VERSION)
+        except Exception:  # noqa: BLE001 - any failure here means a rebuild, which the caller logs
+            logger.exception("Migrating the search index in %s failed", self.path)
+            return None
+        logger.info("Migrated the search index in %s: %d messages", self.path, len(places))
+        return opened
 
     def __enter__(self) -> SearchIndex:
         return self
@@ -865,9 +994,7 @@ class SearchIndex:
                     writer.delete_document(docnum)
                 for doc in batch.values():
                     writer.add_document(**_document_fields(doc))
-                self._flags.replace(
-                    ((doc.message_id, doc.flags) for doc in batch.values()), known_only=False
-                )
+                self._side.replace(_side_row(doc) for doc in batch.values())
             except BaseException:
                 writer.cancel()
                 raise
@@ -898,20 +1025,20 @@ class SearchIndex:
                 self._commit_staged(staged, merge)
             finally:
                 shutil.rmtree(staged.folder, ignore_errors=True)
-        logger.debug("Added a staged segment of %d documents", len(staged.flags))
-        return len(staged.flags)
+        logger.debug("Added a staged segment of %d documents", len(staged.side_rows))
+        return len(staged.side_rows)
 
     def _commit_staged(self, staged: StagedSegment, merge: bool) -> None:
         writer = self._writer(0)
         moved: list[Path] = []
         try:
-            for docnum in self._cache.live_docnums(writer.reader(), [item[0] for item in staged.flags]):
+            for docnum in self._cache.live_docnums(writer.reader(), [item[0] for item in staged.side_rows]):
                 writer.delete_document(docnum)
             prefix = f"{staged.segment.segment_id()}."
             for source in staged.folder.iterdir():
                 if source.name.startswith(prefix):
                     moved.append(source.replace(self.path / source.name))
-            self._flags.replace(staged.flags, known_only=False)
+            self._side.replace(staged.side_rows)
             # The same steps as SegmentWriter.commit, with the staged segment added
             # to the table of contents next to the writer's own.
             segments = writer._merge_segments(None if merge else NO_MERGE, None, None)
@@ -953,7 +1080,7 @@ class SearchIndex:
                 writer.cancel()
                 raise
             writer.commit()
-            self._flags.delete(requested)
+            self._side.delete(requested)
         logger.debug("Deleted %d of %d requested documents", len(docnums), len(requested))
         return len(docnums)
 
@@ -964,8 +1091,18 @@ class SearchIndex:
         """
         self._check_open()
         with self._write_lock:
-            written = self._flags.replace(message_id_flags, known_only=True)
+            written = self._side.replace_flags(message_id_flags)
         logger.debug("Updated the flags of %d messages", written)
+
+    def update_places(self, message_id_places: Iterable[tuple[int, str, str]]) -> None:
+        """Set the account and folder of indexed messages, e.g. after a move; ids that are not indexed are skipped.
+
+        Only the side table changes, so this needs no message text.
+        """
+        self._check_open()
+        with self._write_lock:
+            written = self._side.replace_places(message_id_places)
+        logger.debug("Updated the account and folder of %d messages", written)
 
     def clear(self) -> None:
         """Remove every document, keeping the index folder, e.g. before a rebuild."""
@@ -973,7 +1110,7 @@ class SearchIndex:
         with self._write_lock:
             writer = self._writer(0)
             writer.commit(mergetype=CLEAR)
-            self._flags.clear()
+            self._side.clear()
         logger.info("Cleared the search index in %s", self.path)
 
     # Searching
@@ -981,11 +1118,13 @@ class SearchIndex:
     def _build_query(
         self, text: str, accounts: list[str] | None, now: datetime | None
     ) -> wq.Query:
-        translator = _Translator(self._flags, self._cache, now or datetime.now(UTC))
+        translator = _Translator(self._side, self._cache, now or datetime.now(UTC))
         query = translator.translate(parse_query(text))
         if accounts is None:
             return query
-        allowed = _any_of([wq.Term("account", normalize_text(name)) for name in accounts])
+        if not accounts:
+            return wq.NullQuery
+        allowed = translator.place("account", [normalize_text(name) for name in accounts], prefix=False)
         return _all_of([query, allowed])
 
     def search(
@@ -1075,4 +1214,4 @@ class SearchIndex:
                 searcher.close()
             self._searchers.clear()
         self._index.close()
-        self._flags.close()
+        self._side.close()

@@ -474,14 +474,19 @@ class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin,
     # --- index queue ----------------------------------------------------
 
     def _queue_index(self, ids: Iterable[int], op: str) -> None:
-        """Queue index work: ``add`` (whole document), ``flags`` (flags only) or ``delete``.
+        """Queue index work: ``add`` (whole document), ``flags`` (flags only), ``place`` or ``delete``.
 
-        A pending ``add`` already carries the flags, so a later ``flags`` keeps it.
+        ``place`` is a move: account, folder and flags change, the text does not.
+        A pending ``add`` already carries flags and place, so a later ``flags`` or
+        ``place`` keeps it, and a pending ``place`` covers a later ``flags``.
         """
         self._db.executemany(
             """INSERT INTO index_queue (message_id, op, seq) VALUES (?, ?, ?)
                ON CONFLICT (message_id) DO UPDATE SET
-               op = CASE WHEN index_queue.op = 'add' AND excluded.op = 'flags' THEN 'add' ELSE excluded.op END,
+               op = CASE
+                   WHEN index_queue.op = 'add' AND excluded.op IN ('flags', 'place') THEN 'add'
+                   WHEN index_queue.op = 'place' AND excluded.op = 'flags' THEN 'place'
+                   ELSE excluded.op END,
                seq = excluded.seq""",
             ((message_id, op, next(self._seq)) for message_id in ids),
         )

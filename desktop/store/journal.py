@@ -247,7 +247,8 @@ class JournalMixin:
             uid = _placeholder(action_id, number) if action_id is not None else self.next_local_uid(target.id)
             self._db.execute("UPDATE messages SET folder_id = ?, uid = ? WHERE id = ?", (target.id, uid, row.id))
             moves.append([row.uid, uid, row.message_id])
-        self._queue_index([row.id for row in rows], "add")
+        # Only the folder changed, so the index rewrites its side table and parses nothing.
+        self._queue_index([row.id for row in rows], "place")
         if action_id is not None:
             self._insert_action(action_id, source, "move", {"target": target.id, "target_name": target.name, "moves": moves})
 
@@ -365,7 +366,7 @@ class JournalMixin:
                 (source_id, source_uid, target_id, placeholder),
             ).fetchone()
             if row:
-                self._queue_index([row[0]], "add")
+                self._queue_index([row[0]], "place")
             self._rewrite_pending_uid(target_id, placeholder, None)
 
     def _rewrite_pending_uid(self, folder_id: int, old: int, new: int | None) -> None:

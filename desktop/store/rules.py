@@ -207,17 +207,22 @@ class RulesMixin:
 
     def record_rule_hits(self, hits: Iterable[tuple[int | None, int, str, str, str, Sequence[str]]]) -> list[int]:
         """Record rule hits: (bulk id, message id, Message-ID header, rule, decided by, actions done); return their ids."""
-        ids = []
         now = time.time()
         with self.transaction() as db:
-            for bulk_id, message, message_id, rule, decided_by, actions in hits:
-                ids.append(db.execute(
-                    """INSERT INTO rule_hits (bulk_id, message, message_id, rule, decided_by, actions, created)
-                       VALUES (?, ?, ?, ?, ?, ?, ?)""",
-                    (bulk_id, message, normalize_message_id(message_id), rule, decided_by,
-                     json.dumps(list(actions), ensure_ascii=False), now),
-                ).lastrowid)
-        return ids
+            # The ids are given, not taken from lastrowid, so one executemany inserts every hit.
+            # No other writer can take them: the transaction holds the store's write lock.
+            first = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM rule_hits").fetchone()[0]
+            values = [
+                (first + number, bulk_id, message, normalize_message_id(message_id), rule, decided_by,
+                 json.dumps(list(actions), ensure_ascii=False), now)
+                for number, (bulk_id, message, message_id, rule, decided_by, actions) in enumerate(hits)
+            ]
+            db.executemany(
+                """INSERT INTO rule_hits (id, bulk_id, message, message_id, rule, decided_by, actions, created)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                values,
+            )
+        return [value[0] for value in values]
 
     def add_hit_action(self, hit_id: int, text: str) -> None:
         """Append the outcome of a late action (an auto-reply) to a recorded hit."""
