@@ -29,6 +29,7 @@ from desktop.store.journal import JournalMixin
 from desktop.store.lanes import LanesMixin
 from desktop.store.rules import RulesMixin
 from desktop.store.schema import MIGRATIONS, SCHEMA_VERSION
+from desktop.store.threads import ThreadsMixin
 
 if TYPE_CHECKING:
     from desktop.mail.parse import Summary
@@ -173,7 +174,7 @@ def _message_row(values: tuple) -> MessageRow:
     )
 
 
-class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin, LanesMixin):
+class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin, LanesMixin, ThreadsMixin):
     """One connection to the store file."""
 
     def __init__(self, path: Path) -> None:

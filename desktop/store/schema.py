@@ -144,6 +144,28 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (account, rule, sender)
     );
     """,
+    # Version 5: conversations. ``thread_id`` is the conversation a message
+    # belongs to (NULL: not threaded yet), set by ``Store.update_threads``.
+    # ``thread_keys`` maps every Message-ID a thread's messages name (their
+    # own, In-Reply-To, References) and the subjects they may be grouped by
+    # to the thread, so new mail finds the threads it joins without reading
+    # the whole account. The older ``thread_key`` column is the parser's
+    # guess at a root id and stays as it was.
+    """
+    ALTER TABLE messages ADD COLUMN thread_id INTEGER;
+    CREATE INDEX messages_by_thread_id ON messages (thread_id);
+    CREATE TABLE threads (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE
+    );
+    CREATE TABLE thread_keys (
+        account_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        thread_id INTEGER NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+        PRIMARY KEY (account_id, key, thread_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX thread_keys_by_thread ON thread_keys (thread_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
