@@ -32,9 +32,10 @@ description at https://www.jwz.org/doc/threading.html, with these choices:
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 log = logging.getLogger(__name__)
@@ -80,15 +81,18 @@ class Container:
         items: The inputs of the message and its copies, or [] for a missing message.
         parent: The parent node, or None for a root.
         children: The child nodes, oldest first once ``build_threads`` returns.
+        subject_candidate: Whether subject grouping considered this node, as a
+            root without references and with a distinctive subject.
     """
 
-    __slots__ = ("message_id", "items", "parent", "children")
+    __slots__ = ("message_id", "items", "parent", "children", "subject_candidate")
 
     def __init__(self, message_id: str = "") -> None:
         self.message_id = message_id
         self.items: list[ThreadInput] = []
         self.parent: Container | None = None
         self.children: list[Container] = []
+        self.subject_candidate = False
 
     def add_child(self, child: Container) -> None:
         child.parent = self
@@ -123,6 +127,14 @@ class Thread:
 
     def __init__(self, root: Container) -> None:
         self.root = root
+
+    def containers(self) -> Iterator[Container]:
+        """Yield every node of the tree, parents before their replies."""
+        stack = [self.root]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
 
     def walk(self) -> Iterator[tuple[int, ThreadInput]]:
         """Yield (depth, message) in tree order, parents before their replies."""
@@ -169,17 +181,17 @@ def clean_id(value: str) -> str:
     return text if _VALID_ID.fullmatch(text) else ""
 
 
-def parent_ids(item: ThreadInput) -> list[str]:
+def parent_ids(item: ThreadInput, clean: Callable[[str], str] = clean_id) -> list[str]:
     """Return the ids of a message's ancestors, oldest first, without its own id or repeats."""
-    own = clean_id(item.message_id)
+    own = clean(item.message_id)
     seen = {own}
     ids: list[str] = []
     for value in item.references:
-        reference = clean_id(value)
+        reference = clean(value)
         if reference and reference not in seen:
             seen.add(reference)
             ids.append(reference)
-    reply_to = clean_id(item.in_reply_to)
+    reply_to = clean(item.in_reply_to)
     if reply_to and reply_to not in seen:
         ids.append(reply_to)
     return ids
@@ -192,21 +204,36 @@ def build_threads(items: Iterable[Sequence]) -> list[Thread]:
         items: (key, Message-ID, In-Reply-To, References, subject, date)
             tuples with unique keys.
     """
-    ordered = sorted((ThreadInput(*item) for item in items), key=_order)
-    builder = _Builder()
-    for item in ordered:
-        builder.add(item)
-    roots = builder.roots()
-    roots = _prune(roots)
-    roots = _group_by_subject(roots)
-    for root in roots:
-        _sort_children(root)
-    roots.sort(key=_subtree_first_date)
-    return [Thread(root) for root in roots]
+    # The tree's parent links make reference cycles, which would set off many full
+    # collections of the whole heap while it grows; nothing here needs them.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        ordered = sorted((item if type(item) is ThreadInput else ThreadInput(*item) for item in items), key=_order)
+        builder = _Builder()
+        for item in ordered:
+            builder.add(item)
+        roots = _group_by_subject(_prune(builder.roots()))
+        for root in roots:
+            _sort_children(root)
+        roots.sort(key=_subtree_first_date)
+        return [Thread(root) for root in roots]
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _order(item: ThreadInput) -> tuple[bool, float, int]:
     return (item.date is None, item.date or 0.0, item.key)
+
+
+class _CleanIds(dict):
+    """``clean_id`` with a memory: the same ids recur in many References headers."""
+
+    def __missing__(self, value: str) -> str:
+        cleaned = clean_id(value)
+        self[value] = cleaned
+        return cleaned
 
 
 class _Builder:
@@ -215,19 +242,20 @@ class _Builder:
     def __init__(self) -> None:
         self.by_id: dict[str, Container] = {}
         self.without_id: list[Container] = []
+        self.clean = _CleanIds().__getitem__
 
     def add(self, item: ThreadInput) -> None:
         container = self._container_for(item)
         if container is None:
             return
-        ancestors = parent_ids(item)
+        ancestors = parent_ids(item, self.clean)
         self._link_chain(ancestors)
         parent = self.by_id[ancestors[-1]] if ancestors else None
         self._set_parent(container, parent)
 
     def _container_for(self, item: ThreadInput) -> Container | None:
         """Return the message's container, or None when it is a copy of a message seen already."""
-        message_id = clean_id(item.message_id)
+        message_id = self.clean(item.message_id)
         if not message_id:
             container = Container()
             self.without_id.append(container)
@@ -290,6 +318,8 @@ def _prune(roots: list[Container]) -> list[Container]:
 
 
 def _prune_below(root: Container) -> None:
+    if not root.children:
+        return
     # Post-order: each node's children are pruned before the node itself.
     order: list[Container] = []
     stack = [root]
@@ -312,15 +342,18 @@ def _prune_below(root: Container) -> None:
 def _group_by_subject(roots: list[Container]) -> list[Container]:
     """Join roots without references that share a distinctive subject (step five, restricted)."""
     candidates: list[tuple[float, int, Container, str, bool]] = []
-    for index, root in enumerate(roots):
-        candidate = _subject_candidate(root)
+    normalized: dict[str, tuple[str, bool]] = {}
+    for root in roots:
+        candidate = _subject_candidate(root, normalized)
         if candidate is not None:
-            candidates.append((candidate[0], index, root, candidate[1], candidate[2]))
+            root.subject_candidate = True
+            candidates.append((candidate[0], root.items[0].key, root, candidate[1], candidate[2]))
+    # Date, then key: the same order in every run, whichever other roots exist.
     candidates.sort(key=lambda entry: (entry[0], entry[1]))
 
     groups: dict[str, tuple[Container, float]] = {}
     joined: set[int] = set()
-    for date, _index, root, subject, replied in candidates:
+    for date, _key, root, subject, replied in candidates:
         group = groups.get(subject)
         if replied and group is not None and date - group[1] <= SUBJECT_WINDOW_SECONDS:
             group[0].add_child(root)
@@ -331,20 +364,27 @@ def _group_by_subject(roots: list[Container]) -> list[Container]:
     return [root for root in roots if id(root) not in joined]
 
 
-def _subject_candidate(root: Container) -> tuple[float, str, bool] | None:
+def _subject_candidate(root: Container, normalized: dict[str, tuple[str, bool]]) -> tuple[float, str, bool] | None:
     """Return (date, normalised subject, has a reply prefix) of a root that may group by subject."""
     if not root.items:
         return None
     item = root.items[0]
-    if item.date is None or item.in_reply_to.strip() or any(reference.strip() for reference in item.references):
+    if item.date is None or item.in_reply_to.strip():
         return None
-    subject, replied = normalize_subject(item.subject)
+    if item.references and any(reference.strip() for reference in item.references):
+        return None
+    found = normalized.get(item.subject)
+    if found is None:
+        found = normalized[item.subject] = normalize_subject(item.subject)
+    subject, replied = found
     if not is_groupable_subject(subject):
         return None
     return item.date, subject, replied
 
 
 def _sort_children(root: Container) -> None:
+    if not root.children:
+        return
     stack = [root]
     while stack:
         node = stack.pop()

@@ -19,6 +19,7 @@ merged threads the one with more messages keeps its id.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sqlite3
 import time
@@ -53,23 +54,55 @@ class _Stored(NamedTuple):
 _STORED_COLUMNS = "m.id, m.message_id, m.in_reply_to, m.refs, m.subject, m.date, m.thread_id"
 
 
-def thread_keys(message: _Stored) -> set[str]:
-    """Return the keys by which new mail finds a message's thread.
-
-    Message-IDs are kept as ``<id>`` and subjects as ``s:subject``, so the
-    two kinds cannot collide. A subject key exists only for a message that
-    subject grouping may join (see ``desktop.mail.threads``).
-    """
+def id_keys(message: _Stored) -> set[str]:
+    """Return the keys of the Message-IDs a message names: its own, In-Reply-To and References, as ``<id>``."""
     keys = {f"<{reference}>" for reference in map(clean_id, message.refs.split()) if reference}
     for value in (message.message_id, message.in_reply_to):
         cleaned = clean_id(value)
         if cleaned:
             keys.add(f"<{cleaned}>")
-    if message.date is not None and not message.refs.strip() and not message.in_reply_to.strip():
-        subject, _replied = normalize_subject(message.subject)
-        if is_groupable_subject(subject):
-            keys.add(f"s:{subject}")
     return keys
+
+
+def subject_key(message: _Stored) -> str | None:
+    """Return the key of a message that subject grouping may join, or None.
+
+    The key is ``s:`` and the normalised subject, a newline (which a
+    normalised subject cannot contain) and the date as 12 digits of seconds,
+    so keys of one subject sort by date. That is the order in which subject
+    grouping decides, and it lets a lookup find a date's neighbours.
+    """
+    if message.date is None or message.refs.strip() or message.in_reply_to.strip():
+        return None
+    subject, _replied = normalize_subject(message.subject)
+    if not is_groupable_subject(subject):
+        return None
+    return f"s:{subject}\n{max(0, int(message.date)):012d}"
+
+
+def _subject_keys(thread: Thread, loaded: dict[int, _Stored]) -> set[str]:
+    """Return the subject keys of the thread's messages that subject grouping considered.
+
+    A message without references of its own can still get a parent from
+    another message's References. It is no candidate then and gets no key,
+    so a lookup of a subject's neighbours finds real candidates only.
+    """
+    keys: set[str] = set()
+    for container in thread.containers():
+        if container.subject_candidate:
+            keys.update(key for key in (subject_key(loaded[item.key]) for item in container.items) if key is not None)
+    return keys
+
+
+def _choose_thread_id(members: list[_Stored], used: set[int]) -> int | None:
+    """Return the old thread id that most of the members have and no other thread took, or None."""
+    counts: dict[int, int] = {}
+    for row in members:
+        if row.thread_id is not None and row.thread_id not in used:
+            counts[row.thread_id] = counts.get(row.thread_id, 0) + 1
+    if not counts:
+        return None
+    return min(counts, key=lambda thread_id: (-counts[thread_id], thread_id))
 
 
 def _chunks(values: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
@@ -142,23 +175,51 @@ class ThreadsMixin:
         return [_Stored(*row) for row in rows]
 
     def _related(self, account_id: int, new_rows: list[_Stored]) -> tuple[dict[int, _Stored], set[int]]:
-        """Return the new messages plus every stored thread they reach through shared keys, and those thread ids."""
+        """Return the new messages with the stored threads whose result they may change, and those thread ids.
+
+        First the threads that share a Message-ID with the new messages, and
+        with those threads, until no new one turns up: their tree may change.
+        Then, for each message of that set that subject grouping may join,
+        the threads of the previous and next such message with the same
+        subject. Grouping decides in date order, and each decision depends
+        only on the previous candidate's date and group, so no thread farther
+        away can change.
+        """
         loaded = {row.id: row for row in new_rows}
-        searched: set[str] = set()
-        pending = set().union(*(thread_keys(row) for row in new_rows))
+        if self._db.execute("SELECT 1 FROM thread_keys WHERE account_id = ? LIMIT 1", (account_id,)).fetchone() is None:
+            return loaded, set()
         found_threads: set[int] = set()
+        searched: set[str] = set()
+        pending = set().union(*(id_keys(row) for row in new_rows))
         while pending:
             searched |= pending
             threads = self._threads_with_keys(account_id, sorted(pending)) - found_threads
-            pending = set()
-            if not threads:
-                break
             found_threads |= threads
+            pending = set()
             for row in self._thread_members(sorted(threads)):
                 if row.id not in loaded:
                     loaded[row.id] = row
-                    pending |= thread_keys(row) - searched
+                    pending |= id_keys(row) - searched
+
+        subject_keys = {key for key in map(subject_key, loaded.values()) if key is not None}
+        neighbours = set().union(*(self._subject_neighbours(account_id, key) for key in subject_keys)) - found_threads
+        found_threads |= neighbours
+        for row in self._thread_members(sorted(neighbours)):
+            loaded.setdefault(row.id, row)
         return loaded, found_threads
+
+    def _subject_neighbours(self, account_id: int, key: str) -> set[int]:
+        """Return the threads with the subject key ``key``, and with the nearest older and newer keys of its subject."""
+        prefix = key[: key.index("\n") + 1]
+        end = prefix[:-1] + "\x0b"  # the character after the newline, so [prefix, end) is this subject
+        rows = self._db.execute(
+            """SELECT thread_id FROM thread_keys WHERE account_id = ?1 AND key IN (
+                   ?2,
+                   (SELECT MAX(key) FROM thread_keys WHERE account_id = ?1 AND key >= ?3 AND key < ?2),
+                   (SELECT MIN(key) FROM thread_keys WHERE account_id = ?1 AND key > ?2 AND key < ?4))""",
+            (account_id, key, prefix, end),
+        )
+        return {row[0] for row in rows}
 
     def _threads_with_keys(self, account_id: int, keys: Sequence[str]) -> set[int]:
         found: set[int] = set()
@@ -183,28 +244,35 @@ class ThreadsMixin:
         changes: list[tuple[int, int]] = []
         keys: list[tuple[int, str, int]] = []
         used: set[int] = set()
-        groups = sorted((thread.keys() for thread in threads), key=lambda members: (-len(members), min(members)))
-        for members in groups:
-            thread_id = self._choose_thread_id(account_id, [loaded[key] for key in members], used)
+        new_ids = self._new_thread_ids()
+        groups = sorted(((thread.keys(), thread) for thread in threads),
+                        key=lambda group: (-len(group[0]), min(group[0])))
+        for members, thread in groups:
+            thread_id = _choose_thread_id([loaded[key] for key in members], used) or next(new_ids)
             used.add(thread_id)
             for key in members:
                 row = loaded[key]
                 if row.thread_id != thread_id:
                     changes.append((thread_id, row.id))
-                keys.extend((account_id, value, thread_id) for value in thread_keys(row))
+                keys.extend((account_id, value, thread_id) for value in id_keys(row))
+            keys.extend((account_id, key, thread_id) for key in _subject_keys(thread, loaded))
+        self._db.executemany("INSERT OR IGNORE INTO threads (id, account_id) VALUES (?, ?)",
+                             ((thread_id, account_id) for thread_id in sorted(used - old_threads)))
         self._db.executemany("UPDATE messages SET thread_id = ? WHERE id = ?", changes)
         self._delete_threads(sorted(old_threads - used), "threads", "id")
         self._delete_threads(sorted(old_threads & used), "thread_keys", "thread_id")
         self._db.executemany("INSERT OR IGNORE INTO thread_keys (account_id, key, thread_id) VALUES (?, ?, ?)", keys)
 
-    def _choose_thread_id(self, account_id: int, members: list[_Stored], used: set[int]) -> int:
-        counts: dict[int, int] = {}
-        for row in members:
-            if row.thread_id is not None and row.thread_id not in used:
-                counts[row.thread_id] = counts.get(row.thread_id, 0) + 1
-        if counts:
-            return min(counts, key=lambda thread_id: (-counts[thread_id], thread_id))
-        return self._db.execute("INSERT INTO threads (account_id) VALUES (?)", (account_id,)).lastrowid
+    def _new_thread_ids(self) -> Iterator[int]:
+        """Yield unused thread ids; the caller inserts the ones it uses into ``threads``.
+
+        Runs inside the write transaction, so no other writer takes the same ids.
+        """
+        row = self._db.execute(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'threads'), 0), "
+            "COALESCE((SELECT MAX(id) FROM threads), 0))"
+        ).fetchone()
+        return itertools.count(row[0] + 1)
 
     def _delete_threads(self, thread_ids: Sequence[int], table: str, column: str) -> None:
         for chunk in _chunks(thread_ids):

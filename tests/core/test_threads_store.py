@@ -217,3 +217,29 @@ def test_tangled_references_incremental_equals_full(store, folders, seed):
     store.rebuild_threads()
 
     assert partition(store) == incremental
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_subject_groups_incremental_equal_full(store, folders, seed):
+    # Mostly mail without references, so subject grouping decides; a few References tie candidates under parents.
+    inbox, _sent = folders
+    rng = random.Random(100 + seed)
+    subjects = ["Offsite agenda for March", "Re: Offsite agenda for March", "Fwd: Offsite agenda for March",
+                "Security alert for your account", "Re: Security alert for your account"]
+    uids = iter(range(1, 10_000))
+    pending: list[NewMessage] = []
+    for number in range(150):
+        references = f"m{rng.randrange(number)}@x" if number and rng.random() < 0.1 else ""
+        pending.append(mail(next(uids), f"m{number}@x", rng.choice(subjects), references=references,
+                            hours=rng.randint(0, 24 * 90)))
+        if rng.random() < 0.3:
+            store.insert_messages(inbox, pending)
+            store.update_threads()
+            pending = []
+    store.insert_messages(inbox, pending)
+    store.update_threads()
+    incremental = partition(store)
+
+    store.rebuild_threads()
+
+    assert partition(store) == incremental
