@@ -281,6 +281,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(actions["leave-search"])
         view_menu.addSeparator()
         view_menu.addAction(actions["sort-by-priority"])
+        view_menu.addAction(self.message_view.conversations_action)
         view_menu.addSeparator()
         view_menu.addAction(self.log_dock.toggleViewAction())
 
