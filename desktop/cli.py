@@ -168,6 +168,8 @@ def _add_rules_commands(commands: argparse._SubParsersAction, common: argparse.A
                        help="a rule file or folder (default: the profile's rules folder)")
     apply.add_argument("--dry-run", action="store_true",
                        help="change nothing; print per rule how many messages it would touch, with a sample")
+    apply.add_argument("--send-auto-replies", action="store_true",
+                       help="also send the rules' auto-replies; by default they go only to new mail during sync")
     explain = actions.add_parser(
         "explain", parents=[common],
         help="say which rules matched a message, which condition decided, and what each did",
@@ -698,20 +700,14 @@ def _confirm_delete(account: Account, name: str, count: int) -> bool:
 
 
 def _rules_check(args: argparse.Namespace, profile: Profile) -> int:
-    from desktop.rules.loader import check_folders, collect_rules
+    from desktop.rules.loader import check_files, store_folders
 
     paths = args.files or [profile.rules_dir]
     missing = [path for path in paths if not path.exists()]
     if missing:
         print(f"sluice: rule file {missing[0]} not found. Give an existing file or folder.", file=sys.stderr)
         return EXIT_FAILED
-    ruleset, problems = collect_rules(paths)
-    if not problems and profile.store_file.exists():
-        from desktop.store import Store
-
-        with Store(profile.store_file) as store:
-            folders = [(row.account, row.name) for row in store.folders(with_counts=False)]
-        problems = check_folders(ruleset, folders) if folders else []
+    ruleset, problems = check_files(paths, store_folders(profile.store_file))
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

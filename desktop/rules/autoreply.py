@@ -8,8 +8,10 @@ and returns the reason as a short outcome ("sent to ..." or "not sent: ..."):
 2. ``Auto-Submitted`` present with a value other than ``no`` (RFC 3834 section 5);
 3. ``Precedence: bulk``, ``list`` or ``junk``;
 4. any ``List-*`` header (RFC 2369, RFC 2919);
-5. a sender that looks automatic (no-reply, MAILER-DAEMON, postmaster, owner-*,
-   *-request, *-bounces), or the account's own address;
+5. a sender that looks automatic (no-reply in any spelling, also inside a
+   longer local part, notifications, MAILER-DAEMON, postmaster, owner-*,
+   *-request, *-bounces), the account's own address, or a reply address
+   that is missing or not a valid address;
 6. none of the account's addresses (``address`` and ``aliases``) in To or Cc;
 7. an empty Return-Path (``<>``, a bounce or another automatic message);
 8. a reply with the same text sent to this sender by this rule less than
@@ -71,9 +73,17 @@ _SAMPLE_VALUES = {
 }
 
 # Local parts of senders that are programs, not people (RFC 3834 section 2, RFC 5230 section 4.6).
-_AUTOMATIC_LOCAL_PARTS = {"no-reply", "noreply", "do-not-reply", "donotreply", "mailer-daemon", "postmaster"}
+# Services such as GitHub and Jira send machine mail from "notifications" and "notification".
+# A shared mailbox of that name read by people then gets no out-of-office notice, which costs little.
+_AUTOMATIC_LOCAL_PARTS = {"mailer-daemon", "postmaster", "notifications", "notification"}
 _AUTOMATIC_PREFIXES = ("owner-",)
 _AUTOMATIC_SUFFIXES = ("-request", "-bounces")
+# "noreply" or "donotreply" spelt by whole words of the local part, with or without separators:
+# no-reply, no_reply, calendar-noreply, do.not.reply, noreply+tag, but not noreplyana.
+_NO_REPLY_WORDS = {"noreply", "donotreply"}
+_SEPARATORS = re.compile(r"[-_.+]")
+# A reply address needs a local part, an @ and a domain, and nothing that would need quoting on the envelope.
+_VALID_ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+")
 _BULK_PRECEDENCE = {"bulk", "list", "junk"}
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
@@ -139,7 +149,17 @@ def looks_automatic(address: str) -> bool:
     local = address.rpartition("@")[0].lower() if "@" in address else address.lower()
     if local in _AUTOMATIC_LOCAL_PARTS:
         return True
+    words = _SEPARATORS.split(local)
+    for start in range(len(words)):
+        for end in range(start + 1, min(start + 3, len(words)) + 1):
+            if "".join(words[start:end]) in _NO_REPLY_WORDS:
+                return True
     return local.startswith(_AUTOMATIC_PREFIXES) or local.endswith(_AUTOMATIC_SUFFIXES)
+
+
+def is_valid_address(address: str) -> bool:
+    """Return whether ``address`` can take a reply: a local part, one @ and a domain, with nothing that needs quoting."""
+    return _VALID_ADDRESS.fullmatch(address) is not None
 
 
 def reply_subject(original: str) -> str:
@@ -178,18 +198,26 @@ def parse_incoming(header_block: bytes) -> _Incoming:
 
     raw = repair_header_block(header_block)
     message = BytesHeaderParser(policy=email_policy.compat32).parsebytes(raw[: header_end(raw)])
+    # The raw values keep 8-bit bytes, which decode_words reads as UTF-8 (else Windows-1252) as the
+    # store's parser does. message.get() would return compat32 Header objects that have lost them.
+    values: dict[str, list[str]] = {}
+    for key, value in message.raw_items():
+        values.setdefault(key.lower(), []).append(value)
 
     def first(name: str) -> str:
-        value = message.get(name)
-        return _single_line(decode_words(value)) if value is not None else ""
+        found = values.get(name.lower())
+        return _single_line(decode_words(found[0])) if found else ""
 
-    froms = _addresses(message.get_all("From", []))
-    reply_tos = _addresses(message.get_all("Reply-To", []))
-    recipients = [address.lower() for _, address in _addresses(message.get_all("To", []) + message.get_all("Cc", []))]
+    def every(name: str) -> list[str]:
+        return values.get(name.lower(), [])
+
+    froms = _addresses(every("From"))
+    reply_tos = _addresses(every("Reply-To"))
+    recipients = [address.lower() for _, address in _addresses(every("To") + every("Cc"))]
     list_headers = [key for key in message.keys() if key.lower().startswith("list-")]
-    return_path = message.get("Return-Path")
-    references = parse_message_ids(message.get("References")) if message.get("References") else []
-    message_ids = parse_message_ids(message.get("Message-ID")) if message.get("Message-ID") else []
+    return_path = every("Return-Path")[0] if every("Return-Path") else None
+    references = parse_message_ids(every("References")[0]) if every("References") else []
+    message_ids = parse_message_ids(every("Message-ID")[0]) if every("Message-ID") else []
     return _Incoming(
         auto_submitted=first("Auto-Submitted"),
         precedence=first("Precedence"),
@@ -389,8 +417,11 @@ def _automatic_reason(incoming: _Incoming, account: Account) -> str:
             return f"not sent: the sender {address} looks automatic"
         if address.lower() in own:
             return f"not sent: the sender {address} is this account's own address"
-    if not (incoming.reply_to or incoming.from_address)[1]:
+    target = (incoming.reply_to or incoming.from_address)[1]
+    if not target:
         return "not sent: the message has no From or Reply-To address"
+    if not is_valid_address(target):
+        return f"not sent: the sender address {target!r} is not a valid address"
     if not own:
         return (f"not sent: account {account.name!r} has no address, so Sluice cannot tell whether the mail was "
                 "sent to you; set address (and aliases) in its table of config.toml")

@@ -24,11 +24,15 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
+# Recorded as the outcome of each auto-reply that ``rules apply`` leaves out, and shown by ``rules explain``.
+REPLIES_OFF_REASON = "'rules apply' sends no auto-replies to existing mail without --send-auto-replies"
+
 
 def apply_command(args: argparse.Namespace, profile: Profile) -> int:
     """Run the rules on mail in the store, or with ``--dry-run`` only print what they would do."""
     from desktop.index import QueryError
     from desktop.rules.engine import apply_plan, plan_rules
+    from desktop.rules.loader import folder_key
     from desktop.store import Store
 
     config = load_config(profile.config_file)
@@ -37,11 +41,14 @@ def apply_command(args: argparse.Namespace, profile: Profile) -> int:
     ruleset = _load(args.rules, profile)
     if ruleset is None:
         return EXIT_FAILED
+    if not ruleset.rules:
+        return EXIT_OK
     if not profile.store_file.exists():
         print("sluice: No mail in the store yet. Run 'sluice sync' first.", file=sys.stderr)
         return EXIT_FAILED
     with Store(profile.store_file) as store, ExitStack() as stack:
-        if args.folder and not any(row.name == args.folder for row in store.folders(args.account, with_counts=False)):
+        folders = store.folders(args.account, with_counts=False)
+        if args.folder and not any(folder_key(row.name) == folder_key(args.folder) for row in folders):
             where = f"account '{args.account}'" if args.account else "any account"
             print(f"sluice: Folder '{args.folder}' not found in {where}. Check the name with 'sluice folders'.", file=sys.stderr)
             return EXIT_FAILED
@@ -52,6 +59,7 @@ def apply_command(args: argparse.Namespace, profile: Profile) -> int:
             print(f"sluice: --query: {error}", file=sys.stderr)
             return EXIT_USAGE
         _print_plan(plan, ruleset)
+        _print_reply_plan(plan, args)
         for problem in plan.problems:
             print(f"sluice: {problem}", file=sys.stderr)
         if args.dry_run:
@@ -61,13 +69,17 @@ def apply_command(args: argparse.Namespace, profile: Profile) -> int:
             print(f"sluice: Nothing was applied, because of the {len(plan.problems)} problem(s) above. "
                   "Fix them and run the command again.", file=sys.stderr)
             return EXIT_FAILED
-        replier = _auto_replier(store, config, plan, stack)
-        result = apply_plan(store, plan, description=_description(args), trigger="apply", auto_reply=replier)
+        replier = _auto_replier(store, config, plan, stack) if args.send_auto_replies else None
+        result = apply_plan(store, plan, description=_description(args), trigger="apply", auto_reply=replier,
+                            replies_off_reason=REPLIES_OFF_REASON)
         _update_index(store, index)
     for line in result.skipped:
         print(f"Skipped: {line}")
     for line in result.replies:
         print(f"Auto-reply: {line}")
+    if result.replies_off:
+        print(f"Skipped {result.replies_off} auto-reply(ies): 'rules apply' sends none to existing mail. "
+              "Add --send-auto-replies to send them.")
     if result.bulk_id is None:
         print("Nothing changed.")
         return EXIT_OK
@@ -103,6 +115,8 @@ def explain_command(args: argparse.Namespace, profile: Profile) -> int:
             print("  No rule has acted on this message in a recorded run.")
         for hit in hits:
             run = f"run {hit.bulk_id}" if hit.bulk_id is not None else "no change"
+            if hit.bulk_id is not None and _undone(store, hit.bulk_id):
+                run += ", undone"
             print(f"  {hit.created:%Y-%m-%d %H:%M:%S} UTC  rule '{hit.rule}' ({run})")
             print(f"    decided by: {hit.decided_by}")
             print(f"    did: {', '.join(hit.actions) or 'nothing'}")
@@ -171,8 +185,14 @@ def _load(path: Path | None, profile: Profile) -> RuleSet | None:
               "Fix them ('sluice rules check' lists them) and run the command again.", file=sys.stderr)
         return None
     if not ruleset.rules:
-        print(f"No rules in {paths[0]}. Add a *.toml file (see docs/rules.md).")
+        print(f"No rules in {paths[0]}, so there is nothing to run. Put rule files (*.toml) in "
+              f"{profile.rules_dir} or give one with --rules PATH; docs/rules.md describes the format.")
     return ruleset
+
+
+def _undone(store: Store, bulk_id: int) -> bool:
+    record = store.bulk_record(bulk_id)
+    return record is not None and record.undone is not None
 
 
 class _open_index:
@@ -270,13 +290,28 @@ def _print_plan(plan: Plan, ruleset: RuleSet) -> None:
         if report.count > len(report.sample):
             print(f"    ... and {report.count - len(report.sample)} more")
     skipped = sum(len(effect.skipped) for effect in plan.effects.values())
+    blocked = sum(1 for effect in plan.effects.values() if effect.blocked)
     total = f"Total: {plan.matched} of {plan.examined} message(s) matched by {len(ruleset.rules)} rule(s)"
     if skipped:
         total += f"; {skipped} action(s) skipped where an earlier rule moved the message or set its lane"
+    if blocked:
+        total += f"; {blocked} message(s) left unchanged by a rule whose target folder is missing (see below)"
     print(total + ".")
     if plan.waiting_for_body:
         print(f"{len(plan.waiting_for_body)} message(s) were left out: a rule needs their body, which is not "
               "downloaded yet. Run 'sluice sync' to fetch the bodies, then run the rules again.")
+
+
+def _print_reply_plan(plan: Plan, args: argparse.Namespace) -> None:
+    """Print how many auto-replies the run would try to send, or leaves out without --send-auto-replies."""
+    if not plan.replies:
+        return
+    if args.send_auto_replies:
+        print(f"Auto-replies: up to {plan.replies} would be sent. Mail from lists and automatic senders, and "
+              "senders already answered within the rule's 'days', get none.")
+    else:
+        print(f"Auto-replies: {plan.replies} left out; 'rules apply' sends none to existing mail. "
+              "Add --send-auto-replies to send them.")
 
 
 def _print_history(store: Store) -> int:

@@ -18,7 +18,8 @@ How the actions of several rules combine on one message (docs/rules.md,
 - The first move, delete or archive wins; later ones are reported as skipped.
 - Copies are made in addition, before the move.
 - A rule whose target folder is missing (or whose account has no Archive or
-  Trash folder) does nothing to the message, and the plan lists the problem.
+  Trash folder) does nothing to the message. The plan lists the problem for
+  each account the rule looks at, also when the rule matched no message.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from desktop.rules.loader import folder_key
 from desktop.rules.model import (
     Action,
     Archive,
@@ -61,11 +63,17 @@ AutoReplyCallable = Callable[[Rule, AutoReply, "MessageRow"], str]
 
 @dataclass
 class RuleReport:
-    """One rule's part of a plan: the count of messages it matched, and a few of them."""
+    """One rule's part of a plan: the count of messages it matched, a few of them, and its auto-reply candidates.
+
+    ``replies`` counts the matched messages the rule's ``auto_reply`` would
+    reply to. The reply's own checks (lists, automatic senders, the rate limit)
+    run only when it is sent, so fewer replies may go out.
+    """
 
     rule: Rule
     count: int = 0
     sample: list[MessageRow] = field(default_factory=list)
+    replies: int = 0
 
 
 @dataclass
@@ -81,7 +89,10 @@ class Effect:
         lane: The new lane, or None to keep it.
         replies: Auto-replies to send, with their rules.
         done: Per rule name, the actions as done, for ``rules explain``.
-        skipped: One line per action that was not done, with the reason.
+        skipped: One line per action that was not done because another rule
+            moved the message or set its lane first, with the reason.
+        blocked: Rules that did nothing to the message because a target
+            folder is missing; the plan's problems name the folder.
     """
 
     add: set[str] = field(default_factory=set)
@@ -93,6 +104,7 @@ class Effect:
     replies: list[tuple[Rule, AutoReply]] = field(default_factory=list)
     done: dict[str, list[str]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -122,6 +134,11 @@ class Plan:
         """The number of messages that at least one rule matched."""
         return len(self.steps)
 
+    @property
+    def replies(self) -> int:
+        """The number of auto-replies the plan's rules would try to send, one per rule and message."""
+        return sum(len(effect.replies) for effect in self.effects.values())
+
 
 @dataclass
 class ApplyResult:
@@ -133,7 +150,8 @@ class ApplyResult:
             "deleted", "copied", "priority", "lane", "replies".
         changed: Messages that changed in any way.
         skipped: Actions not done, with the reason.
-        replies: The outcome of each auto-reply.
+        replies: The outcome of each auto-reply that was tried.
+        replies_off: Auto-replies not tried, because the run sends none.
     """
 
     bulk_id: int | None = None
@@ -141,6 +159,7 @@ class ApplyResult:
     changed: int = 0
     skipped: list[str] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)
+    replies_off: int = 0
 
 
 def describe_action(action: Action) -> str:
@@ -208,6 +227,8 @@ def plan_rules(
     wanted = set().union(*rule_folders.values()) if rule_folders else set()
     rows = _candidate_rows(store, wanted, account=account, query=query, message_ids=message_ids, index=index, now=now)
     plan.examined = len(rows)
+    resolver = _Resolver(folders, plan)
+    resolver.check_targets(ruleset.rules, rule_folders)
     if not rows:
         return plan
     matcher = Matcher(store, index=index, now=now)
@@ -227,7 +248,7 @@ def plan_rules(
             report.count += 1
             if len(report.sample) < SAMPLE_SIZE:
                 report.sample.append(row)
-    _Resolver(folders, plan).resolve_all()
+    resolver.resolve_all()
     log.info("Planned %d rule(s) over %d message(s): %d matched, %d wait for a body, %d problem(s), in %.3f s",
              len(ruleset.rules), len(rows), len(plan.steps), len(plan.waiting_for_body), len(plan.problems),
              time.perf_counter() - started)
@@ -235,15 +256,17 @@ def plan_rules(
 
 
 def rule_sees(rule: Rule, row: MessageRow) -> bool:
-    """Return whether the message is in the rule's scope (its accounts and folders)."""
-    return row.folder in rule.scope.folders and (not rule.scope.accounts or row.account in rule.scope.accounts)
+    """Return whether the message is in the rule's scope (its accounts and folders); INBOX matches in any case."""
+    names = {folder_key(name) for name in rule.scope.folders}
+    return folder_key(row.folder) in names and (not rule.scope.accounts or row.account in rule.scope.accounts)
 
 
 def _scope_folders(rule: Rule, folders: Sequence[FolderRow], folder: str | None) -> set[int]:
-    names = (folder,) if folder is not None else rule.scope.folders
+    names = {folder_key(name) for name in ((folder,) if folder is not None else rule.scope.folders)}
     return {
         row.id for row in folders
-        if row.selectable and row.name in names and (not rule.scope.accounts or row.account in rule.scope.accounts)
+        if row.selectable and folder_key(row.name) in names
+        and (not rule.scope.accounts or row.account in rule.scope.accounts)
     }
 
 
@@ -286,7 +309,8 @@ class _Resolver:
 
     def __init__(self, folders: Sequence[FolderRow], plan: Plan) -> None:
         self.plan = plan
-        self.by_name = {(row.account, row.name): row for row in folders if row.selectable}
+        self.by_name = {(row.account, folder_key(row.name)): row for row in folders if row.selectable}
+        self.account_of = {row.id: row.account for row in folders}
         self.by_role: dict[tuple[str, str], FolderRow] = {}
         for row in sorted(folders, key=lambda row: row.id):
             if row.special_use and row.selectable:
@@ -300,43 +324,53 @@ class _Resolver:
             self.plan.problems.append(text)
 
     def resolve_all(self) -> None:
+        reports = {report.rule.name: report for report in self.plan.reports}
         for message, steps in self.plan.steps.items():
-            self.plan.effects[message] = self.resolve(self.plan.rows[message], steps)
+            effect = self.resolve(self.plan.rows[message], steps)
+            self.plan.effects[message] = effect
+            for rule, _action in effect.replies:
+                reports[rule.name].replies += 1
 
-    def target(self, rule: Rule, row: MessageRow, action: Action) -> FolderRow | None:
-        """Return the folder an action sends the message to, or None after reporting the problem."""
+    def check_targets(self, rules: Sequence[Rule], rule_folders: dict[str, set[int]]) -> None:
+        """Report missing target folders of every rule in each account it looks at, matched or not."""
+        for rule in rules:
+            for account in sorted({self.account_of[folder_id] for folder_id in rule_folders[rule.name]}):
+                self.operations(rule, account)
+
+    def target(self, rule: Rule, account: str, action: Action) -> FolderRow | None:
+        """Return the folder an action sends a message of ``account`` to, or None after reporting the problem."""
         if isinstance(action, (Move, Copy)):
-            found = self.by_name.get((row.account, action.folder))
+            found = self.by_name.get((account, folder_key(action.folder)))
             if found is None:
                 verb = "move" if isinstance(action, Move) else "copy"
-                self.problem(f"rule '{rule.name}': folder '{action.folder}' not found in account '{row.account}', so "
-                             f"the rule did not {verb} messages there. Create it with 'sluice folder create "
-                             f"{action.folder} --account {row.account}' or fix the folder name in the rule.")
+                self.problem(f"rule '{rule.name}': folder '{action.folder}' not found in account '{account}', so "
+                             f"the rule does not {verb} messages there. Create it with 'sluice folder create "
+                             f"{action.folder} --account {account}' or fix the folder name in the rule.")
             return found
         role, word = ("\\Archive", "Archive") if isinstance(action, Archive) else ("\\Trash", "Trash")
-        found = self.by_role.get((row.account, role))
+        found = self.by_role.get((account, role))
         if found is None:
             verb = "archive" if isinstance(action, Archive) else "delete"
-            self.problem(f"rule '{rule.name}': account '{row.account}' has no {word} folder (none is marked {role} "
-                         f"and none is named {word}), so the rule did not {verb} messages. Create one with 'sluice "
-                         f"folder create {word} --account {row.account}' and run 'sluice sync', or use "
+            self.problem(f"rule '{rule.name}': account '{account}' has no {word} folder (none is marked {role} "
+                         f"and none is named {word}), so the rule does not {verb} messages. Create one with 'sluice "
+                         f"folder create {word} --account {account}' and run 'sluice sync', or use "
                          f"{{ move = \"FOLDER\" }} instead.")
         return found
 
-    def operations(self, rule: Rule, row: MessageRow) -> list[tuple] | None:
-        """Return the rule's actions for the message's account as (kind, value, text), or None when a target is missing.
+    def operations(self, rule: Rule, account: str) -> list[tuple] | None:
+        """Return the rule's actions for messages of ``account`` as (kind, value, text), or None when a target is missing.
 
         The result is cached per rule and account, because a plan resolves the
         same few combinations for thousands of messages.
         """
-        key = (rule.name, row.account)
+        key = (rule.name, account)
         if key in self.cache:
             return self.cache[key]
         operations: list[tuple] | None = []
         for action in rule.actions:
             text = describe_action(action)
             if isinstance(action, (Move, Copy, Archive, Delete)):
-                folder = self.target(rule, row, action)
+                folder = self.target(rule, account, action)
                 if folder is None:
                     operations = None
                     break
@@ -360,9 +394,9 @@ class _Resolver:
         destination_rule = ""
         for rule, _verdict, _actions in steps:
             done = effect.done.setdefault(rule.name, [])
-            operations = self.operations(rule, row)
+            operations = self.operations(rule, row.account)
             if operations is None:
-                effect.skipped.append(f"rule '{rule.name}': nothing done, because a target folder is missing")
+                effect.blocked.append(rule.name)
                 done.append("nothing done: a target folder is missing")
                 continue
             for kind, value, text in operations:
@@ -432,7 +466,8 @@ def _unique_copies(copies: list[tuple[int, str]], source: int, final: int) -> li
 
 
 def apply_plan(store: Store, plan: Plan, *, description: str, trigger: str = "apply",
-               auto_reply: AutoReplyCallable | None = None) -> ApplyResult:
+               auto_reply: AutoReplyCallable | None = None,
+               replies_off_reason: str = "auto-replies are off for this run") -> ApplyResult:
     """Make the plan's changes as one bulk action that ``store.undo_last()`` reverses.
 
     All changes happen in one store transaction. First the state of every
@@ -444,8 +479,9 @@ def apply_plan(store: Store, plan: Plan, *, description: str, trigger: str = "ap
 
     Auto-replies go out after the transaction through ``auto_reply``, so the
     store is not locked while an SMTP server responds. Without ``auto_reply``
-    they are recorded as not sent. A message deleted since the plan was made
-    is skipped.
+    none is sent, and each rule hit records "not sent: " and
+    ``replies_off_reason``. A message deleted since the plan was made is
+    skipped.
     """
     started = time.perf_counter()
     result = ApplyResult()
@@ -471,9 +507,11 @@ def apply_plan(store: Store, plan: Plan, *, description: str, trigger: str = "ap
                              [text for text in effect.done.get(rule.name, []) if text != "auto-reply"]))
         ids = store.record_rule_hits(hits)
         hit_ids = {(hit[1], hit[3]): hit_id for hit, hit_id in zip(hits, ids)}
-    for effect in effects.values():
+    for message, effect in effects.items():
+        result.skipped.extend(f"message {message}: rule '{rule}' did nothing, because a target folder is missing"
+                              for rule in effect.blocked)
         result.skipped.extend(effect.skipped)
-    _send_replies(store, effects, current, hit_ids, auto_reply, result)
+    _send_replies(store, effects, current, hit_ids, auto_reply, replies_off_reason, result)
     result.changed = len(touched)
     log.info("Applied rules (%s): %d message(s) changed, bulk action %s, %s, in %.3f s",
              trigger, result.changed, result.bulk_id, result.counts, time.perf_counter() - started)
@@ -541,12 +579,13 @@ def _apply_changes(store: Store, effects: dict[int, Effect], rows: dict[int, Mes
 
 
 def _send_replies(store: Store, effects: dict[int, Effect], rows: dict[int, MessageRow], hit_ids: dict[tuple[int, str], int],
-                  auto_reply: AutoReplyCallable | None, result: ApplyResult) -> None:
+                  auto_reply: AutoReplyCallable | None, off_reason: str, result: ApplyResult) -> None:
     sent = 0
     for message, effect in effects.items():
         for rule, action in effect.replies:
             if auto_reply is None:
-                outcome = "not sent: auto-replies are off for this run"
+                outcome = f"not sent: {off_reason}"
+                result.replies_off += 1
             else:
                 try:
                     outcome = auto_reply(rule, action, rows[message])
@@ -555,7 +594,8 @@ def _send_replies(store: Store, effects: dict[int, Effect], rows: dict[int, Mess
                     outcome = f"failed: {error}"
                 if outcome.startswith("sent"):
                     sent += 1
-            result.replies.append(f"rule '{rule.name}', message {message}: {outcome}")
+            if auto_reply is not None:
+                result.replies.append(f"rule '{rule.name}', message {message}: {outcome}")
             hit = hit_ids.get((message, rule.name))
             if hit is not None:
                 store.add_hit_action(hit, f"auto-reply {outcome}")

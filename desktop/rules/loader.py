@@ -30,6 +30,11 @@ RULE_FILE_SUFFIX = ".toml"
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
+def folder_key(name: str) -> str:
+    """Return the name to compare folder names by: INBOX in any case is INBOX (RFC 3501 section 5.1)."""
+    return "INBOX" if name.upper() == "INBOX" else name
+
+
 def rule_files(folder: Path) -> list[Path]:
     """Return the rule files of ``folder`` (``*.toml``) in name order."""
     return sorted(path for path in folder.glob(f"*{RULE_FILE_SUFFIX}") if path.is_file())
@@ -65,6 +70,35 @@ def collect_rules(paths: Path | Iterable[Path]) -> tuple[RuleSet, list[RuleProbl
             continue
         rules.extend(file_rules)
     logger.debug("Loaded %d rule(s) from %d file(s)", len(rules), len(files))
+    return RuleSet(tuple(rules), tuple(files)), problems
+
+
+def check_files(paths: Path | Iterable[Path], folders: Iterable[tuple[str, str]] | None) -> tuple[RuleSet, list[RuleProblem]]:
+    """Check rule files as ``sluice rules check`` does: every problem of every file at once.
+
+    Unlike ``collect_rules``, the folder check also covers the valid rules of
+    files that have other problems, so one run lists all that can be found.
+
+    Args:
+        paths: Rule files, or folders whose ``*.toml`` files are read in name order.
+        folders: (account, folder) pairs known to the store, or None to skip the folder check.
+
+    Returns:
+        The rules of the files without problems, and every problem found,
+        ordered by file and line.
+    """
+    files = _expand(paths)
+    rules: list[Rule] = []
+    problems: list[RuleProblem] = []
+    seen: dict[str, Rule] = {}
+    for path in files:
+        file_rules, file_problems = _load_file(path)
+        file_problems += _duplicates(file_rules, seen)
+        if folders is not None:
+            file_problems += check_folders(RuleSet(tuple(file_rules), (path,)), folders)
+        problems.extend(sorted(file_problems, key=lambda problem: problem.line))
+        if not file_problems:
+            rules.extend(file_rules)
     return RuleSet(tuple(rules), tuple(files)), problems
 
 
@@ -270,6 +304,17 @@ class _FileReader:
         return actions, stop
 
 
+def store_folders(store_file: Path) -> list[tuple[str, str]] | None:
+    """Return the (account, folder) pairs of a store, or None when it has no folders to check rules against."""
+    if not store_file.exists():
+        return None
+    from desktop.store import Store
+
+    with Store(store_file) as store:
+        folders = [(row.account, row.name) for row in store.folders(with_counts=False)]
+    return folders or None
+
+
 def check_folders(ruleset: RuleSet, folders: Iterable[tuple[str, str]]) -> list[RuleProblem]:
     """List rules whose scope or move/copy target names a folder that does not exist.
 
@@ -279,10 +324,11 @@ def check_folders(ruleset: RuleSet, folders: Iterable[tuple[str, str]]) -> list[
 
     Returns:
         One problem per unknown folder, at the rule's ``[[rule]]`` line.
+        INBOX matches in any case, as IMAP names it (RFC 3501 section 5.1).
     """
     known: dict[str, set[str]] = {}
     for account, folder in folders:
-        known.setdefault(account, set()).add(folder)
+        known.setdefault(account, set()).add(folder_key(folder))
     problems = []
     for rule in ruleset.rules:
         accounts = rule.scope.accounts or tuple(known)
@@ -292,7 +338,7 @@ def check_folders(ruleset: RuleSet, folders: Iterable[tuple[str, str]]) -> list[
                 problems.append(RuleProblem(rule.path, rule.line, rule.name, f"Account '{account}' has no folders in the store. Check the name with 'sluice account list', or run 'sluice sync'."))
                 continue
             for folder in wanted:
-                if folder not in known[account]:
+                if folder_key(folder) not in known[account]:
                     problems.append(RuleProblem(
                         rule.path, rule.line, rule.name,
                         f"Folder '{folder}' not found in account '{account}'.{_closest_folder(folder, known[account])} Check the name with 'sluice folders'.",

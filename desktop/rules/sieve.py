@@ -277,13 +277,27 @@ class _ScriptWriter:
         raise Unexpressible(_unsupported_term(node, text))
 
     def _list_term(self, term: ListTerm) -> str:
+        """Match the glob against the id as Sluice stores it: inside the angle brackets, else the whole value.
+
+        ``List-Id: DevPulse <newsletter.devpulse.example.net>`` has the id
+        ``newsletter.devpulse.example.net`` (RFC 2919), so ``list:newsletter.*``
+        becomes ``"*<newsletter.*>*"`` on a value with brackets, and the plain
+        glob on a value without any.
+        """
         if term.pattern == "*":
             return 'exists "list-id"'
         check_ascii_case(term.pattern, case_sensitive=False)
         match_type, key = glob_to_sieve(term.pattern)
         if match_type == ":regex":
             self.required.add("regex")
-        return f'header {match_type} :comparator "i;ascii-casemap" "list-id" {self.string(key)}'
+            inner = key.removeprefix("^").removesuffix("$")
+            bracketed = f"<{inner}>"
+        else:
+            bracketed = f"*<{key}>*"
+        comparator = ':comparator "i;ascii-casemap" "list-id"'
+        with_brackets = f"header {match_type} {comparator} {self.string(bracketed)}"
+        bare = f'allof (not header :contains "list-id" "<", header {match_type} {comparator} {self.string(key)})'
+        return f"anyof ({with_brackets}, {bare})"
 
     def _text_term(self, term: Text) -> str:
         written = f"{term.field}:{term.text}" if term.field else term.text
@@ -601,14 +615,18 @@ def _script_header(ruleset: RuleSet, writer: _ScriptWriter) -> str:
 
 
 def export_command(args: argparse.Namespace, profile: Profile) -> int:
-    """Run ``sluice rules export-sieve``: write the script and list what was left out on stderr."""
-    from desktop.rules.loader import collect_rules
+    """Run ``sluice rules export-sieve``: write the script and list what was left out on stderr.
+
+    Rule files are checked as ``sluice rules check`` does, folder names
+    included, so a script never files mail into a folder that does not exist.
+    """
+    from desktop.rules.loader import check_files, store_folders
 
     path = args.rules or profile.rules_dir
     if not path.exists():
         print(f"sluice: rule file or folder {path} not found. Give an existing one with --rules.", file=sys.stderr)
         return EXIT_FAILED
-    ruleset, problems = collect_rules([path])
+    ruleset, problems = check_files([path], store_folders(profile.store_file))
     if problems:
         for problem in problems:
             print(problem, file=sys.stderr)

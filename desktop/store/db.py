@@ -347,13 +347,33 @@ class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin,
 
         With ``rules_pending`` the rows are marked as not yet seen by the
         rules: ``message_ids`` and the folder counts leave them out until
-        ``clear_rules_pending`` removes the mark.
+        ``clear_rules_pending`` removes the mark. A message whose Message-ID
+        already has rule hits in the same account is not marked, because the
+        rules saw it before. Another client moved it here, for example back
+        to INBOX out of the folder a rule had moved it to.
         """
         ids: list[int] = []
         with self.transaction() as db:
+            account = db.execute("SELECT account_id FROM folders WHERE id = ?", (folder_id,)).fetchone()
             for new in messages:
                 summary = new.summary
                 flags = set(new.flags)
+                pending = rules_pending
+                if pending and account is not None and summary.message_id:
+                    # Another client's move deletes the hit's message in one folder. Then the folder the
+                    # run found it in, from bulk_items, gives the account.
+                    seen_before = db.execute(
+                        """SELECT 1 FROM rule_hits h
+                           LEFT JOIN messages m ON m.id = h.message
+                           LEFT JOIN bulk_items b ON b.bulk_id = h.bulk_id AND b.message = h.message
+                           JOIN folders f ON f.id = COALESCE(m.folder_id, b.folder_id)
+                           WHERE h.message_id = ? AND f.account_id = ? LIMIT 1""",
+                        (summary.message_id.strip().strip("<>"), account[0]),
+                    ).fetchone()
+                    pending = seen_before is None
+                if rules_pending and not pending:
+                    log.info("Message-ID %s in folder %d has rule hits in its account already; the rules skip it",
+                             summary.message_id, folder_id)
                 cursor = db.execute(
                     """INSERT OR IGNORE INTO messages (folder_id, uid, flags, seen, flagged, size, date, internal_date,
                        from_name, from_addr, recipients, subject, message_id, in_reply_to, refs, thread_key, list_id,
@@ -365,7 +385,7 @@ class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin,
                         summary.from_name, summary.from_addr, summary.recipients, summary.subject,
                         summary.message_id, summary.in_reply_to, " ".join(summary.references), summary.thread_key,
                         summary.list_id, int(summary.has_attachment), "; ".join(summary.defects),
-                        new.gm_msgid, labels_text(new.labels), int(rules_pending),
+                        new.gm_msgid, labels_text(new.labels), int(pending),
                     ),
                 )
                 if cursor.rowcount == 0:

@@ -122,6 +122,10 @@ def normalize_message_id(value: str) -> str:
     return value.strip().removeprefix("<").removesuffix(">").strip()
 
 
+def _flags_words(flags: Iterable[str]) -> str:
+    return flags_text(flags) or "no flags"
+
+
 def _moment(epoch: float | None) -> datetime | None:
     return datetime.fromtimestamp(epoch, tz=timezone.utc) if epoch is not None else None
 
@@ -336,7 +340,8 @@ class RulesMixin:
     def _undo_obstacle(self, message: int, row: MessageRow | None, old: MessageState, left: MessageState | None) -> str:
         """Return why a message cannot be restored, or '' when it can."""
         if row is None:
-            return f"message {message}: deleted since the run, so it was not restored"
+            # Another client's move reaches the store as a deletion here and a new message there.
+            return f"message {message}: no longer where the run left it (moved or deleted since), so it was not restored"
         label = f"message {message} ({row.subject or 'no subject'})"
         if left is None:
             return f"{label}: the run recorded no end state for it, so it was not restored"
@@ -344,7 +349,8 @@ class RulesMixin:
         if now.folder_id != left.folder_id:
             return f"{label}: moved to {row.folder} since the run, so it was left there"
         if now.flags != left.flags:
-            return f"{label}: its flags changed since the run ({flags_text(now.flags) or 'none'}), so it was left as it is"
+            return (f"{label}: its flags changed since the run (now: {_flags_words(now.flags)}; after the run: "
+                    f"{_flags_words(left.flags)}), so it was left as it is")
         if (now.priority, now.lane) != (left.priority, left.lane):
             return f"{label}: its priority or lane changed since the run, so it was left as it is"
         if old.folder_id != now.folder_id and self.folder(old.folder_id) is None:

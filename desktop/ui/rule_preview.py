@@ -50,11 +50,11 @@ def describe_action(action: rules.Action) -> str:
     if isinstance(action, rules.Copy):
         return _tr("copy to %1").replace("%1", action.folder)
     if isinstance(action, rules.Flag):
-        return _tr("star") if action.value else _tr("remove star")
+        return _tr("flag") if action.value else _tr("unflag")
     if isinstance(action, rules.Mark):
         return _tr("mark read") if action.read else _tr("mark unread")
     if isinstance(action, rules.Label):
-        template = _tr("label %1") if action.add else _tr("remove label %1")
+        template = _tr("label %1") if action.add else _tr("unlabel %1")
         return template.replace("%1", action.keyword)
     if isinstance(action, rules.Delete):
         return _tr("delete")
@@ -126,7 +126,10 @@ class RulePreviewModel(QAbstractTableModel):
         if column == COUNT:
             return report.count
         if column == ACTIONS:
-            return describe_actions(report.rule)
+            text = describe_actions(report.rule)
+            if report.replies:
+                text += self.tr(" (%n auto-reply(ies) not sent to existing mail)", "", report.replies)
+            return text
         if column == SAMPLES:
             return " · ".join(self._subjects(report.sample))
         return None
@@ -188,6 +191,9 @@ class RulePreviewPane(QWidget):
         if plan.waiting_for_body:
             lines.append(self.tr("%n message(s) need their body for a rule and are left until it is downloaded.", "",
                                  len(plan.waiting_for_body)))
+        if plan.replies:
+            lines.append(self.tr("Apply sends no auto-replies to existing mail, so %n auto-reply(ies) of the rules "
+                                 "would not go out. Auto-replies answer new mail during sync.", "", plan.replies))
         lines.extend(plan.problems)
         self.summary.setText("\n".join(lines))
 

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal, SignalInstance, Slot
 
-from desktop.config import ConfigError, load_config
 from desktop.index import SearchIndex
 from desktop.paths import Profile
 from desktop.rules.active import active_rules
@@ -64,30 +62,21 @@ def _plan_steps(profile: Profile, ruleset: RuleSet, target: RunTarget, _cancel: 
             index.close()
 
 
+# Recorded as the outcome of each auto-reply that Apply leaves out, and shown by ``sluice rules explain``.
+APPLY_REPLIES_OFF_REASON = "Apply in the window sends no auto-replies to existing mail"
+
+
 def _apply_steps(profile: Profile, plan: object, description: str, _cancel: CancelToken) -> Iterator[object]:
+    """Apply ``plan`` without its auto-replies, as ``sluice rules apply`` does by default.
+
+    Auto-replies go to new mail during sync, because a reply to months-old
+    mail would reach people who no longer wait for one.
+    """
     from desktop.rules.engine import apply_plan
 
-    with Store(profile.store_file) as store, ExitStack() as stack:
-        replier = _auto_replier(profile, store, plan, stack)
-        yield apply_plan(store, plan, description=description, auto_reply=replier)
-
-
-def _auto_replier(profile: Profile, store: Store, plan: object, stack: ExitStack) -> object | None:
-    """Return the auto-reply sender when the plan sends replies, else None (the engine then sends none)."""
-    if not any(effect.replies for effect in plan.effects.values()):
-        return None
-    from desktop.rules.autoreply import AutoReplier
-    from desktop.send.smtp import SmtpSender
-
-    try:
-        config = load_config(profile.config_file)
-    except ConfigError as error:
-        log.error("Auto-replies of this run are not sent, because the configuration cannot be read: %s", error)
-        return None
-    sender = stack.enter_context(SmtpSender())
-    replier = AutoReplier(store, config, sender)
-    stack.callback(replier.close)
-    return replier
+    with Store(profile.store_file) as store:
+        yield apply_plan(store, plan, description=description, auto_reply=None,
+                         replies_off_reason=APPLY_REPLIES_OFF_REASON)
 
 
 def _undo_steps(profile: Profile, _cancel: CancelToken) -> Iterator[object]:

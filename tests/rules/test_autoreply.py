@@ -458,3 +458,40 @@ def test_two_profiles_do_not_loop(tmp_path, dovecot_server, monkeypatch, capsys)
             assert store.auto_replies() == []
         with Store(right.profile.store_file) as store:
             assert [record.sender for record in store.auto_replies("work")] == [left.address]
+
+
+def test_invalid_and_bot_senders_get_no_reply(box, away, smtp_server):
+    me = box.address
+    box.deliver(
+        f"From: =?utf-8?B?broken\r\nTo: {me}\r\nSubject: Broken sender\r\nMessage-ID: <broken@example.org>\r\n"
+        f"Date: {format_datetime(NOW - timedelta(hours=1))}\r\n\r\nHello.\r\n".encode()
+    )
+    for sender, subject in [("calendar-noreply@google.example", "Calendar"), ("something-noreply@x.example", "Suffix"),
+                            ("no_reply@bank.example", "Underscore"), ("donotreply@bank.example", "Joined"),
+                            ("notifications@github.example", "Notifications"), ("Ana <ana@example.com>", "Person")]:
+        box.deliver(make_mail(sender, me, subject))
+    box.sync()
+
+    outcomes = run_replies(box, away)
+
+    assert outcomes["Broken sender"] == "not sent: the sender address '=?utf-8?B?broken' is not a valid address"
+    for subject in ("Calendar", "Suffix", "Underscore", "Joined", "Notifications"):
+        assert "looks automatic" in outcomes[subject], subject
+    assert outcomes["Person"] == "sent to ana@example.com"
+    assert [item.rcpt_tos for item in smtp_server.received] == [("ana@example.com",)]
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "latin-1"])
+def test_raw_8bit_subject_reply(box, away, smtp_server, charset):
+    raw = (f"From: José <jose@example.com>\r\nTo: {box.address}\r\nSubject: Café à la carte\r\n"
+           f"Message-ID: <eight@example.org>\r\nDate: {format_datetime(NOW - timedelta(hours=1))}\r\n\r\nHola.\r\n")
+    box.deliver(raw.encode(charset))
+    box.sync()
+
+    outcomes = run_replies(box, away)
+
+    assert outcomes == {"Café à la carte": "sent to jose@example.com"}
+    [received] = smtp_server.received
+    assert received.message["Subject"] == "Re: Café à la carte"
+    assert received.message["To"] == "José <jose@example.com>"
+    assert '"Café à la carte"' in received.message.get_content()

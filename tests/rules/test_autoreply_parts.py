@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from desktop.rules.autoreply import check_template, looks_automatic, parse_incoming, reply_subject, text_hash
+from desktop.rules.autoreply import check_template, is_valid_address, looks_automatic, parse_incoming, reply_subject, text_hash
 from desktop.rules.model import AutoReply
 from desktop.store import Store
 
@@ -29,10 +29,38 @@ from desktop.store import Store
         ("owner@example.com", False),
         ("requests@example.com", False),
         ("bounces-team@example.com", False),
+        ("calendar-noreply@google.example", True),
+        ("something-noreply@example.com", True),
+        ("no_reply@example.com", True),
+        ("do.not.reply@example.com", True),
+        ("noreply+tag@example.com", True),
+        ("notifications@github.example", True),
+        ("Notification@jira.example", True),
+        ("not-reply@example.com", False),
+        ("notifications-team-lead@example.com", False),
     ],
 )
 def test_looks_automatic(address, automatic):
     assert looks_automatic(address) is automatic
+
+
+@pytest.mark.parametrize(
+    ("address", "valid"),
+    [
+        ("ana@example.com", True),
+        ("ana.diaz+tag@mail.example.co.uk", True),
+        ("root@localhost", True),
+        ("=?utf-8?B?broken", False),
+        ("ana", False),
+        ("@example.com", False),
+        ("ana@", False),
+        ("ana@@example.com", False),
+        ("ana diaz@example.com", False),
+        ("<ana@example.com>", False),
+    ],
+)
+def test_is_valid_address(address, valid):
+    assert is_valid_address(address) is valid
 
 
 @pytest.mark.parametrize(

@@ -173,10 +173,21 @@ def test_apply_sends_auto_replies(imap_user, dovecot_server, direct_client, smtp
     code, out, _err = run(capsys, "rules", "apply", "--dry-run", "--rules", str(rules))
     assert code == 0
     assert "Rule 'Away': 6 message(s)" in out
+    assert "Auto-replies: 6 left out; 'rules apply' sends none to existing mail." in out
+    code, out, _err = run(capsys, "rules", "apply", "--dry-run", "--send-auto-replies", "--rules", str(rules))
+    assert code == 0
+    assert "Auto-replies: up to 6 would be sent." in out
     assert smtp_server.received == []
 
     code, out, err = run(capsys, "rules", "apply", "--rules", str(rules))
     assert code == 0, err
+    assert "Skipped 6 auto-reply(ies): 'rules apply' sends none to existing mail." in out
+    assert "Auto-reply:" not in out
+    assert smtp_server.received == [], "no reply without --send-auto-replies"
+
+    code, out, err = run(capsys, "rules", "apply", "--send-auto-replies", "--rules", str(rules))
+    assert code == 0, err
+    assert "Skipped" not in out
     assert "Nothing changed." in out, "an auto-reply changes no message, so there is nothing to undo"
     received = smtp_server.wait_for(5)
     recipients = sorted(address for message in received for address in message.rcpt_tos)
@@ -184,11 +195,94 @@ def test_apply_sends_auto_replies(imap_user, dovecot_server, direct_client, smtp
                           "mum@family.example.org"], "one reply per sender, and none to the second shop message"
     assert all(message.message["Auto-Submitted"] == "auto-replied" for message in received)
 
-    assert run(capsys, "rules", "apply", "--rules", str(rules))[0] == 0
+    assert run(capsys, "rules", "apply", "--send-auto-replies", "--rules", str(rules))[0] == 0
     assert len(smtp_server.received) == 5, "a second run answers nobody again within 'days'"
 
     code, out, _err = run(capsys, "rules", "explain", "budget@example.com", "--rules", str(rules))
     recorded = out.split("Recorded rule runs:")[1].split("What the current rules would do now:")[0]
-    assert recorded.count("rule 'Away' (no change)") == 2
+    assert recorded.count("rule 'Away' (no change)") == 3
+    assert "auto-reply not sent: 'rules apply' sends no auto-replies to existing mail" in recorded
     assert "auto-reply sent" in recorded
     assert "boss@example.com" in recorded
+
+
+MISSING_TARGET = """\
+[[rule]]
+name = "Receipts"
+when = '{query}'
+actions = [{{ move = "Recipts" }}, {{ mark = "read" }}]
+"""
+
+
+def test_missing_target_names_the_folder(mailbox, tmp_path, capsys):
+    rules = tmp_path / "typo.toml"
+    rules.write_text(MISSING_TARGET.format(query="subject:invoice OR subject:receipt"), encoding="utf-8")
+    store_before = store_state()
+
+    code, out, err = run(capsys, "rules", "apply", "--dry-run", "--rules", str(rules))
+
+    assert code == 1
+    assert "Total: 2 of 9 message(s) matched by 1 rule(s); 2 message(s) left unchanged by a rule whose target " \
+           "folder is missing (see below)." in out
+    assert "earlier rule moved" not in out
+    assert "rule 'Receipts': folder 'Recipts' not found in account 'test'" in err
+    code, out, err = run(capsys, "rules", "apply", "--rules", str(rules))
+    assert code == 1
+    assert "folder 'Recipts' not found in account 'test'" in err
+    assert store_state() == store_before
+
+
+def test_missing_target_reported_without_matches(mailbox, tmp_path, capsys):
+    rules = tmp_path / "typo.toml"
+    rules.write_text(MISSING_TARGET.format(query="subject:xylophone"), encoding="utf-8")
+
+    for extra in (["--dry-run"], []):
+        code, out, err = run(capsys, "rules", "apply", "--rules", str(rules), *extra)
+        assert code == 1, out
+        assert "Rule 'Receipts': 0 message(s)" in out
+        assert "rule 'Receipts': folder 'Recipts' not found in account 'test'" in err
+    assert journal_and_bulk_counts()[1] == 0
+
+
+def test_no_rule_files_says_where_to_put_them(mailbox, capsys):
+    code, out, err = run(capsys, "rules", "apply", "--dry-run")
+
+    assert code == 0, err
+    rules_dir = default_profile().rules_dir
+    assert f"No rules in {rules_dir}, so there is nothing to run. Put rule files (*.toml) in {rules_dir}" in out
+    assert "Run the same command" not in out
+    assert "Total:" not in out
+
+
+def test_explain_marks_undone_runs(mailbox, capsys):
+    assert run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))[0] == 0
+    assert run(capsys, "rules", "explain", "budget@example.com", "--rules", str(EXAMPLE_RULES))[1].count("(run 1)") == 1
+    assert run(capsys, "undo")[0] == 0
+
+    code, out, err = run(capsys, "rules", "explain", "budget@example.com", "--rules", str(EXAMPLE_RULES))
+
+    assert code == 0, err
+    recorded = out.split("Recorded rule runs:")[1].split("What the current rules would do now:")[0]
+    assert "rule 'Boss is VIP' (run 1, undone)" in recorded
+    assert "(run 1)" not in recorded
+
+
+def test_inbox_scope_in_any_case(mailbox, tmp_path, capsys):
+    rules = tmp_path / "inbox.toml"
+    rules.write_text('[[rule]]\nname = "Boss"\nwhen = \'from:boss@example.com\'\nactions = [{ flag = true }]\n'
+                     'scope = { folders = ["inbox"] }\n\n'
+                     '[[rule]]\nname = "Back"\nwhen = \'subject:invoice\'\nactions = [{ move = "Inbox" }]\n'
+                     'scope = { folders = ["Receipts"] }\n', encoding="utf-8")
+    assert run(capsys, "rules", "check", str(rules))[0] == 0
+
+    code, out, err = run(capsys, "rules", "apply", "--rules", str(rules), "--folder", "inbox")
+
+    assert code == 0, err
+    assert "Rule 'Boss': 1 message(s)" in out
+    (boss,) = stored("budget@example.com")
+    assert "\\Flagged" in boss.flags
+    assert run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))[0] == 0
+    code, out, err = run(capsys, "rules", "apply", "--rules", str(rules))
+    assert code == 0, err
+    (invoice,) = stored("invoice@shop.example")
+    assert invoice.folder == "INBOX"

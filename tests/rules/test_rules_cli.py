@@ -78,3 +78,48 @@ def test_check_help_mentions_docs(capsys):
         main(["rules", "check", "--help"])
 
     assert "profile's rules folder" in capsys.readouterr().out
+
+
+def test_check_folders_with_other_problems(tmp_path, capsys):
+    from desktop.store import Store
+
+    profile = default_profile().ensure()
+    with Store(profile.store_file) as store:
+        account_id = store.ensure_account("work")
+        store.upsert_folder(account_id, "INBOX")
+        store.upsert_folder(account_id, "Receipts")
+    (tmp_path / "a.toml").write_text(GOOD.replace('move = "Receipts"', 'move = "Reciepts"'), encoding="utf-8")
+    mixed = GOOD.replace('"Receipts"', '"Bills"') + "\n" + BAD.replace('"Receipts"', '"Lanes"')
+    (tmp_path / "b.toml").write_text(mixed, encoding="utf-8")
+
+    code = main(["rules", "check", str(tmp_path)])
+
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 1
+    assert lines[0].startswith(f"{tmp_path / 'a.toml'}:1: rule 'Receipts': Folder 'Reciepts' not found")
+    assert lines[1].startswith(f"{tmp_path / 'b.toml'}:1: rule 'Bills': Folder 'Bills' not found")
+    assert lines[2].startswith(f"{tmp_path / 'b.toml'}:8: rule 'Lanes': Invalid lane name 'VIP'.")
+    assert lines[3] == "3 problem(s) found."
+
+
+def test_check_inbox_in_any_case(tmp_path, capsys):
+    from desktop.store import Store
+
+    profile = default_profile().ensure()
+    with Store(profile.store_file) as store:
+        account_id = store.ensure_account("work")
+        store.upsert_folder(account_id, "INBOX")
+        store.upsert_folder(account_id, "Receipts")
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nname = "Back"\nactions = [{ move = "inbox" }]\nscope = { folders = ["Receipts"] }\n\n'
+                     '[[rule]]\nname = "Mark"\nactions = [{ mark = "read" }]\nscope = { folders = ["Inbox"] }\n',
+                     encoding="utf-8")
+
+    code = main(["rules", "check", str(rules)])
+
+    output = capsys.readouterr()
+    assert code == 0, output.err
+    assert output.out.strip() == "OK: 2 rule(s) in 1 file(s)"
+    rules.write_text(rules.read_text(encoding="utf-8").replace('"Receipts"', '"receipts"'), encoding="utf-8")
+    assert main(["rules", "check", str(rules)]) == 1
+    assert "Folder 'receipts' not found in account 'work'" in capsys.readouterr().err

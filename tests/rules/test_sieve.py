@@ -376,6 +376,50 @@ def test_when_queries_match(tmp_path, pigeonhole):
     assert run("list-other.eml", {"List-Id": "<dev.example.org>"}) == set()
 
 
+LIST_RULES = '''
+[[rule]]
+name = "Newsletter"
+when = 'list:newsletter.*'
+actions = [{ label = "newsletter" }]
+
+[[rule]]
+name = "One letter"
+when = 'list:dev?.example.org'
+actions = [{ label = "dev" }]
+'''
+
+
+@pytest.mark.parametrize(
+    ("list_id", "expected"),
+    [
+        ("DevPulse <newsletter.devpulse.example.net>", {"newsletter"}),
+        ("<NewsLetter.devpulse.example.net>", {"newsletter"}),
+        ("newsletter.devpulse.example.net", {"newsletter"}),
+        ("Newsletter fans <fans.example.net>", set()),
+        ("<old.newsletter.example.net>", set()),
+        ("Developers <dev1.example.org>", {"dev"}),
+        ("dev2.example.org", {"dev"}),
+        ("Dev1.example.org team <team.example.org>", set()),
+    ],
+)
+def test_list_pattern_matches_id_in_brackets(tmp_path, pigeonhole, list_id, expected):
+    """The script matches the id inside the angle brackets, as Sluice does (store column list_id)."""
+    from desktop.mail.parse import parse_summary
+    from desktop.rules.match import _list_check
+
+    result = export(tmp_path, LIST_RULES)
+    assert left_out(result) == {}
+    script = pigeonhole.write_script(result.script)
+    headers = {"From": "bo@example.org", "To": ME, "Subject": "x", "Message-ID": "<l@example.net>", "List-Id": list_id}
+    message = write_message(tmp_path, "list.eml", headers)
+
+    assert labels(pigeonhole.run(script, message)) == expected
+    stored_id = parse_summary(message.read_bytes()).list_id
+    desktop = {label for pattern, label in (("newsletter.*", "newsletter"), ("dev?.example.org", "dev"))
+               if _list_check(pattern)(_Facts(stored_id))}
+    assert desktop == expected, "Sluice itself decides the same way"
+
+
 REGEXES = [
     r"order #\d{3,}", r"^re:\s+", r"[^a-z ]x", r"a.c", r"(foo|bar)+baz", r"\$\d+\.\d\d", r"[\d.-]+z",
     r"a{,2}b", r"colou?r", r"\[ticket\]", r"x*?y$", r"[]a]{2}", r"[a\-]{3}", r"\S+@\S+",
@@ -623,6 +667,13 @@ def test_template_reply_not_exported(tmp_path):
     assert "template placeholders" in result.omissions[0].reason
 
 
+class _Facts:
+    """The part of a message's facts that a list: check reads."""
+
+    def __init__(self, list_id: str) -> None:
+        self.row = type("Row", (), {"list_id": list_id})()
+
+
 # The command
 
 
@@ -636,6 +687,7 @@ def test_command_writes_file_and_lists(tmp_path, capsys, pigeonhole):
     )
     with Store(profile.store_file) as store:
         account_id = store.ensure_account("work")
+        store.upsert_folder(account_id, "INBOX")
         store.upsert_folder(account_id, "Papierkorb", special_use="\\Trash")
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -678,3 +730,28 @@ def test_command_stdout_and_errors(tmp_path, capsys):
     assert code == 1
     assert streams.out == ""
     assert "Unknown action 'moove'" in streams.err
+
+
+def test_command_checks_folders(tmp_path, capsys):
+    from desktop.store import Store
+
+    profile = default_profile().ensure()
+    profile.config_file.write_text('[accounts.work]\nimap_host = "127.0.0.1"\nuser = "me"\n', encoding="utf-8")
+    with Store(profile.store_file) as store:
+        account_id = store.ensure_account("work")
+        store.upsert_folder(account_id, "INBOX")
+        store.upsert_folder(account_id, "Receipts")
+    rules = tmp_path / "typo.toml"
+    rules.write_text('[[rule]]\nname = "Shop"\nwhen = "subject:invoice"\nactions = [{ move = "Recipts" }]\n',
+                     encoding="utf-8")
+    output = tmp_path / "out.sieve"
+
+    code = main(["rules", "export-sieve", "--rules", str(rules), "-o", str(output)])
+
+    streams = capsys.readouterr()
+    assert code == 1
+    assert f"{rules}:1: rule 'Shop': Folder 'Recipts' not found in account 'work'. Did you mean 'Receipts'?" in streams.err
+    assert not output.exists()
+    rules.write_text(rules.read_text(encoding="utf-8").replace("Recipts", "Receipts"), encoding="utf-8")
+    assert main(["rules", "export-sieve", "--rules", str(rules), "-o", str(output)]) == 0
+    assert 'fileinto "Receipts";' in output.read_text(encoding="utf-8")

@@ -80,8 +80,9 @@ def test_undo_skips_changed_and_deleted_messages(mailbox, capsys):
     code, out, err = run(capsys, "undo")
     assert code == 0, err
     assert "Left 2 alone:" in out
-    assert "(Invoice 1001 for your order): its flags changed since the run" in out
-    assert "deleted since the run" in out
+    assert ("(Invoice 1001 for your order): its flags changed since the run (now: $read-elsewhere \\Seen; after the "
+            "run: \\Seen), so it was left as it is") in out
+    assert "no longer where the run left it (moved or deleted since), so it was not restored" in out
     sync(capsys)
 
     state = server_state(mailbox)

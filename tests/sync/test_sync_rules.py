@@ -530,3 +530,39 @@ def test_sync_sends_auto_reply_to_new_mail(imap_user, dovecot_server, direct_cli
     assert "I am away this week." in reply.message.get_content()
     assert set(stored("INBOX")) == {"Hello", "Are you there?"}
     assert pending_count() == 0
+
+
+def move_back(client: IMAPClient, subject: str, source: str, target: str) -> None:
+    """Move a message as another mail client would, by its subject."""
+    client.select_folder(source)
+    (uid,) = client.search(["SUBJECT", subject])
+    client.move([uid], target)
+
+
+def test_message_moved_back_is_not_new_mail(server, capsys):
+    write_rules(RULES)
+    first_sync(server, capsys)
+    server.append("INBOX", make_message("Invoice 14"))
+    assert sync(capsys)[0] == 0
+    assert set(server_messages(server, "Receipts")) == {"Invoice 14"}
+    # A later message takes the next store id, so the moved-back copy cannot reuse the id the run recorded.
+    server.append("INBOX", make_message("Later"))
+    assert sync(capsys)[0] == 0
+    move_back(server, "Invoice 14", "Receipts", "INBOX")
+
+    code, out, err = sync(capsys)
+
+    assert code == 0, err
+    assert "acted on" not in out
+    assert set(server_messages(server, "INBOX")) == {"Hello", "Later", "Invoice 14"}
+    assert server_messages(server, "Receipts") == {}
+    assert set(stored("INBOX")) == {"Hello", "Later", "Invoice 14"}
+    assert pending_count() == 0
+    assert sync(capsys)[0] == 0
+    assert set(server_messages(server, "INBOX")) == {"Hello", "Later", "Invoice 14"}
+
+    code = main(["undo"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "no longer where the run left it (moved or deleted since), so it was not restored" in out
+

@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCharFormat
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from desktop.config import load_config, save_config
 from desktop.index import SearchIndex
 from desktop.paths import Profile
 from desktop.rules.engine import plan_rules
@@ -368,6 +369,40 @@ def test_apply_then_ctrl_z_restores_store(qtbot, window: MainWindow, profile: Pr
     assert _message(profile, "Server maintenance window").lane == ""
     assert window.status_panel.message().startswith("Undid “Rules on INBOX of local-test”: 3 message(s) restored")
     assert "Weekly newsletter" in [window.message_model.message(row).subject for row in range(window.message_model.rowCount())]
+
+
+AWAY_RULES = """\
+[[rule]]
+name = "Away"
+when = 'from:ana@example.org OR from:ops@example.org'
+actions = [{ flag = true }, { auto_reply = { body = "I am away this week." } }]
+"""
+
+
+def test_apply_sends_no_auto_replies(qtbot, window: MainWindow, profile: Profile, smtp_server) -> None:
+    config = load_config(profile.config_file)
+    account = config.accounts[ACCOUNT]
+    account.smtp_host, account.smtp_port, account.smtp_security = smtp_server.host, smtp_server.port, "none"
+    account.address = "reader@example.org"
+    save_config(config, profile.config_file)
+    (profile.rules_dir / "10-sort.toml").write_text(AWAY_RULES, encoding="utf-8")
+    window.rule_commands.controller.reload()
+
+    dialog = window.rule_commands.apply_rules()
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(dialog.apply_button.isEnabled, timeout=10_000)
+    model = dialog.preview.preview_model
+    assert model.index(0, ACTIONS).data() == "flag, auto-reply (2 auto-reply(ies) not sent to existing mail)"
+    assert "Apply sends no auto-replies to existing mail, so 2 auto-reply(ies)" in dialog.preview.summary.text()
+    with qtbot.waitSignal(window.rule_commands.store_changed, timeout=10_000):
+        dialog.apply_button.click()
+
+    assert "\\Flagged" in _message(profile, "Server maintenance window").flags
+    assert smtp_server.received == []
+    with Store(profile.store_file) as store:
+        assert store.auto_replies(ACCOUNT) == []
+        hits = store.rule_hits_of_message(_message(profile, "Server maintenance window").id)
+    assert hits[0].actions == ("flag", "auto-reply not sent: Apply in the window sends no auto-replies to existing mail")
 
 
 def test_undo_works_after_restart(qtbot, window: MainWindow, profile: Profile) -> None:
