@@ -49,17 +49,29 @@ class MessageState:
     flags: frozenset[str]
     priority: int
     lane: str
+    # Which message this is. SQLite may give a deleted row's id to a new
+    # message, so undo checks this before it touches the row of a recorded id.
+    identity: str = field(default="", compare=False)
 
     @classmethod
     def of(cls, row: MessageRow) -> MessageState:
-        return cls(row.folder_id, frozenset(row.flags), row.priority, row.lane)
+        return cls(row.folder_id, frozenset(row.flags), row.priority, row.lane, message_identity(row))
 
     def to_json(self) -> list:
-        return [self.folder_id, flags_text(self.flags), self.priority, self.lane]
+        return [self.folder_id, flags_text(self.flags), self.priority, self.lane, self.identity]
 
     @classmethod
     def from_json(cls, value: Sequence) -> MessageState:
-        return cls(int(value[0]), frozenset(str(value[1]).split()), int(value[2]), str(value[3]))
+        identity = str(value[4]) if len(value) > 4 else ""
+        return cls(int(value[0]), frozenset(str(value[1]).split()), int(value[2]), str(value[3]), identity)
+
+
+def message_identity(row: MessageRow) -> str:
+    """Return what tells one message from another: its Message-ID, or its sender, date and subject without one."""
+    if row.message_id:
+        return row.message_id
+    moment = row.date.timestamp() if row.date else ""
+    return f"{row.from_addr}|{moment}|{row.subject}"
 
 
 @dataclass(frozen=True)
@@ -345,6 +357,9 @@ class RulesMixin:
         label = f"message {message} ({row.subject or 'no subject'})"
         if left is None:
             return f"{label}: the run recorded no end state for it, so it was not restored"
+        if left.identity and left.identity != message_identity(row):
+            return (f"message {message}: the message the run changed is gone and its number now belongs to another "
+                    "message, so nothing was restored")
         now = MessageState.of(row)
         if now.folder_id != left.folder_id:
             return f"{label}: moved to {row.folder} since the run, so it was left there"
