@@ -23,7 +23,7 @@ def new_message(uid: int, message_id: str, flags: list[str]) -> NewMessage:
     return NewMessage(uid=uid, flags=flags, size=len(raw), raw=raw, summary=parse_summary(raw))
 
 
-def test_undo_leaves_a_message_that_took_a_reused_number_alone(tmp_path):
+def test_undo_skips_reused_message_id(tmp_path):
     with Store(tmp_path / "store.sqlite") as store:
         account = store.ensure_account("home", "local")
         inbox = store.upsert_folder(account, "INBOX")
@@ -31,7 +31,7 @@ def test_undo_leaves_a_message_that_took_a_reused_number_alone(tmp_path):
         bulk = store.begin_bulk("rules-apply", "mark read", store.messages([first]))
         store.change_flags([first], add=[SEEN])
         store.finish_bulk(bulk, {"flags": 1})
-        # The message goes for good, and a new one, already read, takes its number.
+        # The message is deleted for good, and a new message that is already read gets its id.
         store.delete_uids(inbox, [1])
         (second,) = store.insert_messages(inbox, [new_message(2, "second@shop.example", [SEEN])])
         assert second == first, "SQLite did not reuse the id; the test setup no longer covers the case"
@@ -45,7 +45,7 @@ def test_undo_leaves_a_message_that_took_a_reused_number_alone(tmp_path):
         assert store.message(second).flags == frozenset({SEEN})
 
 
-def test_undo_still_restores_the_same_message(tmp_path):
+def test_undo_restores_same_message(tmp_path):
     with Store(tmp_path / "store.sqlite") as store:
         account = store.ensure_account("home", "local")
         inbox = store.upsert_folder(account, "INBOX")
