@@ -242,6 +242,8 @@ def fuzzy_filter(query: str, texts: Sequence[str]) -> list[int]:
 
 def markdown(bindings: dict[str, dict[str, list[str]]], commands: Iterable[Command] = COMMANDS) -> str:
     """Build docs/keys.md from the commands and their keys per mode ({mode: {command: [keys]}})."""
+    from desktop.keymap import SEQUENCE_TIMEOUT_MS
+
     lines = [
         "# Keys and commands",
         "",
@@ -260,10 +262,11 @@ def markdown(bindings: dict[str, dict[str, list[str]]], commands: Iterable[Comma
         "the message editor.",
         "",
         "- A key with several parts, such as `g i`, is a sequence: press `g`, then `i`. After the first key a",
-        "  hint at the bottom of the window lists the keys that can follow; Escape, any other key or two",
-        "  seconds without a key cancels it.",
-        "- While a text field has the focus (the search field, a dialog's input), plain keys type text and fire",
-        "  no command. Keys with Ctrl, Alt or Meta still run their command in the mode around the field, unless",
+        "  hint at the bottom of the window lists the keys that can follow. Escape, a key that continues no",
+        f"  sequence, or {SEQUENCE_TIMEOUT_MS / 1000:g} seconds without a key cancel it.",
+        "- Keys run commands in the main window only; dialogs and the rule editor keep their own keys.",
+        "- While a text field has the focus (the search field), plain keys type text and fire no command.",
+        "  Keys with Ctrl, Alt or Meta still run their command in the mode around the field, unless",
         "  the field uses them for editing (Ctrl+Z, Ctrl+C, Ctrl+A and the like stay with the field). In the",
         "  search field, Enter searches and Escape leaves the search.",
         "- Arrows, Page Up/Down, Home, End, Tab, Enter and Space keep their usual meaning in the folder tree and",
@@ -298,6 +301,7 @@ def markdown(bindings: dict[str, dict[str, list[str]]], commands: Iterable[Comma
         "command or key name, a key bound to two commands of one mode, or a key that is also the start of a",
         "sequence (`g` and `g i`), which could then never finish. The window shows the same problems in the",
         "status bar at start. A bad line is skipped, so its command keeps its default keys.",
+        "`sluice keys list` prints the keys in force, per mode.",
         "",
         "## Commands and default keys",
         "",

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 KEYS_FILE_NAME = "keys.toml"
 MAX_SEQUENCE = 4
+# The window drops a started sequence after this long without its next key.
+SEQUENCE_TIMEOUT_MS = 2000
 
 MODIFIERS = ("Ctrl", "Alt", "Meta", "Shift")
 _MODIFIER_ALIASES = {"ctrl": "Ctrl", "control": "Ctrl", "alt": "Alt", "meta": "Meta", "super": "Meta",

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QSizePolicy,
     QSplitter,
     QStackedWidget,
@@ -31,8 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.commands import COMMANDS, COMMANDS_BY_NAME, MENUS
 from desktop.config import ConfigError, load_config
 from desktop.index import QueryError, SearchIndex
+from desktop.keymap import KeyProblem, load_keymap, user_keys_file
 from desktop.mail.parse import parse_message
 from desktop.paths import Profile
 from desktop.store import FLAGGED, SEEN, MessageRow, Store, StoreError
@@ -49,9 +52,11 @@ from desktop.ui.folder_tree import (
     FolderTreeModel,
 )
 from desktop.ui.icons import app_icon
-from desktop.ui.keys import COMMANDS
+from desktop.ui.cheatsheet import CheatSheet
+from desktop.ui.keys import COMMAND_KEYS_FIRST_PROPERTY, MODE_PROPERTY, KeyDispatcher, qt_key_sequence, translated
 from desktop.ui.lanes import LaneTabs
 from desktop.ui.message_list import FOLDER, SUBJECT, MessageListModel, MessageListView
+from desktop.ui.palette import CommandPalette, PaletteItem, stored_keywords
 from desktop.ui.reader import ReaderPane
 from desktop.ui.rule_commands import RuleCommands
 from desktop.ui.rules_control import RunTarget
@@ -85,9 +90,13 @@ class MainWindow(QMainWindow):
     """The main window over one profile.
 
     Attributes:
-        actions_by_name: The window's commands by their name in
-            ``desktop.ui.keys.COMMANDS``, and the folder commands
-            ``new-folder``, ``rename-folder`` and ``delete-folder``.
+        actions_by_name: An action for each command of
+            ``desktop.commands.COMMANDS``, by its name. Keys, menus and the
+            palette all run a command through its action.
+        keymap: The key bindings in force: the defaults with the profile's
+            ``keys.toml`` over them.
+        key_problems: The problems found in the key files, also shown in
+            the status bar and the log.
 
     Signals:
         search_finished(int): a search result is on show; the number of matches.
@@ -140,6 +149,7 @@ class MainWindow(QMainWindow):
         self._init_menus()
         self._connect_signals()
         self._load_folders()
+        self._show_key_problems(self.key_problems)
         self.rule_commands.start()
         if self._watch_enabled:
             self.watch_controller.start()
@@ -224,80 +234,102 @@ class MainWindow(QMainWindow):
         self.log_dock.hide()
 
     def _init_actions(self) -> None:
-        handlers = {
+        self.keymap, self.key_problems = load_keymap(user_keys_file(self._profile.config_dir))
+        handlers = self._command_handlers()
+        folder_actions = {action.objectName(): action for action in self.folder_commands.actions()}
+        for command in COMMANDS:
+            action = folder_actions.get(command.name)
+            if action is None:
+                action = QAction(translated(command.text), self, objectName=command.name)
+                action.triggered.connect(handlers.get(command.name, partial(self._show_unavailable, command.name)))
+            action.setStatusTip(translated(command.description))
+            self._show_keys_in_menus(action, command.name)
+            self.actions_by_name[command.name] = action
+        self.actions_by_name["sort-by-priority"].setCheckable(True)
+        self.key_dispatcher = KeyDispatcher(self, self.keymap)
+        self.palette = CommandPalette(self)
+        self.cheat_sheet = CheatSheet(self.keymap, self)
+        # The reader pane has keys of its own; the message list takes Enter, Tab and the arrows for commands.
+        self.reader.setProperty(MODE_PROPERTY, "reader")
+        self.message_view.setProperty(COMMAND_KEYS_FIRST_PROPERTY, True)
+
+    def _show_keys_in_menus(self, action: QAction, name: str) -> None:
+        """Give the action its keys as shortcuts that only menus show; the key dispatcher runs the commands.
+
+        A widget shortcut of an action that lives only in menus never fires
+        while the window has the focus, so a key cannot run a command twice.
+        """
+        keys = self.keymap.keys_of("list", name) or self.keymap.keys_of("reader", name)
+        action.setShortcuts([qt_key_sequence(key.split()) for key in keys])
+        action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+
+    def _command_handlers(self) -> dict:
+        """Return the handler of each available command; the others show that they are not available yet."""
+        return {
             "next-message": self._on_next_message_triggered,
             "previous-message": self._on_previous_message_triggered,
             "open-message": self._on_open_message_triggered,
-            "focus-search": self._on_focus_search_triggered,
-            "toggle-read": self._on_toggle_read_triggered,
-            "toggle-flag": self._on_toggle_flag_triggered,
-            "sync": self._on_sync_triggered,
-            "leave-search": self._on_leave_search_triggered,
+            "back": self._on_back_triggered,
             "next-lane": self._on_next_lane_triggered,
             "previous-lane": self._on_previous_lane_triggered,
-            "sort-by-priority": self._on_sort_by_priority_triggered,
+            "go-inbox": partial(self._go_to_folder, "inbox"),
+            "go-sent": partial(self._go_to_folder, "\\Sent"),
+            "go-drafts": partial(self._go_to_folder, "\\Drafts"),
+            "go-archive": partial(self._go_to_folder, "\\Archive"),
+            "go-starred": self._on_go_starred_triggered,
+            "go-folder": self._on_go_folder_triggered,
+            "archive": self._on_archive_triggered,
+            "delete": self._on_delete_triggered,
+            "toggle-star": self._on_toggle_star_triggered,
+            "mark-read": partial(self._set_flag_on_selection, SEEN, True),
+            "mark-unread": partial(self._set_flag_on_selection, SEEN, False),
+            "more-actions": self._on_more_actions_triggered,
             "undo": self._on_undo_triggered,
+            "focus-search": self._on_focus_search_triggered,
+            "leave-search": self._on_leave_search_triggered,
+            "sort-by-priority": self._on_sort_by_priority_triggered,
+            "sync": self._on_sync_triggered,
             "edit-rules": self._on_edit_rules_triggered,
             "apply-rules": self._on_apply_rules_triggered,
+            "command-palette": self._on_command_palette_triggered,
+            "cheat-sheet": self._on_cheat_sheet_triggered,
+            "quit": self.close,
         }
-        for command in COMMANDS:
-            action = QAction(command.translated_text(), self)
-            action.setObjectName(command.name)
-            action.setShortcuts([QKeySequence(key) for key in command.keys])
-            if command.scope == "list":
-                action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-                self.message_view.addAction(action)
-            else:
-                action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-                self.addAction(action)
-            action.triggered.connect(handlers[command.name])
-            self.actions_by_name[command.name] = action
-        for action in self.folder_commands.actions():
-            self.actions_by_name[action.objectName()] = action
-        self.actions_by_name["sort-by-priority"].setCheckable(True)
 
     def _init_menus(self) -> None:
-        actions = self.actions_by_name
-        mail_menu = self.menuBar().addMenu(self.tr("&Mail"))
-        mail_menu.addAction(actions["sync"])
-        mail_menu.addSeparator()
-        quit_action = mail_menu.addAction(self.tr("&Quit"))
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-
-        edit_menu = self.menuBar().addMenu(self.tr("&Edit"))
-        edit_menu.addAction(actions["undo"])
-
-        message_menu = self.menuBar().addMenu(self.tr("M&essage"))
-        for name in ("next-message", "previous-message", "open-message", "toggle-read", "toggle-flag"):
-            message_menu.addAction(actions[name])
-
-        folder_menu = self.menuBar().addMenu(self.tr("&Folder"))
-        folder_menu.setToolTipsVisible(True)
-        folder_menu.addActions(self.folder_commands.actions())
-
-        view_menu = self.menuBar().addMenu(self.tr("&View"))
-        view_menu.addAction(actions["focus-search"])
-        view_menu.addAction(actions["leave-search"])
-        view_menu.addSeparator()
-        view_menu.addAction(actions["sort-by-priority"])
-        view_menu.addAction(self.message_view.conversations_action)
-        view_menu.addSeparator()
-        view_menu.addAction(self.log_dock.toggleViewAction())
-
-        rules_menu = self.menuBar().addMenu(self.tr("&Rules"))
-        rules_menu.addAction(actions["edit-rules"])
-        rules_menu.addAction(actions["apply-rules"])
+        titles = {
+            "mail": self.tr("&Mail"), "edit": self.tr("&Edit"), "message": self.tr("M&essage"), "go": self.tr("&Go"),
+            "folder": self.tr("&Folder"), "view": self.tr("&View"), "rules": self.tr("&Rules"), "help": self.tr("&Help"),
+        }
+        menus: dict[str, QMenu] = {}
+        for menu_id in MENUS:
+            menus[menu_id] = self.menuBar().addMenu(titles[menu_id])
+            menus[menu_id].setToolTipsVisible(True)
+            group = None
+            for command in (item for item in COMMANDS if item.menu == menu_id):
+                if group is not None and command.group != group:
+                    menus[menu_id].addSeparator()
+                group = command.group
+                menus[menu_id].addAction(self.actions_by_name[command.name])
+        menus["view"].addAction(self.message_view.conversations_action)
+        menus["view"].addSeparator()
+        menus["view"].addAction(self.log_dock.toggleViewAction())
 
         toolbar = QToolBar(self.tr("Main"), objectName="mainToolbar")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        toolbar.addAction(actions["sync"])
+        toolbar.addAction(self.actions_by_name["sync"])
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         toolbar.addWidget(spacer)
         toolbar.addWidget(self.search_field)
         self.addToolBar(toolbar)
+
+        # The search field's own keys, not commands: Escape there leaves the search.
+        leave = QAction(self.search_field, shortcut=QKeySequence(Qt.Key.Key_Escape))
+        leave.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        leave.triggered.connect(self._on_leave_search_triggered)
+        self.search_field.addAction(leave)
 
     def _connect_signals(self) -> None:
         self.folder_view.selectionModel().currentChanged.connect(self._on_folder_view_current_changed)
@@ -318,6 +350,9 @@ class MainWindow(QMainWindow):
         self.folder_commands.folder_changed.connect(self._on_folder_commands_folder_changed)
         self.folder_commands.folder_failed.connect(self._on_folder_commands_folder_failed)
         self._refresh_timer.timeout.connect(self._on_refresh_timer_timeout)
+        self.key_dispatcher.command_triggered.connect(self._on_key_dispatcher_command_triggered)
+        self.key_dispatcher.sequence_unmatched.connect(self._on_key_dispatcher_sequence_unmatched)
+        self.palette.item_chosen.connect(self._on_palette_item_chosen)
 
     # --- folders ----------------------------------------------------------------
 
@@ -489,19 +524,40 @@ class MainWindow(QMainWindow):
         ids = [self.message_model.message_id(row) for row in rows]
         return [message_id for message_id in ids if message_id is not None]
 
-    def _change_flags(self, ids: list[int], *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> None:
+    def _change_flags(self, ids: list[int], *, add: Sequence[str] = (), remove: Sequence[str] = (),
+                      undo_text: str = "") -> int:
+        """Change the flags of ``ids`` in the store and the view; return how many messages changed.
+
+        With ``undo_text`` the change is recorded as a bulk action, so undo can reverse it.
+        """
         try:
-            changed = self._store.change_flags(ids, add=add, remove=remove)
-        except StoreError as error:
+            if undo_text:
+                changed = self._change_flags_undoably(ids, add, remove, undo_text)
+            else:
+                changed = self._store.change_flags(ids, add=add, remove=remove)
+        except (StoreError, ValueError) as error:
             self._report_error(self.tr("Could not change flags: %1").replace("%1", str(error)))
-            return
+            return 0
         log.debug("Changed flags of %d of %d message(s)", changed, len(ids))
         self.message_model.reload_messages(ids)
         self.folder_model.update_counts(self._store.folders())
+        return changed
+
+    def _change_flags_undoably(self, ids: list[int], add: Sequence[str], remove: Sequence[str], text: str) -> int:
+        rows = [row for row in self._store.messages(ids)
+                if not set(add) <= row.flags or set(remove) & row.flags]
+        if not rows:
+            return 0
+        with self._store.transaction():
+            bulk_id = self._store.begin_bulk("flags", text, rows)
+            changed = self._store.change_flags([row.id for row in rows], add=add, remove=remove)
+            self._store.finish_bulk(bulk_id, {"changed": changed})
+        return changed
 
     def _toggle_flag(self, flag: str) -> None:
         ids = self._selected_ids()
         if not ids:
+            self.status_panel.show_message(self.tr("No message selected."))
             return
         # The current message decides the direction, as in other mail clients:
         # if it has the flag, every selected message loses it.
@@ -509,10 +565,19 @@ class MainWindow(QMainWindow):
         reference_id = current_id if current_id in ids else ids[0]
         reference_row = self.message_model.row_of(reference_id)
         reference = self.message_model.message(reference_row) if reference_row is not None else None
-        if reference is not None and flag in reference.flags:
-            self._change_flags(ids, remove=[flag])
-        else:
-            self._change_flags(ids, add=[flag])
+        self._set_flag(ids, flag, reference is None or flag not in reference.flags)
+
+    def _set_flag(self, ids: list[int], flag: str, on: bool) -> None:
+        texts = {
+            (FLAGGED, True): self.tr("Starred %n message(s)", "", len(ids)),
+            (FLAGGED, False): self.tr("Unstarred %n message(s)", "", len(ids)),
+            (SEEN, True): self.tr("Marked %n message(s) read", "", len(ids)),
+            (SEEN, False): self.tr("Marked %n message(s) unread", "", len(ids)),
+        }
+        text = texts[(flag, on)]
+        changed = self._change_flags(ids, add=[flag] if on else [], remove=[] if on else [flag], undo_text=text)
+        if changed:
+            self.status_panel.show_message(self._with_undo_hint(text))
 
     def _move_current(self, step: int) -> None:
         count = self.message_model.rowCount()
@@ -591,12 +656,15 @@ class MainWindow(QMainWindow):
         self.reader.browser.setFocus()
 
     @Slot()
-    def _on_toggle_read_triggered(self) -> None:
-        self._toggle_flag(SEEN)
-
-    @Slot()
-    def _on_toggle_flag_triggered(self) -> None:
+    def _on_toggle_star_triggered(self) -> None:
         self._toggle_flag(FLAGGED)
+
+    def _set_flag_on_selection(self, flag: str, on: bool, _checked: bool = False) -> None:
+        ids = self._selected_ids()
+        if not ids:
+            self.status_panel.show_message(self.tr("No message selected."))
+            return
+        self._set_flag(ids, flag, on)
 
     @Slot(int)
     def _on_reader_remote_content_allowed(self, message_id: int) -> None:
@@ -824,6 +892,243 @@ class MainWindow(QMainWindow):
         self.status_panel.show_message(text, error=True)
         self.log_view.add_line(text)
 
+    # --- commands and keys --------------------------------------------------------
+
+    def run_command(self, name: str) -> None:
+        """Run a command of ``desktop.commands`` by name, as its key, menu entry or the palette does."""
+        action = self.actions_by_name[name]
+        if not action.isEnabled():
+            self.status_panel.show_message(
+                self.tr("%1 is not possible right now.").replace("%1", translated(COMMANDS_BY_NAME[name].text)))
+            return
+        action.trigger()
+
+    def _show_unavailable(self, name: str, _checked: bool = False) -> None:
+        title = translated(COMMANDS_BY_NAME[name].text).rstrip("…")
+        self.status_panel.show_message(self.tr("%1 is not available yet.").replace("%1", title))
+
+    def _with_undo_hint(self, text: str) -> str:
+        keys = self.keymap.keys_of("list", "undo")
+        return self.tr("%1 — %2 to undo").replace("%1", text).replace("%2", keys[0]) if keys else text
+
+    def _show_key_problems(self, problems: Sequence[KeyProblem]) -> None:
+        if not problems:
+            return
+        lines = [str(problem) for problem in problems]
+        for line in lines:
+            self.log_view.add_line(line)
+        summary = self.tr("%n problem(s) in the key bindings; the default keys stay in force for those lines:",
+                          "", len(lines))
+        self.status_panel.show_message("\n".join([f"{summary} {lines[0]}", *lines[1:]]), error=True)
+
+    @Slot(str)
+    def _on_key_dispatcher_command_triggered(self, name: str) -> None:
+        self.run_command(name)
+
+    @Slot(str)
+    def _on_key_dispatcher_sequence_unmatched(self, keys: str) -> None:
+        self.status_panel.show_message(self.tr("No command is bound to %1.").replace("%1", keys))
+
+    @Slot()
+    def _on_back_triggered(self) -> None:
+        focus = self.focusWidget()
+        if focus is not None and (focus is self.reader or self.reader.isAncestorOf(focus)):
+            self.message_view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        elif self._search_active:
+            self._leave_search()
+        else:
+            self.message_view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _current_account(self) -> str | None:
+        index = self.folder_view.currentIndex()
+        row = index.data(FOLDER_ROW_ROLE) if index.isValid() else None
+        if row is not None:
+            return row.account
+        account = index.data(ACCOUNT_ROLE) if index.isValid() else None
+        if account:
+            return account
+        message = self.selected_message()
+        if message is not None:
+            return message.account
+        return self._account_names[0] if self._account_names else None
+
+    def _go_to_folder(self, role: str, _checked: bool = False) -> None:
+        """Show the current account's INBOX (``role`` "inbox") or its folder with that special use."""
+        account = self._current_account()
+        folders = [row for row in self._store.folders(account) if row.selectable] if account else []
+        if role == "inbox":
+            matches = [row for row in folders if row.name.upper() == "INBOX"]
+        else:
+            matches = [row for row in folders if row.special_use == role]
+        if not matches:
+            names = {"inbox": "INBOX", "\\Sent": self.tr("Sent"), "\\Drafts": self.tr("Drafts"),
+                     "\\Archive": self.tr("Archive")}
+            self.status_panel.show_message(
+                self.tr("Account %1 has no %2 folder.").replace("%1", account or "?").replace("%2", names[role]),
+                error=True)
+            return
+        self._open_folder(matches[0].id)
+
+    def _open_folder(self, folder_id: int) -> None:
+        index = self.folder_model.index_of_key(("folder", folder_id))
+        if index.isValid():
+            self.folder_view.setCurrentIndex(index)
+            self.message_view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _search_for(self, query: str) -> None:
+        self.search_field.setText(query)
+        self._on_search_field_return_pressed()
+        self.message_view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    @Slot()
+    def _on_go_starred_triggered(self) -> None:
+        self._search_for("is:flagged")
+
+    @Slot()
+    def _on_go_folder_triggered(self) -> None:
+        self._open_palette(kinds=("folder", "label"))
+
+    # --- archive and delete ----------------------------------------------------------
+
+    def _folders_with_role(self, role: str) -> dict[str, int]:
+        """Return {account: id of its first selectable folder with special use ``role``}."""
+        found: dict[str, int] = {}
+        for row in sorted(self._store.folders(with_counts=False), key=lambda folder: folder.id):
+            if row.special_use == role and row.selectable:
+                found.setdefault(row.account, row.id)
+        return found
+
+    def _selected_rows(self) -> list[MessageRow]:
+        ids = self._selected_ids()
+        if not ids:
+            self.status_panel.show_message(self.tr("No message selected."))
+        return self._store.messages(ids) if ids else []
+
+    @Slot()
+    def _on_archive_triggered(self) -> None:
+        rows = self._selected_rows()
+        if not rows:
+            return
+        archives = self._folders_with_role("\\Archive")
+        missing = sorted({row.account for row in rows if row.account not in archives})
+        if missing:
+            self._report_error(self.tr(
+                "Account %1 has no Archive folder. Create a folder named Archive (or mark one as \\Archive on the "
+                "server) and sync, then archive again.").replace("%1", ", ".join(missing)))
+            return
+        moving = [row for row in rows if row.folder_id != archives[row.account]]
+        if not moving:
+            self.status_panel.show_message(self.tr("The selected messages are in the Archive folder already."))
+            return
+        text = self.tr("Archived %n message(s)", "", len(moving))
+        self._change_messages("archive", text, moving, lambda: self._move_to_role_folders(moving, archives))
+
+    def _move_to_role_folders(self, rows: list[MessageRow], targets: dict[str, int]) -> dict[str, int]:
+        by_account: dict[str, list[int]] = {}
+        for row in rows:
+            by_account.setdefault(row.account, []).append(row.id)
+        moved = sum(self._store.move_messages(ids, targets[account]) for account, ids in by_account.items())
+        return {"archived": moved}
+
+    @Slot()
+    def _on_delete_triggered(self) -> None:
+        rows = self._selected_rows()
+        if not rows:
+            return
+        trash = self._folders_with_role("\\Trash")
+        for_good = [row for row in rows if trash.get(row.account) in (None, row.folder_id)]
+        if for_good:
+            # Messages deleted for good cannot come back, so the status tells that and offers no undo.
+            text = self.tr("Deleted %n message(s) for good", "", len(for_good))
+            if len(for_good) < len(rows):
+                text = self.tr("%1; moved %n to Trash", "", len(rows) - len(for_good)).replace("%1", text)
+        else:
+            text = self.tr("Moved %n message(s) to Trash", "", len(rows))
+
+        def delete() -> dict[str, int]:
+            self._store.delete_messages([row.id for row in rows])
+            return {"to_trash": len(rows) - len(for_good), "deleted": len(for_good)}
+
+        self._change_messages("delete", text, rows, delete, undoable=not for_good)
+
+    def _change_messages(self, kind: str, text: str, rows: list[MessageRow], change, *, undoable: bool = True) -> None:
+        """Run ``change`` (a store change of ``rows``) as one bulk action, then show the list without the rows."""
+        current_row = self.message_view.currentIndex().row()
+        try:
+            with self._store.transaction():
+                bulk_id = self._store.begin_bulk(kind, text, rows)
+                counts = change()
+                self._store.finish_bulk(bulk_id, counts)
+        except (StoreError, ValueError) as error:
+            self._report_error(self.tr("Could not change the messages: %1").replace("%1", str(error)))
+            return
+        log.info("%s: %d message(s), bulk action %d", kind, len(rows), bulk_id)
+        self._refresh_after_sync()
+        count = self.message_model.rowCount()
+        if count and current_row >= 0:
+            # The next message takes the place of the one that left, as in other mail clients.
+            self._move_to_row(min(current_row, count - 1))
+        self.status_panel.show_message(self._with_undo_hint(text) if undoable else text)
+
+    # --- more actions, palette and cheat sheet ------------------------------------------
+
+    @Slot()
+    def _on_more_actions_triggered(self) -> None:
+        menu = QMenu(self, objectName="moreActionsMenu")
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        for command in COMMANDS:
+            if command.selection and command.name != "more-actions":
+                menu.addAction(self.actions_by_name[command.name])
+        rect = self.message_view.visualRect(self.message_view.currentIndex())
+        point = rect.bottomLeft() if rect.isValid() else self.message_view.rect().topLeft()
+        self.more_menu = menu
+        menu.popup(self.message_view.viewport().mapToGlobal(point))
+
+    def palette_items(self) -> list[PaletteItem]:
+        """Return the palette's rows: every command, then every folder, then every label."""
+        items = []
+        for command in COMMANDS:
+            title = translated(command.text)
+            keys = ", ".join(self.keymap.keys_of("list", command.name) or self.keymap.keys_of("reader", command.name))
+            detail = translated(command.description)
+            if not command.available:
+                detail = self.tr("Not available yet. %1").replace("%1", detail)
+            items.append(PaletteItem("command", title, detail, keys, command.name, f"{title} {command.name}"))
+        for row in self._store.folders(with_counts=False):
+            if row.selectable:
+                detail = self.tr("Folder of %1").replace("%1", row.account)
+                items.append(PaletteItem("folder", row.name, detail, "", row.id, f"{row.name} {row.account}"))
+        for keyword in stored_keywords(self._profile.store_file):
+            items.append(PaletteItem("label", keyword, self.tr("Label"), "", keyword, keyword))
+        return items
+
+    def _open_palette(self, kinds: Sequence[str] = ("command", "folder", "label")) -> None:
+        self.key_dispatcher.cancel()
+        self.palette.show_items(self.palette_items(), kinds=kinds)
+
+    @Slot()
+    def _on_command_palette_triggered(self) -> None:
+        self._open_palette()
+
+    @Slot(object)
+    def _on_palette_item_chosen(self, item: PaletteItem) -> None:
+        if item.kind == "command":
+            self.run_command(str(item.target))
+        elif item.kind == "folder":
+            self._open_folder(int(item.target))
+        else:
+            label = str(item.target)
+            self._search_for(f'label:"{label}"' if any(char in label for char in ' "()') else f"label:{label}")
+
+    @Slot()
+    def _on_cheat_sheet_triggered(self) -> None:
+        if self.cheat_sheet.isVisible():
+            self.cheat_sheet.raise_()
+            self.cheat_sheet.activateWindow()
+            return
+        self.cheat_sheet.set_keymap(self.keymap)
+        self.cheat_sheet.show()
+
     # --- closing ----------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's method name
@@ -834,6 +1139,8 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self._refresh_timer.stop()
+        self.key_dispatcher.detach()
+        self.cheat_sheet.close()
         self._jobs.cancel_all(CLOSE_WAIT_MS)
         self.reader.cancel_downloads(CLOSE_WAIT_MS)
         self._store.close()

@@ -89,6 +89,17 @@ def test_docs_keys_md_is_up_to_date() -> None:
     assert actual == expected, "docs/keys.md is out of date: run python -m desktop.commands --markdown > docs/keys.md"
 
 
+def test_docs_example_key_file_is_valid() -> None:
+    text = (REPOSITORY / "docs" / "keys.md").read_text(encoding="utf-8")
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+
+    keymap, problems = _keymap_with(example)
+
+    assert problems == []
+    assert keymap.command_for("list", ("y",)) == "archive"
+    assert keymap.command_for("list", ("g", "g")) == "go-inbox"
+
+
 def test_markdown_lists_every_command() -> None:
     text = markdown({"list": {"archive": ["e"]}})
 
