@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_account_commands(commands, common)
     _add_folder_commands(commands, common)
     _add_rules_commands(commands, common)
+    _add_keys_commands(commands, common)
 
     sync = commands.add_parser("sync", help="fetch new mail and changes from the server", parents=[common])
     sync.add_argument("--account", metavar="NAME", help="sync only this account")
@@ -192,6 +193,22 @@ def _add_rules_commands(commands: argparse._SubParsersAction, common: argparse.A
     undo.add_argument("--list", action="store_true", help="list recent undoable actions instead")
 
 
+def _add_keys_commands(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    keys = commands.add_parser("keys", help="check or list the window's key bindings (see docs/keys.md)", parents=[common])
+    actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    check = actions.add_parser(
+        "check", parents=[common],
+        help="validate a key file and list every problem with its file and line",
+        description="Validate key bindings against the defaults. Prints 'OK: ...', or each problem on stderr and "
+        "exits with status 1.",
+    )
+    check.add_argument("file", nargs="?", metavar="FILE", type=Path,
+                       help="the key file to check (default: keys.toml in the profile's config folder)")
+    listing = actions.add_parser("list", parents=[common], help="print the key bindings in force, per mode")
+    listing.add_argument("file", nargs="?", metavar="FILE", type=Path,
+                         help="the key file to apply over the defaults (default: keys.toml in the profile's config folder)")
+
+
 def _add_password_source(parser: argparse.ArgumentParser, *, oauth2: bool = False) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
@@ -301,6 +318,10 @@ def _dispatch(args: argparse.Namespace, profile: Profile) -> int:
         from desktop.rules.commands import undo_command
 
         return undo_command(args, profile)
+    if args.command == "keys":
+        from desktop.keymap import check_command, list_command
+
+        return check_command(args, profile) if args.keys_command == "check" else list_command(args, profile)
     raise AssertionError(f"unhandled command {args.command}")
 
 
