@@ -237,7 +237,8 @@ class _FileReader:
             report(lines.key_line("stop"), message=f"'stop' must be true or false, not {stop!r}.")
         if len(self.problems) > before or name is None:
             return None
-        return Rule(name, condition, tuple(actions), scope, stop or stop_action, self.path, lines.line)
+        return Rule(name, condition, tuple(actions), scope, stop or stop_action, self.path, lines.line,
+                    folder_lines=_folder_lines(entry, scope, lines), accounts_line=_scope_line(lines, "accounts"))
 
     def _name(self, entry: dict, lines: RuleLines) -> str | None:
         name = entry.get("name")
@@ -304,6 +305,25 @@ class _FileReader:
         return actions, stop
 
 
+def _scope_line(lines: RuleLines, key: str) -> int:
+    """Return the line of ``scope.KEY``, else of ``scope``, else of the rule's header."""
+    if f"scope.{key}" in lines.keys:
+        return lines.keys[f"scope.{key}"]
+    return lines.key_line("scope")
+
+
+def _folder_lines(entry: dict, scope: Scope, lines: RuleLines) -> tuple[tuple[str, int], ...]:
+    """Return (folder, line) for the scope folders and the move and copy targets of a rule entry."""
+    found = [(folder, _scope_line(lines, "folders")) for folder in scope.folders]
+    for index, item in enumerate(entry.get("actions") or []):
+        if not isinstance(item, dict):
+            continue
+        for key in ("move", "copy"):
+            if isinstance(item.get(key), str):
+                found.append((item[key], lines.item_line("actions", index)))
+    return tuple(found)
+
+
 def store_folders(store_file: Path) -> list[tuple[str, str]] | None:
     """Return the (account, folder) pairs of a store, or None when it has no folders to check rules against."""
     if not store_file.exists():
@@ -323,7 +343,8 @@ def check_folders(ruleset: RuleSet, folders: Iterable[tuple[str, str]]) -> list[
         folders: (account, folder) pairs known to the store.
 
     Returns:
-        One problem per unknown folder, at the rule's ``[[rule]]`` line.
+        One problem per unknown folder, at the line that names it (the rule's
+        ``[[rule]]`` line when that is not known).
         INBOX matches in any case, as IMAP names it (RFC 3501 section 5.1).
     """
     known: dict[str, set[str]] = {}
@@ -335,12 +356,13 @@ def check_folders(ruleset: RuleSet, folders: Iterable[tuple[str, str]]) -> list[
         wanted = [*rule.scope.folders, *(a.folder for a in rule.actions if isinstance(a, (Move, Copy)))]
         for account in accounts:
             if account not in known:
-                problems.append(RuleProblem(rule.path, rule.line, rule.name, f"Account '{account}' has no folders in the store. Check the name with 'sluice account list', or run 'sluice sync'."))
+                problems.append(RuleProblem(rule.path, rule.accounts_line or rule.line, rule.name, f"Account '{account}' has no folders in the store. Check the name with 'sluice account list', or run 'sluice sync'."))
                 continue
+            where = dict(reversed(rule.folder_lines))
             for folder in wanted:
                 if folder_key(folder) not in known[account]:
                     problems.append(RuleProblem(
-                        rule.path, rule.line, rule.name,
+                        rule.path, where.get(folder, rule.line), rule.name,
                         f"Folder '{folder}' not found in account '{account}'.{_closest_folder(folder, known[account])} Check the name with 'sluice folders'.",
                     ))
     return problems

@@ -272,6 +272,10 @@ class Rule:
     stop: bool = False
     path: Path | None = None
     line: int = 0
+    # (folder, line) for each scope folder and move or copy target, and the line of
+    # the scope's accounts, so a folder check can point at the name it rejects.
+    folder_lines: tuple[tuple[str, int], ...] = ()
+    accounts_line: int = 0
 
 
 @dataclass(frozen=True)

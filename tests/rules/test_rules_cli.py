@@ -68,7 +68,7 @@ def test_check_unknown_folder_with_store(tmp_path, capsys):
     code = main(["rules", "check", str(rules)])
 
     assert code == 1
-    assert f"{rules}:1: rule 'Receipts': Folder 'Reciepts' not found in account 'work'. Did you mean 'Receipts'?" in capsys.readouterr().err
+    assert f"{rules}:4: rule 'Receipts': Folder 'Reciepts' not found in account 'work'. Did you mean 'Receipts'?" in capsys.readouterr().err
     rules.write_text(GOOD, encoding="utf-8")
     assert main(["rules", "check", str(rules)]) == 0
 
@@ -96,8 +96,8 @@ def test_check_folders_with_other_problems(tmp_path, capsys):
 
     lines = capsys.readouterr().err.splitlines()
     assert code == 1
-    assert lines[0].startswith(f"{tmp_path / 'a.toml'}:1: rule 'Receipts': Folder 'Reciepts' not found")
-    assert lines[1].startswith(f"{tmp_path / 'b.toml'}:1: rule 'Bills': Folder 'Bills' not found")
+    assert lines[0].startswith(f"{tmp_path / 'a.toml'}:4: rule 'Receipts': Folder 'Reciepts' not found")
+    assert lines[1].startswith(f"{tmp_path / 'b.toml'}:4: rule 'Bills': Folder 'Bills' not found")
     assert lines[2].startswith(f"{tmp_path / 'b.toml'}:8: rule 'Lanes': Invalid lane name 'VIP'.")
     assert lines[3] == "3 problem(s) found."
 

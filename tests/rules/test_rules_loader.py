@@ -363,7 +363,24 @@ def test_check_folders_reports_unknown(tmp_path):
     clean = check_folders(ruleset, [("work", "INBOX"), ("work", "Recipts")])
 
     assert [str(problem) for problem in problems] == [
-        f"{path}:1: rule 'Move': Folder 'Recipts' not found in account 'work'. Did you mean 'Receipts'? "
+        f"{path}:3: rule 'Move': Folder 'Recipts' not found in account 'work'. Did you mean 'Receipts'? "
         "Check the name with 'sluice folders'."
     ]
     assert clean == []
+
+
+def test_check_folders_points_at_names(tmp_path):
+    text = (
+        '[[rule]]\nname = "Scoped"\nactions = [\n  { flag = true },\n  { copy = "Bills" },\n]\n\n'
+        '[rule.scope]\naccounts = ["work", "home"]\nfolders = ["INBOX", "Lsts"]\n'
+    )
+    path = write(tmp_path, "rules.toml", text)
+
+    problems = check_folders(load_rules([path]), [("work", "INBOX"), ("work", "Lists")])
+
+    assert [(problem.line, problem.message.split(".")[0]) for problem in problems] == [
+        (10, "Folder 'Lsts' not found in account 'work'"),
+        (5, "Folder 'Bills' not found in account 'work'"),
+        (9, "Account 'home' has no folders in the store"),
+    ]
+

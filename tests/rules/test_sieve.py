@@ -750,7 +750,7 @@ def test_command_checks_folders(tmp_path, capsys):
 
     streams = capsys.readouterr()
     assert code == 1
-    assert f"{rules}:1: rule 'Shop': Folder 'Recipts' not found in account 'work'. Did you mean 'Receipts'?" in streams.err
+    assert f"{rules}:4: rule 'Shop': Folder 'Recipts' not found in account 'work'. Did you mean 'Receipts'?" in streams.err
     assert not output.exists()
     rules.write_text(rules.read_text(encoding="utf-8").replace("Recipts", "Receipts"), encoding="utf-8")
     assert main(["rules", "export-sieve", "--rules", str(rules), "-o", str(output)]) == 0

@@ -138,7 +138,7 @@ def test_check_text_finds_duplicates_and_folders(tmp_path: Path) -> None:
                                     folders=[(ACCOUNT, "INBOX")])
 
     messages = [(problem.line, problem.message) for problem in problems]
-    assert any(line == 3 and "Folder 'Archive' not found in account 'local-test'" in text for line, text in messages)
+    assert any(line == 6 and "Folder 'Archive' not found in account 'local-test'" in text for line, text in messages)
     assert any(line == 8 and "Duplicate rule name" in text and "05-other.toml:1" in text for line, text in messages)
 
 
