@@ -60,6 +60,9 @@ def apply_command(args: argparse.Namespace, profile: Profile) -> int:
             return EXIT_USAGE
         _print_plan(plan, ruleset)
         _print_reply_plan(plan, args)
+        if not args.folder:
+            for warning in _missing_scope_folders(ruleset, [(row.account, row.name) for row in folders]):
+                print(f"sluice: {warning}", file=sys.stderr)
         for problem in plan.problems:
             print(f"sluice: {problem}", file=sys.stderr)
         if args.dry_run:
@@ -167,6 +170,23 @@ def undo_command(args: argparse.Namespace, profile: Profile) -> int:
 
 
 # --- helpers -------------------------------------------------------------------
+
+
+def _missing_scope_folders(ruleset: RuleSet, folders: list[tuple[str, str]]) -> list[str]:
+    """Return a warning for each scope folder missing from an account in the rule's scope (the rule checks no mail there)."""
+    from desktop.rules.loader import folder_key
+
+    known: dict[str, set[str]] = {}
+    for account, name in folders:
+        known.setdefault(account, set()).add(folder_key(name))
+    warnings = []
+    for rule in ruleset.rules:
+        for account in rule.scope.accounts or tuple(known):
+            for folder in rule.scope.folders:
+                if account in known and folder_key(folder) not in known[account]:
+                    warnings.append(f"rule '{rule.name}': account '{account}' has no folder '{folder}', so the rule "
+                                    "looked at no mail there. Fix the scope, or check the name with 'sluice folders'.")
+    return warnings
 
 
 def _load(path: Path | None, profile: Profile) -> RuleSet | None:

@@ -123,3 +123,22 @@ def test_check_inbox_in_any_case(tmp_path, capsys):
     rules.write_text(rules.read_text(encoding="utf-8").replace('"Receipts"', '"receipts"'), encoding="utf-8")
     assert main(["rules", "check", str(rules)]) == 1
     assert "Folder 'receipts' not found in account 'work'" in capsys.readouterr().err
+
+
+def test_apply_warns_missing_scope_folder(tmp_path, capsys):
+    from desktop.store import Store
+
+    profile = default_profile().ensure()
+    with Store(profile.store_file) as store:
+        account_id = store.ensure_account("work")
+        store.upsert_folder(account_id, "INBOX")
+    rules = tmp_path / "rules.toml"
+    rules.write_text(GOOD.replace('move = "Receipts"', 'flag = true') + 'scope = { folders = ["INBOX", "Suport"] }\n',
+                     encoding="utf-8")
+
+    code = main(["rules", "apply", "--dry-run", "--rules", str(rules)])
+
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "rule 'Receipts': account 'work' has no folder 'Suport'" in err
+    assert "'INBOX'" not in err
