@@ -350,6 +350,15 @@ def test_chord_runs_from_search_field(qtbot, window: MainWindow) -> None:
     window.palette.reject()
 
 
+def test_folder_tree_keeps_tab(qtbot, window: MainWindow) -> None:
+    window.folder_view.setFocus()
+
+    with qtbot.assertNotEmitted(window.key_dispatcher.command_triggered):
+        press(qtbot, window.folder_view, "Tab")
+
+    assert not window.folder_view.hasFocus()
+
+
 # --- sequences ------------------------------------------------------------------------------------
 
 
