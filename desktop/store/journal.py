@@ -55,24 +55,20 @@ class JournalMixin:
         add_set, remove_set = set(add), set(remove)
         for flag in add_set | remove_set:
             check_flag(flag)
-        changed = 0
         with self.transaction() as db:
             by_folder: dict[int, list[int]] = {}
+            updates: list[tuple[str, int, int, int]] = []
             for row in self.messages(ids):
                 flags = (set(row.flags) | add_set) - remove_set
                 if flags == set(row.flags):
                     continue
-                text = flags_text(flags)
-                db.execute(
-                    "UPDATE messages SET flags = ?, seen = ?, flagged = ? WHERE id = ?",
-                    (text, int(SEEN in flags), int(FLAGGED in flags), row.id),
-                )
+                updates.append((flags_text(flags), int(SEEN in flags), int(FLAGGED in flags), row.id))
                 by_folder.setdefault(row.folder_id, []).append(row.uid)
-                self._queue_index([row.id], "flags")
-                changed += 1
+            db.executemany("UPDATE messages SET flags = ?, seen = ?, flagged = ? WHERE id = ?", updates)
+            self._queue_index([update[3] for update in updates], "flags")
             for folder_id, uids in by_folder.items():
                 self._journal_flags(folder_id, uids, add_set, remove_set)
-        return changed
+        return len(updates)
 
     def _journal_flags(self, folder_id: int, uids: list[int], add: set[str], remove: set[str]) -> None:
         row = self._db.execute(
@@ -243,10 +239,15 @@ class JournalMixin:
         source = self._folder_info(source_id)
         action_id = self._next_action_id() if target.kind == "imap" else None
         moves = []
-        for number, row in enumerate(rows):
-            uid = _placeholder(action_id, number) if action_id is not None else self.next_local_uid(target.id)
-            self._db.execute("UPDATE messages SET folder_id = ?, uid = ? WHERE id = ?", (target.id, uid, row.id))
-            moves.append([row.uid, uid, row.message_id])
+        if action_id is None:
+            # A local folder numbers its messages itself, one after the other.
+            for row in rows:
+                uid = self.next_local_uid(target.id)
+                self._db.execute("UPDATE messages SET folder_id = ?, uid = ? WHERE id = ?", (target.id, uid, row.id))
+        else:
+            moves = [[row.uid, _placeholder(action_id, number), row.message_id] for number, row in enumerate(rows)]
+            self._db.executemany("UPDATE messages SET folder_id = ?, uid = ? WHERE id = ?",
+                                 [(target.id, move[1], row.id) for move, row in zip(moves, rows)])
         # Only the folder changed, so the index rewrites its side table and parses nothing.
         self._queue_index([row.id for row in rows], "place")
         if action_id is not None:
@@ -346,17 +347,39 @@ class JournalMixin:
         it. Pending actions that name the placeholder are rewritten to name
         the server UID, or lose that UID when it is unknown.
         """
+        self.resolve_placeholders(folder_id, [(placeholder, uid)])
+
+    def resolve_placeholders(self, folder_id: int, pairs: Sequence[tuple[int, int | None]]) -> None:
+        """Resolve many placeholders of one folder at once, each as ``resolve_placeholder`` does, in one transaction.
+
+        ``pairs`` lists (placeholder, server UID or None). A row whose server
+        UID another row of the folder holds already, or an earlier pair took,
+        is dropped too, and the sync fetches that message again.
+        """
+        if not pairs:
+            return
         with self.transaction() as db:
-            row = db.execute("SELECT id FROM messages WHERE folder_id = ? AND uid = ?", (folder_id, placeholder)).fetchone()
-            uid_in_use = uid is not None and db.execute(
-                "SELECT 1 FROM messages WHERE folder_id = ? AND uid = ?", (folder_id, uid)
-            ).fetchone()
-            if row and (uid is None or uid_in_use):
-                db.execute("DELETE FROM messages WHERE id = ?", (row[0],))
-                self._queue_index([row[0]], "delete")
-            elif row:
-                db.execute("UPDATE messages SET uid = ? WHERE id = ?", (uid, row[0]))
-            self._rewrite_pending_uid(folder_id, placeholder, uid)
+            placeholders = [placeholder for placeholder, _uid in pairs]
+            rows = dict(_select_in(db, "SELECT uid, id FROM messages WHERE folder_id = ? AND uid IN ({})",
+                                   folder_id, placeholders))
+            taken = {row[0] for row in _select_in(db, "SELECT uid FROM messages WHERE folder_id = ? AND uid IN ({})",
+                                                  folder_id, [uid for _placeholder, uid in pairs if uid is not None])}
+            dropped: list[int] = []
+            updates: list[tuple[int, int]] = []
+            for placeholder, uid in pairs:
+                row_id = rows.get(placeholder)
+                if row_id is None:
+                    continue
+                if uid is None or uid in taken:
+                    dropped.append(row_id)
+                else:
+                    updates.append((uid, row_id))
+                    taken.add(uid)
+            db.executemany("DELETE FROM messages WHERE id = ?", [(row_id,) for row_id in dropped])
+            db.executemany("UPDATE messages SET uid = ? WHERE id = ?", updates)
+            if dropped:
+                self._queue_index(dropped, "delete")
+            self._rewrite_pending_uids(folder_id, dict(pairs))
 
     def restore_moved(self, source_id: int, source_uid: int, target_id: int, placeholder: int) -> None:
         """Put a moved message back into its source folder, where the server still has it."""
@@ -370,20 +393,42 @@ class JournalMixin:
             self._rewrite_pending_uid(target_id, placeholder, None)
 
     def _rewrite_pending_uid(self, folder_id: int, old: int, new: int | None) -> None:
+        self._rewrite_pending_uids(folder_id, {old: new})
+
+    def _rewrite_pending_uids(self, folder_id: int, renamed: dict[int, int | None]) -> None:
+        """Make the pending actions of a folder name the new UIDs of ``renamed`` (old UID: new UID, or None to drop it)."""
         rows = self._db.execute(
             "SELECT id, kind, payload FROM actions WHERE folder_id = ? AND state = 'pending'", (folder_id,)
         ).fetchall()
         for action_id, kind, text in rows:
             payload = json.loads(text)
-            if kind in ("flags", "labels", "delete") and old in payload["uids"]:
-                payload["uids"] = sorted(uid for uid in [*payload["uids"], new] if uid is not None and uid != old)
-            elif kind in ("move", "copy") and any(move[0] == old for move in payload[_PAIRS[kind]]):
+            if kind in ("flags", "labels", "delete"):
+                if not any(uid in renamed for uid in payload["uids"]):
+                    continue
+                uids = {renamed.get(uid, uid) for uid in payload["uids"]}
+                payload["uids"] = sorted(uid for uid in uids if uid is not None)
+            elif kind in ("move", "copy"):
                 key = _PAIRS[kind]
-                payload[key] = [[new, *move[1:]] if move[0] == old else move for move in payload[key]]
-                payload[key] = [move for move in payload[key] if move[0] is not None]
+                if not any(move[0] in renamed for move in payload[key]):
+                    continue
+                moved = [[renamed[move[0]], *move[1:]] if move[0] in renamed else move for move in payload[key]]
+                payload[key] = [move for move in moved if move[0] is not None]
             else:
                 continue
             self._db.execute("UPDATE actions SET payload = ? WHERE id = ?", (json.dumps(payload), action_id))
+
+
+def _select_in(db: sqlite3.Connection, query: str, folder_id: int, values: Sequence[int]) -> list[tuple]:
+    """Run ``query``, whose ``IN ({})`` takes ``values``, in chunks below SQLite's limit of bound parameters."""
+    found: list[tuple] = []
+    for start in range(0, len(values), _IN_CHUNK):
+        chunk = values[start : start + _IN_CHUNK]
+        found += db.execute(query.format(",".join("?" * len(chunk))), (folder_id, *chunk)).fetchall()
+    return found
+
+
+# Values per IN (...) list, well below SQLite's default limit of 32,766 bound parameters.
+_IN_CHUNK = 900
 
 
 @dataclass(frozen=True)

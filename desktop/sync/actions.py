@@ -37,7 +37,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from desktop.store import FolderRow, Store
 from desktop.sync import gmail
-from desktop.sync.responses import response_flags, text
+from desktop.sync.responses import quiet_protocol_log, response_flags, text
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,13 @@ class _Session:
         self.store = store
         self.selected = selected
         self.uidvalidity = uidvalidity
+        self._folders: dict[int, FolderRow | None] = {}
+
+    def folder(self, folder_id: int) -> FolderRow | None:
+        """Return the stored folder, read once per replay: replay changes messages, never the folder list."""
+        if folder_id not in self._folders:
+            self._folders[folder_id] = self.store.folder(folder_id)
+        return self._folders[folder_id]
 
     def select(self, name: str) -> int | None:
         """Select folder ``name`` read-write unless it is selected already; return its UIDVALIDITY."""
@@ -109,11 +116,12 @@ def _touches(action: Action, folder_id: int) -> bool:
 
 def _replay(session: _Session, account_id: int) -> int:
     pending = session.store.pending_actions(account_id)
-    for action_id, *_rest in pending:
-        # Read again: settling an earlier action may have rewritten this one's placeholder UIDs.
-        action = session.store.pending_action(action_id)
-        if action is not None:
-            _replay_one(session, action)
+    with quiet_protocol_log(session.client):
+        for action_id, *_rest in pending:
+            # Read again: settling an earlier action may have rewritten this one's placeholder UIDs.
+            action = session.store.pending_action(action_id)
+            if action is not None:
+                _replay_one(session, action)
     if pending:
         log.info("Sent %d pending action(s) of account %d", len(pending), account_id)
     return len(pending)
@@ -122,7 +130,7 @@ def _replay(session: _Session, account_id: int) -> int:
 def _replay_one(session: _Session, action: Action) -> None:
     action_id, folder_id, action_validity, kind, payload = action
     store = session.store
-    folder = store.folder(folder_id)
+    folder = session.folder(folder_id)
     if folder is None or not folder.selectable:
         store.finish_action(action_id, error=f"folder id {folder_id} is gone, so the change was not sent")
         log.warning("Dropped action %d: folder %d is gone", action_id, folder_id)
@@ -154,8 +162,8 @@ def _drop_renumbered(session: _Session, action_id: int, folder: FolderRow, kind:
     # again, so a moved message is back in its source folder after it.
     with session.store.transaction():
         if kind in ("move", "copy"):
-            for _source_uid, placeholder, _message_id in payload["moves" if kind == "move" else "copies"]:
-                session.store.resolve_placeholder(payload["target"], placeholder, None)
+            pairs = payload["moves" if kind == "move" else "copies"]
+            session.store.resolve_placeholders(payload["target"], [(placeholder, None) for _uid, placeholder, _id in pairs])
         session.store.finish_action(action_id, error="the folder was renumbered (UIDVALIDITY changed) before the change was sent")
     log.warning("Dropped action %d: UIDVALIDITY of folder %s (id %d) changed", action_id, folder.name, folder.id)
 
@@ -226,7 +234,7 @@ def _send_labels(session: _Session, action_id: int, folder: FolderRow, payload: 
 
 def _move(session: _Session, action_id: int, source: FolderRow, payload: dict) -> None:
     store = session.store
-    target = store.folder(payload["target"])
+    target = session.folder(payload["target"])
     moves = [move for move in payload["moves"] if move[0] > 0]
     if target is None:
         # The sync removed the local target folder, with the moved rows, when
@@ -388,9 +396,10 @@ def _settle_move(session: _Session, action_id: int, source: FolderRow, target: F
         error = f"UIDs {deleted} of folder {source.name} were deleted on the server by another client"
         log.warning("Action %d: %s; dropped them", action_id, error)
     with session.store.transaction():
-        for source_uid, placeholder, _message_id in moved + missing:
-            uid = new_uids.get(source_uid) or found.get(source_uid)
-            session.store.resolve_placeholder(target.id, placeholder, uid)
+        session.store.resolve_placeholders(target.id, [
+            (placeholder, new_uids.get(source_uid) or found.get(source_uid))
+            for source_uid, placeholder, _message_id in moved + missing
+        ])
         session.store.finish_action(action_id, error=error)
     log.debug("Moved %d message(s) of %s to %s (action %d)", len(moved), source.name, target.name, action_id)
 
@@ -414,7 +423,7 @@ def _restore_rejected_move(session: _Session, action_id: int, source: FolderRow,
 def _copy(session: _Session, action_id: int, source: FolderRow, payload: dict) -> None:
     """Send UID COPY and give each new row its server UID from COPYUID, or from its Message-ID in the target."""
     store = session.store
-    target = store.folder(payload["target"])
+    target = session.folder(payload["target"])
     copies = [copy for copy in payload["copies"] if copy[0] > 0]
     if target is None:
         # The target folder is gone locally, and the new rows with it.
@@ -439,8 +448,7 @@ def _copy(session: _Session, action_id: int, source: FolderRow, payload: dict) -
         raise
     except IMAPClientError as error:
         with store.transaction():
-            for _source_uid, placeholder, _message_id in copies:
-                store.resolve_placeholder(target.id, placeholder, None)
+            store.resolve_placeholders(target.id, [(placeholder, None) for _uid, placeholder, _id in copies])
             store.finish_action(action_id, error=f"the server rejected the copy to {target.name}: {error}")
         log.warning("Action %d: the server rejected the copy of %d message(s) to %s: %s",
                     action_id, len(to_copy), target.name, error)
@@ -452,9 +460,10 @@ def _copy(session: _Session, action_id: int, source: FolderRow, payload: dict) -
         error = f"UIDs {[copy[0] for copy in missing]} of folder {source.name} were deleted on the server by another client"
         log.warning("Action %d: %s; their copies were dropped", action_id, error)
     with store.transaction():
-        for source_uid, placeholder, _message_id in copies:
-            # Without a UID the new row is dropped, and the sync of the target fetches the copy.
-            store.resolve_placeholder(target.id, placeholder, known.get(source_uid) or found.get(source_uid))
+        # Without a UID the new row is dropped, and the sync of the target fetches the copy.
+        store.resolve_placeholders(target.id, [
+            (placeholder, known.get(source_uid) or found.get(source_uid)) for source_uid, placeholder, _message_id in copies
+        ])
         store.finish_action(action_id, error=error)
     log.debug("Copied %d message(s) of %s to %s (action %d)", len(to_copy), source.name, target.name, action_id)
 

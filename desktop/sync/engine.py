@@ -34,8 +34,8 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
 from desktop.store import NewMessage, Store
 from desktop.sync import gmail
-from desktop.sync.actions import replay_actions
-from desktop.sync.responses import response_flags, text
+from desktop.sync.actions import replay_actions, uid_sets
+from desktop.sync.responses import fetch_flags, response_flags, text
 from desktop.sync.special_use import RemoteFolder, assign_roles
 
 log = logging.getLogger(__name__)
@@ -210,15 +210,18 @@ def _sync_flags(client, store, folder_id, name, uids: Sequence[int], local, resu
         if cancelled():
             return
         chunk = uids[start : start + FLAGS_BATCH]
-        response = client.fetch(list(chunk), [b"FLAGS", *gmail.fetch_items(labels)], modifiers=modifiers)
-        changes = {}
-        for uid, data in response.items():
-            flags = response_flags(data.get(b"FLAGS", ()))
-            if flags != local.get(uid):
-                changes[uid] = flags
+        if labels is None:
+            # Flags alone: the quick reader, and the UIDs sent as ranges.
+            server_flags: dict[int, frozenset[str]] = {}
+            for uid_set in uid_sets(chunk):
+                server_flags.update(fetch_flags(client, uid_set, since))
+        else:
+            response = client.fetch(list(chunk), [b"FLAGS", *gmail.fetch_items(labels)], modifiers=modifiers)
+            server_flags = {uid: response_flags(data.get(b"FLAGS", ())) for uid, data in response.items()}
+            gmail.store_labels(store, folder_id, labels, response)
+        changes = {uid: flags for uid, flags in server_flags.items() if flags != local.get(uid)}
         if changes:
             result.flags_changed += store.update_flags(folder_id, changes)
-        gmail.store_labels(store, folder_id, labels, response)
         yield FolderProgress(name, "flags", min(start + FLAGS_BATCH, len(uids)), len(uids))
 
 

@@ -15,6 +15,7 @@ from desktop.cli import main
 from desktop.index import SearchIndex
 from desktop.paths import default_profile
 from desktop.store import FLAGGED, SEEN, Store
+from desktop.sync import engine
 
 pytestmark = pytest.mark.dovecot
 
@@ -163,8 +164,17 @@ class FetchSpy:
             spy.search_criteria.append(criteria)
             return original_search(client, criteria, charset)
 
+        # The flag check sends its UID FETCH FLAGS through the quick reader, not IMAPClient.fetch.
+        original_flags = engine.fetch_flags
+
+        def fetch_flags(client, uid_set, changed_since=None):
+            spy.requests.append([b"FLAGS"])
+            spy.modifiers.append([f"CHANGEDSINCE {changed_since}"] if changed_since is not None else None)
+            return original_flags(client, uid_set, changed_since)
+
         monkeypatch.setattr(IMAPClient, "fetch", fetch)
         monkeypatch.setattr(IMAPClient, "search", search)
+        monkeypatch.setattr(engine, "fetch_flags", fetch_flags)
 
     def body_fetches(self) -> int:
         """Return how many FETCH commands asked for whole messages."""
