@@ -521,8 +521,9 @@ class MainWindow(QMainWindow):
 
     def _selected_ids(self) -> list[int]:
         rows = sorted(index.row() for index in self.message_view.selectionModel().selectedRows())
-        ids = [self.message_model.message_id(row) for row in rows]
-        return [message_id for message_id in ids if message_id is not None]
+        # A conversation row stands for all its messages in this list, so an action covers the whole thread.
+        ids = [message_id for row in rows for message_id in self.message_model.row_message_ids(row)]
+        return list(dict.fromkeys(ids))
 
     def _change_flags(self, ids: list[int], *, add: Sequence[str] = (), remove: Sequence[str] = (),
                       undo_text: str = "") -> int:

@@ -236,3 +236,21 @@ def test_view_menu_toggles_conversations(window: MainWindow, qtbot) -> None:
 
     toggle.trigger()
     assert window.message_model.rowCount() == 8
+
+
+@pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
+def test_star_on_thread_row_flags_thread(window: MainWindow, qtbot) -> None:
+    view_menu = next(action.menu() for action in window.menuBar().actions() if action.text() == window.tr("&View"))
+    next(action for action in view_menu.actions() if action.objectName() == "conversations").trigger()
+    model = window.message_model
+    row = next(row for row in range(model.rowCount()) if len(model.row_message_ids(row)) > 1)
+    thread = model.row_message_ids(row)
+    view = window.message_view
+    view.setFocus()
+    view.selectRow(row)
+
+    qtbot.keyClick(view, Qt.Key.Key_S)
+
+    with Store(window._profile.store_file) as store:
+        flagged = {message.id for message in store.messages(thread) if "\\Flagged" in message.flags}
+    assert flagged == set(thread)
