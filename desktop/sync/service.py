@@ -16,6 +16,7 @@ import queue
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -326,9 +327,21 @@ def sync_folders(client: IMAPClient, account: Account, store: Store, token: Canc
         return
     if rules is not None:
         yield from run_rules(client, account, store, rules)
+    thread_new_mail(account, store)
     # Every folder's headers are stored first, so the whole list is usable before any body arrives.
     yield from sync_bodies(client, account, store, token)
     yield SyncProgress(account.name, "", "account-done", 0, 0, f"{account.name}: synced")
+
+
+def thread_new_mail(account: Account, store: Store) -> None:
+    """Put the account's messages that have no conversation yet into one (after rules, so moved mail counts too)."""
+    account_id = store.account_id(account.name)
+    if account_id is None:
+        return
+    started = time.monotonic()
+    count = store.update_threads(account_id)
+    if count:
+        log.info("Threaded %d message(s) of account %s in %.2f s", count, account.name, time.monotonic() - started)
 
 
 def sync_bodies(client: IMAPClient, account: Account, store: Store, token: CancelToken) -> Iterator[SyncProgress]:

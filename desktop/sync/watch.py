@@ -50,6 +50,7 @@ from desktop.sync.service import (
     sync_bodies,
     sync_folders,
     sync_one_folder,
+    thread_new_mail,
 )
 
 log = logging.getLogger(__name__)
@@ -460,6 +461,7 @@ class AccountWatcher:
                 if rules is not None and not self._token.cancelled:
                     # Only the primary connection sends actions; it notices new ones within about a second.
                     yield from run_rules(client, self._account, self._store, rules, send=self._primary)
+                thread_new_mail(self._account, self._store)
                 # New mail gets its body now, not at the next full sync.
                 yield from sync_bodies(client, self._account, self._store, self._token)
         arrived = [message_id for message_id in self._store.message_ids([folder_id]) if message_id not in before]

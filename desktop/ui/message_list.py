@@ -142,8 +142,8 @@ class MessageListModel(QAbstractTableModel):
             return
         self.beginResetModel()
         self._clear_cache()
-        # NOTE: thread_ids threads unthreaded mail first, here on the GUI thread. That takes milliseconds
-        # after a sync, but seconds for the first run over a large store that was never threaded.
+        # NOTE: thread_ids threads unthreaded mail first, here on the GUI thread. Sync threads new mail, so
+        # this takes milliseconds, except once for a large store synced before conversations were stored.
         self._layout = ConversationLayout(self._ids, self._store.thread_ids(self._ids)) if enabled else None
         self.endResetModel()
         log.debug("Conversation view %s for %d message(s)", "on" if enabled else "off", len(self._ids))
