@@ -60,6 +60,7 @@ from desktop.ui.palette import CommandPalette, PaletteItem, stored_keywords
 from desktop.ui.reader import ReaderPane
 from desktop.ui.rule_commands import RuleCommands
 from desktop.ui.rules_control import RunTarget
+from desktop.ui.selection import SelectionCommands, confirm_move
 from desktop.ui.status import LogView, StatusPanel
 from desktop.ui.sync_control import SyncController, WatchController
 from desktop.ui.workers import BackgroundJob, JobSet
@@ -192,6 +193,8 @@ class MainWindow(QMainWindow):
         self.sync_controller = SyncController(self._profile, self.status_panel, self.log_view, self._jobs, self)
         self.watch_controller = WatchController(self._profile, self.log_view, self._jobs, self._watch_options, self)
         self.folder_commands = FolderCommands(self._profile, self.folder_view, self._jobs, self)
+        self.selection_commands = SelectionCommands(self.message_model, self.message_view, self._store,
+                                                    self._move_to_row, self)
         self.rule_commands = RuleCommands(self._profile, self._store, self._jobs, self.status_panel, self.log_view,
                                           target=self.current_target, selected_message=self.selected_message, parent=self)
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_DELAY_MS)
@@ -278,6 +281,13 @@ class MainWindow(QMainWindow):
             "go-archive": partial(self._go_to_folder, "\\Archive"),
             "go-starred": self._on_go_starred_triggered,
             "go-folder": self._on_go_folder_triggered,
+            "toggle-select": self.selection_commands.toggle_current,
+            "select-next": partial(self.selection_commands.extend, 1),
+            "select-previous": partial(self.selection_commands.extend, -1),
+            "select-all": self.selection_commands.select_all,
+            "select-none": self.selection_commands.select_none,
+            "select-read": partial(self.selection_commands.select_by_seen, True),
+            "select-unread": partial(self.selection_commands.select_by_seen, False),
             "archive": self._on_archive_triggered,
             "delete": self._on_delete_triggered,
             "toggle-star": self._on_toggle_star_triggered,
@@ -336,6 +346,7 @@ class MainWindow(QMainWindow):
         selection = self.message_view.selectionModel()
         selection.currentRowChanged.connect(self._on_message_view_current_changed)
         selection.selectionChanged.connect(self._on_message_view_selection_changed)
+        self.message_model.selection_changed.connect(self._on_message_model_selection_changed)
         self.search_field.returnPressed.connect(self._on_search_field_return_pressed)
         self.lane_tabs.lane_changed.connect(self._on_lane_tabs_lane_changed)
         self.rule_commands.store_changed.connect(self._on_rule_commands_store_changed)
@@ -452,6 +463,7 @@ class MainWindow(QMainWindow):
     def _show_folder(self) -> None:
         self._search_active = False
         ids = self._folder_message_ids()
+        self.message_model.set_selected(())
         self.message_model.set_ids(ids)
         self.message_view.setColumnHidden(FOLDER, True)
         self.reader.clear()
@@ -493,6 +505,13 @@ class MainWindow(QMainWindow):
     def _on_message_view_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self._show_current_message()
 
+    @Slot(int)
+    def _on_message_model_selection_changed(self, count: int) -> None:
+        if count:
+            self.status_panel.show_message(self.tr("%Ln selected", "", count))
+        else:
+            self.status_panel.show_message(self.tr("Selection cleared"))
+
     def _current_selected_row(self) -> int | None:
         # Focusing the list makes its first row current without selecting
         # it; only a selected current row counts as the user's choice.
@@ -520,6 +539,13 @@ class MainWindow(QMainWindow):
             self._change_flags([row.id], add=[SEEN])
 
     def _selected_ids(self) -> list[int]:
+        """Return the messages a bulk action acts on: the selection set, else the highlighted rows."""
+        if self.message_model.selection_count():
+            return self.message_model.selected_ids()
+        return self._highlighted_ids()
+
+    def _highlighted_ids(self) -> list[int]:
+        """Return the messages of the rows highlighted in the list (Qt's row selection), in list order."""
         rows = sorted(index.row() for index in self.message_view.selectionModel().selectedRows())
         # A conversation row stands for all its messages in this list, so an action covers the whole thread.
         ids = [message_id for row in rows for message_id in self.message_model.row_message_ids(row)]
@@ -570,10 +596,10 @@ class MainWindow(QMainWindow):
 
     def _set_flag(self, ids: list[int], flag: str, on: bool) -> None:
         texts = {
-            (FLAGGED, True): self.tr("Starred %n message(s)", "", len(ids)),
-            (FLAGGED, False): self.tr("Unstarred %n message(s)", "", len(ids)),
-            (SEEN, True): self.tr("Marked %n message(s) read", "", len(ids)),
-            (SEEN, False): self.tr("Marked %n message(s) unread", "", len(ids)),
+            (FLAGGED, True): self.tr("Starred %Ln message(s)", "", len(ids)),
+            (FLAGGED, False): self.tr("Unstarred %Ln message(s)", "", len(ids)),
+            (SEEN, True): self.tr("Marked %Ln message(s) read", "", len(ids)),
+            (SEEN, False): self.tr("Marked %Ln message(s) unread", "", len(ids)),
         }
         text = texts[(flag, on)]
         changed = self._change_flags(ids, add=[flag] if on else [], remove=[] if on else [flag], undo_text=text)
@@ -598,7 +624,7 @@ class MainWindow(QMainWindow):
         to the very top stays there, so the new mail shows. The reader keeps
         its message, unless that message is gone.
         """
-        selected = self._selected_ids()
+        selected = self._highlighted_ids()
         current_id = self.message_model.message_id(self.message_view.currentIndex().row())
         bar = self.message_view.verticalScrollBar()
         top_id = None if bar.value() == 0 else self.message_model.message_id(self.message_view.rowAt(0))
@@ -703,6 +729,7 @@ class MainWindow(QMainWindow):
         self._set_search_invalid(False)
         self._search_active = True
         self.lane_tabs.set_counts({})
+        self.message_model.set_selected(())
         self.message_model.set_ids(ids)
         # Results come from every folder, so each row shows its account and folder.
         self.message_view.setColumnHidden(FOLDER, False)
@@ -1021,7 +1048,10 @@ class MainWindow(QMainWindow):
         if not moving:
             self.status_panel.show_message(self.tr("The selected messages are in the Archive folder already."))
             return
-        text = self.tr("Archived %n message(s)", "", len(moving))
+        if not confirm_move(self, self.tr("Archive %Ln message(s)?", "", len(moving)), len(moving)):
+            self.status_panel.show_message(self.tr("Archive cancelled; no message changed."))
+            return
+        text = self.tr("Archived %Ln message(s)", "", len(moving))
         self._change_messages("archive", text, moving, lambda: self._move_to_role_folders(moving, archives))
 
     def _move_to_role_folders(self, rows: list[MessageRow], targets: dict[str, int]) -> dict[str, int]:
@@ -1036,15 +1066,18 @@ class MainWindow(QMainWindow):
         rows = self._selected_rows()
         if not rows:
             return
+        if not confirm_move(self, self.tr("Delete %Ln message(s)?", "", len(rows)), len(rows)):
+            self.status_panel.show_message(self.tr("Delete cancelled; no message changed."))
+            return
         trash = self._folders_with_role("\\Trash")
         for_good = [row for row in rows if trash.get(row.account) in (None, row.folder_id)]
         if for_good:
             # Messages deleted for good cannot come back, so the status tells that and offers no undo.
-            text = self.tr("Deleted %n message(s) for good", "", len(for_good))
+            text = self.tr("Deleted %Ln message(s) for good", "", len(for_good))
             if len(for_good) < len(rows):
-                text = self.tr("%1; moved %n to Trash", "", len(rows) - len(for_good)).replace("%1", text)
+                text = self.tr("%1; moved %Ln to Trash", "", len(rows) - len(for_good)).replace("%1", text)
         else:
-            text = self.tr("Moved %n message(s) to Trash", "", len(rows))
+            text = self.tr("Moved %Ln message(s) to Trash", "", len(rows))
 
         def delete() -> dict[str, int]:
             self._store.delete_messages([row.id for row in rows])
@@ -1055,6 +1088,7 @@ class MainWindow(QMainWindow):
     def _change_messages(self, kind: str, text: str, rows: list[MessageRow], change, *, undoable: bool = True) -> None:
         """Run ``change`` (a store change of ``rows``) as one bulk action, then show the list without the rows."""
         current_row = self.message_view.currentIndex().row()
+        count_before = self.message_model.rowCount()
         try:
             with self._store.transaction():
                 bulk_id = self._store.begin_bulk(kind, text, rows)
@@ -1066,8 +1100,9 @@ class MainWindow(QMainWindow):
         log.info("%s: %d message(s), bulk action %d", kind, len(rows), bulk_id)
         self._refresh_after_sync()
         count = self.message_model.rowCount()
-        if count and current_row >= 0:
-            # The next message takes the place of the one that left, as in other mail clients.
+        if count and current_row >= 0 and count < count_before:
+            # The next message takes the place of the one that left, as in other mail clients. A search
+            # list keeps moved messages that still match; showing one would mark it read, so the view stays.
             self._move_to_row(min(current_row, count - 1))
         self.status_panel.show_message(self._with_undo_hint(text) if undoable else text)
 

@@ -10,18 +10,23 @@ their thread in the store: a row stands for a conversation, and expanding it
 shows the conversation's messages on the rows below (see
 ``desktop.ui.conversations``). A page then holds the messages of the
 conversations on its rows.
+
+The selection for bulk actions is a set of message ids kept next to the
+list (``selected_ids``), shown as a check box in the first column. It is
+independent of the loaded pages, so selecting every match of a long
+search costs one set of ints and no row reads.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from PySide6.QtCore import QAbstractTableModel, QLocale, QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QFont, QFontMetrics, QKeyEvent
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyle, QTableView, QWidget
 
 from desktop.store import MessageRow, Store
 from desktop.ui.conversations import (
@@ -60,9 +65,11 @@ class MessageListModel(QAbstractTableModel):
 
     Signals:
         conversations_changed(bool): conversation view was turned on or off.
+        selection_changed(int): the set of selected message ids changed; its new size.
     """
 
     conversations_changed = Signal(bool)
+    selection_changed = Signal(int)
 
     def __init__(self, store: Store, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,6 +82,7 @@ class MessageListModel(QAbstractTableModel):
         self._bold = QFont()
         self._bold.setBold(True)
         self._locale = QLocale()
+        self._selected: set[int] = set()
         self.page_loads = 0
 
     # --- content ----------------------------------------------------------
@@ -89,11 +97,17 @@ class MessageListModel(QAbstractTableModel):
         self._ids = list(ids)
         self._row_of_id = None
         self._clear_cache()
+        selected_before = len(self._selected)
+        if self._selected:
+            # Selected messages that left the list (moved, deleted) leave the selection too.
+            self._selected.intersection_update(self._ids)
         if self._layout is not None:
             expanded = {conversation.thread_id for conversation in self._layout.conversations if conversation.expanded}
             self._layout = ConversationLayout(self._ids, self._store.thread_ids(self._ids))
             self._expand_threads(expanded)
         self.endResetModel()
+        if len(self._selected) != selected_before:
+            self.selection_changed.emit(len(self._selected))
 
     def ids(self) -> list[int]:
         """Return the ids of every message in the list, in order, also in conversation view."""
@@ -126,9 +140,63 @@ class MessageListModel(QAbstractTableModel):
         """Return the row that shows a message; in conversation view, its collapsed conversation's row."""
         if self._layout is not None:
             return self._layout.row_of(message_id)
+        return self._row_of_id_map().get(message_id)
+
+    # --- selection ------------------------------------------------------------
+
+    def selected_ids(self) -> list[int]:
+        """Return the selected message ids in list order."""
+        if not self._selected:
+            return []
+        return [message_id for message_id in self._ids if message_id in self._selected]
+
+    def selection_count(self) -> int:
+        return len(self._selected)
+
+    def is_row_selected(self, row: int) -> bool:
+        """Return whether every message of ``row`` is selected (all of a conversation's)."""
+        ids = self.row_message_ids(row)
+        return bool(ids) and all(message_id in self._selected for message_id in ids)
+
+    def set_selected(self, ids: Iterable[int]) -> None:
+        """Replace the selection with those of ``ids`` that are in the list."""
+        chosen = set(ids).intersection(self._ids)
+        if chosen == self._selected:
+            return
+        self._selected = chosen
+        self._repaint_check_boxes(0, self.rowCount() - 1)
+        self.selection_changed.emit(len(self._selected))
+
+    def set_rows_selected(self, rows: Iterable[int], selected: bool) -> None:
+        """Add the messages of ``rows`` to the selection, or take them out."""
+        changed_rows = []
+        for row in rows:
+            ids = self.row_message_ids(row)
+            if not ids:
+                continue
+            if selected:
+                self._selected.update(ids)
+            else:
+                self._selected.difference_update(ids)
+            changed_rows.append(row)
+        if not changed_rows:
+            return
+        self._repaint_check_boxes(min(changed_rows), max(changed_rows))
+        self.selection_changed.emit(len(self._selected))
+
+    def toggle_row_selected(self, row: int) -> None:
+        """Select the messages of ``row``, or unselect them when all of them are selected."""
+        self.set_rows_selected([row], not self.is_row_selected(row))
+
+    def _row_of_id_map(self) -> dict[int, int]:
         if self._row_of_id is None:
             self._row_of_id = {value: row for row, value in enumerate(self._ids)}
-        return self._row_of_id.get(message_id)
+        return self._row_of_id
+
+    def _repaint_check_boxes(self, first: int, last: int) -> None:
+        if last >= first >= 0:
+            roles = [Qt.ItemDataRole.CheckStateRole]
+            self.dataChanged.emit(self.index(first, MARKERS), self.index(last, MARKERS), roles)
 
     # --- conversations ------------------------------------------------------
 
@@ -261,6 +329,20 @@ class MessageListModel(QAbstractTableModel):
     def columnCount(self, parent: _AnyIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's default argument
         return 0 if parent.isValid() else 6
 
+    def flags(self, index: _AnyIndex) -> Qt.ItemFlag:
+        flags = super().flags(index)
+        if index.isValid() and index.column() == MARKERS:
+            flags |= Qt.ItemFlag.ItemIsUserCheckable
+        return flags
+
+    def setData(self, index: _AnyIndex, value: object, role: int = Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802 - Qt's method name
+        """Select or unselect a row's messages when its check box is clicked."""
+        if not index.isValid() or index.column() != MARKERS or role != Qt.ItemDataRole.CheckStateRole:
+            return False
+        checked = value in (Qt.CheckState.Checked, Qt.CheckState.Checked.value)
+        self.set_rows_selected([index.row()], checked)
+        return True
+
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
             return None
@@ -275,6 +357,11 @@ class MessageListModel(QAbstractTableModel):
             return None
         if role == MESSAGE_ID_ROLE:
             return self.message_id(index.row())
+        if role == Qt.ItemDataRole.CheckStateRole:
+            if index.column() != MARKERS:
+                return None
+            checked = self.is_row_selected(index.row())
+            return Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked
         message = self.message(index.row())
         if message is None:
             return None
@@ -467,7 +554,8 @@ class MessageListView(QTableView):
         bold.setBold(True)
         metrics = QFontMetrics(bold)
         widths = {
-            MARKERS: MARKER_SIZE * 2 + 14,
+            # Room for the selection check box and the star and attachment markers.
+            MARKERS: MARKER_SIZE * 2 + 14 + self.style().pixelMetric(QStyle.PixelMetric.PM_IndicatorWidth) + 6,
             SENDER: metrics.horizontalAdvance("M" * 14),
             DATE: metrics.horizontalAdvance("2026-12-31 23:59") + 24,
             SIZE: metrics.horizontalAdvance("999 bytes") + 24,
