@@ -171,6 +171,8 @@ def _add_rules_commands(commands: argparse._SubParsersAction, common: argparse.A
                        help="change nothing; print per rule how many messages it would touch, with a sample")
     apply.add_argument("--send-auto-replies", action="store_true",
                        help="also send the rules' auto-replies; by default they go only to new mail during sync")
+    apply.add_argument("--no-send", action="store_true",
+                       help="keep the server changes queued for the next 'sluice sync' instead of sending them now")
     explain = actions.add_parser(
         "explain", parents=[common],
         help="say which rules matched a message, which condition decided, and what each did",
@@ -191,6 +193,8 @@ def _add_rules_commands(commands: argparse._SubParsersAction, common: argparse.A
         help="undo the last rule run or bulk action, moves and flags included",
     )
     undo.add_argument("--list", action="store_true", help="list recent undoable actions instead")
+    undo.add_argument("--no-send", action="store_true",
+                      help="keep the server changes queued for the next 'sluice sync' instead of sending them now")
 
 
 def _add_keys_commands(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

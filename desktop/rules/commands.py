@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +28,9 @@ EXIT_USAGE = 2
 
 # Recorded as the outcome of each auto-reply that ``rules apply`` leaves out, and shown by ``rules explain``.
 REPLIES_OFF_REASON = "'rules apply' sends no auto-replies to existing mail without --send-auto-replies"
+
+# Seconds to wait for the server when a run sends its changes; an unreachable server leaves them queued.
+SEND_TIMEOUT = 15.0
 
 
 def apply_command(args: argparse.Namespace, profile: Profile) -> int:
@@ -75,6 +80,7 @@ def apply_command(args: argparse.Namespace, profile: Profile) -> int:
         replier = _auto_replier(store, config, plan, stack) if args.send_auto_replies else None
         result = apply_plan(store, plan, description=_description(args), trigger="apply", auto_reply=replier,
                             replies_off_reason=REPLIES_OFF_REASON)
+        sending = _send_changes(store, config, args.no_send) if result.bulk_id is not None else []
         _update_index(store, index)
     for line in result.skipped:
         print(f"Skipped: {line}")
@@ -87,7 +93,8 @@ def apply_command(args: argparse.Namespace, profile: Profile) -> int:
         print("Nothing changed.")
         return EXIT_OK
     print(f"Changed {result.changed} message(s): {_counts_text(result.counts)} (bulk action {result.bulk_id}).")
-    print("The server follows at the next 'sluice sync'. Undo with: sluice undo")
+    _print_sending(sending)
+    print("Undo with: sluice undo")
     return EXIT_OK
 
 
@@ -156,6 +163,7 @@ def undo_command(args: argparse.Namespace, profile: Profile) -> int:
         if result is None:
             print("Nothing to undo.")
             return EXIT_OK
+        sending = _send_changes(store, load_config(profile.config_file), args.no_send)
         _catch_up_index(store, profile)
     record = result.bulk
     print(f"Undid bulk action {record.id} ({record.description}, {record.created:%Y-%m-%d %H:%M} UTC).")
@@ -165,8 +173,85 @@ def undo_command(args: argparse.Namespace, profile: Profile) -> int:
         print(f"Left {len(result.skipped)} alone:")
         for line in result.skipped:
             print(f"  {line}")
-    print("The server follows at the next 'sluice sync'. An undo cannot itself be undone.")
+    _print_sending(sending)
+    print("An undo cannot itself be undone.")
     return EXIT_OK
+
+
+# --- sending the changes to the server ------------------------------------------
+
+
+@dataclass
+class Sending:
+    """The outcome of sending one account's journaled server changes after a run."""
+
+    account: str
+    pending: int
+    sent: bool = False
+    reason: str = ""  # why they could not be sent, empty with --no-send
+    rejected: list[str] = field(default_factory=list)  # errors of the changes the server rejected
+
+
+def _send_changes(store: Store, config, no_send: bool) -> list[Sending]:
+    """Send each IMAP account's pending journal to its server now, unless ``no_send``, and return the outcome per account.
+
+    Only the journal is sent (connect, replay, log out), without a folder sync.
+    When the server cannot be reached the actions stay pending, and the next
+    ``sluice sync`` sends them, so nothing is lost.
+    """
+    from imapclient.exceptions import IMAPClientError
+
+    from desktop.sync.actions import replay_account
+    from desktop.sync.connection import classify_error, connect
+    from desktop.sync.errors import SyncError
+    from desktop.sync.service import logout
+
+    outcomes: list[Sending] = []
+    for row in store.accounts():
+        pending = [action[0] for action in store.pending_actions(row.id)]
+        account = config.accounts.get(row.name)
+        if not pending or row.kind != "imap" or (account is not None and account.kind != "imap"):
+            continue
+        outcome = Sending(row.name, len(pending))
+        outcomes.append(outcome)
+        if no_send:
+            continue
+        if account is None:
+            outcome.reason = f"account '{row.name}' is not in the configuration"
+            continue
+        started = time.monotonic()
+        try:
+            client = connect(account, timeout=SEND_TIMEOUT)
+        except SyncError as error:
+            log.warning("Not sending %d change(s) of account %s now: %s", len(pending), row.name, error)
+            outcome.reason = str(error)
+            continue
+        try:
+            replay_account(client, store, row.id)
+        except (OSError, IMAPClientError) as error:
+            failure = classify_error(account, error, after="What was not sent stays queued.")
+            log.warning("Sending the changes of account %s stopped: %s", row.name, failure)
+            outcome.reason = str(failure)
+            continue
+        finally:
+            logout(client, account)
+        outcome.sent = True
+        outcome.rejected = store.action_errors(pending)
+        log.info("Sent %d change(s) of account %s in %.2f s", len(pending), row.name, time.monotonic() - started)
+    return outcomes
+
+
+def _print_sending(outcomes: list[Sending]) -> None:
+    for outcome in outcomes:
+        if outcome.sent:
+            print(f"Sent the changes to the server of account '{outcome.account}'.")
+            for error in outcome.rejected:
+                print(f"sluice: account '{outcome.account}': the server rejected a change: {error}", file=sys.stderr)
+            continue
+        if outcome.reason:
+            print(f"sluice: Could not send the changes of account '{outcome.account}' now: {outcome.reason}",
+                  file=sys.stderr)
+        print(f"The changes of account '{outcome.account}' are queued; they go to the server at the next 'sluice sync'.")
 
 
 # --- helpers -------------------------------------------------------------------

@@ -193,6 +193,17 @@ class RulesMixin:
                 changed += cursor.rowcount
         return changed
 
+    # --- sending a run's changes ------------------------------------------
+
+    def action_errors(self, action_ids: Sequence[int]) -> list[str]:
+        """Return the errors of those journaled actions that failed, in journal order."""
+        errors: list[str] = []
+        for chunk in _chunks(list(action_ids)):
+            marks = ",".join("?" * len(chunk))
+            errors += [row[0] for row in self._db.execute(
+                f"SELECT error FROM actions WHERE id IN ({marks}) AND state = 'failed' ORDER BY id", tuple(chunk))]
+        return errors
+
     # --- recording a bulk action ------------------------------------------
 
     def begin_bulk(self, kind: str, description: str, before: Iterable[MessageRow]) -> int:

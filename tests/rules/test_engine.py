@@ -252,7 +252,7 @@ def test_ten_thousand_moves_take_few_commands(imap_user, dovecot_server, direct_
             when = 'subject:sort'
             actions = [{ move = "Bulk" }, { label = "$sorted" }]
         """)
-        code, out, err = run(capsys, "rules", "apply", "--rules", str(rules))
+        code, out, err = run(capsys, "rules", "apply", "--no-send", "--rules", str(rules))
         assert code == 0, err
         assert "Rule 'Sort': 10000 message(s)" in out
         sent_before = [len(connection.from_client) for connection in proxy.connections]

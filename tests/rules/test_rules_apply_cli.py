@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 
 import pytest
 
@@ -18,6 +19,7 @@ from tests.rules.engine_mailbox import (
     store_state,
     stored,
     sync,
+    where,
 )
 
 pytestmark = pytest.mark.dovecot
@@ -286,3 +288,83 @@ def test_inbox_scope_in_any_case(mailbox, tmp_path, capsys):
     assert code == 0, err
     (invoice,) = stored("invoice@shop.example")
     assert invoice.folder == "INBOX"
+
+
+def closed_port() -> int:
+    """A loopback port that nothing listens on: bound once for a free number, then released."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def set_imap_port(old: int, new: int) -> None:
+    config = default_profile().config_file
+    text = config.read_text(encoding="utf-8")
+    assert f"imap_port = {old}\n" in text
+    config.write_text(text.replace(f"imap_port = {old}\n", f"imap_port = {new}\n"), encoding="utf-8")
+
+
+def pending_actions() -> int:
+    with Store(default_profile().store_file) as store:
+        return sum(len(store.pending_actions(row.id)) for row in store.accounts())
+
+
+def test_apply_sends_the_changes_without_a_sync(mailbox, capsys):
+    server_before = server_state(mailbox)
+    code, out, err = run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))
+    assert code == 0, err
+    assert "Sent the changes to the server of account 'test'." in out
+    assert "queued" not in out
+    assert pending_actions() == 0
+
+    sent = server_state(mailbox)
+    assert sent != server_before
+    assert where(sent, "invoice@shop.example") == [("Receipts", {"\\Seen"})]
+    assert where(sent, "budget@example.com") == [("INBOX", {"\\Flagged"})]
+    # The store's view agrees with the server: a sync afterwards changes nothing on either side.
+    store_after = store_state()
+    sync(capsys)
+    assert server_state(mailbox) == sent
+    assert store_state() == store_after
+
+
+def test_no_send_keeps_the_changes_queued_until_sync(mailbox, capsys):
+    server_before = server_state(mailbox)
+    store_before = store_state()
+    code, out, err = run(capsys, "rules", "apply", "--no-send", "--rules", str(EXAMPLE_RULES))
+    assert code == 0, err
+    assert "The changes of account 'test' are queued; they go to the server at the next 'sluice sync'." in out
+    assert "Sent the changes" not in out
+    assert err == ""
+    assert store_state() != store_before
+    assert pending_actions() > 0
+    assert server_state(mailbox) == server_before
+
+    sync(capsys)
+    assert pending_actions() == 0
+    assert where(server_state(mailbox), "invoice@shop.example") == [("Receipts", {"\\Seen"})]
+
+
+def test_unreachable_server_leaves_the_changes_queued(mailbox, dovecot_server, capsys):
+    server_before = server_state(mailbox)
+    store_before = store_state()
+    port = closed_port()
+    set_imap_port(dovecot_server.port, port)
+
+    code, out, err = run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))
+    assert code == 0, err
+    assert re.search(r"Changed 7 message\(s\)", out)
+    assert "The changes of account 'test' are queued; they go to the server at the next 'sluice sync'." in out
+    assert "Could not send the changes of account 'test' now:" in err
+    assert f"127.0.0.1:{port}" in err and "refused" in err
+    assert store_state() != store_before
+    (invoice,) = stored("invoice@shop.example")
+    assert invoice.folder == "Receipts"
+    assert pending_actions() > 0
+    assert server_state(mailbox) == server_before
+
+    # Nothing was lost: once the server is reachable again, the next sync sends the queued changes.
+    set_imap_port(port, dovecot_server.port)
+    sync(capsys)
+    assert pending_actions() == 0
+    assert where(server_state(mailbox), "invoice@shop.example") == [("Receipts", {"\\Seen"})]

@@ -55,11 +55,29 @@ def test_undo_restores_server_after_restart(mailbox, capsys):
     assert (code, out.strip()) == (0, "Nothing to undo.")
 
 
+def test_apply_and_undo_reach_the_server_without_a_sync(mailbox, capsys):
+    server_before = server_state(mailbox)
+    code, out, err = run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))
+    assert code == 0, err
+    assert "Sent the changes to the server of account 'test'." in out
+    assert where(server_state(mailbox), "invoice@shop.example") == [("Receipts", {"\\Seen"})]
+
+    code, out, err = run(capsys, "undo")
+    assert code == 0, err
+    assert "Sent the changes to the server of account 'test'." in out
+    assert server_state(mailbox) == server_before
+    with Store(default_profile().store_file) as store:
+        assert all(not store.pending_actions(row.id) for row in store.accounts())
+
+
 def test_undo_before_the_changes_reached_the_server(mailbox, capsys):
     server_before = server_state(mailbox)
     store_before = store_state()
-    assert run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))[0] == 0
-    assert run(capsys, "undo")[0] == 0
+    assert run(capsys, "rules", "apply", "--no-send", "--rules", str(EXAMPLE_RULES))[0] == 0
+    code, out, _err = run(capsys, "undo", "--no-send")
+    assert code == 0
+    assert "The changes of account 'test' are queued" in out
+    assert server_state(mailbox) == server_before
     sync(capsys)
     assert server_state(mailbox) == server_before
     assert store_state() == store_before
