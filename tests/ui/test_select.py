@@ -11,8 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QLocale, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QLocale, QPoint, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox, QStyle
 
 from desktop.config import Account, Config, save_config
 from desktop.mail.parse import Summary
@@ -329,3 +329,25 @@ def test_read_keys_act_on_selection(qtbot, window: MainWindow, profile: Profile)
     assert window.status_panel.message() == f"Marked {len(unread)} message(s) read — z to undo"
     # Flag changes keep the selection, so another action can follow on the same messages.
     assert window.message_model.selected_ids() == unread
+
+
+def test_check_box_click_selects_row(qtbot, window: MainWindow) -> None:
+    view = window.message_view
+    model = window.message_model
+    index = model.index(2, MARKERS)
+    rect = view.visualRect(index)
+    # The check box is drawn at the left of the first column, vertically centred.
+    point = rect.topLeft() + QPoint(view.style().pixelMetric(QStyle.PixelMetric.PM_IndicatorWidth) // 2 + 3,
+                                    rect.height() // 2)
+
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+
+    assert model.selected_ids() == [model.message_id(2)]
+
+
+def test_model_with_selection_passes_modeltester(qtmodeltester, window: MainWindow) -> None:
+    window.message_model.set_selected(window.message_model.ids()[:5])
+
+    qtmodeltester.check(window.message_model)
+
+    assert window.message_model.selection_count() == 5
