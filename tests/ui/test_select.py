@@ -100,10 +100,10 @@ def _folders_of(profile: Profile, ids: list[int]) -> dict[str, int]:
     return counts
 
 
-def _store_ids(profile: Profile, wanted) -> set[int]:
+def _store_ids(profile: Profile, predicate) -> set[int]:
     with Store(profile.store_file) as store:
         inbox = store.folder_by_name(ACCOUNT, "INBOX")
-        return {row.id for row in store.messages(store.message_ids([inbox.id])) if wanted(row)}
+        return {row.id for row in store.messages(store.message_ids([inbox.id])) if predicate(row)}
 
 
 def _search(qtbot, window: MainWindow, query: str) -> None:
@@ -114,15 +114,15 @@ def _search(qtbot, window: MainWindow, query: str) -> None:
 
 
 def _reactivate(qtbot, window: MainWindow) -> None:
-    # The offscreen platform leaves no window active after a modal box closes, where a desktop
-    # gives the main window back its activation and focus; keys need both.
+    # The offscreen platform leaves no window active after a modal box closes. A desktop gives the
+    # main window back its activation and focus, and the keys need both.
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
     window.message_view.setFocus()
 
 
 class ConfirmationAnswer:
-    """Answer the next confirmation box with ``button``, recording its text; reject any other modal window."""
+    """Click ``button`` on every message box that opens while it runs, and record each box's text."""
 
     def __init__(self, button: QMessageBox.StandardButton) -> None:
         self.button = button
