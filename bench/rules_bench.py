@@ -12,10 +12,12 @@ IMAP commands each client sends are counted from its own bytes. Timed, each as
 a whole process:
 
 1. ``sluice rules apply --dry-run``: the plan only, nothing changes.
-2. ``sluice rules apply``: the plan applied to the local store, journal and
-   search index; the window shows the result from then on.
-3. ``sluice sync``: the sync that sends the journalled moves and flag changes;
-   the server has the result from then on.
+2. ``sluice rules apply``: the plan applied to the local store and journal,
+   the journal sent to the server (moves and flag changes, no folder sync),
+   then the search index updated. Two moments inside it are read from the
+   profile's log: when the store has the result (the bulk action is
+   recorded) and when the server has it (the journal is sent).
+3. ``sluice sync``: the next sync, which should find nothing left to send.
 4. ``imapfilter -c CONFIG``: one pass of the same rules on the server.
 
 Not timed: writing the Maildirs, a warm-up read of every message (so Dovecot's
@@ -27,6 +29,7 @@ counts of \\Seen, \\Flagged and each keyword on the two copies.
 from __future__ import annotations
 
 import argparse
+import datetime
 import imaplib
 import logging
 import os
@@ -113,6 +116,12 @@ RULES: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (
 
 _LITERAL = re.compile(rb"\{(\d+)\+?\}\r?$")
 _TAGGED = re.compile(rb"^([A-Za-z0-9.]+) ([A-Za-z]+)(?: ([A-Za-z]+))?")
+# Log lines of ``rules apply`` that mark when the store and when the server have the result.
+_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
+STORE_DONE = re.compile(r" desktop\.store\.rules \[[^]]*\] Finished bulk action \d+")
+SERVER_DONE = re.compile(r" desktop\.rules\.commands \[[^]]*\] Sent \d+ change\(s\) of account ")
+# Commands that change the server; the sync after a ``rules apply`` that sent its changes should need none.
+CHANGING_COMMANDS = ("UID MOVE", "UID COPY", "UID STORE", "STORE", "UID EXPUNGE", "EXPUNGE", "APPEND", "MOVE", "COPY")
 
 
 # The two rule formats
@@ -263,9 +272,12 @@ class Repeat:
 
     dry_run: ChildRun
     apply: ChildRun
+    store_seconds: float  # from the start of ``rules apply`` until the store has the result
+    server_seconds: float  # from the start of ``rules apply`` until the server has it
     sync: ChildRun
     imapfilter: ChildRun
-    sluice_commands: Counter[str]
+    sluice_commands: Counter[str]  # sent by ``rules apply``
+    sync_commands: Counter[str]  # sent by the sync after it
     imapfilter_commands: Counter[str]
     sluice_state: dict[str, tuple[int, ...]] = field(default_factory=dict)
     imapfilter_state: dict[str, tuple[int, ...]] = field(default_factory=dict)
@@ -291,8 +303,21 @@ def _sluice(home: Path, *arguments: str, log_dir: Path) -> ChildRun:
     return run
 
 
-def _new_bytes(proxy, first_connection: int) -> bytes:
-    return b"".join(bytes(connection.from_client) for connection in proxy.connections[first_connection:])
+def _new_bytes(proxy, first_connection: int, last_connection: int | None = None) -> bytes:
+    return b"".join(bytes(connection.from_client) for connection in proxy.connections[first_connection:last_connection])
+
+
+def _log_moment(log_file: Path, pattern: re.Pattern[str], after: float) -> float:
+    """Return the seconds from ``after`` (a time.time() value) to the first line of ``log_file`` matching ``pattern`` logged since."""
+    for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines():
+        stamp = _LOG_TIME.match(line)
+        if not stamp or not pattern.search(line):
+            continue
+        # The log writes local time with milliseconds.
+        moment = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        if moment >= after - 0.001:
+            return moment - after
+    raise BenchError(f"No line matching {pattern.pattern!r} in {log_file} after the timed run started.")
 
 
 def _mailbox(server, user, count: int) -> ServerMailbox:
@@ -315,6 +340,7 @@ def _prepare_user(server, name: str, messages: list, folders: list[str]):
 
 
 def run_repeat(work: Path, server, messages: list, number: int) -> Repeat:
+    from desktop.paths import profile_at
     from tests.helpers.proxy import FaultProxy
 
     folders = target_folders()
@@ -329,10 +355,18 @@ def run_repeat(work: Path, server, messages: list, number: int) -> Repeat:
         _sluice(home, "sync", "--quiet", log_dir=log_dir)
 
         dry_run = _sluice(home, "rules", "apply", "--rules", str(rules), "--dry-run", log_dir=log_dir)
-        apply = _sluice(home, "rules", "apply", "--rules", str(rules), log_dir=log_dir)
         first = len(sluice_proxy.connections)
+        started = time.time()
+        apply = _sluice(home, "rules", "apply", "--rules", str(rules), log_dir=log_dir)
+        if "Sent the changes to the server" not in apply.stdout:
+            raise BenchError(f"sluice rules apply did not send its changes:\n{apply.stdout[-2000:]}\n{apply.stderr[-2000:]}")
+        log_file = profile_at(home).log_file
+        store_seconds = _log_moment(log_file, STORE_DONE, started)
+        server_seconds = _log_moment(log_file, SERVER_DONE, started)
+        second = len(sluice_proxy.connections)
+        sluice_commands = count_commands(_new_bytes(sluice_proxy, first, second))
         sync = _sluice(home, "sync", "--quiet", log_dir=log_dir)
-        sluice_commands = count_commands(_new_bytes(sluice_proxy, first))
+        sync_commands = count_commands(_new_bytes(sluice_proxy, second))
 
         config = work / f"imapfilter-{number}.lua"
         config.write_text(imapfilter_config(filter_proxy.port, filter_user.name), encoding="utf-8")
@@ -344,8 +378,9 @@ def run_repeat(work: Path, server, messages: list, number: int) -> Repeat:
         filter_commands = count_commands(_new_bytes(filter_proxy, 0))
 
     return Repeat(
-        dry_run=dry_run, apply=apply, sync=sync, imapfilter=imapfilter,
-        sluice_commands=sluice_commands, imapfilter_commands=filter_commands,
+        dry_run=dry_run, apply=apply, store_seconds=store_seconds, server_seconds=server_seconds, sync=sync,
+        imapfilter=imapfilter, sluice_commands=sluice_commands, sync_commands=sync_commands,
+        imapfilter_commands=filter_commands,
         sluice_state=folder_state(server.host, server.port, sluice_user.name),
         imapfilter_state=folder_state(server.host, server.port, filter_user.name),
     )
@@ -382,20 +417,25 @@ def summarise(repeats: list[Repeat]) -> dict[str, object]:
         return statistics.median(pick(item) for item in repeats)
 
     last = repeats[-1]
-    sluice_seconds = median(lambda item: item.apply.seconds + item.sync.seconds)
+    apply_seconds = median(lambda item: item.apply.seconds)
     imapfilter_seconds = median(lambda item: item.imapfilter.seconds)
     same = all(item.sluice_state == item.imapfilter_state for item in repeats)
     return {
         "dry_run_seconds": median(lambda item: item.dry_run.seconds),
-        "apply_seconds": median(lambda item: item.apply.seconds),
+        "store_seconds": median(lambda item: item.store_seconds),
+        "server_seconds": median(lambda item: item.server_seconds),
+        "apply_seconds": apply_seconds,
         "sync_seconds": median(lambda item: item.sync.seconds),
-        "sluice_seconds": sluice_seconds,
+        "apply_and_sync_seconds": median(lambda item: item.apply.seconds + item.sync.seconds),
         "imapfilter_seconds": imapfilter_seconds,
-        "ratio_sluice_to_imapfilter": sluice_seconds / imapfilter_seconds,
+        "ratio_apply_to_imapfilter": apply_seconds / imapfilter_seconds,
+        "ratio_server_to_imapfilter": median(lambda item: item.server_seconds) / imapfilter_seconds,
+        "sync_changes_sent": max(sum(item.sync_commands[name] for name in CHANGING_COMMANDS) for item in repeats),
         "dry_run_peak_rss_mb": median(lambda item: item.dry_run.max_rss_mb),
         "apply_peak_rss_mb": median(lambda item: item.apply.max_rss_mb),
         "imapfilter_peak_rss_mb": median(lambda item: item.imapfilter.max_rss_mb),
         "sluice_commands": dict(last.sluice_commands),
+        "sync_commands": dict(last.sync_commands),
         "imapfilter_commands": dict(last.imapfilter_commands),
         "same_server_state": same,
         "sluice_state": {name: list(counts) for name, counts in last.sluice_state.items()},
@@ -409,18 +449,22 @@ def print_results(results: dict[str, object], size: int, repeat: int) -> None:
         ["Step", "Seconds", "Peak RSS (MiB)"],
         [
             ["Sluice dry run (`rules apply --dry-run`)", results["dry_run_seconds"], results["dry_run_peak_rss_mb"]],
-            ["Sluice apply (`rules apply`)", results["apply_seconds"], results["apply_peak_rss_mb"]],
-            ["Sluice sync sending the changes", results["sync_seconds"], float("nan")],
-            ["Sluice apply + sync", results["sluice_seconds"], float("nan")],
+            ["`rules apply` start to store done", results["store_seconds"], float("nan")],
+            ["`rules apply` start to server done", results["server_seconds"], float("nan")],
+            ["Sluice apply (`rules apply`, whole process)", results["apply_seconds"], results["apply_peak_rss_mb"]],
+            ["Sluice sync after it", results["sync_seconds"], float("nan")],
+            ["Sluice apply + sync", results["apply_and_sync_seconds"], float("nan")],
             ["imapfilter, one pass", results["imapfilter_seconds"], results["imapfilter_peak_rss_mb"]],
-            ["Ratio Sluice apply + sync / imapfilter", results["ratio_sluice_to_imapfilter"], float("nan")],
+            ["Ratio Sluice apply / imapfilter", results["ratio_apply_to_imapfilter"], float("nan")],
+            ["Ratio Sluice server done / imapfilter", results["ratio_server_to_imapfilter"], float("nan")],
         ],
     )
-    sluice, imapfilter = results["sluice_commands"], results["imapfilter_commands"]
-    names = sorted(set(sluice) | set(imapfilter))
-    rows = [[name, sluice.get(name, 0), imapfilter.get(name, 0)] for name in names]
-    rows.append(["All", sum(sluice.values()), sum(imapfilter.values())])
-    print_table("IMAP commands sent (last run; Sluice: the sync after apply)", ["Command", "Sluice", "imapfilter"], rows)
+    sluice, sync, imapfilter = results["sluice_commands"], results["sync_commands"], results["imapfilter_commands"]
+    names = sorted(set(sluice) | set(sync) | set(imapfilter))
+    rows = [[name, sluice.get(name, 0), sync.get(name, 0), imapfilter.get(name, 0)] for name in names]
+    rows.append(["All", sum(sluice.values()), sum(sync.values()), sum(imapfilter.values())])
+    print_table("IMAP commands sent (last run)", ["Command", "Sluice apply", "Sluice sync after", "imapfilter"], rows)
+    print(f"Changing commands in the sync after apply (most of any run): {results['sync_changes_sent']}")
     _print_state(results)
 
 

@@ -80,7 +80,7 @@ def apply_command(args: argparse.Namespace, profile: Profile) -> int:
         replier = _auto_replier(store, config, plan, stack) if args.send_auto_replies else None
         result = apply_plan(store, plan, description=_description(args), trigger="apply", auto_reply=replier,
                             replies_off_reason=REPLIES_OFF_REASON)
-        sending = _send_changes(store, config, args.no_send) if result.bulk_id is not None else []
+        sending = _send_changes(store, config, args.no_send, only=args.account) if result.bulk_id is not None else []
         _update_index(store, index)
     for line in result.skipped:
         print(f"Skipped: {line}")
@@ -192,12 +192,12 @@ class Sending:
     rejected: list[str] = field(default_factory=list)  # errors of the changes the server rejected
 
 
-def _send_changes(store: Store, config, no_send: bool) -> list[Sending]:
+def _send_changes(store: Store, config, no_send: bool, *, only: str | None = None) -> list[Sending]:
     """Send each IMAP account's pending journal to its server now, unless ``no_send``, and return the outcome per account.
 
     Only the journal is sent (connect, replay, log out), without a folder sync.
     When the server cannot be reached the actions stay pending, and the next
-    ``sluice sync`` sends them, so nothing is lost.
+    ``sluice sync`` sends them, so nothing is lost. With ``only``, just that account's journal is sent.
     """
     from imapclient.exceptions import IMAPClientError
 
@@ -208,6 +208,8 @@ def _send_changes(store: Store, config, no_send: bool) -> list[Sending]:
 
     outcomes: list[Sending] = []
     for row in store.accounts():
+        if only is not None and row.name != only:
+            continue
         pending = [action[0] for action in store.pending_actions(row.id)]
         account = config.accounts.get(row.name)
         if not pending or row.kind != "imap" or (account is not None and account.kind != "imap"):
@@ -217,7 +219,7 @@ def _send_changes(store: Store, config, no_send: bool) -> list[Sending]:
         if no_send:
             continue
         if account is None:
-            outcome.reason = f"account '{row.name}' is not in the configuration"
+            outcome.reason = f"account '{row.name}' is not in the configuration; add it with 'sluice account add'"
             continue
         started = time.monotonic()
         try:

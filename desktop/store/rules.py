@@ -74,6 +74,15 @@ def message_identity(row: MessageRow) -> str:
     return f"{row.from_addr}|{moment}|{row.subject}"
 
 
+def _stored_identity(message_id: str, from_addr: str, epoch: float | None, subject: str) -> str:
+    """Return ``message_identity`` of a row from its stored columns, without building the whole row."""
+    if message_id:
+        return message_id
+    # The same round trip through datetime as MessageRow.date, so both give the same text.
+    moment = datetime.fromtimestamp(epoch, tz=timezone.utc).timestamp() if epoch is not None else ""
+    return f"{from_addr}|{moment}|{subject}"
+
+
 @dataclass(frozen=True)
 class BulkRecord:
     """One bulk action, as ``sluice undo --list`` shows it.
@@ -226,11 +235,24 @@ class RulesMixin:
         """Record what the bulk action did and the state it left each of its messages and copies in."""
         with self.transaction() as db:
             touched = [row[0] for row in db.execute("SELECT message FROM bulk_items WHERE bulk_id = ?", (bulk_id,))]
-            after = {str(row.id): MessageState.of(row).to_json() for row in self.messages([*touched, *created])}
+            after = {str(message): state.to_json() for message, state in self._message_states([*touched, *created]).items()}
             summary = {"counts": dict(counts), "after": after, "created": list(created)}
             db.execute("UPDATE bulk_actions SET finished = ?, summary = ? WHERE id = ?",
                        (time.time(), json.dumps(summary, ensure_ascii=False), bulk_id))
         log.info("Finished bulk action %d: %s", bulk_id, dict(counts))
+
+    def _message_states(self, ids: Sequence[int]) -> dict[int, MessageState]:
+        """Return {id: state} of the stored messages of ``ids``, reading only the columns a state needs."""
+        states: dict[int, MessageState] = {}
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT id, folder_id, flags, priority, lane, message_id, from_addr, date, subject "
+                f"FROM messages WHERE id IN ({marks})", tuple(chunk))
+            for message, folder_id, flags, priority, lane, message_id, from_addr, date, subject in rows:
+                identity = _stored_identity(message_id, from_addr, date, subject)
+                states[message] = MessageState(folder_id, frozenset(flags.split()), priority, lane, identity)
+        return states
 
     def record_rule_hits(self, hits: Iterable[tuple[int | None, int, str, str, str, Sequence[str]]]) -> list[int]:
         """Record rule hits: (bulk id, message id, Message-ID header, rule, decided by, actions done); return their ids."""

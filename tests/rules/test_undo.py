@@ -14,6 +14,7 @@ import pytest
 
 from desktop.paths import default_profile
 from desktop.store import Store
+from desktop.store.rules import MessageState
 from tests.rules.engine_mailbox import (
     EXAMPLE_RULES,
     add_account,
@@ -178,3 +179,19 @@ def test_undo_last_restores_priority_and_lane(mailbox, capsys):
         assert store.bulk_history()[0].undone is not None
     (boss,) = stored("budget@example.com")
     assert (boss.lane, boss.priority) == ("", 0)
+
+
+def test_recorded_state_matches_whole_rows(mailbox, capsys):
+    """The state a run records for undo, read from a few columns, is the state read from the whole row."""
+    mailbox.append("INBOX", b"From: Nobody <nobody@example.com>\r\nSubject: No Message-ID here\r\n"
+                            b"Date: Fri, 04 Dec 2026 06:38:00 +0000\r\n\r\nBody.\r\n")
+    sync(capsys)
+    with Store(default_profile().store_file) as store:
+        rows = store.messages(store.all_message_ids())
+        states = store._message_states([row.id for row in rows])
+    assert any(not row.message_id for row in rows)
+    assert len(states) == len(rows) == 10
+    for row in rows:
+        expected = MessageState.of(row)
+        assert states[row.id] == expected
+        assert states[row.id].identity == expected.identity
