@@ -8,7 +8,10 @@ send again after a crash between the server's OK and that mark:
 - labels: adding a Gmail label a message has, or removing one it lacks,
   changes nothing either.
 - move: a source UID the server no longer has, whose Message-ID is in the
-  target folder, counts as moved. Without MOVE the COPY fallback marks the
+  target folder, counts as moved. With MOVE and UIDPLUS the first attempt
+  sends UID MOVE at once and reads from its COPYUID which UIDs the server
+  had. The action is marked as sent first, so a later attempt searches for
+  the UIDs that are left before it moves them. Without MOVE the COPY fallback marks the
   action as sent first, and a later attempt copies only the messages whose
   Message-ID is not in the target yet.
 - copy: marked as sent before UID COPY, so a later attempt copies only the
@@ -245,6 +248,9 @@ def _move(session: _Session, action_id: int, source: FolderRow, payload: dict) -
         log.warning("Action %d: target folder %s is gone; UIDs %s stay in %s",
                     action_id, payload["target_name"], [move[0] for move in moves], source.name)
         return
+    if _can_move_unchecked(session, payload):
+        _move_unchecked(session, action_id, source, target, moves, payload)
+        return
     present = _present(session.client, [move[0] for move in moves])
     to_move = [move for move in moves if move[0] in present]
     missing = [move for move in moves if move[0] not in present]
@@ -256,6 +262,40 @@ def _move(session: _Session, action_id: int, source: FolderRow, payload: dict) -
         _restore_rejected_move(session, action_id, source, target, to_move, error)
         return
     _settle_move(session, action_id, source, target, to_move, missing, new_uids)
+
+
+def _can_move_unchecked(session: _Session, payload: dict) -> bool:
+    """Return whether UID MOVE may be sent without first searching for the source UIDs the server still has.
+
+    With MOVE and UIDPLUS the COPYUID code of the response lists every source
+    UID that moved (RFC 6851 section 4.3), so the others are the missing ones.
+    A second attempt after a dropped connection takes the checked path, so
+    that it does not send a MOVE for messages the first attempt moved already.
+    """
+    return not payload.get("sent") and session.has("MOVE") and session.has("UIDPLUS")
+
+
+def _move_unchecked(session: _Session, action_id: int, source: FolderRow, target: FolderRow,
+                    moves: list[list], payload: dict) -> None:
+    """Send UID MOVE for every source UID and read from COPYUID which ones the server had."""
+    if not moves:
+        _settle_move(session, action_id, source, target, [], [], {})
+        return
+    payload["sent"] = True
+    session.store.set_action_payload(action_id, payload)
+    try:
+        new_uids = _move_on_server(session, action_id, source, target, moves, payload)
+    except IMAPClientAbortError:
+        raise
+    except IMAPClientError as error:
+        # As on the checked path, a rejected MOVE is taken to have moved nothing.
+        # The messages that the source folder still has go back there locally.
+        present = _present(session.client, [move[0] for move in moves])
+        _restore_rejected_move(session, action_id, source, target, [move for move in moves if move[0] in present], error)
+        return
+    moved = [move for move in moves if move[0] in new_uids]
+    missing = [move for move in moves if move[0] not in new_uids]
+    _settle_move(session, action_id, source, target, moved, missing, new_uids)
 
 
 def _move_on_server(session: _Session, action_id: int, source: FolderRow, target: FolderRow,

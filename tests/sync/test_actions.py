@@ -367,3 +367,70 @@ def test_target_deleted_during_replay_restores(server, proxy, dovecot_server, ac
     assert server_subjects(server, "INBOX") == ["Budget"]
     assert sync(capsys) == (0, "")
     assert problems(dovecot_server, account) == []
+
+
+def move_many_local(subjects: list[str], source: str, target: str) -> None:
+    """Move the messages with ``subjects`` in one journal action, as a rule or a bulk move does."""
+    with Store(default_profile().store_file) as store:
+        ids = [row.id for row in local_rows(source) if row.subject in subjects]
+        assert len(ids) == len(subjects)
+        store.move_messages(ids, store.folder_by_name(ACCOUNT, target).id)
+
+
+def presence_searches(proxy: FaultProxy) -> int:
+    """Count the UID SEARCH commands that look for given UIDs in a folder."""
+    return commands(proxy, rb"UID SEARCH UID ")
+
+
+def test_move_unchecked_drops_deleted_source(server, proxy, dovecot_server, account, capsys):
+    """With MOVE and UIDPLUS, UID MOVE is sent at once, and a UID missing from its COPYUID was deleted."""
+    put(server, "INBOX", "Budget")
+    put(server, "INBOX", "Gone")
+    put(server, "INBOX", "Stays")
+    assert sync(capsys) == (0, "")
+    move_many_local(["Budget", "Gone"], "INBOX", "Archive")
+    server.select_folder("INBOX")
+    (gone_uid,) = server.search(["HEADER", "Subject", "Gone"])
+    server.delete_messages([gone_uid])
+    server.expunge()
+    searches = presence_searches(proxy)
+
+    assert sync(capsys) == (0, "")
+
+    assert presence_searches(proxy) == searches
+    assert commands(proxy, rb"UID MOVE ") == 1
+    ((kind, state, error),) = journal()
+    assert (kind, state) == ("move", "failed")
+    assert f"UIDs [{gone_uid}] of folder INBOX were deleted on the server by another client" in error
+    assert server_subjects(server, "INBOX") == ["Stays"]
+    assert server_subjects(server, "Archive") == ["Budget"]
+    ((uid, _data),) = server_messages(server, "Archive").items()
+    assert [(row.subject, row.uid) for row in local_rows("Archive")] == [("Budget", uid)]
+    assert [row.subject for row in local_rows("INBOX")] == ["Stays"]
+    assert problems(dovecot_server, account) == []
+
+
+def test_move_without_uidplus_searches_first(server, proxy, dovecot_server, account, capsys, without_capabilities):
+    """Without UIDPLUS no COPYUID lists the moved UIDs, so UID SEARCH finds the present ones before UID MOVE."""
+    put(server, "INBOX", "Budget")
+    put(server, "INBOX", "Gone")
+    assert sync(capsys) == (0, "")
+    move_many_local(["Budget", "Gone"], "INBOX", "Archive")
+    server.select_folder("INBOX")
+    (gone_uid,) = server.search(["HEADER", "Subject", "Gone"])
+    server.delete_messages([gone_uid])
+    server.expunge()
+    without_capabilities(b"UIDPLUS")
+    searches = presence_searches(proxy)
+
+    assert sync(capsys) == (0, "")
+
+    assert presence_searches(proxy) == searches + 1
+    assert commands(proxy, rb"UID MOVE ") == 1
+    ((kind, state, error),) = journal()
+    assert (kind, state) == ("move", "failed")
+    assert f"UIDs [{gone_uid}]" in error
+    assert server_subjects(server, "INBOX") == []
+    assert server_subjects(server, "Archive") == ["Budget"]
+    assert [row.subject for row in local_rows("Archive")] == ["Budget"]
+    assert problems(dovecot_server, account) == []
