@@ -72,6 +72,8 @@ def document_for(row: MessageRow, raw: bytes | None) -> IndexDocument:
         attachments=attachments,
         date=row.date,
         flags=sorted(row.flags),
+        size=row.size,
+        list_id=row.list_id,
     )
 
 

@@ -51,6 +51,9 @@ class IndexDocument:
         date: Timezone-aware date, or None when the message has no usable date.
             Naive values are taken as UTC.
         flags: IMAP flags and keywords, e.g. ["\\Seen", "\\Flagged", "$label1"].
+        size: The message's size in bytes, as the server reported it.
+        list_id: The id of the mailing list from the List-Id header, e.g.
+            "python-dev.python.org", or "" when there is none.
     """
 
     message_id: int
@@ -63,6 +66,8 @@ class IndexDocument:
     attachments: list[str] = field(default_factory=list)
     date: datetime | None = None
     flags: list[str] = field(default_factory=list)
+    size: int = 0
+    list_id: str = ""
 
 
 class QueryError(ValueError):
@@ -172,6 +177,25 @@ class RelativeDate:
 
 
 @dataclass(frozen=True)
+class Size:
+    """Messages larger (``larger`` True) or smaller than ``limit`` bytes; equal sizes match neither."""
+
+    limit: int
+    larger: bool
+
+
+@dataclass(frozen=True)
+class ListId:
+    """Messages from a mailing list whose List-Id matches ``pattern``.
+
+    ``pattern`` is a casefolded glob with ``*``, ``?`` and ``[...]`` matched against
+    the whole list id; ``*`` matches any message that has a List-Id.
+    """
+
+    pattern: str
+
+
+@dataclass(frozen=True)
 class Not:
     operand: Query
 
@@ -186,7 +210,9 @@ class Or:
     operands: tuple[Query, ...]
 
 
-Query = MatchAll | Text | Exact | HasFlag | HasAttachment | DateRange | RelativeDate | Not | And | Or
+Query = (
+    MatchAll | Text | Exact | HasFlag | HasAttachment | DateRange | RelativeDate | Size | ListId | Not | And | Or
+)
 
 # Fields searched by words that carry no field name, in the user's words.
 TEXT_FIELDS = ("from", "to", "subject", "body", "attachment")
@@ -201,6 +227,8 @@ _IS_VALUES: dict[str, Query] = {
     "unstarred": Not(HasFlag("\\flagged")),
     "answered": HasFlag("\\answered"),
     "unanswered": Not(HasFlag("\\answered")),
+    "replied": HasFlag("\\answered"),
+    "unreplied": Not(HasFlag("\\answered")),
 }
 
 _HAS_VALUES: dict[str, Query] = {"attachment": HasAttachment()}
@@ -210,15 +238,19 @@ class _InvalidValue(Exception):
     """A field value that is invalid; the lexer adds the position."""
 
 
+# Other names for fields: ``filename:`` is ``attachment:`` and ``in:`` is ``folder:``.
+_ALIASES = {"filename": "attachment", "in": "folder"}
+
+
 def _build_text(name: str, value: str, quoted: bool) -> Query:
-    return Text(value, field=name, phrase=quoted)
+    return Text(value, field=_ALIASES.get(name, name), phrase=quoted)
 
 
 def _build_exact(name: str, value: str, quoted: bool) -> Query:
     prefix = value.endswith("*") and not quoted
     if prefix:
         value = value[:-1]
-    return Exact(name, value.casefold(), prefix=prefix)
+    return Exact(_ALIASES.get(name, name), value.casefold(), prefix=prefix)
 
 
 def _build_choice(choices: dict[str, Query]) -> Callable[[str, str, bool], Query]:
@@ -273,6 +305,24 @@ def _parse_age(name: str, value: str) -> timedelta:
     return timedelta(days=days)
 
 
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024 * 1024}
+
+
+def _build_size(name: str, value: str, quoted: bool) -> Query:
+    match = re.fullmatch(r"(\d{1,12})([km]?)b?", value.casefold())
+    if match is None:
+        raise _InvalidValue(
+            f"Invalid size '{value}' for {name}:. Write a number of bytes, optionally followed "
+            f"by K (1024 bytes) or M (1024 K), e.g. {name}:500K or {name}:2M."
+        )
+    limit = int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    return Size(limit, larger=name == "larger")
+
+
+def _build_list(name: str, value: str, quoted: bool) -> Query:
+    return ListId(value.casefold())
+
+
 def _build_older_than(name: str, value: str, quoted: bool) -> Query:
     return RelativeDate(_parse_age(name, value), older=True)
 
@@ -283,8 +333,10 @@ def _build_newer_than(name: str, value: str, quoted: bool) -> Query:
 
 _FIELD_BUILDERS: dict[str, Callable[[str, str, bool], Query]] = {
     **{name: _build_text for name in TEXT_FIELDS},
+    "filename": _build_text,
     "account": _build_exact,
     "folder": _build_exact,
+    "in": _build_exact,
     "is": _build_choice(_IS_VALUES),
     "has": _build_choice(_HAS_VALUES),
     "label": _build_label,
@@ -292,6 +344,9 @@ _FIELD_BUILDERS: dict[str, Callable[[str, str, bool], Query]] = {
     "after": _build_after,
     "older_than": _build_older_than,
     "newer_than": _build_newer_than,
+    "larger": _build_size,
+    "smaller": _build_size,
+    "list": _build_list,
 }
 
 FIELDS = tuple(_FIELD_BUILDERS)

@@ -5,8 +5,8 @@ Layout of an index folder:
 - Whoosh files (``_MAIN_*``, ``MAIN_WRITELOCK``): the text fields, the attachment
   mark and the date. No field is stored. Message ids and dates are read from
   Whoosh's sortable columns.
-- ``flags.sqlite3``: each indexed message id with its account, folder and flags,
-  casefolded (the side table).
+- ``flags.sqlite3``: each indexed message id with its account, folder, size, List-Id
+  and flags, casefolded (the side table).
 - ``.staging/``: segments that worker processes wrote and ``add_staged`` has not
   added yet; empty between index updates.
 
@@ -15,7 +15,8 @@ document, only delete and re-add the whole document, and re-adding needs the bod
 which is not stored to keep the index small. Flags change far more often than
 anything else (each message read, each flag sync), and a move changes only the
 folder, so ``update_flags`` and ``update_places`` only rewrite rows in SQLite. At
-search time an ``is:``/``label:``/``account:``/``folder:`` term becomes a set of
+search time an ``is:``/``label:``/``account:``/``folder:``/``larger:``/``smaller:``/``list:``
+term becomes a set of
 message ids read from SQLite, and a small custom Whoosh query matches the documents
 with those ids. That query works inside OR, NOT and parentheses like any other term.
 
@@ -26,6 +27,7 @@ only leave side rows for ids that Whoosh does not have, and those match nothing.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import pickle
 import re
@@ -55,11 +57,13 @@ from desktop.index.query import (
     HasAttachment,
     HasFlag,
     IndexDocument,
+    ListId,
     MatchAll,
     Not,
     Or,
     Query,
     RelativeDate,
+    Size,
     Text,
     parse_query,
 )
@@ -68,10 +72,8 @@ logger = logging.getLogger(__name__)
 
 # Bump when the schema, the side table or the text analysis changes. An index written
 # with another version is recreated empty on open, and SearchIndex.is_new is then True
-# so the caller can fill it again. The one exception is version 2, which kept account
-# and folder in Whoosh: it is migrated in place (see SearchIndex._migrate_places).
-SCHEMA_VERSION = 3
-PLACES_IN_WHOOSH_VERSION = 2
+# so the caller can fill it again. Version 4 added size and List-Id to the side table.
+SCHEMA_VERSION = 4
 
 FLAGS_FILE = "flags.sqlite3"
 
@@ -303,8 +305,8 @@ def build_schema() -> Schema:
         # (shift_step=0) is enough and nothing needs to be stored.
         message_id=NUMERIC(int, bits=64, shift_step=0, sortable=True),
         # Written only by format 2. Since format 3 the side table contains a message's
-        # account and folder, because a move changes them. The fields stay so that a
-        # format-2 index opens and is migrated without reading every message again.
+        # account and folder, because a move changes them. Nothing writes or searches
+        # these fields now.
         account=ID(),
         folder=ID(),
         sender=TEXT(analyzer=analyzer),
@@ -372,8 +374,8 @@ def _document_fields(doc: IndexDocument) -> dict[str, object]:
 # A message's place: its account and folder.
 PLACE_COLUMNS = ("account", "folder")
 
-# One row of the side table: message id, account, folder and flags.
-SideRow = tuple[int, str, str, list[str]]
+# One row of the side table: message id, account, folder, flags, size and List-Id.
+SideRow = tuple[int, str, str, list[str], int, str]
 
 
 class _SideTable:
@@ -403,8 +405,11 @@ class _SideTable:
                 CREATE TABLE message (
                     message_id INTEGER PRIMARY KEY,
                     account TEXT NOT NULL DEFAULT '',
-                    folder TEXT NOT NULL DEFAULT ''
+                    folder TEXT NOT NULL DEFAULT '',
+                    size INTEGER NOT NULL DEFAULT 0,
+                    list_id TEXT NOT NULL DEFAULT ''
                 );
+                CREATE INDEX message_by_size ON message (size);
                 CREATE INDEX message_by_account ON message (account);
                 CREATE INDEX message_by_folder ON message (folder);
                 CREATE TABLE message_flag (
@@ -418,29 +423,16 @@ class _SideTable:
                 """
             )
 
-    def add_place_columns(self, places: dict[int, tuple[str, str]], version: int) -> None:
-        """Migrate a table of format 2 (ids and flags only): add the place columns and fill them."""
-        with self._lock, self._transaction():
-            execute = self._connection.execute
-            execute("ALTER TABLE message ADD COLUMN account TEXT NOT NULL DEFAULT ''")
-            execute("ALTER TABLE message ADD COLUMN folder TEXT NOT NULL DEFAULT ''")
-            execute("CREATE INDEX message_by_account ON message (account)")
-            execute("CREATE INDEX message_by_folder ON message (folder)")
-            self._connection.executemany(
-                "UPDATE message SET account = ?, folder = ? WHERE message_id = ?",
-                ((account, folder, message_id) for message_id, (account, folder) in places.items()),
-            )
-            execute(f"PRAGMA user_version = {int(version)}")
-
     def replace(self, rows: Iterable[SideRow]) -> int:
-        """Set the place and flags of each message id, adding ids not in the table; return the count."""
+        """Set the place, size, List-Id and flags of each message id, adding ids not in the table; return the count."""
         written = 0
         with self._lock, self._transaction():
-            for message_id, account, folder, flags in rows:
+            for message_id, account, folder, flags, size, list_id in rows:
                 self._connection.execute(
-                    "INSERT INTO message (message_id, account, folder) VALUES (?, ?, ?) "
-                    "ON CONFLICT (message_id) DO UPDATE SET account = excluded.account, folder = excluded.folder",
-                    (message_id, normalize_text(account), normalize_text(folder)),
+                    "INSERT INTO message (message_id, account, folder, size, list_id) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (message_id) DO UPDATE SET account = excluded.account, folder = excluded.folder, "
+                    "size = excluded.size, list_id = excluded.list_id",
+                    (message_id, normalize_text(account), normalize_text(folder), size, normalize_text(list_id)),
                 )
                 self._write_flags(message_id, flags)
                 written += 1
@@ -523,6 +515,22 @@ class _SideTable:
             f"SELECT message_id FROM message WHERE NOT ({condition})",
             tuple(values),
         )
+
+    def lookup_size(self, limit: int, larger: bool) -> tuple[frozenset[int], bool]:
+        """Return the ids of messages larger (or smaller) than ``limit`` bytes, as ``lookup`` does."""
+        condition = "size > ?" if larger else "size < ?"
+        return self._smaller_half(
+            f"SELECT message_id FROM message WHERE {condition}",
+            f"SELECT message_id FROM message WHERE NOT ({condition})",
+            (limit,),
+        )
+
+    def lookup_list(self, pattern: str) -> frozenset[int]:
+        """Return the ids of messages whose List-Id matches the glob ``pattern`` (already normalized)."""
+        glob = re.compile(fnmatch.translate(pattern), re.DOTALL)
+        with self._lock:
+            rows = self._connection.execute("SELECT message_id, list_id FROM message WHERE list_id != ''").fetchall()
+        return frozenset(message_id for message_id, list_id in rows if glob.match(list_id))
 
     def _smaller_half(self, matching: str, others: str, params: tuple) -> tuple[frozenset[int], bool]:
         execute = self._connection.execute
@@ -689,6 +697,10 @@ class _Translator:
             case RelativeDate(age=age, older=older):
                 cutoff = self._now - age
                 return _date_range(None, cutoff) if older else _date_range(cutoff, None)
+            case Size(limit=limit, larger=larger):
+                return self._id_set(*self._side.lookup_size(limit, larger))
+            case ListId(pattern=pattern):
+                return self._id_set(self._side.lookup_list(normalize_text(pattern)), False)
             case Not(operand=operand):
                 return _negate(self.translate(operand))
             case And(operands=operands):
@@ -793,7 +805,7 @@ class StagedSegment:
     Attributes:
         folder: The staging subfolder that holds the segment's files.
         segment: Whoosh's segment object, which the index's table of contents lists.
-        side_rows: The message id, account, folder and flags of each document in the segment.
+        side_rows: The message id, account, folder, flags, size and List-Id of each document in the segment.
     """
 
     folder: Path
@@ -802,7 +814,7 @@ class StagedSegment:
 
 
 def _side_row(doc: IndexDocument) -> SideRow:
-    return (doc.message_id, doc.account, doc.folder, doc.flags)
+    return (doc.message_id, doc.account, doc.folder, doc.flags, doc.size, doc.list_id)
 
 
 def write_staged_segment(staging_dir: Path, docs: list[IndexDocument]) -> StagedSegment:
@@ -829,25 +841,6 @@ def write_staged_segment(staging_dir: Path, docs: list[IndexDocument]) -> Staged
     writer._finish()
     return StagedSegment(folder, segment, [_side_row(doc) for doc in batch.values()])
 
-
-# Returned by SearchIndex._incompatibility for an index of format 2, which is migrated.
-_MIGRATE = "migrate"
-
-
-def _places_from_terms(reader: object) -> dict[int, tuple[str, str]]:
-    """Return message id -> (account, folder) from the ``account`` and ``folder`` terms of format 2."""
-    found: dict[int, dict[str, str]] = {}
-    for leaf, _offset in reader.leaf_readers():
-        if leaf.doc_count_all() == 0:
-            continue
-        ids = leaf.column_reader("message_id")
-        for column in PLACE_COLUMNS:
-            for term in leaf.lexicon(column):
-                value = term.decode("utf-8")
-                for docnum in leaf.postings(column, term).all_ids():
-                    if not leaf.is_deleted(docnum):
-                        found.setdefault(ids[docnum], {})[column] = value
-    return {message_id: (place.get("account", ""), place.get("folder", "")) for message_id, place in found.items()}
 
 
 class SearchIndex:
@@ -898,11 +891,6 @@ class SearchIndex:
         reason = self._incompatibility()
         if reason is None:
             return whoosh_index.open_dir(str(self.path)), False
-        if reason == _MIGRATE:
-            migrated = self._migrate_places()
-            if migrated is not None:
-                return migrated, False
-            reason = f"its format version {PLACES_IN_WHOOSH_VERSION} could not be migrated"
         if reason:
             logger.warning("Recreating the search index in %s empty: %s", self.path, reason)
         else:
@@ -912,13 +900,13 @@ class SearchIndex:
         return created, True
 
     def _incompatibility(self) -> str | None:
-        """Return why the existing index cannot be used, "" when there is none, _MIGRATE, or None when it can."""
+        """Return why the existing index cannot be used, "" when there is none, or None when it can."""
         if not whoosh_index.exists_in(str(self.path)):
             return ""
         version = self._side.version()
         if version == 0:
             return f"its side table {FLAGS_FILE} is missing"
-        if version not in (SCHEMA_VERSION, PLACES_IN_WHOOSH_VERSION):
+        if version != SCHEMA_VERSION:
             return f"its format version is {version}, this program uses {SCHEMA_VERSION}"
         try:
             stored = whoosh_index.open_dir(str(self.path)).schema
@@ -926,29 +914,7 @@ class SearchIndex:
             return f"its schema cannot be read ({error})"
         if _schema_signature(stored) != _schema_signature(build_schema()):
             return "its fields differ from this program's"
-        return _MIGRATE if version == PLACES_IN_WHOOSH_VERSION else None
-
-    def _migrate_places(self) -> whoosh_index.FileIndex | None:
-        """Copy each message's account and folder from Whoosh's terms of format 2 into the side table.
-
-        Returns the opened index, or None when the migration failed and the index
-        must be rebuilt. Reading the terms takes far less time than parsing every
-        message again.
-        """
-        logger.info(
-            "Migrating the search index in %s from format %d to %d: moving account and folder into %s",
-            self.path, PLACES_IN_WHOOSH_VERSION, SCHEMA_VERSION, FLAGS_FILE,
-        )
-        try:
-            opened = whoosh_index.open_dir(str(self.path))
-            with opened.reader() as reader:
-                places = _places_from_terms(reader)
-            self._side.add_place_columns(places, SCHEMA_VERSION)
-        except Exception:  # noqa: BLE001 - any failure here means a rebuild, which the caller logs
-            logger.exception("Migrating the search index in %s failed", self.path)
-            return None
-        logger.info("Migrated the search index in %s: %d messages", self.path, len(places))
-        return opened
+        return None
 
     def __enter__(self) -> SearchIndex:
         return self

@@ -33,10 +33,12 @@ from desktop.index.query import (
     Exact,
     HasAttachment,
     HasFlag,
+    ListId,
     MatchAll,
     Not,
     Or,
     RelativeDate,
+    Size,
     Text,
 )
 from desktop.index.whoosh_engine import QueryTerm, SearchIndex, normalize_text, query_terms
@@ -431,8 +433,10 @@ class _Compiler:
                 return _date_check(start, end), _COLUMNS
             case RelativeDate(age=age, older=older):
                 return _date_check(*_age_bounds(self._matcher.now, age, older)), _COLUMNS
-            case ListTerm(pattern=pattern):
+            case ListTerm(pattern=pattern) | ListId(pattern=pattern):
                 return _list_check(pattern), _COLUMNS
+            case Size(limit=limit, larger=larger):
+                return (_size_check(limit, None) if larger else _size_check(None, limit)), _COLUMNS
             case Not(operand=operand):
                 check, cost = self.query(operand)
                 return _negate(check), cost
@@ -549,10 +553,11 @@ def _flag_check(flag: str, value: bool) -> Check:
 
 
 def _list_check(pattern: str) -> Check:
+    # Normalized as the search index stores List-Ids, so both agree.
     if pattern == "*":
         return lambda facts: bool(facts.row.list_id)
-    glob = re.compile(fnmatch.translate(pattern.casefold()))
-    return lambda facts: bool(facts.row.list_id) and glob.match(facts.row.list_id.casefold()) is not None
+    glob = re.compile(fnmatch.translate(normalize_text(pattern)), re.DOTALL)
+    return lambda facts: bool(facts.row.list_id) and glob.match(normalize_text(facts.row.list_id)) is not None
 
 
 # Headers read from store columns, so they work on messages stored as headers only.
@@ -744,8 +749,10 @@ def describe_query(node: object) -> str:
             return " ".join(bounds)
         case RelativeDate(age=age, older=older):
             return f"{'older_than' if older else 'newer_than'}:{age.days}d"
-        case ListTerm(pattern=pattern):
+        case ListTerm(pattern=pattern) | ListId(pattern=pattern):
             return f"list:{pattern}"
+        case Size(limit=limit, larger=larger):
+            return f"{'larger' if larger else 'smaller'}:{limit}"
         case Not(operand=HasFlag(flag=flag)) if flag in _FLAG_TERMS:
             return _FLAG_TERMS[flag][1]
         case Not(operand=operand):

@@ -133,6 +133,14 @@ QUERIES = [
     "2026",
     "lunch menu",
     '"budget question"',
+    "in:archive",
+    "filename:pdf",
+    "is:replied",
+    "larger:8K",
+    "smaller:3k -is:read",
+    "list:*",
+    "list:*python*",
+    "-list:* newer_than:1y",
     "",
 ]
 
