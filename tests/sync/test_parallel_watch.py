@@ -290,6 +290,8 @@ def test_watch_stores_new_mail(dovecot_server, monkeypatch, watch_runs, use_idle
     append(dovecot_server, user, "Pushed while watching")
 
     assert wait_for(lambda: "Pushed while watching" in stored_subjects("work"), 5)
+    # The arrival is reported after the index took the new mail; stopping earlier may leave it to the next run.
+    assert wait_for(lambda: run.phases("arrived"), 5), run.steps
     assert run.stop()
     assert run.error is None
     assert stored_subjects("work") == ["Before the watch", "Pushed while watching"]
