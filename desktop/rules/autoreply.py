@@ -399,7 +399,7 @@ def _outside_window(action: AutoReply, today: date) -> str:
 
 
 def _automatic_reason(incoming: _Incoming, account: Account) -> str:
-    """Return why the message must not be answered, or "" (checks 2 to 7 of the module docstring)."""
+    """Return why the message must get no reply, or "" (checks 2 to 7 of the module docstring)."""
     if incoming.auto_submitted and incoming.auto_submitted.split(";")[0].strip().lower() != "no":
         return f"not sent: Auto-Submitted: {incoming.auto_submitted}"
     if incoming.precedence.lower() in _BULK_PRECEDENCE:

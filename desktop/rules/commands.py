@@ -261,11 +261,9 @@ def _print_sending(outcomes: list[Sending]) -> None:
 
 def _missing_scope_folders(ruleset: RuleSet, folders: list[tuple[str, str]]) -> list[str]:
     """Return a warning for each scope folder missing from an account in the rule's scope (the rule checks no mail there)."""
-    from desktop.rules.loader import folder_key
+    from desktop.rules.loader import folder_key, known_folders
 
-    known: dict[str, set[str]] = {}
-    for account, name in folders:
-        known.setdefault(account, set()).add(folder_key(name))
+    known = known_folders(folders)
     warnings = []
     for rule in ruleset.rules:
         for account in rule.scope.accounts or tuple(known):

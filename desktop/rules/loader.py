@@ -347,9 +347,7 @@ def check_folders(ruleset: RuleSet, folders: Iterable[tuple[str, str]]) -> list[
         ``[[rule]]`` line when that is not known).
         INBOX matches in any case, as IMAP names it (RFC 3501 section 5.1).
     """
-    known: dict[str, set[str]] = {}
-    for account, folder in folders:
-        known.setdefault(account, set()).add(folder_key(folder))
+    known = known_folders(folders)
     problems = []
     for rule in ruleset.rules:
         accounts = rule.scope.accounts or tuple(known)
@@ -366,6 +364,14 @@ def check_folders(ruleset: RuleSet, folders: Iterable[tuple[str, str]]) -> list[
                         f"Folder '{folder}' not found in account '{account}'.{_closest_folder(folder, known[account])} Check the name with 'sluice folders'.",
                     ))
     return problems
+
+
+def known_folders(folders: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    """Return {account: folder keys} of (account, folder) pairs, with INBOX in any case as one key."""
+    known: dict[str, set[str]] = {}
+    for account, folder in folders:
+        known.setdefault(account, set()).add(folder_key(folder))
+    return known
 
 
 def _closest_folder(folder: str, names: set[str]) -> str:

@@ -269,7 +269,7 @@ class SmtpSender:
         refused_text = {address: f"{reply.code} {reply.message}" for address, reply in refused.items()}
         accepted = tuple(address for address in recipients if address not in refused)
         for address, reason in refused_text.items():
-            log.warning("SMTP server %s refused recipient %s of account %s: %s", _server(account), address, account.name, reason)
+            log.warning("SMTP server %s rejected recipient %s of account %s: %s", _server(account), address, account.name, reason)
         log.info("SMTP server %s accepted a message of account %s for %d recipient(s)", _server(account), account.name, len(accepted))
         return SendResult(
             account=account.name, server=_server(account), envelope_sender=sender,
@@ -487,7 +487,7 @@ def _reply_error(account: Account, error: aiosmtplib.SMTPResponseException) -> S
     if isinstance(error, aiosmtplib.SMTPSenderRefused):
         return SendError(
             KIND_TEMPORARY if code < 500 else KIND_SENDER,
-            f"The SMTP server {server} of account {name!r} refused the sender {error.sender or '<>'} ({reply}). "
+            f"The SMTP server {server} of account {name!r} rejected the sender {error.sender or '<>'} ({reply}). "
             + ("Try again later." if code < 500 else "Check the account's address; many servers accept only the "
                "address you log in with."),
             account=name, server=server, code=code,

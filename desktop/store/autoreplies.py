@@ -3,7 +3,7 @@
 The auto-reply code (``desktop.rules.autoreply``) reads the row before it
 replies, to send at most one reply per sender every ``days`` days, and writes
 it after the server accepted a reply. The row is replaced on every reply, so
-it always holds the latest one.
+it always contains the latest one.
 """
 
 from __future__ import annotations

@@ -383,7 +383,7 @@ class JournalMixin:
         """Resolve many placeholders of one folder at once, each as ``resolve_placeholder`` does, in one transaction.
 
         ``pairs`` lists (placeholder, server UID or None). A row whose server
-        UID another row of the folder holds already, or an earlier pair took,
+        UID another row of the folder already has, or an earlier pair took,
         is dropped too, and the sync fetches that message again.
         """
         if not pairs:

@@ -67,7 +67,7 @@ class MessageState:
 
 
 def message_identity(row: MessageRow) -> str:
-    """Return what tells one message from another: its Message-ID, or its sender, date and subject without one."""
+    """Return the identity of a message: its Message-ID, or its sender, date and subject when it has none."""
     if row.message_id:
         return row.message_id
     moment = row.date.timestamp() if row.date else ""

@@ -68,7 +68,7 @@ def fetch_flags(client: IMAPClient, uid_set: Sequence[str], changed_since: int |
     outside ``uid_set``.
 
     Raises:
-        IMAPClientError: the server answered NO or BAD.
+        IMAPClientError: the server returned NO or BAD.
         IMAPClientAbortError: the connection failed.
     """
     if not uid_set:

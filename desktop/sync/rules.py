@@ -161,8 +161,8 @@ def _apply_and_clear(client: IMAPClient, account: Account, store: Store, rules: 
     if rules.auto_reply is not None:
         # The auto-reply reads the message's headers; fetched here, it needs no connection of its own.
         fetch_bodies(client, store, [message for message in replying if store.raw(message) is None])
-    # apply_plan sends auto-replies after its own transaction; holding the store's write lock while SMTP
-    # servers respond would block the window, so here the marks go in a second transaction.
+    # apply_plan sends auto-replies after its own transaction, because holding the store's write lock while
+    # SMTP servers respond would block the window. So here the marks are cleared in a second transaction.
     # NOTE: a crash between the two runs the rules on these messages again at the next sync. Flags,
     # priority, lane and auto-replies (rate-limited per sender) come out the same; copies are made twice.
     result = apply_plan(store, plan, description=description, trigger="sync", auto_reply=rules.auto_reply)

@@ -1072,7 +1072,7 @@ class MainWindow(QMainWindow):
         trash = self._folders_with_role("\\Trash")
         for_good = [row for row in rows if trash.get(row.account) in (None, row.folder_id)]
         if for_good:
-            # Messages deleted for good cannot come back, so the status tells that and offers no undo.
+            # Messages deleted for good cannot come back, so the status message says so and offers no undo.
             text = self.tr("Deleted %Ln message(s) for good", "", len(for_good))
             if len(for_good) < len(rows):
                 text = self.tr("%1; moved %Ln to Trash", "", len(rows) - len(for_good)).replace("%1", text)

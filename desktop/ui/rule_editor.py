@@ -527,7 +527,12 @@ class RuleEditor(QWidget):
         cursor = QTextCursor(self.text_edit.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         existing = self.text_edit.toPlainText()
-        separator = "" if not existing.strip() else ("\n" if existing.endswith("\n") else "\n\n")
+        if not existing.strip():
+            separator = ""
+        elif existing.endswith("\n"):
+            separator = "\n"
+        else:
+            separator = "\n\n"
         cursor.insertText(separator + rule_text)
         self.text_edit.setTextCursor(cursor)
         self.text_edit.ensureCursorVisible()

@@ -217,7 +217,7 @@ def test_account_add_separate_smtp_password(monkeypatch, capsys, memory_keyring)
     assert "'work/smtp'" in capsys.readouterr().out
 
 
-def test_account_remove_drops_smtp_password_and_auto_reply_memory(monkeypatch, capsys, memory_keyring):
+def test_account_remove_drops_smtp_state(monkeypatch, capsys, memory_keyring):
     from desktop.store import Store
 
     monkeypatch.setattr("sys.stdin", io.StringIO("imap-pw\nsmtp-pw\n"))

@@ -56,7 +56,7 @@ def test_undo_restores_server_after_restart(mailbox, capsys):
     assert (code, out.strip()) == (0, "Nothing to undo.")
 
 
-def test_apply_and_undo_reach_the_server_without_a_sync(mailbox, capsys):
+def test_apply_and_undo_send_at_once(mailbox, capsys):
     server_before = server_state(mailbox)
     code, out, err = run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))
     assert code == 0, err
