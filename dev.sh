@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 QT_PACKAGES="libegl1 libgl1 libx11-6 libbrotli1 libdbus-1-3 libfontconfig1 libfreetype6 libglib2.0-0 libxkbcommon0
   libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-render0 libxcb-shape0
   libxcb-util1 libxcb-xkb1 libxkbcommon-x11-0 fonts-dejavu-core fonts-wqy-microhei
-  fonts-noto-color-emoji"
+  fonts-noto-color-emoji libnss3 libxcomposite1 libxdamage1 libxtst6 libasound2"
 TEST_PACKAGES="dovecot-imapd dovecot-sieve xvfb"
 BASE_PACKAGES="python3 python3-venv python3-pip"
 
