@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_folder_commands(commands, common)
     _add_rules_commands(commands, common)
     _add_keys_commands(commands, common)
+    for module in _command_modules():
+        module.add_commands(commands, common)
 
     sync = commands.add_parser("sync", help="fetch new mail and changes from the server", parents=[common])
     sync.add_argument("--account", metavar="NAME", help="sync only this account")
@@ -197,6 +199,18 @@ def _add_rules_commands(commands: argparse._SubParsersAction, common: argparse.A
                       help="keep the server changes queued for the next 'sluice sync' instead of sending them now")
 
 
+# Commands whose parser and handler live next to their feature. Each module has
+# add_commands(commands, common) and run(args, profile) -> exit status, and
+# sets the parser's "command" to one of COMMANDS.
+_COMMAND_MODULES = ("desktop.merge.cli",)
+
+
+def _command_modules() -> list:
+    import importlib
+
+    return [importlib.import_module(name) for name in _COMMAND_MODULES]
+
+
 def _add_keys_commands(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     keys = commands.add_parser("keys", help="check or list the window's key bindings (see docs/keys.md)", parents=[common])
     actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
@@ -326,6 +340,9 @@ def _dispatch(args: argparse.Namespace, profile: Profile) -> int:
         from desktop.keymap import check_command, list_command
 
         return check_command(args, profile) if args.keys_command == "check" else list_command(args, profile)
+    for module in _command_modules():
+        if args.command in module.COMMANDS:
+            return module.run(args, profile)
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -1,0 +1,1 @@
+"""Mail merge: personalised batches from a template and recipient data (see docs/merge.md)."""

@@ -1,0 +1,56 @@
+"""The `sluice merge` command line: check, preview, send, status and resume."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+COMMANDS = ("merge",)
+
+
+def add_commands(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    merge = commands.add_parser(
+        "merge", parents=[common],
+        help="check, preview and send a personalised batch from a template and recipient data (see docs/merge.md)",
+    )
+    actions = merge.add_subparsers(dest="merge_command", metavar="ACTION", required=True)
+
+    check = actions.add_parser("check", parents=[common],
+                               help="report every problem of a merge before anything is sent")
+    check.add_argument("template", type=Path, metavar="TEMPLATE")
+    check.add_argument("data", type=Path, metavar="DATA")
+
+    preview = actions.add_parser("preview", parents=[common],
+                                 help="show one rendered message, or write every message as .eml files")
+    preview.add_argument("template", type=Path, metavar="TEMPLATE")
+    preview.add_argument("data", type=Path, metavar="DATA")
+    preview.add_argument("--row", type=int, metavar="N", help="the data row to show (1 is the first recipient)")
+    preview.add_argument("--out", type=Path, metavar="DIR", help="write one .eml file per recipient into DIR")
+
+    send = actions.add_parser("send", parents=[common], help="send the merge through an account's SMTP server")
+    send.add_argument("template", type=Path, metavar="TEMPLATE")
+    send.add_argument("data", type=Path, metavar="DATA")
+    send.add_argument("--account", required=True, metavar="NAME")
+    send.add_argument("--test-to", metavar="ADDRESS",
+                      help="send the first messages to ADDRESS only, marked as tests")
+    send.add_argument("--rate", metavar="N/min", help="at most N messages per minute (or N/h per hour)")
+    send.add_argument("--connections", type=int, metavar="N", help="SMTP connections in parallel")
+    again = send.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the earlier send of this template and data")
+    again.add_argument("--new", action="store_true", help="send this template and data again as a new merge")
+
+    status = actions.add_parser("status", parents=[common], help="list merges, or show one merge's recipients")
+    status.add_argument("merge_id", nargs="?", metavar="MERGE-ID")
+
+    resume = actions.add_parser("resume", parents=[common], help="continue an interrupted merge")
+    resume.add_argument("merge_id", metavar="MERGE-ID")
+
+
+def run(args: argparse.Namespace, profile) -> int:
+    if args.merge_command in ("check", "preview"):
+        from desktop.merge import prepare_cli
+
+        return prepare_cli.run(args, profile)
+    from desktop.merge import send_cli
+
+    return send_cli.run(args, profile)
