@@ -127,6 +127,14 @@ class ConversationLayout:
             return None
         return row - found[1] - 1 if found[1] != HEAD else row
 
+    def span(self, row: int) -> tuple[int, int] | None:
+        """Return the first and last row of the conversation that ``row`` belongs to, with its shown messages."""
+        head = self.head_row(row)
+        if head is None:
+            return None
+        conversation = self.conversations[self._rows[head][0]]
+        return head, head + (len(conversation.member_ids) if conversation.expanded else 0)
+
     def expandable(self, row: int) -> bool:
         found = self.entry(row)
         return found is not None and found[1] == HEAD and len(found[0].member_ids) > 1

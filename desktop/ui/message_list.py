@@ -181,7 +181,13 @@ class MessageListModel(QAbstractTableModel):
             changed_rows.append(row)
         if not changed_rows:
             return
-        self._repaint_check_boxes(min(changed_rows), max(changed_rows))
+        first, last = min(changed_rows), max(changed_rows)
+        if self._layout is not None:
+            # A conversation's check box and those of its shown messages change together.
+            spans = [span for span in map(self._layout.span, changed_rows) if span is not None]
+            first = min([first, *(span[0] for span in spans)])
+            last = max([last, *(span[1] for span in spans)])
+        self._repaint_check_boxes(first, last)
         self.selection_changed.emit(len(self._selected))
 
     def toggle_row_selected(self, row: int) -> None:

@@ -1,4 +1,4 @@
-"""Selecting messages for bulk actions: x, Shift+J/K, select all, none, read and unread.
+"""Selecting messages for bulk actions: x, Shift+J/K, Shift+click, Ctrl+click, select all, none, read and unread.
 
 The selection is the message list model's set of ids (see
 ``MessageListModel.selected_ids``), so "select all" on a search with 50,000
@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import QCoreApplication, QObject
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtCore import QCoreApplication, QEvent, QModelIndex, QObject, QPersistentModelIndex, QPoint, Qt, Slot
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QMessageBox, QStyle, QWidget
 
 from desktop.store import Store
-from desktop.ui.message_list import MessageListModel, MessageListView
+from desktop.ui.message_list import MARKERS, MessageListModel, MessageListView
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,11 @@ class SelectionCommands(QObject):
         self._view = view
         self._store = store
         self._move_to_row = move_to_row
+        self._swallow_release = False
+        # The row a Shift+click extends from: the last row clicked or made current.
+        self._anchor = QPersistentModelIndex()
+        view.viewport().installEventFilter(self)
+        view.selectionModel().currentChanged.connect(self._on_view_current_changed)
 
     def _current_row(self) -> int | None:
         """Return the current row, making the first row current when none is."""
@@ -67,6 +73,65 @@ class SelectionCommands(QObject):
         ids = self._model.ids()
         self._model.set_selected(ids)
         log.debug("Selected all %d message(s) of the list", len(ids))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's method name
+        """Extend the selection set on Shift+click and toggle a row on Ctrl+click in the message list.
+
+        The view still gets the click, so its highlighted rows and current
+        row change as usual. Only the set of selected ids is handled here.
+        """
+        if watched is not self._view.viewport() or not isinstance(event, QMouseEvent):
+            return False
+        if event.type() == QEvent.Type.MouseButtonRelease and self._swallow_release:
+            # The press already selected the range, so the check box must not toggle the clicked row back.
+            self._swallow_release = False
+            return True
+        if event.type() != QEvent.Type.MouseButtonPress or event.button() != Qt.MouseButton.LeftButton:
+            return False
+        index = self._view.indexAt(event.position().toPoint())
+        if not index.isValid():
+            return False
+        modifiers = event.modifiers()
+        on_check_box = self._on_check_box(index, event.position().toPoint())
+        if modifiers & Qt.KeyboardModifier.ShiftModifier:
+            self._extend_to(index.row())
+            self._swallow_release = on_check_box
+        elif modifiers & Qt.KeyboardModifier.ControlModifier and not on_check_box:
+            # On the check box itself the click toggles the row already.
+            self._model.toggle_row_selected(index.row())
+        self._anchor = QPersistentModelIndex(index)
+        return False
+
+    def _extend_to(self, row: int) -> None:
+        """Select the rows from the anchor to ``row``, both included."""
+        if self._anchor.isValid():
+            anchor = self._anchor.row()
+        else:
+            current = self._view.currentIndex()
+            anchor = current.row() if current.isValid() else row
+        first, last = sorted((anchor, row))
+        self._model.set_rows_selected(range(first, last + 1), True)
+        log.debug("Selected rows %d to %d by Shift+click", first, last)
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_view_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            self._anchor = QPersistentModelIndex(current)
+
+    def _on_check_box(self, index: QModelIndex, point: QPoint) -> bool:
+        """Return whether ``point`` may be on the check box of ``index``.
+
+        The style draws the box at the left of the first column, after a
+        focus frame margin. The area tested here is a few pixels wider than
+        the box, so a click that the view takes as a check box click always
+        counts as one.
+        """
+        if index.column() != MARKERS:
+            return False
+        style = self._view.style()
+        margin = style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self._view) + 1
+        width = style.pixelMetric(QStyle.PixelMetric.PM_IndicatorWidth, None, self._view)
+        return point.x() - self._view.visualRect(index).left() <= 2 * margin + width + 2
 
     def select_none(self) -> None:
         self._model.set_selected(())
