@@ -1,0 +1,126 @@
+"""``Merge.check``: every problem of a merge, found before anything is sent."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from desktop.merge.errors import RowError, SuppressedError
+
+log = logging.getLogger(__name__)
+
+# Kinds of problem that stop a send; the others are reported and the rows skipped or sent as they are.
+ERROR_KINDS = ("address", "duplicate", "attachment", "header", "template", "data")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of one row.
+
+    Attributes:
+        row: The 1-based data row.
+        column: The data column or header involved, or None.
+        kind: ``address``, ``duplicate``, ``attachment``, ``header``, ``template``, ``data`` or ``suppressed``.
+        message: What is wrong and how to fix it.
+    """
+
+    row: int
+    column: str | None
+    kind: str
+    message: str
+
+    @property
+    def is_error(self) -> bool:
+        """Whether the problem stops the merge (a suppressed row is only skipped)."""
+        return self.kind in ERROR_KINDS
+
+    def describe(self) -> str:
+        """Return the problem as one line: ``row 3, column 'email': message``."""
+        where = f"row {self.row}"
+        if self.column:
+            where += f", column {self.column!r}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class CheckReport:
+    """The outcome of checking every row of a merge.
+
+    Attributes:
+        merge_name: The merge's name.
+        source: How the data file was read (format, encoding, delimiter).
+        total_rows: Non-blank data rows.
+        sendable: Row numbers that render without problems and are not suppressed.
+        problems: Every problem, in row order.
+        recipients: Envelope recipients of the sendable rows, counted with repeats.
+    """
+
+    merge_name: str
+    source: str
+    total_rows: int
+    sendable: list[int] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    recipients: int = 0
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [problem for problem in self.problems if problem.is_error]
+
+    @property
+    def skipped(self) -> list[Problem]:
+        """The suppressed rows."""
+        return [problem for problem in self.problems if not problem.is_error]
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing stops the merge."""
+        return not self.errors
+
+    def lines(self) -> list[str]:
+        """Return the report as text lines: the problems, then the totals."""
+        lines = [f"error: {problem.describe()}" for problem in self.errors]
+        lines += [f"skipped: {problem.describe()}" for problem in self.skipped]
+        error_rows = len({problem.row for problem in self.errors})
+        lines.append(
+            f"{self.merge_name}: {self.total_rows} rows ({self.source}); {len(self.sendable)} messages will go out "
+            f"to {self.recipients} recipients; {len(self.skipped)} suppressed; {error_rows} rows with errors."
+        )
+        if self.errors:
+            lines.append("Fix the errors above (or remove those rows), then check again.")
+        return lines
+
+
+def check_merge(merge) -> CheckReport:
+    """Render every row of ``merge`` (without building the MIME message) and collect the problems."""
+    report = CheckReport(merge.name, merge.table.source, len(merge.rows))
+    first_row_of: dict[str, int] = {}
+    for row in merge.rows:
+        try:
+            prepared = merge.prepare(row.number)
+        except SuppressedError as error:
+            report.problems.append(Problem(error.row, error.column, "suppressed", error.message))
+            continue
+        except RowError as error:
+            report.problems.append(Problem(error.row, error.column, error.kind, error.message))
+            continue
+        duplicates = _duplicates(prepared.recipients, row.number, first_row_of)
+        if duplicates:
+            report.problems.append(Problem(row.number, merge.address_column, "duplicate", duplicates))
+            continue
+        report.sendable.append(row.number)
+        report.recipients += len(prepared.recipients)
+    log.info("Checked merge %r: %d rows, %d sendable, %d problems", merge.name, report.total_rows,
+             len(report.sendable), len(report.problems))
+    return report
+
+
+def _duplicates(recipients: list[str], row: int, first_row_of: dict[str, int]) -> str:
+    """Record the row's recipients; return a message naming the earlier rows that have one of them already."""
+    repeats = []
+    for address in recipients:
+        earlier = first_row_of.setdefault(address.lower(), row)
+        if earlier != row:
+            repeats.append(f"{address} is also in row {earlier}")
+    if not repeats:
+        return ""
+    return "; ".join(repeats) + "; remove the repeated row, or the recipient gets the message twice."

@@ -1,0 +1,83 @@
+"""``sluice merge check`` and ``sluice merge preview``: look at a merge before anything is sent."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+
+from desktop.merge.errors import MergeError, RowError, SuppressedError
+from desktop.merge.render import Merge, open_merge
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+_UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9@._+-]+")
+
+
+def run(args: argparse.Namespace, profile) -> int:
+    """Run ``merge check`` or ``merge preview``; return the exit status."""
+    try:
+        merge = open_merge(args.template, args.data, profile=profile)
+    except MergeError as error:
+        print(f"sluice: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.merge_command == "check":
+        return _check(merge)
+    if args.out is not None:
+        return _write_all(merge, args.out, args.row)
+    return _show(merge, args.row)
+
+
+def _check(merge: Merge) -> int:
+    report = merge.check()
+    for line in report.lines():
+        print(line)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _show(merge: Merge, row: int | None) -> int:
+    if not merge.rows:
+        print(f"sluice: {merge.table.path} has no data rows; add one recipient per line below the header.",
+              file=sys.stderr)
+        return EXIT_FAILED
+    number = row if row is not None else merge.rows[0].number
+    try:
+        rendered = merge.render(number)
+    except RowError as error:
+        print(f"sluice: {error.describe()}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"Row {number} to {', '.join(rendered.to)}; Message-ID and Date are added when it is sent.", file=sys.stderr)
+    sys.stdout.write(rendered.raw.decode("ascii").replace("\r\n", "\n"))
+    return EXIT_OK
+
+
+def _write_all(merge: Merge, folder: Path, row: int | None) -> int:
+    """Write one .eml file per row (or only ``row``) into ``folder``; report the rows that cannot be rendered."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"sluice: cannot create {folder}: {error.strerror}; choose another --out folder.", file=sys.stderr)
+        return EXIT_FAILED
+    numbers = [row] if row is not None else [item.number for item in merge.rows]
+    written = skipped = failed = 0
+    for number in numbers:
+        try:
+            rendered = merge.render(number)
+        except SuppressedError as error:
+            print(f"skipped: {error.describe()}")
+            skipped += 1
+            continue
+        except RowError as error:
+            print(f"error: {error.describe()}")
+            failed += 1
+            continue
+        name = f"{number:05d}-{_UNSAFE_FILE_CHARACTERS.sub('_', rendered.to[0])[:80]}.eml"
+        (folder / name).write_bytes(rendered.raw)
+        written += 1
+    print(f"Wrote {written} messages to {folder}; {skipped} suppressed rows skipped; {failed} rows with errors.")
+    log.info("Wrote %d previews of merge %r to %s", written, merge.name, folder)
+    return EXIT_FAILED if failed else EXIT_OK
