@@ -33,17 +33,36 @@ def add_commands(commands: argparse._SubParsersAction, common: argparse.Argument
     send.add_argument("--account", required=True, metavar="NAME")
     send.add_argument("--test-to", metavar="ADDRESS",
                       help="send the first messages to ADDRESS only, marked as tests")
-    send.add_argument("--rate", metavar="N/min", help="at most N messages per minute (or N/h per hour)")
-    send.add_argument("--connections", type=int, metavar="N", help="SMTP connections in parallel")
+    send.add_argument("--test-count", type=int, default=3, metavar="N",
+                      help="with --test-to: how many of the first messages to send (default 3)")
+    _add_send_options(send)
     again = send.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue the earlier send of this template and data")
     again.add_argument("--new", action="store_true", help="send this template and data again as a new merge")
+    send.add_argument("--retry-unknown", action="store_true",
+                      help="with --resume: send the rows of unknown outcome again (they may arrive twice)")
 
     status = actions.add_parser("status", parents=[common], help="list merges, or show one merge's recipients")
     status.add_argument("merge_id", nargs="?", metavar="MERGE-ID")
 
     resume = actions.add_parser("resume", parents=[common], help="continue an interrupted merge")
     resume.add_argument("merge_id", metavar="MERGE-ID")
+    _add_send_options(resume)
+    resume.add_argument("--retry-unknown", action="store_true",
+                        help="send the rows of unknown outcome again (they may arrive twice)")
+
+
+def _add_send_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rate", metavar="N/min",
+                        help="at most N messages per minute (N/min), hour (N/h) or day (N/day), comma-separated, or "
+                        "a provider preset: gmail, google-workspace, office365, yahoo (default: no limit)")
+    parser.add_argument("--connections", type=int, metavar="N",
+                        help="SMTP connections in parallel, each sending many messages (default 4)")
+    parser.add_argument("--pause", metavar="N:SECONDS", help="pause SECONDS after every N messages")
+    parser.add_argument("--jitter", type=float, metavar="FRACTION",
+                        help="vary the spacing and pauses at random by up to this fraction, e.g. 0.3")
+    parser.add_argument("--no-sent-copy", action="store_true",
+                        help="keep no copy of the sent messages in the account's Sent folder")
 
 
 def run(args: argparse.Namespace, profile) -> int:

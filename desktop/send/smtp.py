@@ -24,10 +24,11 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
+from typing import Any, TypeVar
 
 import aiosmtplib
 
@@ -38,6 +39,8 @@ from desktop.send.credentials import smtp_secret
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 60.0
+
+T = TypeVar("T")
 
 # Error kinds. ``SendError.temporary`` is True when trying again later may help.
 KIND_CONFIG = "config"
@@ -106,8 +109,9 @@ SecretSource = Callable[[Account], tuple[str, bool]]
 class SmtpSender:
     """Sends messages through each account's SMTP server from one background asyncio loop.
 
-    One connection is opened per message and closed after it. Threads may share
-    the object, and ``close`` stops the loop and waits for its thread.
+    ``send`` and ``submit`` open one connection per message and close it after
+    it; a mail merge keeps connections open with ``open_connection``. Threads may
+    share the object, and ``close`` stops the loop and waits for its thread.
 
     Args:
         ssl_context: The TLS settings; by default the system's trust store with
@@ -243,9 +247,32 @@ class SmtpSender:
                         account.name, server, mapped.kind, mapped.code, mapped)
             raise mapped from error
 
-    async def _transmit(
-        self, account: Account, sender: str, recipients: list[str], data: bytes, timeout: float,
-    ) -> SendResult:
+    def run_coroutine(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run ``coroutine`` on the sender's loop and return its future; for work that keeps connections open."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._ensure_loop())
+
+    async def open_connection(self, account: Account, timeout: float = DEFAULT_TIMEOUT) -> aiosmtplib.SMTP:
+        """Connect to the account's SMTP server, greet it and log in; return the open client.
+
+        Runs on the sender's loop (see ``run_coroutine``). The caller sends any
+        number of messages over the client and closes it with ``close_connection``.
+        Raises SendError with the cause and the fix.
+        """
+        if not account.smtp_host:
+            raise SendError(
+                KIND_CONFIG,
+                f"Account {account.name!r} has no SMTP server, so it cannot send mail. Set smtp_host (and smtp_port, "
+                "smtp_security) in the account's table of config.toml, or add the account with --smtp-host.",
+                account=account.name,
+            )
+        try:
+            return await self._connect(account, timeout)
+        except SendError:
+            raise
+        except Exception as error:  # noqa: BLE001 - every network, TLS and SMTP failure is mapped to a readable cause
+            raise classify_error(account, error) from error
+
+    async def _connect(self, account: Account, timeout: float) -> aiosmtplib.SMTP:
         security = account.smtp_security
         client = aiosmtplib.SMTP(
             hostname=account.smtp_host,
@@ -262,6 +289,16 @@ class SmtpSender:
                 await client.ehlo()
             if client.supports_extension("auth"):
                 await self._login(client, account)
+        except BaseException:
+            await _quit_quietly(client)
+            raise
+        return client
+
+    async def _transmit(
+        self, account: Account, sender: str, recipients: list[str], data: bytes, timeout: float,
+    ) -> SendResult:
+        client = await self._connect(account, timeout)
+        try:
             _check_size(client, account, len(data))
             refused, response = await client.sendmail(sender, recipients, data)
         finally:
@@ -362,6 +399,16 @@ def _peer_is_loopback(client: aiosmtplib.SMTP) -> bool:
         return ipaddress.ip_address(peer[0]).is_loopback
     except ValueError:
         return False
+
+
+async def close_connection(client: aiosmtplib.SMTP) -> None:
+    """Send QUIT and close the connection; a failing QUIT only closes it."""
+    await _quit_quietly(client)
+
+
+def check_size(client: aiosmtplib.SMTP, account: Account, size: int) -> None:
+    """Raise SendError ``too_large`` when the server announced a SIZE limit below ``size``."""
+    _check_size(client, account, size)
 
 
 async def _quit_quietly(client: aiosmtplib.SMTP) -> None:

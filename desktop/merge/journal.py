@@ -1,0 +1,482 @@
+"""The send journal of mail merges: one SQLite file per profile, one row per recipient.
+
+The journal is what makes a merge safe to interrupt. Each recipient's row is
+written before and after its message: state ``sending`` and the Message-ID
+are committed before the DATA command, ``sent`` or ``failed`` with the
+server's reply after it. A process that dies in between leaves the row in
+``sending``; ``recover`` turns such rows into ``unknown`` and they are never
+sent again unless the user requeues them (``requeue_unknown``).
+
+States of a recipient row:
+    queued: not sent yet (also after a temporary failure, with the attempts so far).
+    sending: the message is being handed to the server.
+    sent: the server accepted the message (its reply is kept).
+    failed: the server rejected it permanently, or every retry failed.
+    unknown: the connection was lost while the server had the data, or the
+        process stopped during the send; the server may have accepted it.
+    skipped: not sent on purpose: a suppressed address or a row that does not render.
+
+The file uses WAL with ``synchronous=NORMAL``: a commit survives the process
+being killed (the case this journal is for). NOTE: after a power failure the
+last commits may be lost, so a row can go back from sent to sending and then
+read as unknown; it is never read as queued, because ``sending`` is committed
+before DATA with a full sync of the WAL (see ``mark_sending``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+JOURNAL_NAME = "merges.sqlite3"
+
+QUEUED = "queued"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+UNKNOWN = "unknown"
+SKIPPED = "skipped"
+STATES = (QUEUED, SENDING, SENT, FAILED, UNKNOWN, SKIPPED)
+DONE_STATES = (SENT, FAILED, UNKNOWN, SKIPPED)
+
+# Merge states.
+RUNNING = "running"
+STOPPED = "stopped"
+FINISHED = "finished"
+
+KIND_SEND = "send"
+KIND_TEST = "test"
+
+_SCHEMA = """
+CREATE TABLE merges (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    merge_key TEXT NOT NULL,
+    template TEXT NOT NULL,
+    data TEXT NOT NULL,
+    account TEXT NOT NULL,
+    options TEXT NOT NULL,
+    total INTEGER NOT NULL,
+    created REAL NOT NULL,
+    state TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX merges_by_key ON merges (merge_key, kind);
+CREATE TABLE recipients (
+    merge_id TEXT NOT NULL REFERENCES merges (id),
+    row INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    address TEXT NOT NULL,
+    state TEXT NOT NULL,
+    message_id TEXT NOT NULL DEFAULT '',
+    date TEXT NOT NULL DEFAULT '',
+    reply TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    queued_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    copied INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (merge_id, row)
+);
+CREATE INDEX recipients_by_state ON recipients (merge_id, state);
+CREATE INDEX recipients_by_finish ON recipients (finished_at);
+CREATE TABLE events (
+    merge_id TEXT NOT NULL REFERENCES merges (id),
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+"""
+
+
+class JournalError(Exception):
+    """The journal file is unusable, or a merge id is unknown or busy."""
+
+
+@dataclass(frozen=True)
+class MergeRecord:
+    """One merge as the journal keeps it.
+
+    Attributes:
+        id: The id shown to the user, e.g. ``20261205-1``.
+        kind: ``send``, or ``test`` for a test send to the user's own address.
+        merge_key: Stable hash of the template, the data and the attachments.
+        options: The send options (rate, connections, ...) as a dict.
+        total: Number of recipients (data rows) of the merge.
+        created: Unix time of the first send.
+        state: ``running``, ``stopped`` or ``finished``.
+        note: Why the merge stopped, when it did not finish.
+    """
+
+    id: str
+    kind: str
+    merge_key: str
+    template: str
+    data: str
+    account: str
+    options: dict
+    total: int
+    created: float
+    state: str
+    note: str
+
+
+@dataclass(frozen=True)
+class RecipientRecord:
+    """One recipient row of a merge."""
+
+    merge_id: str
+    row: int
+    key: str
+    address: str
+    state: str
+    message_id: str
+    date: str
+    reply: str
+    attempts: int
+    queued_at: float
+    started_at: float | None
+    finished_at: float | None
+    copied: bool
+
+
+_RECIPIENT_COLUMNS = ("merge_id, row, key, address, state, message_id, date, reply, attempts, queued_at, "
+                      "started_at, finished_at, copied")
+
+
+class Journal:
+    """The send journal of one profile. One object is one SQLite connection for one thread.
+
+    Args:
+        path: The journal file; created with its schema when missing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise JournalError(
+                f"The send journal {self.path} cannot be opened ({error}). Move the file aside to start a new "
+                "journal; the merges listed in it are then forgotten."
+            ) from error
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"The send journal {self.path} has schema version {version}, newer than this Sluice knows "
+                f"({SCHEMA_VERSION}). Use the newer Sluice that wrote it."
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self.transaction() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        log.info("Created the send journal %s (schema %d)", self.path, SCHEMA_VERSION)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- merges -----------------------------------------------------------------
+
+    def create_merge(
+        self, *, kind: str, merge_key: str, template: str, data: str, account: str, options: dict, total: int,
+    ) -> MergeRecord:
+        """Record a new merge in state ``running`` and return it with its new id."""
+        now = time.time()
+        day = time.strftime("%Y%m%d", time.localtime(now))
+        with self.transaction() as db:
+            count = db.execute("SELECT COUNT(*) FROM merges WHERE id LIKE ?", (f"{day}-%",)).fetchone()[0]
+            merge_id = f"{day}-{count + 1}"
+            while db.execute("SELECT 1 FROM merges WHERE id = ?", (merge_id,)).fetchone():
+                count += 1
+                merge_id = f"{day}-{count + 1}"
+            db.execute(
+                "INSERT INTO merges (id, kind, merge_key, template, data, account, options, total, created, state)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (merge_id, kind, merge_key, template, data, account, json.dumps(options, sort_keys=True), total, now,
+                 RUNNING),
+            )
+        log.info("Created %s merge %s of %d recipient(s) for account %s", kind, merge_id, total, account)
+        return self.merge(merge_id)
+
+    def merge(self, merge_id: str) -> MergeRecord:
+        """Return the merge ``merge_id`` or raise JournalError listing the latest ids."""
+        row = self._db.execute(
+            "SELECT id, kind, merge_key, template, data, account, options, total, created, state, note"
+            " FROM merges WHERE id = ?", (merge_id,),
+        ).fetchone()
+        if row is None:
+            latest = [record.id for record in self.merges()[:5]]
+            known = ", ".join(latest) if latest else "none yet"
+            raise JournalError(f"No merge with id {merge_id!r}. Latest merges: {known} (see 'sluice merge status').")
+        return _merge_record(row)
+
+    def merges(self) -> list[MergeRecord]:
+        """Return every merge, newest first."""
+        rows = self._db.execute(
+            "SELECT id, kind, merge_key, template, data, account, options, total, created, state, note"
+            " FROM merges ORDER BY created DESC, rowid DESC",
+        ).fetchall()
+        return [_merge_record(row) for row in rows]
+
+    def merges_with_key(self, merge_key: str, kind: str = KIND_SEND) -> list[MergeRecord]:
+        """Return the merges of ``kind`` made from the same template and data, newest first."""
+        return [record for record in self.merges() if record.merge_key == merge_key and record.kind == kind]
+
+    def set_state(self, merge_id: str, state: str, note: str = "") -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE merges SET state = ?, note = ? WHERE id = ?", (state, note, merge_id))
+        log.info("Merge %s is %s%s", merge_id, state, f": {note}" if note else "")
+
+    def add_event(self, merge_id: str, kind: str, detail: str) -> None:
+        """Record an event of a send (a slow-down, a stop) with the time."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO events (merge_id, at, kind, detail) VALUES (?, ?, ?, ?)",
+                       (merge_id, time.time(), kind, detail))
+
+    def events(self, merge_id: str) -> list[tuple[float, str, str]]:
+        return [tuple(row) for row in self._db.execute(
+            "SELECT at, kind, detail FROM events WHERE merge_id = ? ORDER BY rowid", (merge_id,))]
+
+    # --- recipients -------------------------------------------------------------
+
+    def recipients(self, merge_id: str, states: Iterable[str] | None = None) -> list[RecipientRecord]:
+        """Return the recipient rows of a merge in data order, optionally only those in ``states``."""
+        query = f"SELECT {_RECIPIENT_COLUMNS} FROM recipients WHERE merge_id = ?"
+        parameters: list = [merge_id]
+        if states is not None:
+            wanted = list(states)
+            query += f" AND state IN ({', '.join('?' * len(wanted))})"
+            parameters += wanted
+        rows = self._db.execute(query + " ORDER BY row", parameters).fetchall()
+        return [_recipient_record(row) for row in rows]
+
+    def recipient(self, merge_id: str, row: int) -> RecipientRecord | None:
+        found = self._db.execute(
+            f"SELECT {_RECIPIENT_COLUMNS} FROM recipients WHERE merge_id = ? AND row = ?", (merge_id, row),
+        ).fetchone()
+        return _recipient_record(found) if found else None
+
+    def row_states(self, merge_id: str) -> dict[int, str]:
+        """Return each journaled row number of a merge with its state."""
+        return dict(self._db.execute("SELECT row, state FROM recipients WHERE merge_id = ?", (merge_id,)).fetchall())
+
+    def counts(self, merge_id: str) -> dict[str, int]:
+        """Return the number of rows in each state (every state is a key)."""
+        counts = dict.fromkeys(STATES, 0)
+        for state, count in self._db.execute(
+            "SELECT state, COUNT(*) FROM recipients WHERE merge_id = ? GROUP BY state", (merge_id,),
+        ):
+            counts[state] = count
+        return counts
+
+    def mark_sending(
+        self, merge_id: str, row: int, key: str, address: str, message_id: str, date: str, *, durable: bool = True,
+    ) -> int:
+        """Commit state ``sending`` with the Message-ID before the message goes out; return the attempt number.
+
+        The row is created when it is not journaled yet. With ``durable`` the
+        commit syncs the WAL to disk (``synchronous=FULL`` for this one
+        transaction), because this record is what keeps a message from being
+        sent twice even after a power failure.
+        """
+        now = time.time()
+        if durable:
+            self._db.execute("PRAGMA synchronous=FULL")
+        try:
+            with self.transaction() as db:
+                db.execute(
+                    "INSERT INTO recipients (merge_id, row, key, address, state, queued_at) VALUES (?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (merge_id, row) DO NOTHING",
+                    (merge_id, row, key, address, QUEUED, now),
+                )
+                state = db.execute("SELECT state FROM recipients WHERE merge_id = ? AND row = ?",
+                                   (merge_id, row)).fetchone()[0]
+                if state != QUEUED:
+                    raise JournalError(f"Row {row} of merge {merge_id} is {state}, not queued; it is not sent again.")
+                db.execute(
+                    "UPDATE recipients SET state = ?, message_id = ?, date = ?, attempts = attempts + 1,"
+                    " started_at = ? WHERE merge_id = ? AND row = ?",
+                    (SENDING, message_id, date, now, merge_id, row),
+                )
+                attempts = db.execute("SELECT attempts FROM recipients WHERE merge_id = ? AND row = ?",
+                                      (merge_id, row)).fetchone()[0]
+        finally:
+            if durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+        return attempts
+
+    def mark_done(self, merge_id: str, row: int, state: str, reply: str) -> None:
+        """Record the outcome of a message: ``sent``, ``failed``, ``unknown``, or ``queued`` to retry it."""
+        if state not in (SENT, FAILED, UNKNOWN, QUEUED):
+            raise ValueError(f"state {state!r} is not an outcome; use sent, failed, unknown or queued")
+        finished = None if state == QUEUED else time.time()
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE recipients SET state = ?, reply = ?, finished_at = ? WHERE merge_id = ? AND row = ?",
+                (state, reply, finished, merge_id, row),
+            )
+
+    def mark_skipped(self, merge_id: str, row: int, key: str, address: str, reason: str) -> None:
+        """Record a row that is not sent on purpose (suppressed, or it does not render), with the reason."""
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO recipients (merge_id, row, key, address, state, reply, queued_at, finished_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (merge_id, row) DO UPDATE SET state = excluded.state,"
+                " reply = excluded.reply, finished_at = excluded.finished_at WHERE recipients.state = 'queued'",
+                (merge_id, row, key, address, SKIPPED, reason, now, now),
+            )
+
+    def mark_copied(self, merge_id: str, rows: Iterable[int]) -> None:
+        """Record that the Sent copies of ``rows`` are in the store."""
+        with self.transaction() as db:
+            db.executemany("UPDATE recipients SET copied = 1 WHERE merge_id = ? AND row = ?",
+                           [(merge_id, row) for row in rows])
+
+    def recover(self, merge_id: str) -> list[RecipientRecord]:
+        """Turn rows left in ``sending`` by a stopped process into ``unknown``; return them.
+
+        Such a message may or may not have reached the server, so it is not
+        sent again automatically.
+        """
+        with self.transaction() as db:
+            rows = db.execute(
+                f"SELECT {_RECIPIENT_COLUMNS} FROM recipients WHERE merge_id = ? AND state = ? ORDER BY row",
+                (merge_id, SENDING),
+            ).fetchall()
+            db.execute(
+                "UPDATE recipients SET state = ?, finished_at = ?, reply = CASE WHEN reply = '' THEN ? ELSE reply END"
+                " WHERE merge_id = ? AND state = ?",
+                (UNKNOWN, time.time(), "the send stopped before the server's reply", merge_id, SENDING),
+            )
+        if rows:
+            log.warning("Merge %s: %d row(s) were being sent when the send stopped; marked unknown: %s",
+                        merge_id, len(rows), ", ".join(str(row[1]) for row in rows))
+        return [_recipient_record(row) for row in rows]
+
+    def requeue_unknown(self, merge_id: str, rows: Iterable[int] | None = None) -> int:
+        """Put rows in state ``unknown`` back to ``queued`` (all, or only ``rows``); return how many."""
+        with self.transaction() as db:
+            if rows is None:
+                cursor = db.execute("UPDATE recipients SET state = ? WHERE merge_id = ? AND state = ?",
+                                    (QUEUED, merge_id, UNKNOWN))
+                count = cursor.rowcount
+            else:
+                count = 0
+                for row in rows:
+                    count += db.execute(
+                        "UPDATE recipients SET state = ? WHERE merge_id = ? AND row = ? AND state = ?",
+                        (QUEUED, merge_id, row, UNKNOWN),
+                    ).rowcount
+        log.info("Merge %s: requeued %d row(s) of unknown outcome", merge_id, count)
+        return count
+
+    def sent_times(self, account: str, since: float) -> list[float]:
+        """Return the times of messages the account sent since ``since``, over every merge, oldest first."""
+        return [row[0] for row in self._db.execute(
+            "SELECT r.finished_at FROM recipients r JOIN merges m ON m.id = r.merge_id"
+            " WHERE m.account = ? AND r.state = ? AND r.finished_at >= ? ORDER BY r.finished_at",
+            (account, SENT, since),
+        )]
+
+
+def journal_path(data_dir: Path) -> Path:
+    """Return the journal file of a profile's data folder."""
+    return Path(data_dir) / JOURNAL_NAME
+
+
+class MergeLock:
+    """An exclusive lock on one merge, so that two processes never send the same merge at once.
+
+    The lock is an ``flock`` on a file next to the journal; the kernel drops it
+    when the process ends, also on SIGKILL.
+    """
+
+    _held: set[Path] = set()
+    _guard = threading.Lock()
+
+    def __init__(self, journal_file: Path, merge_id: str) -> None:
+        self.path = Path(journal_file).with_name(f"{Path(journal_file).stem}.{merge_id}.lock")
+        self.merge_id = merge_id
+        self._file = None
+
+    def __enter__(self) -> MergeLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        import fcntl
+
+        with self._guard:
+            if self.path in self._held:
+                raise JournalError(f"Merge {self.merge_id} is being sent already; wait for it or stop it first.")
+            handle = open(self.path, "a+")  # noqa: SIM115 - held open while the lock is held
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                raise JournalError(
+                    f"Merge {self.merge_id} is being sent by another Sluice process; wait for it or stop it first."
+                ) from None
+            self._held.add(self.path)
+            self._file = handle
+
+    def release(self) -> None:
+        if self._file is None:
+            return
+        with self._guard:
+            self._held.discard(self.path)
+            self._file.close()
+            self._file = None
+        # The file stays: removing it would let a second process lock a new file while a third still holds the old one.
+
+
+def _merge_record(row: tuple) -> MergeRecord:
+    values = list(row)
+    values[6] = json.loads(values[6])
+    return MergeRecord(*values)
+
+
+def _recipient_record(row: tuple) -> RecipientRecord:
+    values = list(row)
+    values[12] = bool(values[12])
+    return RecipientRecord(*values)

@@ -1,0 +1,206 @@
+"""Rate limits of a merge send: per minute, per hour and per day, presets, pauses with jitter, slowing down.
+
+``RateLimiter`` runs on the sender's asyncio loop. Every worker awaits
+``acquire()`` before a message. The per-minute limit spaces messages evenly
+(60/N seconds apart), and the hour and day limits count the messages sent in
+a sliding window. Those windows are seeded with the account's earlier sends
+from the journal, so a resumed merge keeps within them. ``slow_down()``
+halves the rate after a provider's "too many messages" reply and holds every
+worker back for a while.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import random
+import re
+import time
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+MINUTE = 60.0
+HOUR = 3600.0
+DAY = 86400.0
+
+
+class RateError(ValueError):
+    """A rate given by the user is invalid."""
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Limits on how fast a merge sends. 0 means no limit.
+
+    Attributes:
+        per_minute, per_hour, per_day: Maximum messages in any such window.
+        pause_every: After this many messages, pause ``pause_seconds``.
+        pause_seconds: Length of those pauses.
+        jitter: Fraction (0 to 1) by which each spacing and pause varies at random.
+    """
+
+    per_minute: float = 0
+    per_hour: int = 0
+    per_day: int = 0
+    pause_every: int = 0
+    pause_seconds: float = 0.0
+    jitter: float = 0.0
+
+    def describe(self) -> str:
+        parts = [f"{_number(value)}/{unit}" for value, unit in
+                 ((self.per_minute, "min"), (self.per_hour, "h"), (self.per_day, "day")) if value]
+        if self.pause_every:
+            parts.append(f"a pause of {_number(self.pause_seconds)} s every {self.pause_every} messages")
+        if self.jitter:
+            parts.append(f"jitter {self.jitter:.0%}")
+        return ", ".join(parts) if parts else "no limit"
+
+
+# Published sending limits of common providers for a single mailbox sending over SMTP. Providers change these
+# without notice and apply lower ones to new or suspicious accounts, so the presets stay a little below them.
+# Sources (December 2026):
+#   gmail, google-workspace: Google's "Gmail sending limits" (support.google.com/mail/answer/22839) and
+#     "Gmail sending limits in Google Workspace" (support.google.com/a/answer/166852): 500 recipients per day
+#     for a personal account, 2,000 messages per day for Workspace, both over a rolling 24 hours.
+#   office365: Microsoft's "Exchange Online limits", sending limits (learn.microsoft.com/office365/
+#     servicedescriptions/exchange-online-service-description/exchange-online-limits): 30 messages per minute
+#     and 10,000 recipients per day.
+#   yahoo: Yahoo Business Mail "SMTP sending limits" (help.yahoo.com, SLN17518): 500 messages per day.
+# NOTE: outlook.com (personal) and Fastmail publish limits per plan that we could not confirm; use --rate there.
+PRESETS: dict[str, Rate] = {
+    "gmail": Rate(per_minute=20, per_day=450),
+    "google-workspace": Rate(per_minute=30, per_day=1900),
+    "office365": Rate(per_minute=25, per_day=9500),
+    "yahoo": Rate(per_minute=20, per_day=450),
+}
+
+_RATE_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": MINUTE, "min": MINUTE, "minute": MINUTE,
+                 "h": HOUR, "hour": HOUR, "d": DAY, "day": DAY}
+
+
+def parse_rate(text: str, base: Rate | None = None) -> Rate:
+    """Parse ``N/min``, ``N/h``, ``N/day`` or a preset name into a Rate; several may be joined with commas.
+
+    ``base`` supplies the limits that ``text`` does not set. Raises RateError
+    naming the value and the accepted forms.
+    """
+    rate = base or Rate()
+    for part in (piece.strip() for piece in text.split(",")):
+        if not part:
+            continue
+        if part.lower() in PRESETS:
+            preset = PRESETS[part.lower()]
+            rate = Rate(preset.per_minute, preset.per_hour, preset.per_day, rate.pause_every, rate.pause_seconds,
+                        rate.jitter)
+            continue
+        match = _RATE_PATTERN.match(part)
+        if not match or float(match.group(1)) <= 0:
+            presets = ", ".join(sorted(PRESETS))
+            raise RateError(
+                f"Rate {part!r} is invalid; write a positive number of messages per unit, such as 30/min, 500/h or "
+                f"2000/day, or a provider preset: {presets}."
+            )
+        count, seconds = float(match.group(1)), _UNIT_SECONDS[match.group(2).lower()]
+        if seconds <= MINUTE:
+            rate = _replace(rate, per_minute=count * MINUTE / seconds)
+        elif seconds == HOUR:
+            rate = _replace(rate, per_hour=int(count))
+        else:
+            rate = _replace(rate, per_day=int(count))
+    return rate
+
+
+def _replace(rate: Rate, **changes: float) -> Rate:
+    values = {**rate.__dict__, **changes}
+    return Rate(**values)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+class RateLimiter:
+    """Spaces the messages of all connections of one send. Runs on one asyncio loop.
+
+    Args:
+        rate: The limits.
+        earlier: Unix times of messages the account sent before, for the hour and day windows.
+        seed: Seeds the random numbers of the jitter, so that tests can repeat a run.
+    """
+
+    def __init__(self, rate: Rate, earlier: list[float] | None = None, *, seed: int | None = None) -> None:
+        self.rate = rate
+        self._random = random.Random(seed)
+        self._interval = MINUTE / rate.per_minute if rate.per_minute else 0.0
+        self._next_slot = 0.0
+        self._held_until = 0.0
+        self._since_pause = 0
+        self._lock = asyncio.Lock()
+        self._windows = [(seconds, limit, collections.deque()) for seconds, limit in
+                         ((HOUR, rate.per_hour), (DAY, rate.per_day)) if limit]
+        offset = time.monotonic() - time.time()
+        for _, _, times in self._windows:
+            times.extend(moment + offset for moment in sorted(earlier or ()))
+        self.slowdowns = 0
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two messages now; 0 when no per-minute limit applies."""
+        return self._interval
+
+    async def acquire(self) -> float:
+        """Wait until the next message may go; return the seconds waited."""
+        started = time.monotonic()
+        async with self._lock:
+            while True:
+                delay = self._delay(time.monotonic())
+                if delay <= 0:
+                    break
+                await asyncio.sleep(delay)
+            now = time.monotonic()
+            self._book(now)
+        return time.monotonic() - started
+
+    def _delay(self, now: float) -> float:
+        delay = max(self._next_slot - now, self._held_until - now)
+        for seconds, limit, times in self._windows:
+            while times and times[0] <= now - seconds:
+                times.popleft()
+            if len(times) >= limit:
+                delay = max(delay, times[0] + seconds - now)
+        return delay
+
+    def _book(self, now: float) -> None:
+        for _, _, times in self._windows:
+            times.append(now)
+        if self._interval:
+            self._next_slot = now + self._vary(self._interval)
+        self._since_pause += 1
+        if self.rate.pause_every and self._since_pause >= self.rate.pause_every:
+            self._since_pause = 0
+            self._held_until = max(self._held_until, now + self._vary(self.rate.pause_seconds))
+
+    def _vary(self, seconds: float) -> float:
+        if not self.rate.jitter:
+            return seconds
+        return seconds * (1 + self._random.uniform(-self.rate.jitter, self.rate.jitter))
+
+    def slow_down(self, observed_per_minute: float, hold_seconds: float) -> float:
+        """Halve the rate after a "too many messages" reply and hold every worker back; return the new interval.
+
+        Without a per-minute limit the new rate is half of ``observed_per_minute``
+        (the rate the server just refused), at least one message per minute.
+        """
+        self.slowdowns += 1
+        if self._interval:
+            self._interval *= 2
+        else:
+            self._interval = MINUTE / max(observed_per_minute / 2, 1.0)
+        self._interval = min(self._interval, MINUTE)
+        self._held_until = max(self._held_until, time.monotonic() + hold_seconds)
+        log.warning("The server asked to send more slowly: now %.1f messages per minute after a pause of %.0f s",
+                    MINUTE / self._interval, hold_seconds)
+        return self._interval

@@ -1,0 +1,401 @@
+"""``sluice merge send | status | resume``: send a merge from the command line and report on it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import signal
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from desktop.config import ConfigError, load_config
+from desktop.merge import journal as jn
+from desktop.merge.rate import Rate, RateError, parse_rate
+from desktop.merge.report import summary_lines, write_report
+from desktop.merge.sender import MergeSend, Progress, SendOptions, options_from_dict
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+# Seconds between progress lines when the output is not a terminal.
+LOG_INTERVAL = 5.0
+# Seconds to wait for the IMAP server when Sent copies are appended right after a send.
+APPEND_TIMEOUT = 30.0
+
+
+def run(args: argparse.Namespace, profile) -> int:
+    command = args.merge_command
+    try:
+        if command == "status":
+            return status_command(args, profile)
+        if command == "resume":
+            return resume_command(args, profile)
+        return send_command(args, profile)
+    except (jn.JournalError, ConfigError, RateError, ValueError) as error:
+        print(f"sluice merge {command}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+# --- send ---------------------------------------------------------------------------
+
+
+def send_command(args: argparse.Namespace, profile) -> int:
+    """Start a merge (or continue it with --resume), or send test messages with --test-to."""
+    from desktop.merge.errors import MergeError
+    from desktop.merge.render import open_merge
+
+    config = load_config(profile.config_file)
+    account = config.account(args.account)
+    options = _options(args)
+    try:
+        merge = open_merge(args.template, args.data, profile=profile)
+    except MergeError as error:
+        print(f"sluice merge send: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    profile.ensure()
+    with jn.Journal(jn.journal_path(profile.data_dir)) as journal:
+        if options.test_to:
+            record = _create(journal, merge, args, account.name, options, kind=jn.KIND_TEST)
+            print(f"Test send {record.id}: the first {record.total} message(s) go to {options.test_to}, marked [TEST].")
+            return _send(profile, journal, record, account, merge, options, copies=False)
+        earlier = journal.merges_with_key(merge.merge_key)
+        if earlier and not (args.resume or args.new):
+            print(_already_sent_text(journal, earlier[0]), file=sys.stderr)
+            return EXIT_FAILED
+        if args.resume:
+            if not earlier:
+                print("sluice merge send: This template and data were not sent before, so there is nothing to resume. "
+                      "Run the command without --resume.", file=sys.stderr)
+                return EXIT_FAILED
+            record = earlier[0]
+            options = _options(args, options_from_dict(record.options))
+            print(f"Resuming merge {record.id} ({record.total} recipients).")
+        else:
+            record = _create(journal, merge, args, account.name, options, kind=jn.KIND_SEND)
+            print(f"Merge {record.id}: {record.total} recipient(s) from {args.data.name} via account {account.name}.")
+        if getattr(args, "retry_unknown", False):
+            _requeue(journal, record.id)
+        return _send(profile, journal, record, account, merge, options, copies=options.sent_copies)
+
+
+def resume_command(args: argparse.Namespace, profile) -> int:
+    """Continue a merge by id with the template, data and options it was started with."""
+    from desktop.merge.errors import MergeError
+    from desktop.merge.render import open_merge
+
+    with jn.Journal(jn.journal_path(profile.data_dir)) as journal:
+        record = journal.merge(args.merge_id)
+        config = load_config(profile.config_file)
+        account = config.account(record.account)
+        try:
+            merge = open_merge(Path(record.template), Path(record.data), profile=profile)
+        except MergeError as error:
+            print(f"sluice merge resume: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        if merge.merge_key != record.merge_key:
+            print(
+                f"sluice merge resume: The template {record.template} or the data {record.data} changed since merge "
+                f"{record.id} started, so its rows no longer match. Restore the files, or send the new version with "
+                "'sluice merge send ... --new'.",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+        options = _options(args, options_from_dict(record.options))
+        if args.retry_unknown:
+            _requeue(journal, record.id)
+        print(f"Resuming merge {record.id} ({record.total} recipients).")
+        copies = options.sent_copies and record.kind == jn.KIND_SEND
+        return _send(profile, journal, record, account, merge, options, copies=copies)
+
+
+def _options(args: argparse.Namespace, base: SendOptions | None = None) -> SendOptions:
+    options = base or SendOptions()
+    rate = options.rate
+    if getattr(args, "rate", None):
+        rate = parse_rate(args.rate, Rate(pause_every=rate.pause_every, pause_seconds=rate.pause_seconds,
+                                          jitter=rate.jitter))
+    if getattr(args, "pause", None):
+        every, seconds = _parse_pause(args.pause)
+        rate = Rate(rate.per_minute, rate.per_hour, rate.per_day, every, seconds, rate.jitter)
+    if getattr(args, "jitter", None) is not None:
+        if not 0 <= args.jitter <= 1:
+            raise ValueError(f"--jitter {args.jitter} is invalid; use a fraction from 0 to 1, such as 0.3.")
+        rate = Rate(rate.per_minute, rate.per_hour, rate.per_day, rate.pause_every, rate.pause_seconds, args.jitter)
+    options.rate = rate
+    if getattr(args, "connections", None):
+        options.connections = args.connections
+    if getattr(args, "test_to", None):
+        options.test_to = args.test_to
+        options.test_count = args.test_count
+    if getattr(args, "no_sent_copy", False):
+        options.sent_copies = False
+    options.validate()
+    return options
+
+
+def _parse_pause(text: str) -> tuple[int, float]:
+    match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+(?:\.\d+)?)\s*", text)
+    if not match or int(match.group(1)) < 1:
+        raise ValueError(f"--pause {text!r} is invalid; write MESSAGES:SECONDS, such as 50:30 for a 30 s pause "
+                         "after every 50 messages.")
+    return int(match.group(1)), float(match.group(2))
+
+
+def _create(journal: jn.Journal, merge, args, account: str, options: SendOptions, *, kind: str) -> jn.MergeRecord:
+    total = min(len(merge), options.test_count) if kind == jn.KIND_TEST else len(merge)
+    return journal.create_merge(
+        kind=kind, merge_key=merge.merge_key, template=str(Path(args.template).resolve()),
+        data=str(Path(args.data).resolve()), account=account, options=options.as_dict(), total=total,
+    )
+
+
+def _already_sent_text(journal: jn.Journal, record: jn.MergeRecord) -> str:
+    counts = journal.counts(record.id)
+    created = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created))
+    return (
+        f"sluice merge send: This template and data were sent before as merge {record.id} ({created}, {record.state}: "
+        f"{counts[jn.SENT]} of {record.total} sent). Nothing was sent now. Continue that merge with --resume, or send "
+        "every message again as a new merge with --new."
+    )
+
+
+def _requeue(journal: jn.Journal, merge_id: str) -> None:
+    journal.recover(merge_id)
+    count = journal.requeue_unknown(merge_id)
+    print(f"Requeued {count} row(s) of unknown outcome; they are sent again now.")
+
+
+def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, options: SendOptions, *,
+          copies: bool) -> int:
+    from desktop.merge.suppress import SuppressionList
+    from desktop.send.smtp import SmtpSender
+
+    if not account.smtp_host:
+        print(f"sluice merge: Account {account.name!r} has no SMTP server; set smtp_host in config.toml.", file=sys.stderr)
+        return EXIT_FAILED
+    with ExitStack() as stack:
+        copier = _SentCopier(profile, account) if copies else None
+        if copier is not None:
+            stack.callback(copier.close)
+        if copier is not None and copier.folder_id is None:
+            print(copier.reason)
+            copier = None
+        smtp = stack.enter_context(SmtpSender())
+        send = MergeSend(
+            account=account, merge=merge, journal_file=journal.path, merge_id=record.id, options=options,
+            smtp=smtp, suppression=SuppressionList(profile), store_copies=copier.keep if copier else None,
+        )
+        if copier is not None:
+            copier.copy_missing(journal, record.id, merge)
+        _print(f"Sending at {options.rate.describe()} over {options.connections} connection(s). "
+               "Ctrl+C stops after the messages in flight.")
+        final = _run_with_signals(send)
+        if copier is not None:
+            print(copier.append_now())
+    report = write_report(journal, record.id)
+    for line in summary_lines(journal, record.id):
+        print(line)
+    unknown = journal.recipients(record.id, [jn.UNKNOWN])
+    if unknown:
+        print(f"The {len(unknown)} row(s) of unknown outcome may have reached their recipients and are not resent. "
+              f"Check with the recipients, then send them with: sluice merge resume {record.id} --retry-unknown")
+    if final is not None and final.state != jn.FINISHED:
+        print(f"Stopped: {final.note}. Continue with: sluice merge resume {record.id}")
+    print(f"Report: {report}")
+    return EXIT_OK if final is not None and final.state == jn.FINISHED else EXIT_FAILED
+
+
+def _run_with_signals(send: MergeSend) -> Progress | None:
+    """Run the send, printing progress; the first Ctrl+C or SIGTERM stops it cleanly, the second at once."""
+    stops = 0
+
+    def on_signal(number: int, frame) -> None:  # noqa: ANN001 - signal handler signature
+        nonlocal stops
+        stops += 1
+        if stops > 1:
+            raise KeyboardInterrupt
+        print("\nStopping after the messages in flight (Ctrl+C again to stop at once; those become unknown).",
+              file=sys.stderr)
+        send.cancel("stopped by the user")
+
+    previous = {number: signal.signal(number, on_signal) for number in (signal.SIGINT, signal.SIGTERM)}
+    final = None
+    last_line = 0.0
+    interactive = sys.stdout.isatty()
+    try:
+        for progress in send.run():
+            final = progress
+            now = time.monotonic()
+            if interactive:
+                print("\r" + _progress_text(progress), end="", flush=True)
+            elif now - last_line >= LOG_INTERVAL:
+                print(_progress_text(progress), flush=True)
+                last_line = now
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if interactive:
+        print()
+    if final is not None:
+        print(_progress_text(final))
+    return final
+
+
+def _progress_text(progress: Progress) -> str:
+    left = "" if progress.seconds_left is None else f", about {_duration(progress.seconds_left)} left"
+    text = (f"{progress.state}: {progress.sent} sent, {progress.failed} failed, {progress.remaining} remaining "
+            f"of {progress.total}, {progress.per_minute:.0f}/min{left}")
+    return f"{text} ({progress.note})" if progress.note else text
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def _print(text: str) -> None:
+    print(text, flush=True)
+
+
+# --- Sent copies -------------------------------------------------------------------------
+
+
+class _SentCopier:
+    """Stores copies of sent messages in the account's Sent folder, then appends them on the server.
+
+    Copies go through the store's journal (``append_message``), so a copy that
+    cannot reach the server now is appended at the next ``sluice sync``.
+    """
+
+    def __init__(self, profile, account) -> None:
+        from desktop.store import Store
+
+        self.account = account
+        self.store = Store(profile.store_file)
+        self.folder_id = None
+        self.reason = ""
+        self.count = 0
+        folders = [folder for folder in self.store.folders(account.name, with_counts=False)
+                   if folder.special_use == "\\Sent"]
+        if not folders:
+            folders = [folder for folder in self.store.folders(account.name, with_counts=False)
+                       if folder.name.lower() in ("sent", "sent items", "sent messages", "inbox.sent")]
+        if folders:
+            self.folder_id = folders[0].id
+        else:
+            self.reason = (f"No Sent folder of account {account.name!r} is in the store yet, so no copies are kept. "
+                           f"Run 'sluice sync --account {account.name}' once before sending to keep them.")
+            log.warning("Merge send: %s", self.reason)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def keep(self, batch: list[tuple[int, bytes]]) -> None:
+        for _, data in batch:
+            self.store.append_message(self.folder_id, data, flags=("\\Seen",))
+        self.count += len(batch)
+
+    def copy_missing(self, journal: jn.Journal, merge_id: str, merge) -> None:
+        """Store the copies that an interrupted run did not store, re-rendered with their recorded Message-ID and Date."""
+        missing = {row.row: row for row in journal.recipients(merge_id, [jn.SENT]) if not row.copied}
+        if not missing:
+            return
+        from email import policy
+
+        done = []
+        for row in merge.rows:
+            number = int(getattr(row, "number", row))
+            record = missing.get(number)
+            if record is None:
+                continue
+            message = merge.render(number).message
+            for name, value in (("Message-ID", record.message_id), ("Date", record.date)):
+                del message[name]
+                message[name] = value
+            del message["Bcc"]
+            self.store.append_message(self.folder_id, message.as_bytes(policy=policy.SMTP), flags=("\\Seen",))
+            done.append(number)
+        journal.mark_copied(merge_id, done)
+        self.count += len(done)
+        log.info("Merge %s: stored %d Sent copies missed by an earlier run", merge_id, len(done))
+
+    def append_now(self) -> str:
+        """Append the stored copies on the server now; return a line for the user."""
+        if not self.count:
+            return "No Sent copies to append."
+        from imapclient.exceptions import IMAPClientError
+
+        from desktop.sync.actions import replay_account
+        from desktop.sync.connection import connect
+        from desktop.sync.errors import SyncError
+        from desktop.sync.service import logout
+
+        account_row = next((row for row in self.store.accounts() if row.name == self.account.name), None)
+        try:
+            client = connect(self.account, timeout=APPEND_TIMEOUT)
+        except SyncError as error:
+            log.warning("Sent copies of account %s stay queued: %s", self.account.name, error)
+            return f"Stored {self.count} Sent copies; they reach the server at the next 'sluice sync' ({error})."
+        try:
+            replay_account(client, self.store, account_row.id)
+        except (OSError, IMAPClientError) as error:
+            log.warning("Appending the Sent copies of account %s stopped: %s", self.account.name, error)
+            return f"Stored {self.count} Sent copies; the rest reach the server at the next 'sluice sync' ({error})."
+        finally:
+            logout(client, self.account)
+        return f"Appended {self.count} Sent copies to the server."
+
+
+# --- status --------------------------------------------------------------------------------
+
+
+def status_command(args: argparse.Namespace, profile) -> int:
+    """List every merge, or show one merge's rows."""
+    path = jn.journal_path(profile.data_dir)
+    if not path.exists():
+        print("No merges yet. Start one with: sluice merge send TEMPLATE DATA --account NAME")
+        return EXIT_OK
+    with jn.Journal(path) as journal:
+        if args.merge_id:
+            return _show_merge(journal, args.merge_id)
+        records = journal.merges()
+        if not records:
+            print("No merges yet. Start one with: sluice merge send TEMPLATE DATA --account NAME")
+            return EXIT_OK
+        print(f"{'ID':<14} {'KIND':<5} {'STATE':<9} {'CREATED':<16} {'SENT':>6} {'FAILED':>6} {'UNKNOWN':>7} "
+              f"{'TOTAL':>6}  ACCOUNT  TEMPLATE")
+        for record in records:
+            counts = journal.counts(record.id)
+            created = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created))
+            print(f"{record.id:<14} {record.kind:<5} {record.state:<9} {created:<16} {counts[jn.SENT]:>6} "
+                  f"{counts[jn.FAILED]:>6} {counts[jn.UNKNOWN]:>7} {record.total:>6}  {record.account}  "
+                  f"{Path(record.template).name}")
+    return EXIT_OK
+
+
+def _show_merge(journal: jn.Journal, merge_id: str) -> int:
+    record = journal.merge(merge_id)
+    created = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created))
+    print(f"Merge {record.id} ({record.kind}), {record.state}{': ' + record.note if record.note else ''}")
+    print(f"  created {created}, account {record.account}")
+    print(f"  template {record.template}")
+    print(f"  data {record.data}")
+    for line in summary_lines(journal, merge_id):
+        print(line)
+    rows = journal.recipients(merge_id)
+    if rows:
+        print(f"{'ROW':>5} {'STATE':<8} {'TRIES':>5}  ADDRESS / MESSAGE-ID / REPLY")
+        for row in rows:
+            print(f"{row.row:>5} {row.state:<8} {row.attempts:>5}  {row.address}  {row.message_id}  {row.reply}")
+    print(f"Report: {write_report(journal, merge_id)}")
+    return EXIT_OK

@@ -1,0 +1,740 @@
+"""Sending a merge: N SMTP connections on the sender's asyncio loop, throttled, retried, journaled.
+
+``MergeSend`` is plain Python for the command line and the window alike.
+``run()`` is a generator that yields ``Progress`` a few times a second in the
+caller's thread; ``pause``, ``resume`` and ``cancel`` may be called from any
+thread. Three threads take part:
+
+- a render thread turns data rows into bytes (Message-ID and Date set here)
+  and feeds a bounded queue, so the data is streamed, not held;
+- the loop thread of ``SmtpSender`` runs one worker per connection; each
+  worker keeps its connection open for many messages and writes the journal
+  before and after each message;
+- the caller's thread runs ``run()`` and stores the Sent copies in batches.
+
+Outcomes by server reply (see ``classify_reply``):
+- 2xx after DATA: sent.
+- 4xx, a dropped connection before DATA, or a timeout before DATA: retried
+  with exponential backoff up to ``max_attempts``, then failed.
+- a "too many messages" reply (421/450/451/452 with a 4.7.x code or a rate
+  text, or 5.7.x with a rate text): the whole send slows down and the row is
+  retried; it does not count as a failed attempt.
+- a sending quota reply (e.g. 5.4.5 "daily sending quota exceeded"): the send
+  stops and the row stays queued for ``resume``.
+- other 5xx: failed with the reply; 5.1.1-style "user unknown" replies also
+  add the address to the suppression list.
+- the connection lost or timed out after the data was sent: unknown, never resent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import email.utils
+import logging
+import queue
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import aiosmtplib
+
+from desktop.config import Account
+from desktop.merge import journal as jn
+from desktop.merge.rate import Rate, RateLimiter
+from desktop.send.smtp import (
+    KIND_AUTH,
+    KIND_CONFIG,
+    KIND_CREDENTIALS,
+    KIND_SENDER,
+    KIND_TLS,
+    SendError,
+    SmtpSender,
+    check_size,
+    classify_error,
+    close_connection,
+)
+
+log = logging.getLogger(__name__)
+
+TEST_SUBJECT_MARK = "[TEST]"
+TEST_HEADER = "X-Sluice-Merge-Test"
+
+# Connection failures that no retry can fix: the send stops and waits for the user.
+_FATAL_KINDS = {KIND_AUTH, KIND_CONFIG, KIND_CREDENTIALS, KIND_TLS, KIND_SENDER}
+
+# Replies that ask the client to send more slowly. Matched on 421/450/451/452 replies, and on 5.7.x replies
+# that some providers use for rate limits. Examples: "421 4.7.0 Try again later, closing connection" and
+# "450 4.7.28 ... unusual rate of unsolicited mail" (Gmail), "451 4.7.500 Server busy" and
+# "452 4.3.1 Insufficient system resources"? no: only rate texts (Microsoft), "421 Too many messages" (many).
+_RATE_CODES = {421, 450, 451, 452}
+_RATE_TEXT = re.compile(
+    r"\b4\.7\.\d+\b|too many (messages|mails|connections|recipients)|rate limit|rate of|throttl|slow down"
+    r"|sending rate|try again later|temporarily deferred",
+    re.IGNORECASE,
+)
+_RATE_TEXT_PERMANENT = re.compile(r"too many (messages|mails)|rate limit|sending rate|throttl", re.IGNORECASE)
+# Replies that mean the account's sending quota is used up: 5.4.5 (Gmail: "Daily user sending quota exceeded"),
+# Microsoft's SubmissionQuotaExceeded, and generic quota texts.
+_QUOTA_TEXT = re.compile(
+    r"\b5\.4\.5\b|sending quota|quota exceeded|submissionquotaexceeded|daily (user )?sending limit|limit exceeded",
+    re.IGNORECASE,
+)
+# Hard bounces: the address does not exist (RFC 3463: X.1.1 bad destination mailbox, X.1.10 null MX).
+_HARD_BOUNCE_CODES = {550, 551, 553}
+_HARD_BOUNCE_TEXT = re.compile(
+    r"\b5\.1\.(1|10)\b|user unknown|unknown user|no such user|no such (mailbox|recipient)|does not exist"
+    r"|recipient not found|mailbox not found|address rejected",
+    re.IGNORECASE,
+)
+
+OUTCOME_SENT = "sent"
+OUTCOME_RETRY = "retry"
+OUTCOME_SLOW = "slow"
+OUTCOME_QUOTA = "quota"
+OUTCOME_FAILED = "failed"
+OUTCOME_BOUNCE = "bounce"
+
+
+def classify_reply(code: int, text: str) -> str:
+    """Return what a server reply means for a merge: one of the ``OUTCOME_*`` values."""
+    if 200 <= code < 300:
+        return OUTCOME_SENT
+    if code in _RATE_CODES and _RATE_TEXT.search(text):
+        return OUTCOME_SLOW
+    if code >= 500 and _QUOTA_TEXT.search(text):
+        return OUTCOME_QUOTA
+    if code >= 500 and re.search(r"\b5\.7\.\d+\b", text) and _RATE_TEXT_PERMANENT.search(text):
+        return OUTCOME_SLOW
+    if 400 <= code < 500:
+        return OUTCOME_RETRY
+    if code in _HARD_BOUNCE_CODES and _HARD_BOUNCE_TEXT.search(text):
+        return OUTCOME_BOUNCE
+    return OUTCOME_FAILED
+
+
+@dataclass
+class SendOptions:
+    """How a merge is sent.
+
+    Attributes:
+        connections: SMTP connections in parallel, each sending many messages.
+        rate: Limits per minute, hour and day, and pauses.
+        max_attempts: Tries per message for temporary failures before it is failed.
+        backoff_seconds: Wait before the first retry; doubled for each further one (with ±20% jitter).
+        backoff_max_seconds: Longest wait between two tries.
+        slow_hold_seconds: How long every connection waits after a "too many messages" reply.
+        max_slowdowns: Consecutive "too many" replies without a success after which the send stops.
+        timeout: Seconds allowed for each SMTP step.
+        sent_copies: Store a copy of each sent message in the account's Sent folder.
+        copy_batch: Sent copies are stored in batches of this many.
+        test_to: For a test send: the address that receives every message instead of its recipient.
+        test_count: For a test send: how many messages (the first rendered rows).
+        durable: Sync the journal's "sending" record to disk before each message,
+            so that even a power failure cannot make a message go out twice.
+    """
+
+    connections: int = 4
+    rate: Rate = field(default_factory=Rate)
+    max_attempts: int = 5
+    backoff_seconds: float = 5.0
+    backoff_max_seconds: float = 300.0
+    slow_hold_seconds: float = 60.0
+    max_slowdowns: int = 10
+    timeout: float = 60.0
+    sent_copies: bool = True
+    copy_batch: int = 200
+    test_to: str = ""
+    test_count: int = 3
+    durable: bool = True
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first invalid option and its valid range."""
+        if not 1 <= self.connections <= 64:
+            raise ValueError(f"--connections {self.connections} is invalid; use 1 to 64.")
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts {self.max_attempts} is invalid; use 1 or more.")
+        if self.test_to and self.test_count < 1:
+            raise ValueError(f"--test-count {self.test_count} is invalid; use 1 or more.")
+
+    def as_dict(self) -> dict:
+        rate = self.rate
+        return {
+            "connections": self.connections, "max_attempts": self.max_attempts, "sent_copies": self.sent_copies,
+            "rate": {"per_minute": rate.per_minute, "per_hour": rate.per_hour, "per_day": rate.per_day,
+                     "pause_every": rate.pause_every, "pause_seconds": rate.pause_seconds, "jitter": rate.jitter},
+            "test_to": self.test_to, "test_count": self.test_count,
+        }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a send, yielded by ``MergeSend.run``.
+
+    Attributes:
+        state: ``running``, ``paused``, ``stopping``, ``finished`` or ``stopped``.
+        remaining: Rows not sent, failed, unknown or skipped yet.
+        per_minute: Messages sent in the last minute (or the rate so far when shorter).
+        seconds_left: Estimate at the current rate; None before the first message.
+        note: Why the send stopped, or the latest slow-down; "" otherwise.
+    """
+
+    merge_id: str
+    total: int
+    sent: int
+    failed: int
+    unknown: int
+    skipped: int
+    remaining: int
+    per_minute: float
+    seconds_left: float | None
+    state: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message ready for the wire, made by the render thread."""
+
+    row: int
+    key: str
+    address: str
+    sender: str
+    message_id: str
+    date: str
+    data: bytes
+    skip_reason: str = ""
+    copies_to: tuple[str, ...] = ()  # further envelope recipients: the message's other To, Cc and Bcc addresses
+
+
+class MergeSend:
+    """Sends the unsent rows of one merge; see the module docstring.
+
+    Args:
+        account: The sending account (its SMTP settings and address).
+        merge: The opened merge (``desktop.merge.render.open_merge``): its
+            ``rows`` (each with a ``number``) and ``render(number)``.
+        journal_file: The profile's journal; the merge must be recorded in it.
+        merge_id: The journal's id of this merge.
+        options: How to send.
+        smtp: The sender whose loop runs the connections.
+        suppression: Addresses never sent to (``contains``/``add``); hard
+            bounces are added. None: no list.
+        store_copies: Called in the caller's thread with ``[(row, message bytes)]``
+            of sent messages to keep in the Sent folder; None: no copies.
+    """
+
+    def __init__(
+        self,
+        *,
+        account: Account,
+        merge,
+        journal_file: Path,
+        merge_id: str,
+        options: SendOptions,
+        smtp: SmtpSender,
+        suppression=None,
+        store_copies: Callable[[list[tuple[int, bytes]]], None] | None = None,
+    ) -> None:
+        options.validate()
+        self.account = account
+        self.merge = merge
+        self.journal_file = Path(journal_file)
+        self.merge_id = merge_id
+        self.options = options
+        self._smtp = smtp
+        self._suppression = suppression
+        # Read once: one lookup per row in the list's file would cost more than rendering the row.
+        self._suppressed = {address.lower() for address in suppression.addresses()} if suppression is not None else set()
+        self._store_copies = store_copies if options.sent_copies else None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._cancelled = threading.Event()
+        self._paused = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._resume_event: asyncio.Event | None = None
+        self._note = ""
+        self._stop_note = ""
+        self._copies: list[tuple[int, bytes]] = []
+        self._sent_times: collections.deque[float] = collections.deque()
+        self._started = 0.0
+        self._counts: dict[str, int] = {}
+        self._total = 0
+        self._state: _LoopState | None = None
+        self._slots = threading.BoundedSemaphore(1)
+        self._main_started = threading.Event()
+
+    # --- control from any thread ----------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop starting new messages until ``resume``; messages in flight finish."""
+        self._paused.set()
+        self._call_in_loop(lambda: self._resume_event and self._resume_event.clear())
+        log.info("Merge %s paused", self.merge_id)
+        self._wake.set()
+
+    def resume(self) -> None:
+        """Continue after ``pause``."""
+        self._paused.clear()
+        self._call_in_loop(lambda: self._resume_event and self._resume_event.set())
+        log.info("Merge %s resumed", self.merge_id)
+        self._wake.set()
+
+    def cancel(self, note: str = "cancelled by the user") -> None:
+        """Stop the send: messages in flight finish and are journaled, the rest stay queued for resume."""
+        if not self._cancelled.is_set():
+            log.info("Merge %s: stopping (%s)", self.merge_id, note)
+            self._stop_note = self._stop_note or note
+        self._cancelled.set()
+        self._call_in_loop(self._wake_workers)
+        self._wake.set()
+
+    def _wake_workers(self) -> None:
+        if self._resume_event is not None:
+            self._resume_event.set()
+        if self._state is not None:
+            self._end_if_idle(self._state)
+
+    def _call_in_loop(self, callback: Callable[[], object]) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(callback)
+
+    # --- the caller's side -----------------------------------------------------------
+
+    def run(self) -> Iterator[Progress]:
+        """Send, yielding progress about four times a second and a final snapshot."""
+        with jn.Journal(self.journal_file) as journal, jn.MergeLock(self.journal_file, self.merge_id):
+            record = journal.merge(self.merge_id)
+            recovered = journal.recover(self.merge_id)
+            if recovered:
+                self._note = f"{len(recovered)} row(s) of unknown outcome from the last run are not resent"
+            done = {row for row, state in journal.row_states(self.merge_id).items() if state in jn.DONE_STATES}
+            self._total = record.total
+            self._counts = journal.counts(self.merge_id)
+            journal.set_state(self.merge_id, jn.RUNNING)
+            earlier = journal.sent_times(self.account.name, time.time() - 86400)
+            yield from self._drive(journal, done, earlier)
+
+    def _drive(self, journal: jn.Journal, done: set[int], earlier: list[float]) -> Iterator[Progress]:
+        self._started = time.monotonic()
+        self._slots = threading.BoundedSemaphore(max(16, 4 * self.options.connections))
+        self._main_started = threading.Event()
+        self._loop = self._smtp_loop()
+        future = self._smtp.run_coroutine(self._main(earlier))
+        if not self._main_started.wait(30) and not future.done():
+            future.cancel()
+            raise RuntimeError("The SMTP sender loop did not start the merge in 30 s.")
+        producer = threading.Thread(target=self._produce, args=(done,), name="merge-render", daemon=True)
+        producer.start()
+        error: BaseException | None = None
+        try:
+            while not future.done():
+                self._wake.wait(0.25)
+                self._wake.clear()
+                self._flush_copies(journal, final=False)
+                yield self._snapshot("paused" if self._paused.is_set() else
+                                     "stopping" if self._cancelled.is_set() else "running")
+        finally:
+            if not future.done():
+                # The caller stopped iterating (e.g. the window closed): finish what is in flight.
+                self.cancel("the caller stopped the send")
+            try:
+                error = future.exception(timeout=self.options.timeout * 2 + 5)
+            except (TimeoutError, concurrent.futures.TimeoutError, concurrent.futures.CancelledError) as problem:
+                error = problem
+            self._cancelled.set()
+            producer.join(timeout=self.options.timeout)
+            self._flush_copies(journal, final=True)
+        if error is not None:
+            log.error("Merge %s stopped by an unexpected error: %r", self.merge_id, error)
+            self._stop_note = self._stop_note or f"unexpected error: {error!r}"
+        yield self._finish(journal)
+
+    def _smtp_loop(self) -> asyncio.AbstractEventLoop:
+        return self._smtp.run_coroutine(_running_loop()).result()
+
+    def _finish(self, journal: jn.Journal) -> Progress:
+        counts = journal.counts(self.merge_id)
+        self._counts = counts
+        remaining = self._total - sum(counts[state] for state in jn.DONE_STATES)
+        finished = remaining <= 0 and not self._stop_note
+        note = "" if finished else (self._stop_note or f"{remaining} row(s) not sent")
+        journal.set_state(self.merge_id, jn.FINISHED if finished else jn.STOPPED, note)
+        if note:
+            journal.add_event(self.merge_id, "stop", note)
+        return self._snapshot(jn.FINISHED if finished else jn.STOPPED, note or self._note)
+
+    def _snapshot(self, state: str, note: str | None = None) -> Progress:
+        with self._lock:
+            counts = dict(self._counts)
+            now = time.monotonic()
+            while self._sent_times and self._sent_times[0] < now - 60:
+                self._sent_times.popleft()
+            recent = len(self._sent_times)
+            note = self._note if note is None else note
+        elapsed = min(now - self._started, 60.0)
+        per_minute = recent * 60.0 / elapsed if elapsed > 0.1 else 0.0
+        remaining = max(self._total - sum(counts.get(name, 0) for name in jn.DONE_STATES), 0)
+        seconds_left = remaining / (per_minute / 60.0) if per_minute > 0 else None
+        return Progress(
+            merge_id=self.merge_id, total=self._total, sent=counts.get(jn.SENT, 0), failed=counts.get(jn.FAILED, 0),
+            unknown=counts.get(jn.UNKNOWN, 0), skipped=counts.get(jn.SKIPPED, 0), remaining=remaining,
+            per_minute=per_minute, seconds_left=seconds_left, state=state, note=note,
+        )
+
+    def _flush_copies(self, journal: jn.Journal, *, final: bool) -> None:
+        if self._store_copies is None:
+            return
+        with self._lock:
+            if not self._copies or (not final and len(self._copies) < self.options.copy_batch):
+                return
+            batch, self._copies = self._copies, []
+        try:
+            self._store_copies(batch)
+        except Exception as error:  # noqa: BLE001 - a failing copy must not stop the send; the rows stay uncopied
+            log.warning("Merge %s: storing %d Sent copies failed: %s", self.merge_id, len(batch), error)
+            self._note = f"Sent copies could not be stored ({error})"
+            return
+        journal.mark_copied(self.merge_id, [row for row, _ in batch])
+
+    def _count(self, state: str, previous: str | None = None) -> None:
+        with self._lock:
+            self._counts[state] = self._counts.get(state, 0) + 1
+            if previous:
+                self._counts[previous] = self._counts.get(previous, 0) - 1
+            if state == jn.SENT:
+                self._sent_times.append(time.monotonic())
+        self._wake.set()
+
+    # --- the render thread ---------------------------------------------------------------
+
+    def _produce(self, done: set[int]) -> None:
+        produced = 0
+        try:
+            for row in self.merge.rows:
+                if self._cancelled.is_set():
+                    break
+                number = _row_number(row)
+                if number in done:
+                    continue
+                if self.options.test_to and produced >= self.options.test_count:
+                    break
+                item = self._prepare(number)
+                produced += 1
+                if not self._put(item):
+                    break
+        except Exception as error:  # noqa: BLE001 - reported as the reason the send stopped
+            log.exception("Merge %s: reading the rows failed", self.merge_id)
+            self.cancel(f"reading the data failed: {error}")
+        finally:
+            self._call_in_loop(self._source_finished)
+
+    def _put(self, item: Outgoing) -> bool:
+        """Hand ``item`` to the workers once a queue slot is free; False when the send was cancelled."""
+        while not self._slots.acquire(timeout=0.2):
+            if self._cancelled.is_set():
+                return False
+        if self._cancelled.is_set():
+            return False
+        self._call_in_loop(lambda: self._enqueue(item))
+        return True
+
+    def _enqueue(self, item: Outgoing) -> None:
+        """Queue a rendered message on the loop thread; it counts as outstanding until its row is settled."""
+        self._state.outstanding += 1
+        self._state.queue.put_nowait((item, True))
+
+    def _prepare(self, number: int) -> Outgoing:
+        from desktop.merge.errors import RowError
+
+        try:
+            rendered = self.merge.render(number)
+        except RowError as error:
+            # A suppressed recipient (SuppressedError) lands here too, with its own reason.
+            return Outgoing(number, "", "", "", "", "", b"", skip_reason=error.describe())
+        recipients = [str(address) for address in rendered.to]
+        address, others = recipients[0], tuple(recipients[1:])
+        if not self.options.test_to and address.lower() in self._suppressed:
+            return Outgoing(number, rendered.key, address, "", "", "", b"", skip_reason="suppressed address")
+        message: EmailMessage = rendered.message
+        envelope_sender = self.account.address or rendered.sender
+        if self.options.test_to:
+            _mark_as_test(message, address, number)
+            address, others = self.options.test_to, ()
+        domain = envelope_sender.rpartition("@")[2] or "localhost"
+        message_id = email.utils.make_msgid(domain=domain)
+        date = email.utils.format_datetime(email.utils.localtime())
+        for name, value in (("Message-ID", message_id), ("Date", date)):
+            del message[name]
+            message[name] = value
+        del message["Bcc"]
+        data = message.as_bytes(policy=policy.SMTP)
+        return Outgoing(number, rendered.key, address, envelope_sender, message_id, date, data, copies_to=others)
+
+    # --- the loop thread -------------------------------------------------------------------
+
+    async def _main(self, earlier: list[float]) -> None:
+        self._resume_event = asyncio.Event()
+        if not self._paused.is_set():
+            self._resume_event.set()
+        journal = jn.Journal(self.journal_file)
+        try:
+            self._state = _LoopState(journal=journal, limiter=RateLimiter(self.options.rate, earlier))
+            self._main_started.set()
+            workers = [asyncio.create_task(self._worker(self._state, number))
+                       for number in range(self.options.connections)]
+            await asyncio.gather(*workers)
+        finally:
+            journal.close()
+
+    def _source_finished(self) -> None:
+        self._state.source_done = True
+        self._end_if_idle(self._state)
+
+    def _end_if_idle(self, state: _LoopState) -> None:
+        """Wake every worker with an end mark once nothing is left: the source is read and no row is pending."""
+        if (state.source_done and state.outstanding <= 0) or self._cancelled.is_set():
+            for _ in range(self.options.connections):
+                state.queue.put_nowait((None, False))
+
+    async def _worker(self, state: _LoopState, number: int) -> None:
+        client: aiosmtplib.SMTP | None = None
+        try:
+            while not self._cancelled.is_set():
+                await self._resume_event.wait()
+                item, first = await state.queue.get()
+                if item is None or self._cancelled.is_set():
+                    break
+                if first:
+                    self._slots.release()
+                if item.skip_reason:
+                    state.journal.mark_skipped(self.merge_id, item.row, item.key, item.address, item.skip_reason)
+                    self._count(jn.SKIPPED)
+                    self._finish_item(state)
+                    continue
+                client = await self._send_one(state, item, client, number)
+        finally:
+            if client is not None:
+                await close_connection(client)
+
+    def _finish_item(self, state: _LoopState) -> None:
+        state.outstanding -= 1
+        self._end_if_idle(state)
+
+    def _retry_later(self, state: _LoopState, item: Outgoing, delay: float) -> None:
+        if delay <= 0:
+            state.queue.put_nowait((item, False))
+        else:
+            asyncio.get_running_loop().call_later(delay, state.queue.put_nowait, (item, False))
+
+    async def _send_one(
+        self, state: _LoopState, item: Outgoing, client: aiosmtplib.SMTP | None, worker: int,
+    ) -> aiosmtplib.SMTP | None:
+        await state.limiter.acquire()
+        if self._cancelled.is_set():
+            # Not journaled as sending, so the row stays queued for resume.
+            self._finish_item(state)
+            return client
+        if client is None or not client.is_connected:
+            client = await self._connect(state, item)
+            if client is None:
+                return None
+        attempt = state.journal.mark_sending(self.merge_id, item.row, item.key, item.address, item.message_id,
+                                             item.date, durable=self.options.durable)
+        self._count(jn.SENDING)
+        outcome, reply, delivered_unknown = await self._transmit(client, item)
+        if delivered_unknown or not client.is_connected:
+            await close_connection(client)
+            client = None
+        self._settle(state, item, outcome, reply, attempt, unknown=delivered_unknown)
+        return client
+
+    async def _connect(self, state: _LoopState, item: Outgoing) -> aiosmtplib.SMTP | None:
+        """Open a connection for a worker; on failure requeue ``item`` and maybe stop the send."""
+        try:
+            client = await self._smtp.open_connection(self.account, self.options.timeout)
+        except SendError as error:
+            state.connect_failures += 1
+            log.warning("Merge %s: connecting to the SMTP server failed (%s, try %d): %s",
+                        self.merge_id, error.kind, state.connect_failures, error)
+            if error.kind in _FATAL_KINDS or not error.temporary:
+                self.cancel(str(error))
+            elif state.connect_failures >= self.options.max_attempts:
+                self.cancel(f"the SMTP server could not be reached {state.connect_failures} times: {error}")
+            else:
+                await asyncio.sleep(self._backoff(state.connect_failures))
+            self._retry_later(state, item, 0)
+            return None
+        state.connect_failures = 0
+        return client
+
+    async def _transmit(self, client: aiosmtplib.SMTP, item: Outgoing) -> tuple[str, str, bool]:
+        """Send one message over an open connection; return (outcome, reply text, outcome unknown)."""
+        try:
+            check_size(client, self.account, len(item.data))
+            await client.mail(item.sender)
+            await client.rcpt(item.address)
+            refused = await self._further_recipients(client, item)
+        except SendError as error:
+            await _reset(client)
+            return OUTCOME_FAILED, str(error), False
+        except aiosmtplib.SMTPResponseException as error:
+            await _reset(client)
+            reply = f"{error.code} {error.message}"
+            return classify_reply(error.code, error.message), reply, False
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+            # Nothing of the message was sent yet, so trying again is safe.
+            return OUTCOME_RETRY, f"connection lost before the message was sent: {error}", False
+        try:
+            response = await client.data(item.data)
+        except aiosmtplib.SMTPResponseException as error:
+            return classify_reply(error.code, error.message), f"{error.code} {error.message}", False
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
+            # NOTE: aiosmtplib sends DATA and the message in one call, so a drop before the server's 354 cannot be
+            # told apart from a drop after the message; both count as unknown, which never sends a message twice.
+            mapped = classify_error(self.account, error)
+            return OUTCOME_FAILED, f"no reply after the message data: {mapped}", True
+        reply = f"{response.code} {response.message}"
+        return OUTCOME_SENT, f"{reply}; refused: {refused}" if refused else reply, False
+
+    async def _further_recipients(self, client: aiosmtplib.SMTP, item: Outgoing) -> str:
+        """Send RCPT for the Cc and Bcc addresses; a refusal is logged and kept, it does not stop the message."""
+        refused = []
+        for address in item.copies_to:
+            try:
+                await client.rcpt(address)
+            except aiosmtplib.SMTPRecipientRefused as error:
+                log.warning("Merge %s row %d: the server refused the further recipient %s: %s %s",
+                            self.merge_id, item.row, address, error.code, error.message)
+                refused.append(f"{address} ({error.code} {error.message})")
+        return ", ".join(refused)
+
+    def _settle(self, state: _LoopState, item: Outgoing, outcome: str, reply: str, attempt: int, *,
+                unknown: bool) -> None:
+        journal = state.journal
+        if unknown:
+            journal.mark_done(self.merge_id, item.row, jn.UNKNOWN, reply)
+            log.warning("Merge %s row %d: outcome unknown (%s)", self.merge_id, item.row, reply)
+            self._count(jn.UNKNOWN, jn.SENDING)
+            self._finish_item(state)
+            return
+        if outcome == OUTCOME_SENT:
+            journal.mark_done(self.merge_id, item.row, jn.SENT, reply)
+            state.slowdowns_in_row = 0
+            self._count(jn.SENT, jn.SENDING)
+            if self._store_copies is not None:
+                with self._lock:
+                    self._copies.append((item.row, item.data))
+            self._finish_item(state)
+            return
+        if outcome == OUTCOME_SLOW:
+            self._slow_down(state, item, reply)
+            return
+        if outcome == OUTCOME_QUOTA:
+            journal.mark_done(self.merge_id, item.row, jn.QUEUED, reply)
+            self._count(jn.QUEUED, jn.SENDING)
+            self._finish_item(state)
+            self.cancel(f"the account's sending quota is used up ({reply}); resume the merge later")
+            return
+        if outcome == OUTCOME_RETRY and attempt - state.throttled.get(item.row, 0) < self.options.max_attempts:
+            journal.mark_done(self.merge_id, item.row, jn.QUEUED, reply)
+            self._count(jn.QUEUED, jn.SENDING)
+            delay = self._backoff(attempt)
+            log.info("Merge %s row %d: temporary failure (%s); try %d in %.1f s",
+                     self.merge_id, item.row, reply, attempt + 1, delay)
+            self._retry_later(state, item, delay)
+            return
+        journal.mark_done(self.merge_id, item.row, jn.FAILED, reply)
+        self._count(jn.FAILED, jn.SENDING)
+        log.warning("Merge %s row %d failed after %d attempt(s): %s", self.merge_id, item.row, attempt, reply)
+        if outcome == OUTCOME_BOUNCE and self._suppression is not None and not self.options.test_to:
+            self._suppression.add(item.address, f"hard bounce in merge {self.merge_id}: {reply}")
+            log.info("Merge %s: added the hard-bounced address of row %d to the suppression list",
+                     self.merge_id, item.row)
+        self._finish_item(state)
+
+    def _slow_down(self, state: _LoopState, item: Outgoing, reply: str) -> None:
+        journal = state.journal
+        journal.mark_done(self.merge_id, item.row, jn.QUEUED, reply)
+        # A throttled try is not held against the row's limit of attempts.
+        state.throttled[item.row] = state.throttled.get(item.row, 0) + 1
+        self._count(jn.QUEUED, jn.SENDING)
+        state.slowdowns_in_row += 1
+        interval = state.limiter.slow_down(self._snapshot("running").per_minute, self.options.slow_hold_seconds)
+        self._note = f"the server asked to send more slowly ({reply}); now {60 / interval:.1f} messages per minute"
+        journal.add_event(self.merge_id, "slow_down", f"row {item.row}: {reply}; interval {interval:.3f} s")
+        if state.slowdowns_in_row >= self.options.max_slowdowns:
+            self.cancel(f"the server asked {state.slowdowns_in_row} times in a row to send more slowly ({reply}); "
+                        "resume the merge later or with a lower --rate")
+        self._retry_later(state, item, 0)
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self.options.backoff_seconds * 2 ** (attempt - 1), self.options.backoff_max_seconds)
+        return delay * random.uniform(0.8, 1.2)
+
+
+@dataclass
+class _LoopState:
+    """What the workers of one send share on the loop thread."""
+
+    journal: jn.Journal
+    limiter: RateLimiter
+    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
+    source_done: bool = False
+    outstanding: int = 0
+    connect_failures: int = 0
+    slowdowns_in_row: int = 0
+    throttled: dict[int, int] = field(default_factory=dict)  # row: tries the server deferred to slow the send
+
+
+async def _running_loop() -> asyncio.AbstractEventLoop:
+    return asyncio.get_running_loop()
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    """Reset the transaction after a rejected MAIL or RCPT, so the connection can send the next message."""
+    if not client.is_connected:
+        return
+    try:
+        await client.rset()
+    except (aiosmtplib.SMTPException, OSError) as error:
+        log.debug("RSET failed, closing the connection: %s", error)
+        client.close()
+
+
+def _row_number(row) -> int:
+    return int(getattr(row, "number", row))
+
+
+def _mark_as_test(message: EmailMessage, address: str, number: int) -> None:
+    subject = str(message.get("Subject", ""))
+    del message["Subject"]
+    message["Subject"] = f"{TEST_SUBJECT_MARK} {subject}".strip()
+    del message[TEST_HEADER]
+    message[TEST_HEADER] = f"row {number}, for {address}"
+
+
+def options_from_dict(values: dict) -> SendOptions:
+    """Rebuild SendOptions from ``SendOptions.as_dict()`` as stored in the journal."""
+    rate = Rate(**values.get("rate", {}))
+    base = SendOptions()
+    return replace(base, connections=values.get("connections", base.connections), rate=rate,
+                   max_attempts=values.get("max_attempts", base.max_attempts),
+                   sent_copies=values.get("sent_copies", base.sent_copies),
+                   test_to=values.get("test_to", ""), test_count=values.get("test_count", base.test_count))
+
+
+def summarise(rows: Iterable[jn.RecipientRecord]) -> dict[str, int]:
+    """Count rows per state."""
+    counts = dict.fromkeys(jn.STATES, 0)
+    for row in rows:
+        counts[row.state] += 1
+    return counts
