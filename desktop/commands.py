@@ -92,6 +92,10 @@ COMMANDS: tuple[Command, ...] = (
             QT_TRANSLATE_NOOP(_C, "Show the Archive folder of the current account."), _NAVIGATION, "go"),
     Command("go-folder", QT_TRANSLATE_NOOP(_C, "Go to folder or label…"),
             QT_TRANSLATE_NOOP(_C, "Open the palette on the folders and labels, to pick one by typing."), _NAVIGATION, "go"),
+    Command("go-unified-inbox", QT_TRANSLATE_NOOP(_C, "Go to unified inbox"),
+            QT_TRANSLATE_NOOP(_C, "Show the INBOX of every account in one list, newest first."), _NAVIGATION, "go"),
+    Command("go-saved-search", QT_TRANSLATE_NOOP(_C, "Go to saved search…"),
+            QT_TRANSLATE_NOOP(_C, "Open the palette on the saved searches, to pick one by typing."), _NAVIGATION, "go"),
     # Selecting
     Command("toggle-select", QT_TRANSLATE_NOOP(_C, "Select message"),
             QT_TRANSLATE_NOOP(_C, "Add the current message (or conversation) to the selection, or take it out."),
@@ -162,6 +166,12 @@ COMMANDS: tuple[Command, ...] = (
             QT_TRANSLATE_NOOP(_C, "Put the cursor in the search field."), _APPLICATION, "view"),
     Command("leave-search", QT_TRANSLATE_NOOP(_C, "Leave search"),
             QT_TRANSLATE_NOOP(_C, "Clear the search and show the folder again."), _APPLICATION, "view"),
+    Command("save-search", QT_TRANSLATE_NOOP(_C, "Save search…"),
+            QT_TRANSLATE_NOOP(_C, "Keep the text of the search field as a saved search, shown as a folder in the "
+                                  "folder tree."), _APPLICATION, "folder"),
+    Command("edit-saved-search", QT_TRANSLATE_NOOP(_C, "Edit saved search…"),
+            QT_TRANSLATE_NOOP(_C, "Rename, change or delete the saved search on show, or make it a lane of the "
+                                  "split inbox."), _APPLICATION, "folder"),
     Command("sort-by-priority", QT_TRANSLATE_NOOP(_C, "Sort by priority"),
             QT_TRANSLATE_NOOP(_C, "List the highest rule priority first instead of the newest message."),
             _APPLICATION, "view"),

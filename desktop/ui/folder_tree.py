@@ -3,6 +3,11 @@
 Each account node also shows what the account is doing (syncing, watching,
 offline...), drawn by ``FolderTreeDelegate`` after the name in a muted colour,
 with the reason in the tooltip.
+
+Two kinds of views come with the accounts. With two or more accounts, a
+"Unified inbox" node at the top lists the INBOX of every account. Saved
+searches (``desktop.views``) are virtual folders under a "Saved searches"
+node at the bottom, shown while there is at least one.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
 
 from desktop.store import FolderRow
 from desktop.ui.account_state import AccountState
+from desktop.views import SavedSearch, inbox_folder_ids
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +34,17 @@ ACCOUNT_ROLE = Qt.ItemDataRole.UserRole + 4
 FOLDER_ROW_ROLE = Qt.ItemDataRole.UserRole + 5
 # The AccountState of an account node, or None until a sync or watch reports one.
 STATE_ROLE = Qt.ItemDataRole.UserRole + 6
+# The SavedSearch of a saved search's node, or None on other nodes.
+SAVED_SEARCH_ROLE = Qt.ItemDataRole.UserRole + 7
+
+UNIFIED_INBOX_KEY = ("unified",)
+SAVED_SEARCHES_KEY = ("saved-searches",)
+
+
+def saved_search_key(name: str) -> tuple[str, str]:
+    """Return the ``NODE_KEY_ROLE`` of a saved search's node."""
+    return ("saved", name)
+
 
 # Roles (RFC 6154 special-use, plus INBOX) that the folder commands leave alone.
 SPECIAL_FOLDERS = {"\\Inbox", "\\Sent", "\\Trash", "\\Drafts", "\\Junk", "\\Archive", "\\All", "\\Flagged"}
@@ -51,6 +68,9 @@ class FolderTreeModel(QStandardItemModel):
         self._folder_items: dict[int, QStandardItem] = {}
         self._account_items: dict[str, QStandardItem] = {}
         self._states: dict[str, AccountState] = {}
+        self._unified_item: QStandardItem | None = None
+        self._inbox_ids: list[int] = []
+        self._saved_searches: list[SavedSearch] = []
 
     def set_folders(self, folders: Sequence[FolderRow], accounts: Iterable[str] = ()) -> None:
         """Rebuild the tree from ``folders``, as returned by ``Store.folders()``.
@@ -63,6 +83,7 @@ class FolderTreeModel(QStandardItemModel):
         self.removeRows(0, self.rowCount())
         self._folder_items.clear()
         self._account_items.clear()
+        self._unified_item = None
         for account, rows in _by_account(folders, accounts):
             account_item = self._new_item(account, ("account", account), account)
             account_item.setData([row.id for row in rows], FOLDER_IDS_ROLE)
@@ -70,7 +91,54 @@ class FolderTreeModel(QStandardItemModel):
             self.appendRow(account_item)
             self._add_folders(account_item, account, rows)
             self._show_state(account)
+        self._inbox_ids = inbox_folder_ids(folders)
+        if len(self._inbox_ids) >= 2:
+            self._add_unified_inbox(folders)
+        self._add_saved_searches()
         self.update_counts(folders)
+
+    def set_saved_searches(self, searches: Sequence[SavedSearch]) -> None:
+        """Show ``searches`` under the "Saved searches" node, in their order; no node without any."""
+        self._saved_searches = list(searches)
+        section = self.index_of_key(SAVED_SEARCHES_KEY)
+        if section.isValid():
+            self.removeRow(section.row())
+        self._add_saved_searches()
+
+    def saved_searches(self) -> list[SavedSearch]:
+        return list(self._saved_searches)
+
+    def inbox_ids(self) -> list[int]:
+        """Return the folder id of each account's INBOX, as of the last ``set_folders``."""
+        return list(self._inbox_ids)
+
+    def unified_inbox_index(self) -> QModelIndex:
+        """Return the unified inbox's node, or an invalid index while fewer than two accounts have an INBOX."""
+        return self._unified_item.index() if self._unified_item is not None else QModelIndex()
+
+    def _add_unified_inbox(self, folders: Sequence[FolderRow]) -> None:
+        item = self._new_item(self.tr("Unified inbox"), UNIFIED_INBOX_KEY, "")
+        item.setData(list(self._inbox_ids), FOLDER_IDS_ROLE)
+        accounts = sorted({row.account for row in folders if row.id in self._inbox_ids})
+        item.setToolTip(self.tr("The INBOX of every account: %1").replace("%1", ", ".join(accounts)))
+        self.insertRow(0, item)
+        self._unified_item = item
+
+    def _add_saved_searches(self) -> None:
+        if not self._saved_searches:
+            return
+        section = self._new_item(self.tr("Saved searches"), SAVED_SEARCHES_KEY, "")
+        section.setData([], FOLDER_IDS_ROLE)
+        section.setForeground(Qt.GlobalColor.gray)
+        section.setToolTip(self.tr("Searches kept in searches.toml of the profile; each lists its matches in every account"))
+        for search in self._saved_searches:
+            item = self._new_item(search.name, saved_search_key(search.name), "")
+            item.setData([], FOLDER_IDS_ROLE)
+            item.setData(search, SAVED_SEARCH_ROLE)
+            lane = self.tr(" (also a lane of the split inbox)") if search.lane else ""
+            item.setToolTip(self.tr("Saved search: %1").replace("%1", search.query) + lane)
+            section.appendRow(item)
+        self.appendRow(section)
 
     def accounts(self) -> list[str]:
         return list(self._account_items)
@@ -118,13 +186,18 @@ class FolderTreeModel(QStandardItemModel):
     def update_counts(self, folders: Iterable[FolderRow]) -> None:
         """Relabel each folder and account with its unread count."""
         unread_by_account: dict[str, int] = {}
+        unread_in_inboxes = 0
         for row in folders:
             unread_by_account[row.account] = unread_by_account.get(row.account, 0) + row.unread
+            if row.id in self._inbox_ids:
+                unread_in_inboxes += row.unread
             item = self._folder_items.get(row.id)
             if item is not None:
                 _label(item, row.unread)
         for account, item in self._account_items.items():
             _label(item, unread_by_account.get(account, 0))
+        if self._unified_item is not None:
+            _label(self._unified_item, unread_in_inboxes)
 
     def _add_folders(self, account_item: QStandardItem, account: str, rows: Sequence[FolderRow]) -> None:
         nodes: dict[str, QStandardItem] = {}

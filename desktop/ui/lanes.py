@@ -1,9 +1,11 @@
 """The split inbox: one tab per lane above the message list.
 
-Rules put messages in lanes (``messages.lane``). When the folder on show has
-messages in at least one lane, ``LaneTabs`` shows "All", then each lane with
-its message count, then "Other" for the messages in no lane. The window lists
-the messages of the current tab.
+Rules put messages in lanes (``messages.lane``), and saved searches marked
+``lane = true`` make lanes of their matches in the inbox (``desktop.views``).
+When the folder on show has messages in at least one lane, ``LaneTabs`` shows
+"All", then each rule lane and each search lane with its message count, then
+"Other" for the messages in no lane. The window lists the messages of the
+current tab.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QTabBar, QWidget
 
 from desktop.store.lanes import ALL_LANES, NO_LANE
+from desktop.views import search_of_lane
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,19 @@ class LaneTabs(QTabBar):
         self.currentChanged.connect(self._on_current_changed)
         self.hide()
 
-    def set_counts(self, counts: dict[str, int]) -> bool:
-        """Show a tab per lane of ``counts`` (lane name to message count).
+    def set_counts(self, counts: dict[str, int], total: int | None = None,
+                   tooltips: dict[str, str] | None = None) -> bool:
+        """Show a tab per lane of ``counts`` (lane key to message count), in its order.
 
         The current lane stays current if it still has messages, else "All"
         becomes current. Without any lane the tabs hide and "All" is current.
+
+        Args:
+            counts: Message count per lane key: a rule lane's name, a saved
+                search's ``desktop.views.search_lane`` key, or ``NO_LANE``.
+            total: The count shown on "All"; the sum of ``counts`` when None,
+                which is right only while no message is in two lanes.
+            tooltips: Tooltip per lane key, such as a search lane's query.
 
         Returns:
             Whether the current lane changed.
@@ -60,9 +71,11 @@ class LaneTabs(QTabBar):
             while self.count():
                 self.removeTab(0)
             if lanes:
-                self._add_tab(self.tr("All"), _ALL_TAB_DATA, sum(counts.values()))
+                self._add_tab(self.tr("All"), _ALL_TAB_DATA, sum(counts.values()) if total is None else total)
                 for lane in lanes:
-                    self._add_tab(lane, lane, counts[lane])
+                    index = self._add_tab(search_of_lane(lane) or lane, lane, counts[lane])
+                    if tooltips and lane in tooltips:
+                        self.setTabToolTip(index, tooltips[lane])
                 self._add_tab(self.tr("Other"), NO_LANE, counts.get(NO_LANE, 0))
             self.setVisible(bool(lanes))
             self.setCurrentIndex(max(0, self._tab_of(previous)))
@@ -93,9 +106,10 @@ class LaneTabs(QTabBar):
             return
         self.setCurrentIndex((self.currentIndex() + step) % self.count())
 
-    def _add_tab(self, title: str, data: str, count: int) -> None:
+    def _add_tab(self, title: str, data: str, count: int) -> int:
         index = self.addTab(self.tr("%1 (%2)").replace("%1", title).replace("%2", str(count)))
         self.setTabData(index, data)
+        return index
 
     def _tab_of(self, lane: str | None) -> int:
         data = _ALL_TAB_DATA if lane is ALL_LANES else lane

@@ -60,6 +60,7 @@ from desktop.ui.palette import CommandPalette, PaletteItem, stored_keywords
 from desktop.ui.reader import ReaderPane
 from desktop.ui.rule_commands import RuleCommands
 from desktop.ui.rules_control import RunTarget
+from desktop.ui.saved_searches import SavedSearchViews
 from desktop.ui.selection import SelectionCommands, confirm_move
 from desktop.ui.status import LogView, StatusPanel
 from desktop.ui.sync_control import SyncController, WatchController
@@ -151,6 +152,7 @@ class MainWindow(QMainWindow):
         self._connect_signals()
         self._load_folders()
         self._show_key_problems(self.key_problems)
+        self.saved_searches.show_problems()
         self.rule_commands.start()
         if self._watch_enabled:
             self.watch_controller.start()
@@ -193,6 +195,9 @@ class MainWindow(QMainWindow):
         self.sync_controller = SyncController(self._profile, self.status_panel, self.log_view, self._jobs, self)
         self.watch_controller = WatchController(self._profile, self.log_view, self._jobs, self._watch_options, self)
         self.folder_commands = FolderCommands(self._profile, self.folder_view, self._jobs, self)
+        self.saved_searches = SavedSearchViews(self._profile, self._store, self.folder_view, self.folder_model,
+                                               self.folder_commands, self._jobs, self.status_panel, self.log_view,
+                                               self.search_field.text, self)
         self.selection_commands = SelectionCommands(self.message_model, self.message_view, self._store,
                                                     self._move_to_row, self)
         self.rule_commands = RuleCommands(self._profile, self._store, self._jobs, self.status_panel, self.log_view,
@@ -239,7 +244,8 @@ class MainWindow(QMainWindow):
     def _init_actions(self) -> None:
         self.keymap, self.key_problems = load_keymap(user_keys_file(self._profile.config_dir))
         handlers = self._command_handlers()
-        folder_actions = {action.objectName(): action for action in self.folder_commands.actions()}
+        folder_actions = {action.objectName(): action
+                          for action in [*self.folder_commands.actions(), *self.saved_searches.actions()]}
         for command in COMMANDS:
             action = folder_actions.get(command.name)
             if action is None:
@@ -281,6 +287,7 @@ class MainWindow(QMainWindow):
             "go-archive": partial(self._go_to_folder, "\\Archive"),
             "go-starred": self._on_go_starred_triggered,
             "go-folder": self._on_go_folder_triggered,
+            "go-saved-search": partial(self._open_palette, ("saved",)),
             "toggle-select": self.selection_commands.toggle_current,
             "select-next": partial(self.selection_commands.extend, 1),
             "select-previous": partial(self.selection_commands.extend, -1),
@@ -364,6 +371,7 @@ class MainWindow(QMainWindow):
         self.key_dispatcher.command_triggered.connect(self._on_key_dispatcher_command_triggered)
         self.key_dispatcher.sequence_unmatched.connect(self._on_key_dispatcher_sequence_unmatched)
         self.palette.item_chosen.connect(self._on_palette_item_chosen)
+        self.saved_searches.results_changed.connect(self._on_saved_searches_results_changed)
 
     # --- folders ----------------------------------------------------------------
 
@@ -465,14 +473,19 @@ class MainWindow(QMainWindow):
         ids = self._folder_message_ids()
         self.message_model.set_selected(())
         self.message_model.set_ids(ids)
-        self.message_view.setColumnHidden(FOLDER, True)
+        # The unified inbox and saved searches list mail of several accounts, so each row shows its place.
+        self.message_view.setColumnHidden(FOLDER, not self.saved_searches.spans_accounts())
         self.reader.clear()
         self.status_panel.show_message(self.tr("%n message(s)", "", len(ids)))
 
     def _folder_message_ids(self) -> list[int]:
         """Update the lane tabs for the folder on show and return the ids of the current tab, in order."""
-        self.lane_tabs.set_counts(self._store.lane_counts(self._folder_ids))
-        return self._store.lane_message_ids(self._folder_ids, self.lane_tabs.current_lane(), by_priority=self._sort_by_priority)
+        return self.saved_searches.message_ids(self._folder_ids, self.lane_tabs, by_priority=self._sort_by_priority)
+
+    @Slot()
+    def _on_saved_searches_results_changed(self) -> None:
+        if not self._closed and not self._search_active:
+            self._show_ids_keeping_view(self._folder_message_ids())
 
     # --- lanes and order --------------------------------------------------------
 
@@ -801,6 +814,7 @@ class MainWindow(QMainWindow):
     def _refresh_after_sync(self, select_key: object = None) -> None:
         self._refresh_timer.stop()
         self._refresh_folders(select_key)
+        self.saved_searches.refresh()
         if self._search_active:
             self._show_ids_keeping_view(self.message_model.ids())
         else:
@@ -1121,7 +1135,7 @@ class MainWindow(QMainWindow):
         menu.popup(self.message_view.viewport().mapToGlobal(point))
 
     def palette_items(self) -> list[PaletteItem]:
-        """Return the palette's rows: every command, then every folder, then every label."""
+        """Return the palette's rows: every command, then every folder, every label and every saved search."""
         items = []
         for command in COMMANDS:
             title = translated(command.text)
@@ -1136,9 +1150,9 @@ class MainWindow(QMainWindow):
                 items.append(PaletteItem("folder", row.name, detail, "", row.id, f"{row.name} {row.account}"))
         for keyword in stored_keywords(self._profile.store_file):
             items.append(PaletteItem("label", keyword, self.tr("Label"), "", keyword, keyword))
-        return items
+        return items + self.saved_searches.palette_items()
 
-    def _open_palette(self, kinds: Sequence[str] = ("command", "folder", "label")) -> None:
+    def _open_palette(self, kinds: Sequence[str] = ("command", "folder", "label", "saved"), _checked: bool = False) -> None:
         self.key_dispatcher.cancel()
         self.palette.show_items(self.palette_items(), kinds=kinds)
 
@@ -1152,6 +1166,9 @@ class MainWindow(QMainWindow):
             self.run_command(str(item.target))
         elif item.kind == "folder":
             self._open_folder(int(item.target))
+        elif item.kind == "saved":
+            if self.saved_searches.open(str(item.target)):
+                self.message_view.setFocus(Qt.FocusReason.ShortcutFocusReason)
         else:
             label = str(item.target)
             self._search_for(f'label:"{label}"' if any(char in label for char in ' "()') else f"label:{label}")

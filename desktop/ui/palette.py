@@ -1,7 +1,7 @@
-"""The command palette (Ctrl+K): find a command, folder or label by typing part of its name.
+"""The command palette (Ctrl+K): find a command, folder, label or saved search by typing part of its name.
 
 Each row shows what it is and, for a command, its keys. Enter runs the
-command or opens the folder or label, Escape closes the palette. Matching is
+command or opens the folder, label or saved search, Escape closes the palette. Matching is
 ``desktop.commands.fuzzy_score``: the typed characters in order, anywhere
 in the name.
 """
@@ -33,7 +33,7 @@ _SYSTEM_KEYWORDS = frozenset(
                     "$SubmitPending", "$Answered", "$HasAttachment", "$HasNoAttachment")
 )
 
-KINDS = ("command", "folder", "label")
+KINDS = ("command", "folder", "label", "saved")
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,12 @@ class PaletteItem:
     """One row of the palette.
 
     Attributes:
-        kind: ``command``, ``folder`` or ``label``.
+        kind: ``command``, ``folder``, ``label`` or ``saved`` (a saved search).
         title: The name shown and matched.
-        detail: Text shown after the title and keys (a command's description, a folder's account).
+        detail: Text shown after the title and keys (a command's description, a folder's account,
+            a saved search's query).
         keys: A command's keys, as shown; empty for other kinds.
-        target: The command's name, the folder's id, or the label.
+        target: The command's name, the folder's id, the label, or the saved search's name.
         search_text: What the typed text is matched against.
     """
 
@@ -93,7 +94,7 @@ class CommandPalette(QDialog):
 
     def _init_widgets(self) -> None:
         self.field = QLineEdit(objectName="paletteField")
-        self.field.setPlaceholderText(self.tr("Type a command, folder or label"))
+        self.field.setPlaceholderText(self.tr("Type a command, folder, label or saved search"))
         self.field.installEventFilter(self)
         self.results = QTreeWidget(objectName="paletteResults")
         self.results.setColumnCount(3)
@@ -119,8 +120,7 @@ class CommandPalette(QDialog):
     def show_items(self, items: Sequence[PaletteItem], *, kinds: Sequence[str] = KINDS, text: str = "") -> None:
         """Open the palette over ``items`` of the given kinds, with ``text`` typed."""
         self._items = [item for item in items if item.kind in kinds]
-        placeholder = self.tr("Type a folder or label") if "command" not in kinds else self.tr("Type a command, folder or label")
-        self.field.setPlaceholderText(placeholder)
+        self.field.setPlaceholderText(self._placeholder(kinds))
         self.field.setText(text)
         self._refilter()
         parent = self.parentWidget()
@@ -130,6 +130,13 @@ class CommandPalette(QDialog):
             self.move(top_left.x() + (parent.width() - self.width()) // 2, top_left.y() + 80)
         self.open()
         self.field.setFocus(Qt.FocusReason.PopupFocusReason)
+
+    def _placeholder(self, kinds: Sequence[str]) -> str:
+        if "command" in kinds:
+            return self.tr("Type a command, folder, label or saved search")
+        if tuple(kinds) == ("saved",):
+            return self.tr("Type a saved search")
+        return self.tr("Type a folder or label")
 
     def shown_items(self) -> list[PaletteItem]:
         """Return the rows on show, in order."""
@@ -143,7 +150,8 @@ class CommandPalette(QDialog):
     def _refilter(self) -> None:
         positions = fuzzy_filter(self.field.text(), [item.search_text for item in self._items])[:MAX_ROWS]
         self.results.clear()
-        kind_names = {"command": self.tr("Command"), "folder": self.tr("Folder"), "label": self.tr("Label")}
+        kind_names = {"command": self.tr("Command"), "folder": self.tr("Folder"), "label": self.tr("Label"),
+                      "saved": self.tr("Saved search")}
         rows = []
         for position in positions:
             item = self._items[position]
