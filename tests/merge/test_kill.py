@@ -1,0 +1,103 @@
+"""Killing ``sluice merge send`` with SIGKILL mid-batch, then resuming: every recipient gets the message once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from desktop.merge import journal as jn
+from desktop.paths import default_profile
+from tests.helpers.smtp_server import SmtpServer
+from tests.merge.send_helpers import ACCOUNT, add_smtp_account, address, received_counts, run, write_merge
+
+COUNT = 60
+
+
+def settled_counts(server: SmtpServer):
+    """Return the received counts once the server has finished the messages that were in flight at the kill."""
+    deadline = time.monotonic() + 10
+    last = -1
+    while time.monotonic() < deadline and len(server.received) != last:
+        last = len(server.received)
+        time.sleep(0.5)
+    return received_counts(server)
+
+
+@pytest.mark.parametrize("kill_after", [7, 23])
+def test_kill_and_resume_sends_each_once(tmp_path, capsys, kill_after):
+    with SmtpServer() as server:
+        # Each message takes the server 30 ms, as a remote relay would, so the kill lands mid-batch.
+        server.deliver_with(lambda item: time.sleep(0.03))
+        add_smtp_account(server)
+        template, data = write_merge(tmp_path / "m", COUNT, attach_every=4)
+        command = [sys.executable, "-m", "desktop", "merge", "send", str(template), str(data), "--account", ACCOUNT,
+                   "--connections", "3", "--no-sent-copy"]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+        try:
+            server.wait_for(kill_after, timeout=60)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.communicate(timeout=60)
+        assert process.returncode == -signal.SIGKILL
+        first_run = len(server.received)
+        assert kill_after <= first_run < COUNT
+
+        with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
+            record = journal.merges()[0]
+        code, out, err = run(capsys, "merge", "resume", record.id, "--no-sent-copy")
+
+        assert code == 0, err
+        with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
+            states = {row.address: row.state for row in journal.recipients(record.id)}
+        unknown = sorted(name for name, state in states.items() if state == "unknown")
+        counts = received_counts(server)
+        for number in range(1, COUNT + 1):
+            name = address(number)
+            if name in unknown:
+                assert counts[name] <= 1, name
+            else:
+                assert counts[name] == 1, (name, states.get(name))
+                assert states[name] == "sent"
+        assert len(server.received) == sum(counts.values())
+        if unknown:
+            assert "not resent" in out
+            for name in unknown:
+                assert name in out
+            assert f"sluice merge resume {record.id} --retry-unknown" in out
+        assert sum(1 for state in states.values() if state == "sent") == COUNT - len(unknown)
+
+
+def test_retry_unknown_sends_them_again(tmp_path, capsys):
+    with SmtpServer() as server:
+        server.deliver_with(lambda item: time.sleep(0.03))
+        add_smtp_account(server)
+        template, data = write_merge(tmp_path / "m", 20)
+        command = [sys.executable, "-m", "desktop", "merge", "send", str(template), str(data), "--account", ACCOUNT,
+                   "--connections", "2", "--no-sent-copy"]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+        try:
+            server.wait_for(5, timeout=60)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.communicate(timeout=60)
+        with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
+            record = journal.merges()[0]
+            unknown = [row.address for row in journal.recover(record.id)]
+        before = settled_counts(server)
+        assert unknown, "the kill left no row in flight"
+
+        code, out, err = run(capsys, "merge", "resume", record.id, "--retry-unknown", "--no-sent-copy")
+
+        assert code == 0, err
+        assert f"Requeued {len(unknown)} row(s) of unknown outcome" in out
+        after = received_counts(server)
+        for name in unknown:
+            assert after[name] == before[name] + 1
+        assert all(after[address(number)] >= 1 for number in range(1, 21))
+        with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
+            assert journal.counts(record.id)["sent"] == 20
