@@ -82,12 +82,17 @@ class CheckReport:
         lines += [f"skipped: {problem.describe()}" for problem in self.skipped]
         error_rows = len({problem.row for problem in self.errors})
         lines.append(
-            f"{self.merge_name}: {self.total_rows} rows ({self.source}); {len(self.sendable)} messages will go out "
-            f"to {self.recipients} recipients; {len(self.skipped)} suppressed; {error_rows} rows with errors."
+            f"{self.merge_name}: {_count(self.total_rows, 'row')} ({self.source}); "
+            f"{_count(len(self.sendable), 'message')} will go out to {_count(self.recipients, 'recipient')}; "
+            f"{len(self.skipped)} suppressed; {_count(error_rows, 'row')} with errors."
         )
         if self.errors:
             lines.append("Fix the errors above (or remove those rows), then check again.")
         return lines
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def check_merge(merge) -> CheckReport:

@@ -1,4 +1,4 @@
-"""The `sluice merge` command line: check, preview, send, status and resume."""
+"""The `sluice merge` command line: check, preview, suppress, send, status and resume."""
 
 from __future__ import annotations
 
@@ -26,6 +26,14 @@ def add_commands(commands: argparse._SubParsersAction, common: argparse.Argument
     preview.add_argument("data", type=Path, metavar="DATA")
     preview.add_argument("--row", type=int, metavar="N", help="the data row to show (1 is the first recipient)")
     preview.add_argument("--out", type=Path, metavar="DIR", help="write one .eml file per recipient into DIR")
+
+    suppress = actions.add_parser("suppress", parents=[common],
+                                  help="list, add or remove addresses that no merge sends to (unsubscribed, bounced)")
+    suppress.add_argument("suppress_action", choices=("list", "add", "remove"), metavar="list|add|remove")
+    suppress.add_argument("addresses", nargs="*", metavar="ADDRESS")
+    suppress.add_argument("--file", type=Path, metavar="FILE", help="also take the addresses in FILE, one a line")
+    suppress.add_argument("--reason", default="unsubscribed",
+                          help="why the addresses are added, shown by list (default: unsubscribed)")
 
     send = actions.add_parser("send", parents=[common], help="send the merge through an account's SMTP server")
     send.add_argument("template", type=Path, metavar="TEMPLATE")
@@ -66,7 +74,7 @@ def _add_send_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, profile) -> int:
-    if args.merge_command in ("check", "preview"):
+    if args.merge_command in ("check", "preview", "suppress"):
         from desktop.merge import prepare_cli
 
         return prepare_cli.run(args, profile)

@@ -210,7 +210,7 @@ def _add_row(table: DataTable, number: int, line: int, fields: list[str]) -> Non
         table.problems[number] = RowError(
             number, None,
             f"line {line} has {len(fields)} fields but the header names {width} columns; "
-            "put quotes around values that contain the delimiter.",
+            "put quotes around values that contain the delimiter.", kind="data",
         )
     values = {name: fields[index] if index < len(fields) else "" for index, name in enumerate(table.columns)}
     table.rows.append(Row(values, number, line))

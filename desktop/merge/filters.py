@@ -41,6 +41,7 @@ _DATE_PATTERNS = (
     (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T].*)?$"), ("y", "m", "d")),
     (re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$"), ("d", "m", "y")),
 )
+_CAMEL_NAME = re.compile(r"^[A-Z][a-z]+[A-Z][a-z]+")
 _NAME_PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "da", "di", "du", "la", "le", "dos", "das", "y", "e"}
 
 
@@ -69,12 +70,12 @@ def last_name(value: object) -> str:
 def name_case(value: object) -> str:
     """Capitalise a name the way names are written: ``"anne-marie o'NEIL van der berg"`` gives ``"Anne-Marie O'Neil van der Berg"``.
 
-    Names that already mix upper and lower case (``"McDonald"``, ``"DiCaprio"``) are kept as they are.
+    Names written like ``"McDonald"`` or ``"DiCaprio"`` (a capital after lowercase letters) are kept as they are.
     """
     text = _clean_name(value)
     words = []
     for index, word in enumerate(text.split(" ")):
-        if word != word.lower() and word != word.upper():
+        if _CAMEL_NAME.match(word):
             words.append(word)
         elif index > 0 and word.lower() in _NAME_PARTICLES:
             words.append(word.lower())

@@ -1,4 +1,4 @@
-"""``sluice merge check`` and ``sluice merge preview``: look at a merge before anything is sent."""
+"""``sluice merge check`` and ``preview`` look at a merge before anything is sent; ``suppress`` edits the suppression list."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ import argparse
 import logging
 import re
 import sys
+from datetime import datetime
 from pathlib import Path
+
+from desktop.config import is_plain_address
 
 from desktop.merge.errors import MergeError, RowError, SuppressedError
 from desktop.merge.render import Merge, open_merge
+from desktop.merge.suppress import SuppressionList
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +23,9 @@ _UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9@._+-]+")
 
 
 def run(args: argparse.Namespace, profile) -> int:
-    """Run ``merge check`` or ``merge preview``; return the exit status."""
+    """Run ``merge check``, ``merge preview`` or ``merge suppress``; return the exit status."""
+    if args.merge_command == "suppress":
+        return _suppress(args, profile)
     try:
         merge = open_merge(args.template, args.data, profile=profile)
     except MergeError as error:
@@ -81,3 +87,45 @@ def _write_all(merge: Merge, folder: Path, row: int | None) -> int:
     print(f"Wrote {written} messages to {folder}; {skipped} suppressed rows skipped; {failed} rows with errors.")
     log.info("Wrote %d previews of merge %r to %s", written, merge.name, folder)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _suppress(args: argparse.Namespace, profile) -> int:
+    suppression = SuppressionList(profile)
+    if args.suppress_action == "list":
+        for entry in suppression.entries():
+            added = datetime.fromtimestamp(entry.added).strftime("%Y-%m-%d %H:%M")
+            print(f"{entry.address}\t{added}\t{entry.reason}")
+        return EXIT_OK
+    try:
+        addresses = list(args.addresses) + _addresses_in(args.file)
+    except OSError as error:
+        print(f"sluice: cannot read {args.file}: {error.strerror}; give a text file with one address a line.",
+              file=sys.stderr)
+        return EXIT_FAILED
+    if not addresses:
+        print(f"sluice: give the addresses to {args.suppress_action}, or --file with one address a line.", file=sys.stderr)
+        return EXIT_FAILED
+    invalid = [address for address in addresses if not is_plain_address(address.strip())]
+    if invalid:
+        print(f"sluice: {invalid[0]!r} is not an address; write it as name@example.com. Nothing was changed.",
+              file=sys.stderr)
+        return EXIT_FAILED
+    if args.suppress_action == "add":
+        changed = sum(suppression.add(address, args.reason) for address in addresses)
+        print(f"Added {_addresses(changed)} to the suppression list; {len(addresses) - changed} already on it.")
+    else:
+        changed = sum(suppression.remove(address) for address in addresses)
+        print(f"Removed {_addresses(changed)} from the suppression list; {len(addresses) - changed} not on it.")
+    return EXIT_OK
+
+
+def _addresses_in(path: Path | None) -> list[str]:
+    """Return the addresses in a text file, one a line; blank lines and lines starting with # are left out."""
+    if path is None:
+        return []
+    lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _addresses(count: int) -> str:
+    return "1 address" if count == 1 else f"{count} addresses"

@@ -230,7 +230,8 @@ def _decode(raw: bytes, path: Path) -> str:
 def _split_header(lines: list[str], path: Path) -> tuple[list[HeaderLine], int]:
     """Return the header lines (continuations unfolded) and the line number where the body starts."""
     headers: list[HeaderLine] = []
-    for index, text in enumerate(lines):
+    # A file ending in a line break splits into a last empty string that is not a blank line.
+    for index, text in enumerate(lines[:-1] if lines and lines[-1] == "" else lines):
         number = index + 1
         if not text.strip():
             if not headers:
