@@ -31,7 +31,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,6 +164,7 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._depth = 0
         try:
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -203,13 +204,48 @@ class Journal:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block in one transaction; a nested block joins the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self._db
+            finally:
+                self._depth -= 1
+            return
         self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield self._db
         except BaseException:
+            self._depth = 0
             self._db.execute("ROLLBACK")
             raise
+        self._depth = 0
         self._db.execute("COMMIT")
+
+    def run_batch(self, calls: list[Callable[[Journal], object]], *, durable: bool) -> list[tuple[bool, object]]:
+        """Run several journal calls in one transaction (one disk sync for all); return (ok, result or error) each.
+
+        Each call runs in a savepoint, so a call that raises leaves no trace and
+        the others still commit. With ``durable`` the commit syncs the WAL.
+        """
+        outcomes: list[tuple[bool, object]] = []
+        if durable:
+            self._db.execute("PRAGMA synchronous=FULL")
+        try:
+            with self.transaction() as db:
+                for call in calls:
+                    db.execute("SAVEPOINT journal_call")
+                    try:
+                        outcomes.append((True, call(self)))
+                    except Exception as error:  # noqa: BLE001 - handed back to the caller of this one call
+                        db.execute("ROLLBACK TO journal_call")
+                        outcomes.append((False, error))
+                    db.execute("RELEASE journal_call")
+        finally:
+            if durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+        return outcomes
 
     # --- merges -----------------------------------------------------------------
 
@@ -316,6 +352,7 @@ class Journal:
         sent twice even after a power failure.
         """
         now = time.time()
+        durable = durable and not self._depth  # inside a batch, the batch decides
         if durable:
             self._db.execute("PRAGMA synchronous=FULL")
         try:

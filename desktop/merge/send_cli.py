@@ -310,7 +310,8 @@ class _SentCopier:
         missing = {row.row: row for row in journal.recipients(merge_id, [jn.SENT]) if not row.copied}
         if not missing:
             return
-        from email import policy
+        from desktop.merge.errors import RowError
+        from desktop.merge.sender import wire_bytes
 
         done = []
         for row in merge.rows:
@@ -318,12 +319,13 @@ class _SentCopier:
             record = missing.get(number)
             if record is None:
                 continue
-            message = merge.render(number).message
-            for name, value in (("Message-ID", record.message_id), ("Date", record.date)):
-                del message[name]
-                message[name] = value
-            del message["Bcc"]
-            self.store.append_message(self.folder_id, message.as_bytes(policy=policy.SMTP), flags=("\\Seen",))
+            try:
+                rendered = merge.render(number)
+            except RowError as error:
+                log.warning("Merge %s: the Sent copy of row %d cannot be made again: %s", merge_id, number, error)
+                continue
+            data = wire_bytes(rendered, record.message_id, record.date)
+            self.store.append_message(self.folder_id, data, flags=("\\Seen",))
             done.append(number)
         journal.mark_copied(merge_id, done)
         self.count += len(done)

@@ -412,7 +412,6 @@ class MergeSend:
                 self._counts[previous] = self._counts.get(previous, 0) - 1
             if state == jn.SENT:
                 self._sent_times.append(time.monotonic())
-        self._wake.set()
 
     # --- the render thread ---------------------------------------------------------------
 
@@ -464,19 +463,17 @@ class MergeSend:
         address, others = recipients[0], tuple(recipients[1:])
         if not self.options.test_to and address.lower() in self._suppressed:
             return Outgoing(number, rendered.key, address, "", "", "", b"", skip_reason="suppressed address")
-        message: EmailMessage = rendered.message
         envelope_sender = self.account.address or rendered.sender
-        if self.options.test_to:
-            _mark_as_test(message, address, number)
-            address, others = self.options.test_to, ()
         domain = envelope_sender.rpartition("@")[2] or "localhost"
         message_id = email.utils.make_msgid(domain=domain)
         date = email.utils.format_datetime(email.utils.localtime())
-        for name, value in (("Message-ID", message_id), ("Date", date)):
-            del message[name]
-            message[name] = value
-        del message["Bcc"]
-        data = message.as_bytes(policy=policy.SMTP)
+        if self.options.test_to:
+            message: EmailMessage = rendered.message
+            _mark_as_test(message, address, number)
+            address, others = self.options.test_to, ()
+            data = serialize(message, message_id, date)
+        else:
+            data = wire_bytes(rendered, message_id, date)
         return Outgoing(number, rendered.key, address, envelope_sender, message_id, date, data, copies_to=others)
 
     # --- the loop thread -------------------------------------------------------------------
@@ -485,15 +482,15 @@ class MergeSend:
         self._resume_event = asyncio.Event()
         if not self._paused.is_set():
             self._resume_event.set()
-        journal = jn.Journal(self.journal_file)
+        writer = _JournalWriter(self.journal_file, asyncio.get_running_loop())
         try:
-            self._state = _LoopState(journal=journal, limiter=RateLimiter(self.options.rate, earlier))
+            self._state = _LoopState(journal=writer, limiter=RateLimiter(self.options.rate, earlier))
             self._main_started.set()
             workers = [asyncio.create_task(self._worker(self._state, number))
                        for number in range(self.options.connections)]
             await asyncio.gather(*workers)
         finally:
-            journal.close()
+            await asyncio.get_running_loop().run_in_executor(None, writer.close)
 
     def _source_finished(self) -> None:
         self._state.source_done = True
@@ -516,7 +513,8 @@ class MergeSend:
                 if first:
                     self._slots.release()
                 if item.skip_reason:
-                    state.journal.mark_skipped(self.merge_id, item.row, item.key, item.address, item.skip_reason)
+                    state.journal.post("mark_skipped", self.merge_id, item.row, item.key, item.address,
+                                       item.skip_reason)
                     self._count(jn.SKIPPED)
                     self._finish_item(state)
                     continue
@@ -547,8 +545,8 @@ class MergeSend:
             client = await self._connect(state, item)
             if client is None:
                 return None
-        attempt = state.journal.mark_sending(self.merge_id, item.row, item.key, item.address, item.message_id,
-                                             item.date, durable=self.options.durable)
+        attempt = await state.journal.call("mark_sending", self.merge_id, item.row, item.key, item.address,
+                                           item.message_id, item.date, durable=self.options.durable)
         self._count(jn.SENDING)
         outcome, reply, delivered_unknown = await self._transmit(client, item)
         if delivered_unknown or not client.is_connected:
@@ -621,13 +619,13 @@ class MergeSend:
                 unknown: bool) -> None:
         journal = state.journal
         if unknown:
-            journal.mark_done(self.merge_id, item.row, jn.UNKNOWN, reply)
+            journal.post("mark_done", self.merge_id, item.row, jn.UNKNOWN, reply)
             log.warning("Merge %s row %d: outcome unknown (%s)", self.merge_id, item.row, reply)
             self._count(jn.UNKNOWN, jn.SENDING)
             self._finish_item(state)
             return
         if outcome == OUTCOME_SENT:
-            journal.mark_done(self.merge_id, item.row, jn.SENT, reply)
+            journal.post("mark_done", self.merge_id, item.row, jn.SENT, reply)
             state.slowdowns_in_row = 0
             self._count(jn.SENT, jn.SENDING)
             if self._store_copies is not None:
@@ -639,20 +637,20 @@ class MergeSend:
             self._slow_down(state, item, reply)
             return
         if outcome == OUTCOME_QUOTA:
-            journal.mark_done(self.merge_id, item.row, jn.QUEUED, reply)
+            journal.post("mark_done", self.merge_id, item.row, jn.QUEUED, reply)
             self._count(jn.QUEUED, jn.SENDING)
             self._finish_item(state)
             self.cancel(f"the account's sending quota is used up ({reply}); resume the merge later")
             return
         if outcome == OUTCOME_RETRY and attempt - state.throttled.get(item.row, 0) < self.options.max_attempts:
-            journal.mark_done(self.merge_id, item.row, jn.QUEUED, reply)
+            journal.post("mark_done", self.merge_id, item.row, jn.QUEUED, reply)
             self._count(jn.QUEUED, jn.SENDING)
             delay = self._backoff(attempt)
             log.info("Merge %s row %d: temporary failure (%s); try %d in %.1f s",
                      self.merge_id, item.row, reply, attempt + 1, delay)
             self._retry_later(state, item, delay)
             return
-        journal.mark_done(self.merge_id, item.row, jn.FAILED, reply)
+        journal.post("mark_done", self.merge_id, item.row, jn.FAILED, reply)
         self._count(jn.FAILED, jn.SENDING)
         log.warning("Merge %s row %d failed after %d attempt(s): %s", self.merge_id, item.row, attempt, reply)
         if outcome == OUTCOME_BOUNCE and self._suppression is not None and not self.options.test_to:
@@ -663,14 +661,14 @@ class MergeSend:
 
     def _slow_down(self, state: _LoopState, item: Outgoing, reply: str) -> None:
         journal = state.journal
-        journal.mark_done(self.merge_id, item.row, jn.QUEUED, reply)
+        journal.post("mark_done", self.merge_id, item.row, jn.QUEUED, reply)
         # A throttled try is not held against the row's limit of attempts.
         state.throttled[item.row] = state.throttled.get(item.row, 0) + 1
         self._count(jn.QUEUED, jn.SENDING)
         state.slowdowns_in_row += 1
         interval = state.limiter.slow_down(self._snapshot("running").per_minute, self.options.slow_hold_seconds)
         self._note = f"the server asked to send more slowly ({reply}); now {60 / interval:.1f} messages per minute"
-        journal.add_event(self.merge_id, "slow_down", f"row {item.row}: {reply}; interval {interval:.3f} s")
+        journal.post("add_event", self.merge_id, "slow_down", f"row {item.row}: {reply}; interval {interval:.3f} s")
         if state.slowdowns_in_row >= self.options.max_slowdowns:
             self.cancel(f"the server asked {state.slowdowns_in_row} times in a row to send more slowly ({reply}); "
                         "resume the merge later or with a lower --rate")
@@ -681,11 +679,80 @@ class MergeSend:
         return delay * random.uniform(0.8, 1.2)
 
 
+class _JournalWriter:
+    """Writes the journal from a thread of its own, so that journal writes never block the event loop.
+
+    Calls queued while a commit runs are committed together in the next
+    transaction: with many connections, one disk sync covers the ``sending``
+    records of several messages (group commit). ``call`` waits for the commit,
+    ``post`` does not (its failure is logged). Calls run in the order given.
+    """
+
+    def __init__(self, journal_file: Path, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._journal_file = journal_file
+        self._thread = threading.Thread(target=self._run, name="merge-journal", daemon=True)
+        self._thread.start()
+
+    async def call(self, name: str, *args: object, **kwargs: object) -> object:
+        future = self._loop.create_future()
+        self._requests.put((name, args, kwargs, future))
+        return await future
+
+    def post(self, name: str, *args: object, **kwargs: object) -> None:
+        self._requests.put((name, args, kwargs, None))
+
+    def close(self) -> None:
+        """Commit what is queued and stop the thread."""
+        self._requests.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        with jn.Journal(self._journal_file) as journal:
+            while True:
+                batch = [self._requests.get()]
+                while batch[-1] is not None and len(batch) < 512:
+                    try:
+                        batch.append(self._requests.get_nowait())
+                    except queue.Empty:
+                        break
+                requests = [request for request in batch if request is not None]
+                if requests:
+                    self._commit(journal, requests)
+                if batch[-1] is None:
+                    return
+
+    def _commit(self, journal: jn.Journal, requests: list) -> None:
+        durable = any(kwargs.get("durable") for _, _, kwargs, _ in requests)
+        calls = [lambda opened, name=name, args=args, kwargs=kwargs: getattr(opened, name)(*args, **kwargs)
+                 for name, args, kwargs, _ in requests]
+        try:
+            outcomes = journal.run_batch(calls, durable=durable)
+        except Exception as error:  # noqa: BLE001 - the commit failed; every caller hears of it
+            log.exception("Writing %d journal record(s) failed", len(requests))
+            outcomes = [(False, error)] * len(requests)
+        for (name, args, _, future), (ok, value) in zip(requests, outcomes):
+            if future is not None:
+                self._loop.call_soon_threadsafe(_settle_future, future, ok, value)
+            elif not ok:
+                log.error("Journal write %s for merge %s failed: %s", name, args[0] if args else "?", value)
+
+
+def _settle_future(future: asyncio.Future, ok: bool, value: object) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
 @dataclass
 class _LoopState:
     """What the workers of one send share on the loop thread."""
 
-    journal: jn.Journal
+    journal: _JournalWriter
     limiter: RateLimiter
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     source_done: bool = False
@@ -712,6 +779,23 @@ async def _reset(client: aiosmtplib.SMTP) -> None:
 
 def _row_number(row) -> int:
     return int(getattr(row, "number", row))
+
+
+def wire_bytes(rendered, message_id: str, date: str) -> bytes:
+    """Return a rendered message as sent, with ``message_id`` and ``date`` set."""
+    if hasattr(rendered, "as_bytes"):
+        # The renderer keeps the wire format, so the two headers are put in front of it without a new serialisation.
+        return rendered.as_bytes(message_id, date)
+    return serialize(rendered.message, message_id, date)
+
+
+def serialize(message: EmailMessage, message_id: str, date: str) -> bytes:
+    """Serialise ``message`` for SMTP (CRLF, no Bcc) with ``message_id`` and ``date`` set."""
+    for name, value in (("Message-ID", message_id), ("Date", date)):
+        del message[name]
+        message[name] = value
+    del message["Bcc"]
+    return message.as_bytes(policy=policy.SMTP)
 
 
 def _mark_as_test(message: EmailMessage, address: str, number: int) -> None:
