@@ -4,7 +4,7 @@ The journal is what makes a merge safe to interrupt. Each recipient's row is
 written before and after its message: state ``sending`` and the Message-ID
 are committed before the DATA command, ``sent`` or ``failed`` with the
 server's reply after it. A process that dies in between leaves the row in
-``sending``; ``recover`` turns such rows into ``unknown`` and they are never
+``sending``. ``recover`` turns such rows into ``unknown``, and they are not
 sent again unless the user requeues them (``requeue_unknown``).
 
 States of a recipient row:
@@ -465,7 +465,7 @@ class MergeLock:
     when the process ends, also on SIGKILL.
     """
 
-    _held: set[Path] = set()
+    _locked_paths: set[Path] = set()
     _guard = threading.Lock()
 
     def __init__(self, journal_file: Path, merge_id: str) -> None:
@@ -484,7 +484,7 @@ class MergeLock:
         import fcntl
 
         with self._guard:
-            if self.path in self._held:
+            if self.path in self._locked_paths:
                 raise JournalError(f"Merge {self.merge_id} is being sent already; wait for it or stop it first.")
             handle = open(self.path, "a+")  # noqa: SIM115 - held open while the lock is held
             try:
@@ -494,14 +494,14 @@ class MergeLock:
                 raise JournalError(
                     f"Merge {self.merge_id} is being sent by another Sluice process; wait for it or stop it first."
                 ) from None
-            self._held.add(self.path)
+            self._locked_paths.add(self.path)
             self._file = handle
 
     def release(self) -> None:
         if self._file is None:
             return
         with self._guard:
-            self._held.discard(self.path)
+            self._locked_paths.discard(self.path)
             self._file.close()
             self._file = None
         # The file stays: removing it would let a second process lock a new file while a third still holds the old one.

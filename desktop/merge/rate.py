@@ -5,8 +5,8 @@
 (60/N seconds apart), and the hour and day limits count the messages sent in
 a sliding window. Those windows are seeded with the account's earlier sends
 from the journal, so a resumed merge keeps within them. ``slow_down()``
-halves the rate after a provider's "too many messages" reply and holds every
-worker back for a while.
+halves the rate after a provider's "too many messages" reply and makes every
+worker wait for a while.
 """
 
 from __future__ import annotations

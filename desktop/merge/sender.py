@@ -2,7 +2,7 @@
 
 ``MergeSend`` is plain Python for the command line and the window alike.
 ``run()`` is a generator that yields ``Progress`` a few times a second in the
-caller's thread; ``pause``, ``resume`` and ``cancel`` may be called from any
+caller's thread. ``pause``, ``resume`` and ``cancel`` may be called from any
 thread. Three threads take part:
 
 - a render thread turns data rows into bytes (Message-ID and Date set here)
@@ -70,10 +70,9 @@ TEST_HEADER = "X-Sluice-Merge-Test"
 # Connection failures that no retry can fix: the send stops and waits for the user.
 _FATAL_KINDS = {KIND_AUTH, KIND_CONFIG, KIND_CREDENTIALS, KIND_TLS, KIND_SENDER}
 
-# Replies that ask the client to send more slowly. Matched on 421/450/451/452 replies, and on 5.7.x replies
+# Replies that ask the client to send more slowly, matched on 421/450/451/452 replies and on the 5.7.x replies
 # that some providers use for rate limits. Examples: "421 4.7.0 Try again later, closing connection" and
-# "450 4.7.28 ... unusual rate of unsolicited mail" (Gmail), "451 4.7.500 Server busy" and
-# "452 4.3.1 Insufficient system resources"? no: only rate texts (Microsoft), "421 Too many messages" (many).
+# "450 4.7.28 ... unusual rate of unsolicited mail" (Gmail), "421 Too many messages" (many servers).
 _RATE_CODES = {421, 450, 451, 452}
 _RATE_TEXT = re.compile(
     r"\b4\.7\.\d+\b|too many (messages|mails|connections|recipients)|rate limit|rate of|throttl|slow down"
@@ -129,7 +128,7 @@ class SendOptions:
         rate: Limits per minute, hour and day, and pauses.
         max_attempts: Tries per message for temporary failures before it is failed.
         backoff_seconds: Wait before the first retry; doubled for each further one (with ±20% jitter).
-        backoff_max_seconds: Longest wait between two tries.
+        backoff_max_seconds: Maximum wait between two tries.
         slow_hold_seconds: How long every connection waits after a "too many messages" reply.
         max_slowdowns: Consecutive "too many" replies without a success after which the send stops.
         timeout: Seconds allowed for each SMTP step.
@@ -332,6 +331,7 @@ class MergeSend:
         if not self._main_started.wait(30) and not future.done():
             future.cancel()
             raise RuntimeError("The SMTP sender loop did not start the merge in 30 s.")
+
         producer = threading.Thread(target=self._produce, args=(done,), name="merge-render", daemon=True)
         producer.start()
         error: BaseException | None = None
@@ -340,23 +340,33 @@ class MergeSend:
                 self._wake.wait(0.25)
                 self._wake.clear()
                 self._flush_copies(journal, final=False)
-                yield self._snapshot("paused" if self._paused.is_set() else
-                                     "stopping" if self._cancelled.is_set() else "running")
+                yield self._snapshot(self._state_name())
         finally:
-            if not future.done():
-                # The caller stopped iterating (e.g. the window closed): finish what is in flight.
-                self.cancel("the caller stopped the send")
-            try:
-                error = future.exception(timeout=self.options.timeout * 2 + 5)
-            except (TimeoutError, concurrent.futures.TimeoutError, concurrent.futures.CancelledError) as problem:
-                error = problem
-            self._cancelled.set()
+            error = self._wait_for_end(future)
             producer.join(timeout=self.options.timeout)
             self._flush_copies(journal, final=True)
+
         if error is not None:
             log.error("Merge %s stopped by an unexpected error: %r", self.merge_id, error)
             self._stop_note = self._stop_note or f"unexpected error: {error!r}"
         yield self._finish(journal)
+
+    def _state_name(self) -> str:
+        if self._paused.is_set():
+            return "paused"
+        return "stopping" if self._cancelled.is_set() else "running"
+
+    def _wait_for_end(self, future: concurrent.futures.Future) -> BaseException | None:
+        """Wait for the workers to finish the messages in flight; return the error that ended them, if any."""
+        if not future.done():
+            # The caller stopped iterating (e.g. the window closed): finish what is in flight.
+            self.cancel("the caller stopped the send")
+        try:
+            error = future.exception(timeout=self.options.timeout * 2 + 5)
+        except (TimeoutError, concurrent.futures.TimeoutError, concurrent.futures.CancelledError) as problem:
+            error = problem
+        self._cancelled.set()
+        return error
 
     def _smtp_loop(self) -> asyncio.AbstractEventLoop:
         return self._smtp.run_coroutine(_running_loop()).result()
@@ -488,7 +498,15 @@ class MergeSend:
             self._main_started.set()
             workers = [asyncio.create_task(self._worker(self._state, number))
                        for number in range(self.options.connections)]
-            await asyncio.gather(*workers)
+            try:
+                await asyncio.gather(*workers)
+            except BaseException:
+                # One worker failed: stop the others before the journal closes under them.
+                self._cancelled.set()
+                for worker in workers:
+                    worker.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                raise
         finally:
             await asyncio.get_running_loop().run_in_executor(None, writer.close)
 
@@ -580,7 +598,7 @@ class MergeSend:
             check_size(client, self.account, len(item.data))
             await client.mail(item.sender)
             await client.rcpt(item.address)
-            refused = await self._further_recipients(client, item)
+            rejected = await self._further_recipients(client, item)
         except SendError as error:
             await _reset(client)
             return OUTCOME_FAILED, str(error), False
@@ -596,24 +614,24 @@ class MergeSend:
         except aiosmtplib.SMTPResponseException as error:
             return classify_reply(error.code, error.message), f"{error.code} {error.message}", False
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
-            # NOTE: aiosmtplib sends DATA and the message in one call, so a drop before the server's 354 cannot be
-            # told apart from a drop after the message; both count as unknown, which never sends a message twice.
+            # NOTE: aiosmtplib sends DATA and the message in one call, so a drop before the server's 354 looks the
+            # same as a drop after the message. Both count as unknown, so no message is ever sent twice.
             mapped = classify_error(self.account, error)
             return OUTCOME_FAILED, f"no reply after the message data: {mapped}", True
         reply = f"{response.code} {response.message}"
-        return OUTCOME_SENT, f"{reply}; refused: {refused}" if refused else reply, False
+        return OUTCOME_SENT, f"{reply}; rejected: {rejected}" if rejected else reply, False
 
     async def _further_recipients(self, client: aiosmtplib.SMTP, item: Outgoing) -> str:
-        """Send RCPT for the Cc and Bcc addresses; a refusal is logged and kept, it does not stop the message."""
-        refused = []
+        """Send RCPT for the further addresses and return the rejected ones; a rejection does not stop the message."""
+        rejected = []
         for address in item.copies_to:
             try:
                 await client.rcpt(address)
             except aiosmtplib.SMTPRecipientRefused as error:
-                log.warning("Merge %s row %d: the server refused the further recipient %s: %s %s",
+                log.warning("Merge %s row %d: the server rejected the further recipient %s: %s %s",
                             self.merge_id, item.row, address, error.code, error.message)
-                refused.append(f"{address} ({error.code} {error.message})")
-        return ", ".join(refused)
+                rejected.append(f"{address} ({error.code} {error.message})")
+        return ", ".join(rejected)
 
     def _settle(self, state: _LoopState, item: Outgoing, outcome: str, reply: str, attempt: int, *,
                 unknown: bool) -> None:
@@ -750,7 +768,7 @@ def _settle_future(future: asyncio.Future, ok: bool, value: object) -> None:
 
 @dataclass
 class _LoopState:
-    """What the workers of one send share on the loop thread."""
+    """The state that the workers of one send share on the loop thread."""
 
     journal: _JournalWriter
     limiter: RateLimiter

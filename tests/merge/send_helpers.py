@@ -99,9 +99,9 @@ def message_shape(message: EmailMessage) -> list:
 class ScriptedServer(SmtpServer):
     """An aiosmtpd server that replies from a script per recipient before it accepts, and can drop a connection.
 
-    ``script(address, "rcpt", ["451 4.3.0 Try later"])`` answers the next RCPT TO
-    for ``address`` with those replies in turn, then accepts; stage ``"data"``
-    answers the message data instead. ``drop_after_data(address)`` closes the
+    ``script(address, "rcpt", ["451 4.3.0 Try later"])`` replies to the next RCPT
+    TO commands for ``address`` with those replies in turn, then accepts them.
+    Stage ``"data"`` replies to the message data instead. ``drop_after_data(address)`` closes the
     connection after the data of ``address`` arrived, without a reply.
     """
 

@@ -101,3 +101,40 @@ def test_retry_unknown_sends_them_again(tmp_path, capsys):
         assert all(after[address(number)] >= 1 for number in range(1, 21))
         with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
             assert journal.counts(record.id)["sent"] == 20
+
+
+@pytest.mark.dovecot
+def test_kill_then_resume_keeps_all_sent_copies(tmp_path, capsys, dovecot_server, imap_user, direct_client):
+    with SmtpServer() as server:
+        server.deliver_with(lambda item: time.sleep(0.03))
+        code = run(capsys, "account", "add", ACCOUNT, "--imap-host", dovecot_server.host, "--imap-port",
+                   str(dovecot_server.port), "--security", "none", "--user", imap_user.name, "--password-command",
+                   f"printf %s {imap_user.password}", "--smtp-host", server.host, "--smtp-port", str(server.port),
+                   "--smtp-security", "none", "--address", "ana@example.com")[0]
+        assert code == 0
+        assert run(capsys, "sync", "--quiet")[0] == 0
+        template, data = write_merge(tmp_path / "m", 30)
+        command = [sys.executable, "-m", "desktop", "merge", "send", str(template), str(data), "--account", ACCOUNT,
+                   "--connections", "2"]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+        try:
+            server.wait_for(8, timeout=60)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.communicate(timeout=60)
+        settled_counts(server)
+        with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
+            record = journal.merges()[0]
+
+        code, out, err = run(capsys, "merge", "resume", record.id)
+
+        assert code == 0, err
+        with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
+            sent = {row.message_id for row in journal.recipients(record.id, ["sent"])}
+            copied = [row.copied for row in journal.recipients(record.id, ["sent"])]
+        assert all(copied)
+        direct_client.select_folder("Sent", readonly=True)
+        fetched = direct_client.fetch(direct_client.search("ALL"), [b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+        on_server = [item[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].decode().split(":", 1)[1].strip()
+                     for item in fetched.values()]
+        assert sorted(on_server) == sorted(sent)

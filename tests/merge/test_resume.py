@@ -71,7 +71,8 @@ def test_same_merge_twice_stops(tmp_path, server, capsys):
 
     assert code == 1
     assert f"sent before as merge {record.id}" in err
-    assert "--resume" in err and "--new" in err
+    assert "--resume" in err
+    assert "--new" in err
     assert "Nothing was sent now" in err
     assert len(server.received) == 3
 

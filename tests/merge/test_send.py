@@ -153,7 +153,8 @@ def test_too_many_slows_whole_send(tmp_path, server, smtp):
     with jn.Journal(journal_file) as journal:
         slowdowns = [event for event in journal.events(merge_id) if event[1] == "slow_down"]
     assert len(slowdowns) == 2
-    assert "421 4.7.0" in slowdowns[0][2] and "row 2" in slowdowns[0][2]
+    assert "421 4.7.0" in slowdowns[0][2]
+    assert "row 2" in slowdowns[0][2]
     # After a slow-down the next message waits at least the hold time.
     assert rows[address(2)].started_at - slowdowns[0][0] >= 0.25
     # The spacing of 10 ms doubles at each slow-down: two slow-downs leave 40 ms between messages.
