@@ -563,10 +563,16 @@ class MergeSend:
             client = await self._connect(state, item)
             if client is None:
                 return None
-        attempt = await state.journal.call("mark_sending", self.merge_id, item.row, item.key, item.address,
-                                           item.message_id, item.date, durable=self.options.durable)
+        # The "sending" record is committed while MAIL FROM and RCPT TO go out, and awaited before DATA.
+        marking = asyncio.ensure_future(state.journal.call(
+            "mark_sending", self.merge_id, item.row, item.key, item.address, item.message_id, item.date,
+            durable=self.options.durable,
+        ))
         self._count(jn.SENDING)
-        outcome, reply, delivered_unknown = await self._transmit(client, item)
+        try:
+            outcome, reply, delivered_unknown = await self._transmit(client, item, marking)
+        finally:
+            attempt = await marking
         if delivered_unknown or not client.is_connected:
             await close_connection(client)
             client = None
@@ -592,8 +598,13 @@ class MergeSend:
         state.connect_failures = 0
         return client
 
-    async def _transmit(self, client: aiosmtplib.SMTP, item: Outgoing) -> tuple[str, str, bool]:
-        """Send one message over an open connection; return (outcome, reply text, outcome unknown)."""
+    async def _transmit(
+        self, client: aiosmtplib.SMTP, item: Outgoing, journaled: asyncio.Future,
+    ) -> tuple[str, str, bool]:
+        """Send one message over an open connection; return (outcome, reply text, outcome unknown).
+
+        ``journaled`` is the commit of the row's ``sending`` record; DATA waits for it.
+        """
         try:
             check_size(client, self.account, len(item.data))
             await client.mail(item.sender)
@@ -609,6 +620,11 @@ class MergeSend:
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as error:
             # Nothing of the message was sent yet, so trying again is safe.
             return OUTCOME_RETRY, f"connection lost before the message was sent: {error}", False
+        try:
+            await journaled
+        except BaseException:
+            await _reset(client)
+            raise
         try:
             response = await client.data(item.data)
         except aiosmtplib.SMTPResponseException as error:
