@@ -1,0 +1,379 @@
+"""The ``merge`` benchmark: sending a personalised batch through local aiosmtpd sinks.
+
+    .venv/bin/python -m bench.merge_bench [--count N] [--repeat K] [--connections 1,4,16] [--delay-ms MS] [--keep]
+
+A template that makes messages of about 10 KB and a CSV of N recipients
+(default 5,000) are written into a temporary folder. Two aiosmtpd sinks run as
+their own processes on 127.0.0.1, so their CPU time is measured apart from
+the sender's: one replies at once, the other waits ``--delay-ms`` (default 20)
+before each reply, as a remote relay does. Each measurement below is its own
+child process, timed from the first message to the last, with its CPU time and
+peak RSS (``ru_maxrss``):
+
+1. render: ``Merge.render`` and serialising every message, nothing sent.
+2. merge send: ``MergeSend`` with 1, 4 and 16 connections into each sink, a
+   fresh journal each time (durable ``sending`` records, the default).
+3. merge send without durable journal writes (``SendOptions.durable=False``),
+   4 connections, to show what the fsync before each message costs.
+4. smtplib: a plain loop rendering each message and sending it with
+   ``smtplib.SMTP.sendmail`` over one connection.
+5. journal alone: ``mark_sending`` and ``mark_done`` for N rows, durable and not.
+
+Memory: the 4-connection send also runs with N/5 rows, so the two peak RSS
+values show whether memory grows with the batch. Each run prints Markdown
+tables and appends a JSON line to ``bench/out/results.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import signal
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+if str(REPOSITORY) not in sys.path:
+    sys.path.insert(0, str(REPOSITORY))
+
+from bench.measure import median  # noqa: E402 - the repository root must be on the path first
+from bench.report import print_table, record  # noqa: E402
+
+SENDER = "bench@example.com"
+
+_PARAGRAPH = (
+    "The quarterly review covers the projects of your team, the budget lines that changed since the last "
+    "meeting, and the dates that matter for the next planning round. Please read the notes before the call, "
+    "mark the points you want to raise, and bring the figures of your own department where they differ. "
+)
+
+
+# --- inputs --------------------------------------------------------------------------
+
+
+def write_inputs(folder: Path, count: int) -> tuple[Path, Path]:
+    """Write the template (messages of about 10 KB) and a CSV of ``count`` recipients."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paragraphs = "\n\n".join(f"{number}. {_PARAGRAPH * 2}" for number in range(1, 9))
+    template = folder / "review.md"
+    template.write_text(
+        f"From: Bench <{SENDER}>\nTo: {{{{ name }}}} <{{{{ email }}}}>\nSubject: Review for {{{{ name }}}}, "
+        f"{{{{ team }}}}\n\nDear {{{{ name }}}},\n\nyour team **{{{{ team }}}}** has {{{{ points }}}} open points.\n\n"
+        f"{paragraphs}\n\nRegards,\nBench\n",
+        encoding="utf-8",
+    )
+    data = folder / "people.csv"
+    with data.open("w", encoding="utf-8") as handle:
+        handle.write("name,email,team,points\n")
+        for number in range(1, count + 1):
+            handle.write(f"Person {number},person{number}@example.org,Team {number % 37},{number % 11}\n")
+    return template, data
+
+
+# --- the sink --------------------------------------------------------------------------
+
+
+def run_sink(port: int, delay_ms: float) -> None:
+    """Run an aiosmtpd sink until SIGTERM; it counts messages and optionally waits before each reply."""
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        count = 0
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802 - aiosmtpd hook
+            if delay_ms:
+                await asyncio.sleep(delay_ms / 1000)
+            Sink.count += 1
+            return "250 OK"
+
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    print("READY", flush=True)
+    stopped = []
+    signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))
+    while not stopped:
+        time.sleep(0.1)
+    controller.stop()
+    print(json.dumps({"received": Sink.count}), flush=True)
+
+
+class SinkProcess:
+    """A sink in its own process, with its CPU time read from /proc."""
+
+    def __init__(self, delay_ms: float) -> None:
+        from tests.helpers.smtp_server import free_port
+
+        self.port = free_port()
+        self.delay_ms = delay_ms
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.merge_bench", "--sink", str(self.port), "--delay-ms", str(delay_ms)],
+            cwd=REPOSITORY, stdout=subprocess.PIPE, text=True,
+        )
+        line = self.process.stdout.readline()
+        if line.strip() != "READY":
+            raise RuntimeError(f"The SMTP sink did not start: {line!r}")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        output, _ = self.process.communicate(timeout=60)
+        return json.loads(output.strip().splitlines()[-1])["received"]
+
+
+# --- measurements in a child process ---------------------------------------------------------
+
+
+def _usage() -> dict[str, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"cpu": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def measure_render(template: Path, data: Path) -> dict[str, float]:
+    from desktop.merge.render import open_merge
+    from desktop.merge.sender import wire_bytes
+
+    merge = open_merge(template, data, profile=None)
+    started, cpu = time.perf_counter(), _usage()["cpu"]
+    size = 0
+    for row in merge.rows:
+        size += len(wire_bytes(merge.render(row.number), "<bench@example.com>", "Sat, 05 Dec 2026 09:00:00 +0000"))
+    seconds = time.perf_counter() - started
+    return {"messages": len(merge), "seconds": seconds, "cpu": _usage()["cpu"] - cpu, "mean_kb": size / len(merge) / 1024,
+            "peak_rss_mb": _usage()["peak_rss_mb"]}
+
+
+def measure_send(template: Path, data: Path, port: int, connections: int, durable: bool, home: Path) -> dict:
+    from desktop.config import Account
+    from desktop.merge import journal as jn
+    from desktop.merge.render import open_merge
+    from desktop.merge.sender import MergeSend, SendOptions
+    from desktop.paths import profile_at
+    from desktop.send.smtp import SmtpSender
+
+    profile = profile_at(home).ensure()
+    merge = open_merge(template, data, profile=profile)
+    account = Account(name="bench", imap_host="127.0.0.1", user="bench", security="none", smtp_host="127.0.0.1",
+                      smtp_port=port, smtp_security="none", address=SENDER)
+    journal_file = jn.journal_path(profile.data_dir)
+    with jn.Journal(journal_file) as journal:
+        record_id = journal.create_merge(kind=jn.KIND_SEND, merge_key=merge.merge_key, template=str(template),
+                                         data=str(data), account="bench", options={}, total=len(merge)).id
+    options = SendOptions(connections=connections, durable=durable, sent_copies=False, timeout=60)
+    with SmtpSender() as smtp:
+        send = MergeSend(account=account, merge=merge, journal_file=journal_file, merge_id=record_id,
+                         options=options, smtp=smtp)
+        started, cpu = time.perf_counter(), _usage()["cpu"]
+        final = None
+        for final in send.run():
+            pass
+        seconds = time.perf_counter() - started
+    return {"messages": final.sent, "failed": final.failed + final.unknown, "seconds": seconds,
+            "cpu": _usage()["cpu"] - cpu, "peak_rss_mb": _usage()["peak_rss_mb"], "state": final.state}
+
+
+def measure_smtplib(template: Path, data: Path, port: int) -> dict:
+    import email.utils
+
+    from desktop.merge.render import open_merge
+    from desktop.merge.sender import wire_bytes
+
+    merge = open_merge(template, data, profile=None)
+    started, cpu = time.perf_counter(), _usage()["cpu"]
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        for row in merge.rows:
+            rendered = merge.render(row.number)
+            message_id = email.utils.make_msgid(domain="example.com")
+            date = email.utils.format_datetime(email.utils.localtime())
+            client.sendmail(SENDER, rendered.to, wire_bytes(rendered, message_id, date))
+    seconds = time.perf_counter() - started
+    return {"messages": len(merge), "seconds": seconds, "cpu": _usage()["cpu"] - cpu,
+            "peak_rss_mb": _usage()["peak_rss_mb"]}
+
+
+def measure_journal(count: int, durable: bool, home: Path) -> dict:
+    from desktop.merge import journal as jn
+
+    home.mkdir(parents=True, exist_ok=True)
+    with jn.Journal(home / jn.JOURNAL_NAME) as journal:
+        merge_id = journal.create_merge(kind=jn.KIND_SEND, merge_key="bench", template="t", data="d", account="bench",
+                                        options={}, total=count).id
+        started = time.perf_counter()
+        for row in range(1, count + 1):
+            journal.mark_sending(merge_id, row, f"{row}:key", f"person{row}@example.org", f"<{row}@bench>", "date",
+                                 durable=durable)
+            journal.mark_done(merge_id, row, jn.SENT, "250 OK")
+        seconds = time.perf_counter() - started
+    return {"messages": count, "seconds": seconds, "us_per_message": seconds / count * 1e6}
+
+
+def run_child(arguments: list[str]) -> dict:
+    """Run one measurement in a fresh interpreter and return its JSON result."""
+    completed = subprocess.run([sys.executable, "-m", "bench.merge_bench", "--child", *arguments], cwd=REPOSITORY,
+                               capture_output=True, text=True, timeout=3600)
+    if completed.returncode != 0:
+        raise RuntimeError(f"measurement {arguments} failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def child(arguments: list[str]) -> None:
+    kind, *rest = arguments
+    if kind == "render":
+        result = measure_render(Path(rest[0]), Path(rest[1]))
+    elif kind == "send":
+        result = measure_send(Path(rest[0]), Path(rest[1]), int(rest[2]), int(rest[3]), rest[4] == "durable",
+                              Path(rest[5]))
+    elif kind == "smtplib":
+        result = measure_smtplib(Path(rest[0]), Path(rest[1]), int(rest[2]))
+    else:
+        result = measure_journal(int(rest[0]), rest[1] == "durable", Path(rest[2]))
+    print(json.dumps(result))
+
+
+# --- the benchmark -----------------------------------------------------------------------------
+
+
+def _sink_run(sink: SinkProcess, arguments: list[str]) -> dict:
+    before = sink.cpu_seconds()
+    result = run_child(arguments)
+    result["sink_cpu"] = sink.cpu_seconds() - before
+    return result
+
+
+def _rate(results: list[dict]) -> float:
+    return median([result["messages"] / result["seconds"] for result in results])
+
+
+def _med(results: list[dict], key: str) -> float:
+    return median([result[key] for result in results])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=5000, help="recipients (default 5000)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (default 3); medians are shown")
+    parser.add_argument("--connections", default="1,4,16", help="connection counts to measure (default 1,4,16)")
+    parser.add_argument("--delay-ms", type=float, default=20.0, help="reply delay of the slow sink (default 20)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder and print its path")
+    parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.sink:
+        run_sink(args.sink, args.delay_ms)
+        return 0
+    if args.child:
+        child(args.child)
+        return 0
+    from bench.report import machine
+
+    work = Path(tempfile.mkdtemp(prefix="sluice-merge-bench-"))
+    try:
+        results = measure_all(args, work)
+    finally:
+        if args.keep:
+            print(f"Work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    info = machine()
+    print(f"\nMachine: {info['cpus']} x {info['cpu']}, {info['memory_gib']} GiB, Debian {info['debian']}, "
+          f"Python {info['python']}, Sluice {info['sluice_commit']}")
+    record("merge", {"count": args.count, "repeat": args.repeat, "connections": args.connections,
+                     "delay_ms": args.delay_ms}, results, info)
+    return 0
+
+
+def measure_all(args: argparse.Namespace, work: Path) -> dict:
+    template, data = write_inputs(work / "inputs", args.count)
+    small_template, small_data = write_inputs(work / "inputs-small", max(args.count // 5, 1))
+    connections = [int(value) for value in args.connections.split(",")]
+    runs = iter(range(1, 10_000))
+    results: dict = {"render": [], "send": {}, "smtplib": {}, "journal": {}, "memory": {}}
+
+    for _ in range(args.repeat):
+        results["render"].append(run_child(["render", str(template), str(data)]))
+    for count_name, journal_mode in (("durable", "durable"), ("not durable", "fast")):
+        results["journal"][count_name] = [
+            run_child(["journal", str(args.count), journal_mode, str(work / f"journal-{next(runs)}")])
+            for _ in range(args.repeat)
+        ]
+
+    sinks = {"plain": SinkProcess(0), f"{args.delay_ms:g} ms": SinkProcess(args.delay_ms)}
+    try:
+        for sink_name, sink in sinks.items():
+            for count in connections:
+                key = f"{sink_name}, {count} connections"
+                results["send"][key] = [
+                    _sink_run(sink, ["send", str(template), str(data), str(sink.port), str(count), "durable",
+                                     str(work / f"home-{next(runs)}")])
+                    for _ in range(args.repeat)
+                ]
+            results["send"][f"{sink_name}, 4 connections, journal not durable"] = [
+                _sink_run(sink, ["send", str(template), str(data), str(sink.port), "4", "fast",
+                                 str(work / f"home-{next(runs)}")])
+                for _ in range(args.repeat)
+            ]
+            results["smtplib"][sink_name] = [
+                _sink_run(sink, ["smtplib", str(template), str(data), str(sink.port)]) for _ in range(args.repeat)
+            ]
+        results["memory"] = {
+            "small": [_sink_run(sinks["plain"], ["send", str(small_template), str(small_data), str(sinks["plain"].port),
+                                                 "4", "durable", str(work / f"home-{next(runs)}")])],
+        }
+    finally:
+        received = {name: sink.stop() for name, sink in sinks.items()}
+    results["received_by_sinks"] = received
+    print_results(args, results)
+    return results
+
+
+def print_results(args: argparse.Namespace, results: dict) -> None:
+    render = results["render"]
+    print_table(
+        f"Rendering and serialising {args.count:,} messages (no sending)",
+        ["messages/s", "CPU s", "mean size KB", "peak RSS MB"],
+        [[_rate(render), _med(render, "cpu"), _med(render, "mean_kb"), _med(render, "peak_rss_mb")]],
+    )
+    rows = []
+    for name, runs in results["send"].items():
+        sink_cpu = _med(runs, "sink_cpu")
+        rows.append([f"merge send, {name}", _rate(runs), _med(runs, "cpu"), sink_cpu,
+                     sink_cpu / _med(runs, "messages") * 1000, _med(runs, "peak_rss_mb"),
+                     sum(run["failed"] for run in runs)])
+    for name, runs in results["smtplib"].items():
+        sink_cpu = _med(runs, "sink_cpu")
+        rows.append([f"smtplib loop, {name}", _rate(runs), _med(runs, "cpu"), sink_cpu,
+                     sink_cpu / _med(runs, "messages") * 1000, _med(runs, "peak_rss_mb"), 0])
+    print_table(
+        f"Sending {args.count:,} messages to local aiosmtpd sinks (medians of {args.repeat})",
+        ["run", "messages/s", "sender CPU s", "sink CPU s", "sink ms/message", "peak RSS MB", "not sent"],
+        rows,
+    )
+    journal = results["journal"]
+    print_table(
+        f"Journal writes alone for {args.count:,} messages (mark_sending + mark_done)",
+        ["mode", "µs/message", "messages/s"],
+        [[name, _med(runs, "us_per_message"), _rate(runs)] for name, runs in journal.items()],
+    )
+    small = results["memory"]["small"]
+    large = results["send"]["plain, 4 connections"] if "plain, 4 connections" in results["send"] else []
+    if large:
+        print_table(
+            "Peak RSS of a send with 4 connections by batch size",
+            ["recipients", "peak RSS MB"],
+            [[small[0]["messages"], small[0]["peak_rss_mb"]], [args.count, _med(large, "peak_rss_mb")]],
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
