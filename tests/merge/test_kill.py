@@ -138,3 +138,37 @@ def test_kill_then_resume_keeps_all_sent_copies(tmp_path, capsys, dovecot_server
         on_server = [item[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].decode().split(":", 1)[1].strip()
                      for item in fetched.values()]
         assert sorted(on_server) == sorted(sent)
+
+
+def test_interrupt_stops_cleanly_then_resume(tmp_path, capsys):
+    with SmtpServer() as server:
+        server.deliver_with(lambda item: time.sleep(0.03))
+        add_smtp_account(server)
+        template, data = write_merge(tmp_path / "m", 40)
+        command = [sys.executable, "-m", "desktop", "merge", "send", str(template), str(data), "--account", ACCOUNT,
+                   "--connections", "2", "--no-sent-copy"]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=os.environ.copy())
+        try:
+            server.wait_for(6, timeout=60)
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=60)
+
+        assert process.returncode == 1, err
+        assert "Stopping after the messages in flight" in err
+        assert "Stopped: stopped by the user" in out
+        with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
+            record = journal.merges()[0]
+            counts = journal.counts(record.id)
+        assert counts["sending"] == 0
+        assert counts["unknown"] == 0
+        assert counts["sent"] == len(server.received)
+
+        code, out, err = run(capsys, "merge", "resume", record.id, "--no-sent-copy")
+
+        assert code == 0, err
+        assert received_counts(server) == {address(number): 1 for number in range(1, 41)}
