@@ -100,6 +100,7 @@ OUTCOME_SLOW = "slow"
 OUTCOME_QUOTA = "quota"
 OUTCOME_FAILED = "failed"
 OUTCOME_BOUNCE = "bounce"
+OUTCOME_STOP = "stop"
 
 
 def classify_reply(code: int, text: str) -> str:
@@ -536,10 +537,15 @@ class MergeSend:
                     self._count(jn.SKIPPED)
                     self._finish_item(state)
                     continue
-                client = await self._send_one(state, item, client, number)
+                try:
+                    client = await self._send_one(state, item, client, number)
+                except _WorkerRetired:
+                    log.info("Merge %s: connection %d stops", self.merge_id, number + 1)
+                    client = None  # already closed by _send_one
+                    return
         finally:
             if client is not None:
-                await close_connection(client)
+                await self._drop(state, client)
 
     def _finish_item(self, state: _LoopState) -> None:
         state.outstanding -= 1
@@ -559,7 +565,10 @@ class MergeSend:
             # Not journaled as sending, so the row stays queued for resume.
             self._finish_item(state)
             return client
-        if client is None or not client.is_connected:
+        if client is not None and not client.is_connected:
+            await self._drop(state, client)
+            client = None
+        if client is None:
             client = await self._connect(state, item)
             if client is None:
                 return None
@@ -574,7 +583,7 @@ class MergeSend:
         finally:
             attempt = await marking
         if delivered_unknown or not client.is_connected:
-            await close_connection(client)
+            await self._drop(state, client)
             client = None
         self._settle(state, item, outcome, reply, attempt, unknown=delivered_unknown)
         return client
@@ -584,6 +593,12 @@ class MergeSend:
         try:
             client = await self._smtp.open_connection(self.account, self.options.timeout)
         except SendError as error:
+            if error.temporary and error.kind not in _FATAL_KINDS and state.live_connections > 0:
+                # Servers limit connections per account; the connections that are open carry on.
+                log.warning("Merge %s: another SMTP connection failed (%s), so the send goes on with %d: %s",
+                            self.merge_id, error.kind, state.live_connections, error)
+                self._retry_later(state, item, 0)
+                raise _WorkerRetired from error
             state.connect_failures += 1
             log.warning("Merge %s: connecting to the SMTP server failed (%s, try %d): %s",
                         self.merge_id, error.kind, state.connect_failures, error)
@@ -596,7 +611,13 @@ class MergeSend:
             self._retry_later(state, item, 0)
             return None
         state.connect_failures = 0
+        state.live_connections += 1
         return client
+
+    async def _drop(self, state: _LoopState, client: aiosmtplib.SMTP) -> None:
+        """Close a worker's connection (QUIT when it is still open)."""
+        state.live_connections -= 1
+        await close_connection(client)
 
     async def _transmit(
         self, client: aiosmtplib.SMTP, item: Outgoing, journaled: asyncio.Future,
@@ -613,6 +634,12 @@ class MergeSend:
         except SendError as error:
             await _reset(client)
             return OUTCOME_FAILED, str(error), False
+        except aiosmtplib.SMTPSenderRefused as error:
+            await _reset(client)
+            reply = f"{error.code} {error.message}"
+            outcome = classify_reply(error.code, error.message)
+            # A sender rejected for good is the account's problem, not this row's: stop rather than fail every row.
+            return (OUTCOME_STOP if outcome in (OUTCOME_FAILED, OUTCOME_BOUNCE) else outcome), reply, False
         except aiosmtplib.SMTPResponseException as error:
             await _reset(client)
             reply = f"{error.code} {error.message}"
@@ -670,11 +697,15 @@ class MergeSend:
         if outcome == OUTCOME_SLOW:
             self._slow_down(state, item, reply)
             return
-        if outcome == OUTCOME_QUOTA:
+        if outcome in (OUTCOME_QUOTA, OUTCOME_STOP):
             journal.post("mark_done", self.merge_id, item.row, jn.QUEUED, reply)
             self._count(jn.QUEUED, jn.SENDING)
             self._finish_item(state)
-            self.cancel(f"the account's sending quota is used up ({reply}); resume the merge later")
+            if outcome == OUTCOME_QUOTA:
+                self.cancel(f"the account's sending quota is used up ({reply}); resume the merge later")
+            else:
+                self.cancel(f"the SMTP server rejected the sender {item.sender} ({reply}); check the account's "
+                            "address and SMTP login, then resume the merge")
             return
         if outcome == OUTCOME_RETRY and attempt - state.throttled.get(item.row, 0) < self.options.max_attempts:
             journal.post("mark_done", self.merge_id, item.row, jn.QUEUED, reply)
@@ -782,6 +813,10 @@ def _settle_future(future: asyncio.Future, ok: bool, value: object) -> None:
         future.set_exception(value)
 
 
+class _WorkerRetired(Exception):
+    """A worker's connection could not be opened while other connections work; that worker stops."""
+
+
 @dataclass
 class _LoopState:
     """The state that the workers of one send share on the loop thread."""
@@ -792,6 +827,7 @@ class _LoopState:
     source_done: bool = False
     outstanding: int = 0
     connect_failures: int = 0
+    live_connections: int = 0
     slowdowns_in_row: int = 0
     throttled: dict[int, int] = field(default_factory=dict)  # row: tries the server deferred to slow the send
 

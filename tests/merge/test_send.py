@@ -301,3 +301,40 @@ def test_auth_failure_stops_without_failing_rows(tmp_path, smtp):
 ])
 def test_reply_classification(code, text, outcome):
     assert classify_reply(code, text) == outcome
+
+
+def test_connection_limit_keeps_open_ones(tmp_path, server, smtp):
+    account = add_smtp_account(server)
+    merge, journal_file, merge_id = start(tmp_path, 12)
+    greetings = []
+
+    async def handle_ehlo(smtp_server, session, envelope, hostname, responses):  # noqa: ANN001 - aiosmtpd hook
+        greetings.append(hostname)
+        if len(greetings) > 2:
+            return ["421 4.7.0 Too many connections from your host"]
+        session.host_name = hostname
+        return responses
+
+    server.handler.handle_EHLO = handle_ehlo
+
+    _, progress = send_all(account, merge, journal_file, merge_id, smtp, connections=4)
+
+    assert progress[-1].state == "finished"
+    assert received_counts(server) == {address(number): 1 for number in range(1, 13)}
+    assert len(greetings) >= 4
+
+
+def test_rejected_sender_stops_without_failing_rows(tmp_path, server, smtp):
+    account = add_smtp_account(server)
+    merge, journal_file, merge_id = start(tmp_path, 5)
+    server.reply_to_sender("ana@example.com", "553 5.7.1 Sender address rejected: not owned by user")
+
+    _, progress = send_all(account, merge, journal_file, merge_id, smtp, connections=2)
+
+    assert progress[-1].state == "stopped"
+    assert "rejected the sender ana@example.com" in progress[-1].note
+    with jn.Journal(journal_file) as journal:
+        counts = journal.counts(merge_id)
+    assert counts["failed"] == 0
+    assert counts["sent"] == 0
+    assert server.received == []
