@@ -193,8 +193,9 @@ def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, 
         )
         if copier is not None:
             copier.copy_missing(journal, record.id, merge)
-        _print(f"Sending at {options.rate.describe()} over {options.connections} connection(s). "
-               "Ctrl+C stops after the messages in flight.")
+        limits = options.rate.describe()
+        limits = "no rate limit" if limits == "no limit" else f"rate {limits}"
+        _print(f"Sending over {options.connections} connection(s), {limits}. Ctrl+C stops after the messages in flight.")
         final = _run_with_signals(send)
         if copier is not None:
             print(copier.append_now())
