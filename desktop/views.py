@@ -26,7 +26,7 @@ import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -349,21 +349,25 @@ def without_search(searches: Sequence[SavedSearch], name: str) -> list[SavedSear
 # --- running searches -----------------------------------------------------------------------
 
 
-def run_saved_searches(store: Store, index: SearchIndex,
-                       searches: Sequence[SavedSearch]) -> dict[str, list[int] | str]:
+def run_saved_searches(store: Store, index: SearchIndex, searches: Sequence[SavedSearch], *,
+                       cancelled: Callable[[], bool] = lambda: False) -> dict[str, list[int] | str]:
     """Run each search over every account; return its matching ids, newest first, or the error text.
 
     The index first takes the store's queued changes, so moves and flag
     changes made a moment ago count. A Gmail message found in All Mail and
-    in another folder is listed once, as the window's search does.
+    in another folder is listed once, as the window's search does. When
+    ``cancelled`` returns True, the searches not run yet are left out.
     """
     from desktop.index.builder import update_index
 
     if store.index_backlog():
-        for _step in update_index(store, index):
+        for _step in update_index(store, index, cancelled=cancelled):
             pass
     results: dict[str, list[int] | str] = {}
     for search in searches:
+        if cancelled():
+            log.debug("Saved searches cancelled after %d of %d", len(results), len(searches))
+            break
         try:
             results[search.name] = store.without_all_mail_twins(index.search(search.query, limit=None))
         except QueryError as error:

@@ -83,7 +83,7 @@ def _search_steps(profile: Profile, serial: int, searches: Sequence[SavedSearch]
     with Store(profile.store_file) as store:
         index = SearchIndex(profile.index_dir)
         try:
-            results = run_saved_searches(store, index, searches)
+            results = run_saved_searches(store, index, searches, cancelled=lambda: cancel.cancelled)
         finally:
             index.close()
     if not cancel.cancelled:

@@ -287,3 +287,11 @@ def test_search_lane_keys_round_trip() -> None:
     assert search_of_lane("news") is None
     assert search_of_lane(NO_LANE) is None
     assert search_of_lane(ALL_LANES) is None
+
+
+def test_cancelled_run_returns_nothing(two_accounts) -> None:
+    store, index, _folders = two_accounts
+
+    results = run_saved_searches(store, index, [SavedSearch("Ana", "from:ana")], cancelled=lambda: True)
+
+    assert results == {}
