@@ -14,7 +14,7 @@ mail clients.
 
 Save Search (from the search field), Edit Saved Search (name, query and
 lane, with Delete in the dialog) and Go to Unified Inbox are commands of the
-registry; the folder tree's context menu offers them on saved search nodes.
+registry. The folder tree's context menu offers them on saved search nodes.
 """
 
 from __future__ import annotations
