@@ -67,7 +67,9 @@ class JournalMixin:
             db.executemany("UPDATE messages SET flags = ?, seen = ?, flagged = ? WHERE id = ?", updates)
             self._queue_index([update[3] for update in updates], "flags")
             for folder_id, uids in by_folder.items():
-                self._journal_flags(folder_id, uids, add_set, remove_set)
+                ordered = sorted(uids)
+                for start in range(0, len(ordered), MESSAGES_PER_ACTION):
+                    self._journal_flags(folder_id, ordered[start : start + MESSAGES_PER_ACTION], add_set, remove_set)
         return len(updates)
 
     def _flag_states(self, ids: Sequence[int]) -> list[tuple[int, int, int, set[str]]]:
@@ -84,6 +86,22 @@ class JournalMixin:
             rows = self._db.execute(f"SELECT id, folder_id, uid, flags FROM messages WHERE id IN ({marks})", tuple(chunk))
             states.extend((row[0], row[1], row[2], set(row[3].split())) for row in rows)
         return states
+
+    def message_places(self, ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+        """Return {id: (account name, folder id)} of the stored messages among ``ids``, in the order of ``ids``.
+
+        Reads two columns instead of whole rows, so the window can check a
+        selection of tens of thousands before it moves them.
+        """
+        # The folders' accounts come from a query of their own: joined per chunk, SQLite scans a folder's messages.
+        accounts = dict(self._db.execute("SELECT f.id, a.name FROM folders f JOIN accounts a ON a.id = f.account_id"))
+        folders: dict[int, int] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            folders.update(self._db.execute(f"SELECT id, folder_id FROM messages WHERE id IN ({marks})", tuple(chunk)))
+        return {message: (accounts[folders[message]], folders[message]) for message in unique if message in folders}
 
     def _move_states(self, ids: Sequence[int]) -> list[_MoveState]:
         """Return what a move needs of the stored messages among ``ids``, in the order of ``ids``."""
@@ -162,8 +180,8 @@ class JournalMixin:
             for row in rows:
                 by_folder.setdefault(row.folder_id, []).append(row)
             for source_id, source_rows in by_folder.items():
-                for start in range(0, len(source_rows), _PLACEHOLDERS_PER_ACTION):
-                    self._move_rows(source_rows[start : start + _PLACEHOLDERS_PER_ACTION], source_id, target)
+                for start in range(0, len(source_rows), MESSAGES_PER_ACTION):
+                    self._move_rows(source_rows[start : start + MESSAGES_PER_ACTION], source_id, target)
         log.info("Moved %d message(s) to folder %s of account %s", len(rows), target.name, target.account)
         return len(rows)
 
@@ -194,8 +212,8 @@ class JournalMixin:
             for row in rows:
                 by_folder.setdefault(row.folder_id, []).append(row)
             for source_id, source_rows in by_folder.items():
-                for start in range(0, len(source_rows), _PLACEHOLDERS_PER_ACTION):
-                    created += self._copy_rows(source_rows[start : start + _PLACEHOLDERS_PER_ACTION], source_id, target)
+                for start in range(0, len(source_rows), MESSAGES_PER_ACTION):
+                    created += self._copy_rows(source_rows[start : start + MESSAGES_PER_ACTION], source_id, target)
         log.info("Copied %d message(s) to folder %s of account %s", len(rows), target.name, target.account)
         return created
 
@@ -313,8 +331,11 @@ class JournalMixin:
         self._queue_index([row.id for row in rows], "delete")
         for folder_id, uids in by_folder.items():
             folder = self._folder_info(folder_id)
-            if folder.kind == "imap":
-                self._insert_action(self._next_action_id(), folder, "delete", {"uids": sorted(uids)})
+            if folder.kind != "imap":
+                continue
+            ordered = sorted(uids)
+            for start in range(0, len(ordered), MESSAGES_PER_ACTION):
+                self._insert_action(self._next_action_id(), folder, "delete", {"uids": ordered[start : start + MESSAGES_PER_ACTION]})
 
     def _trash_folder(self, folder_id: int) -> int | None:
         row = self._db.execute(
@@ -343,6 +364,130 @@ class JournalMixin:
             "INSERT INTO actions (id, account_id, folder_id, uidvalidity, kind, payload, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (action_id, folder.account_id, folder.id, folder.uidvalidity, kind, json.dumps(payload), time.time()),
         )
+
+    # --- taking back unsent actions -------------------------------------
+
+    def withdraw_actions(self, action_ids: Sequence[int]) -> Withdrawal:
+        """Take back the still pending moves, copies and flag changes among ``action_ids``, locally and in one transaction.
+
+        Newest first, each is reversed in the store: a moved message goes back
+        to its source folder and UID, a copy is removed, and the added flags are
+        removed and the removed ones added again. Its action is marked
+        ``cancelled``, so the server never gets it and store and server agree.
+        Deletes for good, Gmail label changes and appends stay pending, because
+        the store cannot restore them, and replay sends them later.
+
+        The messages put back leave the undo record of the bulk action that
+        journaled them, so undo reverses only the part the server got.
+        """
+        withdrawal = Withdrawal()
+        with self.transaction() as db:
+            for action_id, folder_id, created, kind, text in self._pending_rows(action_ids):
+                if kind not in ("move", "copy", "flags"):
+                    withdrawal.kept += 1
+                    continue
+                payload = json.loads(text)
+                if kind == "move":
+                    restored = self._withdraw_move(folder_id, payload)
+                elif kind == "copy":
+                    self.resolve_placeholders(payload["target"], [(pair[1], None) for pair in payload["copies"]])
+                    restored = []
+                else:
+                    restored = self._withdraw_flags(folder_id, payload)
+                db.execute("UPDATE actions SET state = 'cancelled', error = ? WHERE id = ?", (_WITHDRAWN, action_id))
+                self._forget_in_bulk(created, restored)
+                withdrawal.actions += 1
+                withdrawal.messages += action_size(kind, payload)
+        log.info("Withdrew %d unsent action(s) with %d message(s); %d action(s) of other kinds stay pending",
+                 withdrawal.actions, withdrawal.messages, withdrawal.kept)
+        return withdrawal
+
+    def _pending_rows(self, action_ids: Sequence[int]) -> list[tuple[int, int, float, str, str]]:
+        """Return (id, folder id, created, kind, payload text) of the pending actions among ``action_ids``, newest first."""
+        rows: list[tuple[int, int, float, str, str]] = []
+        unique = sorted(set(action_ids))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows += self._db.execute(
+                f"SELECT id, folder_id, created, kind, payload FROM actions WHERE id IN ({marks}) AND state = 'pending'",
+                tuple(chunk),
+            ).fetchall()
+        return sorted(rows, reverse=True)
+
+    def _withdraw_move(self, source_id: int, payload: dict) -> list[int]:
+        """Put the messages of an unsent move back at their source UIDs; return their ids."""
+        target = payload["target"]
+        placeholders = [move[1] for move in payload["moves"]]
+        rows = dict(_select_in(self._db, "SELECT uid, id FROM messages WHERE folder_id = ? AND uid IN ({})",
+                               target, placeholders))
+        restored: list[int] = []
+        dropped: list[int] = []
+        for source_uid, placeholder, _message_id in payload["moves"]:
+            row_id = rows.get(placeholder)
+            if row_id is None:
+                continue
+            try:
+                self._db.execute("UPDATE messages SET folder_id = ?, uid = ? WHERE id = ?", (source_id, source_uid, row_id))
+                restored.append(row_id)
+            except sqlite3.IntegrityError:
+                # A sync stored the source message again meanwhile; that row stays and this one goes.
+                self._db.execute("DELETE FROM messages WHERE id = ?", (row_id,))
+                dropped.append(row_id)
+        self._queue_index(restored, "place")
+        self._queue_index(dropped, "delete")
+        self._rewrite_pending_uids(target, {placeholder: None for placeholder in placeholders})
+        return restored
+
+    def _withdraw_flags(self, folder_id: int, payload: dict) -> list[int]:
+        """Reverse an unsent flag change on its messages; return their ids.
+
+        NOTE: a message that had one of several added flags before the change
+        loses it too, because the action records the change, not each
+        message's flags before it. The window's flag commands change one flag
+        at a time, so for them the reversal is exact.
+        """
+        add, remove = set(payload["add"]), set(payload["remove"])
+        rows = _select_in(self._db, "SELECT id, flags FROM messages WHERE folder_id = ? AND uid IN ({})",
+                          folder_id, payload["uids"])
+        updates = []
+        for row_id, text in rows:
+            flags = (set(text.split()) - add) | remove
+            updates.append((flags_text(flags), int(SEEN in flags), int(FLAGGED in flags), row_id))
+        self._db.executemany("UPDATE messages SET flags = ?, seen = ?, flagged = ? WHERE id = ?", updates)
+        self._queue_index([update[3] for update in updates], "flags")
+        return [update[3] for update in updates]
+
+    def _forget_in_bulk(self, created: float, message_ids: list[int]) -> None:
+        """Take ``message_ids`` out of the undo record of the bulk action that journaled an action at ``created``.
+
+        ``begin_bulk`` and ``finish_bulk`` stamp the bulk action in the same
+        transaction that journals its changes, so the bulk action is the one
+        whose time span contains the action's. A bulk action left with no
+        message counts as undone, so the next undo reverses the one before it.
+        """
+        if not message_ids:
+            return
+        row = self._db.execute(
+            "SELECT id, summary FROM bulk_actions WHERE created <= ? AND finished >= ? AND undone IS NULL "
+            "ORDER BY id DESC LIMIT 1", (created, created),
+        ).fetchone()
+        if row is None:
+            return
+        bulk_id, summary_text = row
+        summary = json.loads(summary_text or "{}")
+        after = summary.get("after", {})
+        for message_id in message_ids:
+            after.pop(str(message_id), None)
+        self._db.executemany("DELETE FROM bulk_items WHERE bulk_id = ? AND message = ?",
+                             [(bulk_id, message_id) for message_id in message_ids])
+        left = self._db.execute("SELECT COUNT(*) FROM bulk_items WHERE bulk_id = ?", (bulk_id,)).fetchone()[0]
+        if left == 0 and not summary.get("created"):
+            summary["undo"] = {"restored": 0, "copies_removed": 0, "skipped": [], "withdrawn": True}
+            self._db.execute("UPDATE bulk_actions SET undone = ?, summary = ? WHERE id = ?",
+                             (time.time(), json.dumps(summary, ensure_ascii=False), bulk_id))
+            return
+        self._db.execute("UPDATE bulk_actions SET summary = ? WHERE id = ?", (json.dumps(summary, ensure_ascii=False), bulk_id))
 
     # --- settling actions during replay ---------------------------------
 
@@ -461,6 +606,34 @@ def _select_in(db: sqlite3.Connection, query: str, folder_id: int, values: Seque
 _IN_CHUNK = 900
 
 
+@dataclass
+class Withdrawal:
+    """What ``withdraw_actions`` took back.
+
+    Attributes:
+        actions: Actions marked cancelled.
+        messages: Messages those actions named.
+        kept: Actions of kinds that cannot be taken back, left pending.
+    """
+
+    actions: int = 0
+    messages: int = 0
+    kept: int = 0
+
+
+def action_size(kind: str, payload: dict) -> int:
+    """Return how many messages a journaled action names: the unit of replay progress."""
+    if kind in ("move", "copy"):
+        return len(payload[_PAIRS[kind]])
+    if kind in ("flags", "labels", "delete"):
+        return len(payload["uids"])
+    return 1
+
+
+# The error text of an action that was taken back before it was sent.
+_WITHDRAWN = "cancelled before it was sent; the change was undone locally"
+
+
 class _MoveState(NamedTuple):
     """The columns of a stored message that a move reads and journals."""
 
@@ -490,8 +663,13 @@ _COPIED_COLUMNS = (
     "in_reply_to, refs, thread_key, list_id, has_attachment, defects, gm_msgid, labels, priority, lane"
 )
 
-# Room for this many messages per action in the placeholder UIDs; a move of more is split.
+# Room for this many messages per action in the placeholder UIDs.
 _PLACEHOLDERS_PER_ACTION = 1_000_000
+
+# Messages per journaled action: a change of more is split into several actions. Replay sends
+# and settles one action at a time, so this is the batch that progress counts in, that a
+# cancel waits for, and that a restart after a crash checks again on the server.
+MESSAGES_PER_ACTION = 2000
 
 
 def _placeholder(action_id: int, number: int) -> int:

@@ -27,24 +27,52 @@ lines, so moving 10,000 messages takes a few commands, not 10,000.
 Conflicts lose no mail: a message another client deleted is dropped with the
 reason in the action's error; a message whose target folder is gone stays
 where the server has it; an action for a renumbered folder is dropped.
+
+The store journals a change of many messages as several actions of at most
+``MESSAGES_PER_ACTION`` messages each. Replay sends and settles one action
+at a time, so ``send_journal`` can report progress per action and stop
+between two actions when it is cancelled. A crash loses at most the local
+record of the action in flight, which the checks above settle next time.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
+from desktop.config import load_config
+from desktop.mail.headers import parse_message_ids
+from desktop.paths import Profile
 from desktop.store import FolderRow, Store
+from desktop.store.journal import action_size
 from desktop.sync import gmail
+from desktop.sync.errors import SyncError, SyncFailures
 from desktop.sync.responses import quiet_protocol_log, response_flags, text
+
+if TYPE_CHECKING:
+    from desktop.sync.service import CancelToken
 
 log = logging.getLogger(__name__)
 
+# A test hook for crash tests. With SLUICE_DEBUG_PAUSE_AFTER_BATCHES=N, replay pauses for
+# an hour after the server accepted the commands of the Nth action of this process and
+# before the store records them, the worst moment for a crash. Unset in normal use.
+PAUSE_VARIABLE = "SLUICE_DEBUG_PAUSE_AFTER_BATCHES"
+_PAUSE_SECONDS = 3600.0
+_batches_sent = 0
+
 _FETCH_BATCH = 1000  # UIDs per FETCH; imapclient's fetch() needs a list of ints, not ranges
+# Up to this many messages are looked up in a folder with one UID SEARCH HEADER Message-ID each.
+# More are found by reading the folder's Message-ID headers from the top (``_scan_message_ids``).
+_SEARCHES_MAX = 20
 
 Action = tuple[int, int, "int | None", str, dict]
 
@@ -81,6 +109,24 @@ class _Session:
         return self.client.has_capability(capability)
 
 
+@dataclass(frozen=True)
+class SendProgress:
+    """One step of ``send_journal``.
+
+    Attributes:
+        account: The account whose actions are being sent.
+        done: Messages whose actions the server has, of ``total``.
+        total: Messages named by all the actions this run covers.
+        phase: ``sending`` after each action, ``cancelled`` when the run
+            stopped early, ``sent`` once everything is sent.
+    """
+
+    account: str
+    done: int
+    total: int
+    phase: str
+
+
 def replay_account(client: IMAPClient, store: Store, account_id: int) -> int:
     """Send every pending action of the account in journal order; return how many were pending.
 
@@ -91,6 +137,88 @@ def replay_account(client: IMAPClient, store: Store, account_id: int) -> int:
     actions not yet done stay pending.
     """
     return _replay(_Session(client, store), account_id)
+
+
+def replay_steps(client: IMAPClient, store: Store, account_id: int, *, cancel: CancelToken | None = None,
+                 through: int | None = None) -> Iterator[int]:
+    """Send the account's pending actions up to id ``through`` in journal order, yielding each one's message count.
+
+    Stops before the next action once ``cancel`` is cancelled; the actions
+    not sent stay pending. Raises as ``replay_account`` does.
+    """
+    return _replay_steps(_Session(client, store), account_id, cancel, through)
+
+
+def send_journal(profile: Profile, cancel: CancelToken, *, through: int | None = None) -> Iterator[SendProgress]:
+    """Send the pending actions up to id ``through`` (all when None) of every IMAP account, without a folder sync.
+
+    Each account gets a connection of its own, one after the other. A step
+    follows every action, so a caller can show "6,000 of 20,000". A cancel
+    stops the run between two actions and leaves the rest pending, for
+    ``Store.withdraw_actions`` or the next sync.
+
+    Raises:
+        SyncError: one account could not be reached or its connection
+            dropped; what was not sent stays pending.
+        SyncFailures: several accounts failed that way.
+    """
+    config = load_config(profile.config_file)
+    with Store(profile.store_file) as store:
+        work = _accounts_to_send(store, through)
+        total = sum(size for _row, size in work)
+        done = 0
+        failures: list[SyncError] = []
+        for row, size in work:
+            account = config.accounts.get(row.name)
+            if account is None:
+                failures.append(SyncError(row.name, "config", f"Account {row.name!r} has changes to send but is not in the "
+                                          "configuration; add it again with 'sluice account add'."))
+                continue
+            try:
+                for count in _send_account(account, store, row.id, cancel, through):
+                    done += count
+                    yield SendProgress(row.name, done, total, "sending")
+            except SyncError as error:
+                failures.append(error)
+                continue
+            if cancel.cancelled:
+                yield SendProgress(row.name, done, total, "cancelled")
+                return
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise SyncFailures(failures)
+    yield SendProgress("", done, total, "sent")
+
+
+def _accounts_to_send(store: Store, through: int | None) -> list[tuple]:
+    """Return (account row, messages named by its pending actions up to ``through``) of each IMAP account with any."""
+    work = []
+    for row in store.accounts():
+        if row.kind != "imap":
+            continue
+        pending = [action for action in store.pending_actions(row.id) if through is None or action[0] <= through]
+        if pending:
+            work.append((row, sum(action_size(action[3], action[4]) for action in pending)))
+    return work
+
+
+def _send_account(account, store: Store, account_id: int, cancel: CancelToken, through: int | None) -> Iterator[int]:
+    """Connect, replay the account's pending actions up to ``through``, and log out; yield each action's size."""
+    from desktop.sync.connection import classify_error, connect
+    from desktop.sync.service import logout
+
+    started = time.monotonic()
+    client = connect(account)
+    try:
+        yield from replay_steps(client, store, account_id, cancel=cancel, through=through)
+    except (OSError, IMAPClientError) as error:
+        failure = classify_error(account, error, after="What was not sent stays queued for the next sync.")
+        log.warning("Sending the actions of account %s stopped: %s", account.name, failure)
+        raise failure from error
+    finally:
+        logout(client, account)
+    log.info("Sent the pending actions of account %s in %.2f s", account.name, time.monotonic() - started)
 
 
 def replay_actions(client: IMAPClient, store: Store, folder_id: int, uidvalidity: int | None) -> None:
@@ -118,16 +246,35 @@ def _touches(action: Action, folder_id: int) -> bool:
 
 
 def _replay(session: _Session, account_id: int) -> int:
-    pending = session.store.pending_actions(account_id)
+    count = sum(1 for _size in _replay_steps(session, account_id, None, None))
+    if count:
+        log.info("Sent %d pending action(s) of account %d", count, account_id)
+    return count
+
+
+def _replay_steps(session: _Session, account_id: int, cancel: CancelToken | None, through: int | None) -> Iterator[int]:
+    store = session.store
+    pending = [action for action in store.pending_actions(account_id) if through is None or action[0] <= through]
     with quiet_protocol_log(session.client):
-        for action_id, *_rest in pending:
+        for action_id, _folder, _validity, kind, payload in pending:
+            if cancel is not None and cancel.cancelled:
+                log.info("Stopped sending the actions of account %d before action %d: cancelled", account_id, action_id)
+                return
             # Read again: settling an earlier action may have rewritten this one's placeholder UIDs.
-            action = session.store.pending_action(action_id)
+            action = store.pending_action(action_id)
             if action is not None:
                 _replay_one(session, action)
-    if pending:
-        log.info("Sent %d pending action(s) of account %d", len(pending), account_id)
-    return len(pending)
+            yield action_size(kind, payload)
+
+
+def _pause_for_crash_test() -> None:
+    """Count a batch the server accepted, and pause when ``PAUSE_VARIABLE`` names this batch."""
+    global _batches_sent
+    _batches_sent += 1
+    wanted = os.environ.get(PAUSE_VARIABLE, "")
+    if wanted.isdigit() and int(wanted) == _batches_sent:
+        log.warning("Pausing replay after batch %d for a crash test (%s is set)", _batches_sent, PAUSE_VARIABLE)
+        time.sleep(_PAUSE_SECONDS)
 
 
 def _replay_one(session: _Session, action: Action) -> None:
@@ -193,6 +340,7 @@ def _send_store(session: _Session, action_id: int, folder: FolderRow, payload: d
                 add(uid_set, payload["add"], silent=True)
             if payload["remove"]:
                 remove(uid_set, payload["remove"], silent=True)
+        _pause_for_crash_test()
     except IMAPClientAbortError:
         # The connection is gone: the action stays pending, and STORE is
         # idempotent, so sending it again in the next sync is safe.
@@ -309,6 +457,7 @@ def _move_on_server(session: _Session, action_id: int, source: FolderRow, target
         moved: dict[int, int] = {}
         for uid_set in uid_sets(uids):
             moved.update(_with_copyuid(session, partial(session.client.move, uid_set, target.name)))
+        _pause_for_crash_test()
         return moved
     known: dict[int, int] = {}
     if payload.get("sent"):
@@ -321,6 +470,7 @@ def _move_on_server(session: _Session, action_id: int, source: FolderRow, target
     for uid_set in uid_sets(to_copy):
         known.update(_with_copyuid(session, partial(session.client.copy, uid_set, target.name)))
     _expunge(session, uids, source)
+    _pause_for_crash_test()
     return known
 
 
@@ -408,12 +558,46 @@ def parse_uid_set(value: str) -> list[int]:
 def _find_copies(session: _Session, folder: FolderRow, moves: Sequence[list]) -> dict[int, int]:
     """Return {source UID: UID in folder} for moves whose Message-ID the folder has; selects ``folder``."""
     session.select(folder.name)
+    if len(moves) > _SEARCHES_MAX:
+        return _scan_message_ids(session.client, {message_id: source_uid for source_uid, _placeholder, message_id in moves
+                                                  if message_id})
     found = {}
     for source_uid, _placeholder, message_id in moves:
         uid = _find_message_id(session, message_id)
         if uid is not None:
             found[source_uid] = uid
     return found
+
+
+def _scan_message_ids(client: IMAPClient, wanted: dict[str, int]) -> dict[int, int]:
+    """Return {source UID: highest UID of the selected folder with that Message-ID} for ``wanted`` {Message-ID: source UID}.
+
+    Reads the Message-ID headers from the highest UID down and stops once
+    every wanted one is found. A message moved or copied into the folder
+    gets a UID above all earlier ones (RFC 3501 section 2.3.1.1), so the
+    messages of an action settled after a crash are near the top. This takes
+    a few FETCH commands where one UID SEARCH per message would take seconds.
+    """
+    found: dict[int, int] = {}
+    uids = sorted(client.search(["ALL"]), reverse=True)
+    for start in range(0, len(uids), _FETCH_BATCH):
+        chunk = uids[start : start + _FETCH_BATCH]
+        response = client.fetch(chunk, [b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+        for uid in chunk:
+            header = response.get(uid, {}).get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]", b"")
+            source_uid = wanted.get(_header_message_id(header))
+            if source_uid is not None and source_uid not in found:
+                found[source_uid] = uid
+        if len(found) == len(set(wanted.values())):
+            break
+    return found
+
+
+def _header_message_id(header: bytes) -> str:
+    """Return the Message-ID of a ``Message-ID:`` header block as the store keeps it, parsed as the sync parses it."""
+    _name, _colon, value = text(header).partition(":")
+    ids = parse_message_ids(" ".join(value.split()))
+    return ids[0] if ids else ""
 
 
 def _find_message_id(session: _Session, message_id: str) -> int | None:

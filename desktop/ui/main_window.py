@@ -42,6 +42,7 @@ from desktop.store import FLAGGED, SEEN, MessageRow, Store, StoreError
 from desktop.sync.service import CancelToken, SyncProgress
 from desktop.sync.watch import WatchOptions
 from desktop.ui.account_state import next_state, stopped_state
+from desktop.ui.bulk_progress import BulkSender
 from desktop.ui.folder_commands import FolderCommands
 from desktop.ui.folder_tree import (
     ACCOUNT_ROLE,
@@ -156,6 +157,8 @@ class MainWindow(QMainWindow):
         self.rule_commands.start()
         if self._watch_enabled:
             self.watch_controller.start()
+        # Changes queued before a restart go to the server now, with progress when there are many.
+        self.bulk_sender.request()
 
     # --- construction -------------------------------------------------------
 
@@ -194,6 +197,8 @@ class MainWindow(QMainWindow):
         self.log_view = LogView()
         self.sync_controller = SyncController(self._profile, self.status_panel, self.log_view, self._jobs, self)
         self.watch_controller = WatchController(self._profile, self.log_view, self._jobs, self._watch_options, self)
+        self.bulk_sender = BulkSender(self._profile, self._store, self._jobs, self.sync_controller, self.watch_controller,
+                                      self.status_panel, self.log_view, self)
         self.folder_commands = FolderCommands(self._profile, self.folder_view, self._jobs, self)
         self.saved_searches = SavedSearchViews(self._profile, self._store, self.folder_view, self.folder_model,
                                                self.folder_commands, self._jobs, self.status_panel, self.log_view,
@@ -236,6 +241,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.pages)
 
         self.statusBar().addWidget(self.status_panel, 1)
+        self.statusBar().addPermanentWidget(self.bulk_sender.widget)
         self.log_dock = QDockWidget(self.tr("Log"), self, objectName="logDock")
         self.log_dock.setWidget(self.log_view)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
@@ -357,6 +363,8 @@ class MainWindow(QMainWindow):
         self.search_field.returnPressed.connect(self._on_search_field_return_pressed)
         self.lane_tabs.lane_changed.connect(self._on_lane_tabs_lane_changed)
         self.rule_commands.store_changed.connect(self._on_rule_commands_store_changed)
+        self.bulk_sender.follow_rules(self.rule_commands.controller)
+        self.bulk_sender.store_changed.connect(self._on_rule_commands_store_changed)
         self.rule_commands.controller.busy_changed.connect(self._on_rules_busy_changed)
         self.reader.remote_content_allowed.connect(self._on_reader_remote_content_allowed)
         self.sync_controller.sync_started.connect(self._on_sync_controller_sync_started)
@@ -618,6 +626,7 @@ class MainWindow(QMainWindow):
         changed = self._change_flags(ids, add=[flag] if on else [], remove=[] if on else [flag], undo_text=text)
         if changed:
             self.status_panel.show_message(self._with_undo_hint(text))
+            self.bulk_sender.request("flags")
 
     def _move_current(self, step: int) -> None:
         count = self.message_model.rowCount()
@@ -787,6 +796,10 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_sync_triggered(self) -> None:
+        if self.bulk_sender.run_when_idle(self._on_sync_triggered):
+            # Both would send the same journal, so the sync follows once the changes are sent.
+            self.status_panel.show_message(self.tr("The sync starts once the changes are sent to the server."))
+            return
         if self.watch_controller.is_running():
             # The watch syncs the same folders over its own connections, so it
             # stops first. The manual sync starts once its thread has ended.
@@ -1113,6 +1126,7 @@ class MainWindow(QMainWindow):
             return
         log.info("%s: %d message(s), bulk action %d", kind, len(rows), bulk_id)
         self._refresh_after_sync()
+        self.bulk_sender.request(kind)
         count = self.message_model.rowCount()
         if count and current_row >= 0 and count < count_before:
             # The next message takes the place of the one that left, as in other mail clients. A search
@@ -1192,6 +1206,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self._refresh_timer.stop()
+        self.bulk_sender.shutdown()
         self.key_dispatcher.detach()
         self.cheat_sheet.close()
         self._jobs.cancel_all(CLOSE_WAIT_MS)
