@@ -21,7 +21,9 @@ SECURITY_CHOICES = ("tls", "starttls", "none")
 KINDS = ("imap", "local")
 DEFAULT_PORTS = {"tls": 993, "starttls": 143, "none": 143}
 DEFAULT_SMTP_PORTS = {"tls": 465, "starttls": 587, "none": 25}
-TOP_LEVEL_KEYS = {"accounts"}
+TOP_LEVEL_KEYS = {"accounts", "compose"}
+SENT_COPY_CHOICES = ("auto", "always", "never")
+FORWARD_CHOICES = ("inline", "attachment")
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -62,6 +64,11 @@ class Account:
             0 means no limit.
         watch_folders: Folders watched for new mail besides INBOX (IMAP IDLE,
             or NOOP polling where the server has no IDLE).
+        signature: Text added below new messages, replies and forwards,
+            after a ``-- `` line; "" for none.
+        sent_copy: Whether a sent message is appended to the Sent folder:
+            ``auto`` (yes, unless the server files it itself, as Gmail does),
+            ``always`` or ``never``.
     """
 
     name: str
@@ -81,6 +88,8 @@ class Account:
     offline: bool = True
     offline_size_limit_kb: int = 10240
     watch_folders: list[str] = field(default_factory=list)
+    signature: str = ""
+    sent_copy: str = "auto"
 
     def validate(self) -> None:
         """Raise ConfigError naming the first invalid field and its fix."""
@@ -108,6 +117,10 @@ class Account:
         if not self.user:
             raise ConfigError(f"Account {self.name!r}: user is missing; set it to the login name.")
         self._validate_smtp()
+        if self.sent_copy not in SENT_COPY_CHOICES:
+            raise ConfigError(
+                f"Account {self.name!r}: sent_copy {self.sent_copy!r} is invalid; use one of {', '.join(SENT_COPY_CHOICES)}."
+            )
         if self.offline_size_limit_kb < 0:
             raise ConfigError(
                 f"Account {self.name!r}: offline_size_limit_kb {self.offline_size_limit_kb} is invalid; "
@@ -166,8 +179,38 @@ _FIELD_TYPES = {
     "kind": str, "imap_host": str, "imap_port": int, "security": str, "user": str, "password_command": str,
     "smtp_host": str, "smtp_port": int, "smtp_security": str, "smtp_user": str, "address": str, "aliases": list,
     "oauth2_token_command": str, "offline": bool, "offline_size_limit_kb": int, "watch_folders": list,
+    "signature": str, "sent_copy": str,
 }
 _TYPE_NAMES = {int: "a number", str: "a quoted string", bool: "true or false", list: 'a list of quoted strings, as in ["Lists"]'}
+
+
+@dataclass
+class ComposeSettings:
+    """The ``[compose]`` table: how messages are written and sent.
+
+    Attributes:
+        undo_seconds: Seconds a sent message waits in the outbox, so that
+            it can still be taken back; 0 sends at once.
+        forward_as: ``inline`` quotes the forwarded message in the body and
+            keeps its attachments; ``attachment`` attaches it whole as
+            message/rfc822.
+        format: The body format of new messages, ``plain`` or ``markdown``.
+    """
+
+    undo_seconds: int = 10
+    forward_as: str = "inline"
+    format: str = "plain"
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first invalid setting and its fix."""
+        if not 0 <= self.undo_seconds <= 600:
+            raise ConfigError(f"[compose] undo_seconds = {self.undo_seconds} is invalid; use 0 to 600 seconds.")
+        if self.forward_as not in FORWARD_CHOICES:
+            raise ConfigError(
+                f"[compose] forward_as = {self.forward_as!r} is invalid; use one of {', '.join(FORWARD_CHOICES)}."
+            )
+        if self.format not in ("plain", "markdown"):
+            raise ConfigError(f"[compose] format = {self.format!r} is invalid; use plain or markdown.")
 
 
 @dataclass
@@ -176,6 +219,7 @@ class Config:
 
     accounts: dict[str, Account] = field(default_factory=dict)
     path: Path | None = None
+    compose: ComposeSettings = field(default_factory=ComposeSettings)
 
     def account(self, name: str) -> Account:
         """Return the account called ``name`` or raise ConfigError listing the known ones."""
@@ -228,7 +272,26 @@ def load_config(path: Path) -> Config:
         except ConfigError as error:
             raise ConfigError(f"{path}: {error}") from error
         accounts[name] = account
-    return Config(accounts=accounts, path=path)
+    return Config(accounts=accounts, path=path, compose=_compose_from_table(path, data.get("compose", {})))
+
+
+def _compose_from_table(path: Path, values: object) -> ComposeSettings:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: 'compose' must be a table, as in [compose].")
+    types = {"undo_seconds": int, "forward_as": str, "format": str}
+    unknown = set(values) - set(types)
+    if unknown:
+        raise ConfigError(f"{path}: [compose] has unknown settings {', '.join(sorted(unknown))}; "
+                          f"known settings are {', '.join(sorted(types))}.")
+    for key, value in values.items():
+        if not isinstance(value, types[key]) or isinstance(value, bool):
+            raise ConfigError(f"{path}: [compose] {key} = {value!r} is invalid; it must be {_TYPE_NAMES[types[key]]}.")
+    settings = ComposeSettings(**values)
+    try:
+        settings.validate()
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from error
+    return settings
 
 
 def _account_from_table(path: Path, name: str, values: object) -> Account:
@@ -266,7 +329,11 @@ def save_config(config: Config, path: Path | None = None) -> None:
             if key != "name" and value not in ("", None, []) and value != getattr(defaults, key)
         }
         accounts[name] = values
-    text = tomli_w.dumps({"accounts": accounts})
+    document: dict = {"accounts": accounts}
+    compose = {key: value for key, value in asdict(config.compose).items() if value != getattr(ComposeSettings(), key)}
+    if compose:
+        document["compose"] = compose
+    text = tomli_w.dumps(document)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
