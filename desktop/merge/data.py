@@ -80,7 +80,7 @@ def read_data(path: Path) -> DataTable:
 
 
 def detect_address_column(columns: list[str]) -> str | None:
-    """Return the column that holds addresses by its name (``email``, ``E-Mail``, ``address``...), or None."""
+    """Return the address column, found by its name (``email``, ``E-Mail``, ``address``...), or None."""
     normalised = {_normalise(name): name for name in reversed(columns)}
     for candidate in ADDRESS_COLUMN_NAMES:
         if candidate in normalised:
@@ -254,7 +254,7 @@ def _table_from_sheet(path: Path, sheet_rows, title: str) -> DataTable:
 
 
 def cell_text(value: object) -> str:
-    """Return a spreadsheet cell as the text a CSV export of it would hold."""
+    """Return a spreadsheet cell as the text that a CSV export of it contains."""
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -131,8 +131,8 @@ def format_date(value: object, style: str = "long", lang: str = "en") -> str:
 def to_number(value: object) -> Decimal:
     """Read a number from a number or text: ``1234.5``, ``1,234.50``, ``1.234,50`` and ``1234,5`` are all understood.
 
-    In text with both ``.`` and ``,`` the last one is the decimal point; a lone ``,`` followed by one or two
-    digits, or by more than three, is a decimal comma.
+    In text with both ``.`` and ``,`` the last one is the decimal point. A lone ``,`` is a thousands
+    separator only when exactly three digits follow it; otherwise it is a decimal comma.
     """
     if isinstance(value, bool):
         raise FilterError(f"{value!r} is not a number.")

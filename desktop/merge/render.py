@@ -1,8 +1,8 @@
 """Open a merge (template plus recipient data) and render each row into a complete message.
 
-``open_merge`` reads and checks both files once; ``Merge.render(row)`` then
-returns the message for one recipient, complete except ``Message-ID`` and
-``Date``, which the sender sets as each message goes out.
+``open_merge`` reads and checks both files once. ``Merge.render(row)`` then
+returns the message for one recipient. It is complete except ``Message-ID``
+and ``Date``, because the sender sets those as each message goes out.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from email.message import EmailMessage
 from functools import cached_property
 from pathlib import Path
 
+import jinja2
 from jinja2 import meta
 
 from desktop.config import is_plain_address
@@ -39,6 +40,46 @@ RECIPIENT_HEADERS = ("to", "cc", "bcc")
 # A header of the simple form 'Display name <address>', rendered in two parts so a name may contain commas.
 _NAME_ADDR = re.compile(r'^\s*(?:"(?P<quoted>[^"]*)"|(?P<plain>[^<>"]*?))\s*<(?P<address>[^<>]*)>\s*$')
 _KEY_VERSION = b"sluice-merge-key-1\n"
+# Joins the header lines of one batch render; a value that contains it makes the batch fall back to single lines.
+_SEPARATOR = "\x1e"
+
+
+class _Context(dict):
+    """A row's template variables, with the header values already rendered for it (``rendered``)."""
+
+    rendered: dict[tuple[int, str], str]
+
+    def __init__(self, values: dict) -> None:
+        super().__init__(values)
+        self.rendered = {}
+
+
+class _Batch:
+    """Several header lines rendered as one Jinja2 template, which costs far less than one render per line.
+
+    A failure of any kind, or a value containing the separator or a line break, makes ``render`` return
+    nothing, so each line is then rendered alone and a problem is reported for the exact line.
+    """
+
+    def __init__(self, template: TemplateFile, parts: list[HeaderLine]) -> None:
+        self.parts = parts
+        self.compiled = None
+        if len(parts) > 1:
+            try:
+                self.compiled = template.text_env.from_string(_SEPARATOR.join(part.source for part in parts))
+            except Exception:  # noqa: BLE001 - the lines compile alone; the joined form is only a shortcut
+                log.debug("Header lines do not compile as one template; rendering them one by one")
+
+    def render(self, context: dict) -> dict[tuple[int, str], str]:
+        if self.compiled is None:
+            return {}
+        try:
+            values = self.compiled.render(context).split(_SEPARATOR)
+        except Exception:  # noqa: BLE001 - rendered again line by line, which reports the error precisely
+            return {}
+        if len(values) != len(self.parts) or any(character in value for value in values for character in "\r\n\0"):
+            return {}
+        return {(part.line, part.source): value.strip() for part, value in zip(self.parts, values)}
 
 
 @dataclass
@@ -121,7 +162,7 @@ class Merge:
         table: The recipient data.
         rows: The non-blank data rows; each is a dict with ``number`` and ``line`` attributes.
         name: The merge's name (``Merge-Name``, or the template's file name without extension).
-        address_column: The data column that holds the recipients' addresses, if one could be named.
+        address_column: The data column with the recipients' addresses, if one could be named.
         attach_column: The data column that lists attachment files, or None.
         suppressed: Lowercased addresses on the suppression list when the merge was opened.
     """
@@ -138,8 +179,14 @@ class Merge:
         self.address_column = self._address_column()
         self.attach_column = self._attach_column()
         self._cache = attach.ContentCache()
-        self._parts: dict[tuple[int, str], HeaderLine] = {}
+        self._splits: dict[tuple[int, str], tuple[HeaderLine, HeaderLine] | None] = {}
         self._resolved: dict[str, attach.Resolution] = {}
+        sender_lines = [self.template.header("from")] + [
+            line for key in ("merge-unsubscribe-url", "merge-unsubscribe-mailto") for line in self.template.settings.get(key, [])
+        ]
+        other_lines = [self.to_line] + [line for line in self.template.headers if line.key not in ("from", "to")]
+        self._sender_batch = _Batch(template, self._batch_parts(sender_lines))
+        self._header_batch = _Batch(template, self._batch_parts(other_lines + self.template.settings.get("merge-attach", [])))
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -201,7 +248,7 @@ class Merge:
         """Return the template variables of ``row``: its columns by name, and ``row`` with every column."""
         values = {name: value for name, value in row.items() if name.isidentifier() and not keyword.iskeyword(name)}
         values.update(row=dict(row), row_number=row.number, merge_name=self.name)
-        return values
+        return _Context(values)
 
     def render(self, row_number: int) -> RenderedMessage:
         """Render one row into a message; raise RowError (SuppressedError for a suppressed recipient)."""
@@ -222,10 +269,12 @@ class Merge:
         if problem is not None:
             raise problem
         context = self.context(row)
+        context.rendered = self._sender_batch.render(context)
         sender_address, from_value = self._from(context, row_number)
         unsubscribe = self._unsubscribe(context, row_number, sender_address)
         context.update(unsubscribe=unsubscribe.text(), unsubscribe_url=unsubscribe.url,
                        unsubscribe_mailto=unsubscribe.mailto)
+        context.rendered = self._header_batch.render(context)
         headers, recipients = self._headers(context, row_number, from_value)
         primary = recipients[0]
         blocked = [address for address in recipients if address.lower() in self.suppressed]
@@ -246,7 +295,7 @@ class Merge:
         url = ""
         url_line = self.template.setting("merge-unsubscribe-url")
         if url_line is not None:
-            url = self.template.render_line(url_line, context, row)
+            url = self._line(url_line, context, row)
             problem = check_url(url) if url else None
             if problem:
                 raise RowError(row, None, f"Merge-Unsubscribe-URL (template line {url_line.line}): {problem}",
@@ -271,7 +320,7 @@ class Merge:
                 if line.key in RECIPIENT_HEADERS:
                     recipients += [address.addr_spec for address in value if address.addr_spec not in recipients]
             else:
-                value = self.template.render_line(line, context, row)
+                value = self._line(line, context, row)
             if value and line.key != "bcc":
                 headers.append((line.name, value))
         if not recipients:
@@ -281,10 +330,10 @@ class Merge:
 
     def _addresses(self, line: HeaderLine, context: dict, row: int) -> list[Address]:
         """Render an address header line and return its addresses, each checked."""
-        match = _NAME_ADDR.match(line.source)
-        if match and "," not in match.group("address"):
-            return self._name_addr(line, match, context, row)
-        rendered = self.template.render_line(line, context, row)
+        split = self._split(line)
+        if split is not None:
+            return self._name_addr(line, split, context, row)
+        rendered = self._line(line, context, row)
         if not rendered:
             return []
         try:
@@ -295,30 +344,58 @@ class Merge:
                            f"({error}); separate addresses with commas.", kind="address") from error
         return [self._checked(address.display_name, address.addr_spec, line, row) for address in found]
 
-    def _name_addr(self, line: HeaderLine, match: re.Match[str], context: dict, row: int) -> list[Address]:
+    def _name_addr(self, line: HeaderLine, split: tuple[HeaderLine, HeaderLine], context: dict,
+                   row: int) -> list[Address]:
         """Render 'Name <address>' in two parts, so any character in the name is fine."""
-        name_source = match.group("quoted") if match.group("quoted") is not None else match.group("plain")
-        name = self._render_part(line, name_source, context, row)
-        address = self._render_part(line, match.group("address"), context, row)
+        name = self._line(split[0], context, row)
+        address = self._line(split[1], context, row)
         if not address:
             return []
         return [self._checked(name, address, line, row)]
 
-    def _render_part(self, line: HeaderLine, source: str, context: dict, row: int) -> str:
-        part = self._parts.get((line.line, source))
-        if part is None:
-            part = HeaderLine(line.name, source, line.line)
-            part.compiled = self.template.text_env.from_string(source)
-            self._parts[(line.line, source)] = part
-        return self.template.render_line(part, context, row)
+    def _split(self, line: HeaderLine) -> tuple[HeaderLine, HeaderLine] | None:
+        """Return the name and address parts of a 'Name <address>' line, compiled, or None for other lines."""
+        key = (line.line, line.source)
+        if key in self._splits:
+            return self._splits[key]
+        match = _NAME_ADDR.match(line.source) if line.key in ADDRESS_HEADERS else None
+        split = None
+        if match and "," not in match.group("address"):
+            name_source = match.group("quoted") if match.group("quoted") is not None else match.group("plain")
+            try:
+                split = (self._part(line, name_source), self._part(line, match.group("address")))
+            except jinja2.TemplateSyntaxError:
+                # The '<' belonged to a Jinja2 expression; the line is then read as a whole.
+                split = None
+        self._splits[key] = split
+        return split
+
+    def _part(self, line: HeaderLine, source: str) -> HeaderLine:
+        """Return a compiled line for part of ``line`` (the name or the address of 'Name <address>')."""
+        part = HeaderLine(line.name, source, line.line)
+        part.compiled = self.template.text_env.from_string(source)
+        return part
+
+    def _line(self, line: HeaderLine, context: dict, row: int) -> str:
+        """Return the rendered value of ``line`` for this row, from the batch render when it has it."""
+        rendered = getattr(context, "rendered", {}).get((line.line, line.source))
+        return rendered if rendered is not None else self.template.render_line(line, context, row)
+
+    def _batch_parts(self, lines: list[HeaderLine]) -> list[HeaderLine]:
+        """Return the units that rendering ``lines`` needs: 'Name <address>' lines as two parts."""
+        parts = []
+        for line in lines:
+            split = self._split(line)
+            parts += list(split) if split is not None else [line]
+        return parts
 
     def _checked(self, name: str, address: str, line: HeaderLine, row: int) -> Address:
         address = address.strip()
         plain = _ascii_domain(address)
         if plain is None or not is_plain_address(plain):
-            shown = address or "(empty)"
+            written = address or "(empty)"
             raise RowError(row, self._column_for(line),
-                           f"{shown!r} in {line.name} is not a valid address; write it as name@example.com.",
+                           f"{written!r} in {line.name} is not a valid address; write it as name@example.com.",
                            kind="address")
         username, domain = plain.rsplit("@", 1)
         return Address(display_name=" ".join(name.split()), username=username, domain=domain)
@@ -350,7 +427,7 @@ class Merge:
         return attach.Resolution(found, missing)
 
     def _attachment_patterns(self, context: dict, row: int) -> list[str]:
-        patterns = [self.template.render_line(line, context, row) for line in self.template.settings.get("merge-attach", [])]
+        patterns = [self._line(line, context, row) for line in self.template.settings.get("merge-attach", [])]
         if self.attach_column:
             patterns += attach.split_names(context["row"].get(self.attach_column, ""))
         return [pattern for pattern in patterns if pattern]

@@ -3,9 +3,8 @@
 A template is read and compiled once; ``TemplateFile.render_*`` then fill it
 with one row's values. Jinja2 runs in its sandbox with undefined names as
 errors. Values from the data are inserted as text and never run as template
-code. In HTML output every value is HTML-escaped; in the HTML made from a
-Markdown body every value is escaped for both HTML and Markdown, so a value
-cannot add markup or links.
+code, and they are put into a body only after its Markdown is converted, so
+a value cannot add markup or links (see ``_BodyRenderer``).
 """
 
 from __future__ import annotations
@@ -13,7 +12,9 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+import secrets
 import traceback
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from html import escape as html_escape
 from html.parser import HTMLParser
@@ -51,7 +52,6 @@ SETTINGS = {
 }
 REPEATABLE_SETTINGS = ("merge-attach",)
 _HEADER_LINE = re.compile(r"^([!-9;-~]+):[ \t]*(.*)$")
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+!|~-])")
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined|has no attribute '([^']+)'")
 _MARKDOWN_EXTENSIONS = ["extra", "sane_lists"]
 
@@ -132,14 +132,8 @@ class TemplateFile:
         self.text_env = _environment(autoescape=False)
         for header in self.headers + [line for lines in self.settings.values() for line in lines]:
             header.compiled = self._compile_source(self.text_env, header.source, header.line)
-        if self.is_html:
-            self.html_body = self._compile_source(_environment(autoescape=True), self.body_source, self.body_line)
-            self.text_body = None
-        else:
-            self.text_body = self._compile_source(self.text_env, self.body_source, self.body_line)
-            # One converter for all rows: building one costs more than converting a short body.
-            self._markdown = markdown.Markdown(extensions=_MARKDOWN_EXTENSIONS, output_format="html")
-            self.html_body = self._compile_source(_environment(finalize=_escape_for_markdown), self.body_source, self.body_line)
+        self._body = _BodyRenderer(self.body_source, self.is_html)
+        self._body.compiled = self._compile_source(self._body.env, self.body_source, self.body_line)
         self.variables = self._variables()
 
     def _compile_source(self, env: SandboxedEnvironment, source: str, first_line: int) -> jinja2.Template:
@@ -184,12 +178,9 @@ class TemplateFile:
 
     def render_body(self, context: dict, row: int) -> tuple[str, str]:
         """Return the plain-text and the HTML body for ``row``."""
-        if self.is_html:
-            html = self._render(self.html_body, context, row, "body")
-            return html_to_text(html), html
-        text = self._render(self.text_body, context, row, "body")
-        marked_up = self._render(self.html_body, context, row, "body")
-        return text, markdown_to_html(marked_up, self._markdown)
+        self._body.values.clear()
+        skeleton = self._render(self._body.compiled, context, row, "body")
+        return self._body.fill(skeleton)
 
     def _render(self, compiled: jinja2.Template, context: dict, row: int, part: str) -> str:
         try:
@@ -258,11 +249,86 @@ def _environment(*, autoescape: bool = False, finalize=None) -> SandboxedEnviron
     return env
 
 
-def _escape_for_markdown(value: object) -> object:
-    """Escape an inserted value so Markdown shows it as text: no HTML, emphasis, links or headings from data."""
-    if isinstance(value, Markup):
-        return value
-    return Markup(_MARKDOWN_SPECIALS.sub(r"\\\1", html_escape(str(value), quote=False)))
+class _BodyRenderer:
+    """Render a body once per row and convert it to HTML (or text) once per distinct shape.
+
+    Every ``{{ expression }}`` is written into the rendered body as a token (letters and digits, which
+    Markdown and HTML leave alone) while its value is kept aside. The rendered body with tokens, its
+    skeleton, depends only on the template's literal text and on which ``if`` branches and how many loop
+    turns a row takes, so most rows share a few skeletons. Each skeleton is converted once
+    (Markdown to HTML, or HTML to text) and the values are put in afterwards: unchanged into the text,
+    HTML-escaped into the HTML (values marked safe in the template go in as they are). So a value is never
+    read as Markdown or HTML, and converting costs little per row.
+    """
+
+    _CACHE_SIZE = 256
+
+    def __init__(self, source: str, is_html: bool) -> None:
+        self.is_html = is_html
+        self.prefix = _unused_prefix(source)
+        self.token = re.compile(re.escape(self.prefix) + r"(\d+)z")
+        self.values: list[str] = []
+        self.env = _environment(finalize=self._record)
+        self.compiled: jinja2.Template | None = None
+        self._converted: OrderedDict[str, str] = OrderedDict()
+        self._markdown = None if is_html else markdown.Markdown(extensions=_MARKDOWN_EXTENSIONS, output_format="html")
+
+    @property
+    def _record(self):
+        values, prefix = self.values, self.prefix
+
+        # pass_context makes Jinja2 call this at render time, also for constant expressions, so the tokens are
+        # numbered in output order.
+        @jinja2.pass_context
+        def record(_context, value: object) -> str:
+            # str() here, inside the render, so an undefined name raises where the template reports it.
+            values.append(value if isinstance(value, Markup) else str(value))
+            return f"{prefix}{len(values) - 1}z"
+
+        return record
+
+    def fill(self, skeleton: str) -> tuple[str, str]:
+        """Return the text and the HTML for a rendered ``skeleton`` and the values recorded while rendering it."""
+        converted = self._convert(skeleton)
+        if self.is_html:
+            return self._put(converted, _plain_value), self._put(skeleton, _html_value)
+        return self._put(skeleton, _plain_value), self._put(converted, _html_value)
+
+    def _convert(self, skeleton: str) -> str:
+        converted = self._converted.get(skeleton)
+        if converted is None:
+            converted = html_to_text(skeleton) if self.is_html else markdown_to_html(skeleton, self._markdown)
+            self._converted[skeleton] = converted
+            if len(self._converted) > self._CACHE_SIZE:
+                self._converted.popitem(last=False)
+        else:
+            self._converted.move_to_end(skeleton)
+        return converted
+
+    def _put(self, text: str, show, depth: int = 0) -> str:
+        """Replace each token in ``text`` with its value as ``show`` writes it."""
+        def value(match: re.Match[str]) -> str:
+            written = show(self.values[int(match.group(1))])
+            # A macro's output contains the tokens of its own expressions.
+            return self._put(written, show, depth + 1) if depth < 8 and self.prefix in written else written
+
+        return self.token.sub(value, text)
+
+
+def _plain_value(value: str) -> str:
+    return str(value)
+
+
+def _html_value(value: str) -> str:
+    return str(value) if isinstance(value, Markup) else html_escape(value)
+
+
+def _unused_prefix(source: str) -> str:
+    """Return a token prefix of lowercase letters that does not occur in ``source``."""
+    while True:
+        prefix = "mrg" + "".join(secrets.choice("bcdfghjklmnpqrstvwxy") for _ in range(8))
+        if prefix not in source:
+            return prefix
 
 
 def _filename(first_line: int) -> str:

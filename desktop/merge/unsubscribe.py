@@ -4,7 +4,7 @@ Every merged message carries a mailto address (the From address unless the
 template sets ``Merge-Unsubscribe-Mailto``). When the template sets
 ``Merge-Unsubscribe-URL`` the https address is added too, with
 ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` so mail programs can
-unsubscribe without opening a page. RFC 8058 also asks for a DKIM signature
+unsubscribe without opening a page. RFC 8058 also requires a DKIM signature
 covering both headers; that is the sending server's job.
 """
 
@@ -20,7 +20,7 @@ _URL_FORBIDDEN = re.compile(r"[\s<>,\"]")
 
 @dataclass(frozen=True)
 class Unsubscribe:
-    """How a recipient unsubscribes from one merge.
+    """The unsubscribe details of one merge.
 
     Attributes:
         address: Where unsubscribe mail goes.

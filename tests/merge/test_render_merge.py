@@ -303,3 +303,40 @@ def test_template_errors_name_file_and_line(tmp_path, change, expected):
     with pytest.raises(MergeError) as caught:
         open_merge(template_path, data_path, profile=None)
     assert expected in str(caught.value)
+
+
+def test_value_never_becomes_markdown_structure(tmp_path):
+    template = TEMPLATE.replace("{{ unsubscribe }}", "{{ vip }}\n\nCode: `{{ name }}`")
+    rows = [["a_b*c*", "m@example.org", "17", "1", "2026-01-01", "1. # not a heading"]]
+    message = parse(merge_in(tmp_path, template, rows=rows).render(1).raw)
+    html = body(message, "html")
+    assert "<ol>" not in html
+    assert "<h1>" not in html
+    assert "<p>1. # not a heading</p>" in html
+    assert "<code>a_b*c*</code>" in html
+    assert "Code: `a_b*c*`" in body(message, "plain")
+
+
+def test_safe_and_macro_values(tmp_path):
+    template = TEMPLATE.replace(
+        "{{ unsubscribe }}",
+        "{% macro badge(text) %}[{{ text }}]{% endmacro %}{{ badge(name) }} {{ '<em>kept</em>' | safe }}",
+    )
+    rows = [["<Ana>", "m@example.org", "17", "1", "2026-01-01", "no"]]
+    html = body(parse(merge_in(tmp_path, template, rows=rows).render(1).raw), "html")
+    assert "[&lt;Ana&gt;]" in html
+    assert "<em>kept</em>" in html
+
+
+def test_rows_sharing_a_shape_keep_their_own_values(tmp_path):
+    rows = [[f"Person {index}", f"p{index}@example.org", "17", str(index), "2026-01-01", "yes" if index % 2 else "no"]
+            for index in range(1, 41)]
+    merge = merge_in(tmp_path, rows=rows)
+    for index in range(1, 41):
+        message = parse(merge.render(index).raw)
+        html = body(message, "html")
+        plain = body(message, "plain")
+        assert "<strong>Person</strong>" in html
+        assert f"your total is {index}.00," in plain
+        assert f"your total is {index}.00," in html
+        assert ("Thank you for being with us" in html) == bool(index % 2)
