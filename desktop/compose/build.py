@@ -228,9 +228,10 @@ def _ascii_domain(domain: str, field_name: str) -> str:
         raise BuildError(field_name, f"Domain {domain!r} is not a valid domain name ({error}); check its spelling.") from error
 
 
-def _address(display_name: str, address: str, field_name: str) -> Address:
+def _address(display_name: str, address: str, field_name: str, entry: str = "") -> Address:
     if not _ADDRESS.match(address):
-        raise BuildError(field_name, f"Address {address!r} in field {field_name} is invalid; write it as name@example.org.")
+        raise BuildError(field_name, f"Address {entry or address!r} in field {field_name} is invalid; write it as "
+                         "name@example.org or Name <name@example.org>.")
     local, _, domain = address.rpartition("@")
     if not local.isascii():
         raise BuildError(field_name, f"Address {address!r} in field {field_name} has non-ASCII characters before the @, "
@@ -245,7 +246,7 @@ def _parse_recipient(value: str, field_name: str) -> Address:
         raise BuildError(field_name, f"Recipient {value!r} in field {field_name} is not one address; write one "
                          "address per entry, as name@example.org or Name <name@example.org>.")
     name, address = pairs[0]
-    return _address(name, address, field_name)
+    return _address(name, address, field_name, value)
 
 
 def parse_address_list(text: str) -> list[str]:
@@ -254,8 +255,18 @@ def parse_address_list(text: str) -> list[str]:
     for name, address in email.utils.getaddresses([text]):
         if not address:
             continue
-        entries.append(email.utils.formataddr((name, address)) if name else address)
+        entries.append(format_entry(name, address))
     return entries
+
+
+def format_entry(name: str, address: str) -> str:
+    """Return ``Name <address>`` (the name quoted where needed, kept readable) or the bare address."""
+    if not name:
+        return address
+    if re.search(r'[()<>\[\]:;@\\,."]', name):
+        escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}" <{address}>'
+    return f"{name} <{address}>"
 
 
 def body_with_signature(draft: Draft, account: Account) -> str:
@@ -285,11 +296,13 @@ def _escape_html_blocks(text: str) -> str:
 def _set_body(message: EmailMessage, text: str, text_format: str) -> None:
     # cte=None lets the email package choose: 7bit or 8bit for short lines,
     # quoted-printable or base64 when a line is longer than 78 characters.
+    # Non-ASCII text goes out quoted-printable, so the message passes servers without 8BITMIME.
+    cte = None if text.isascii() else "quoted-printable"
     if text_format == "markdown":
-        message.set_content(text, subtype="plain")
-        message.add_alternative(render_markdown(text), subtype="html")
+        message.set_content(text, subtype="plain", cte=cte)
+        message.add_alternative(render_markdown(text), subtype="html", cte=cte)
         return
-    message.set_content(text, subtype="plain")
+    message.set_content(text, subtype="plain", cte=cte)
 
 
 def _add_attachments(message: EmailMessage, draft: Draft) -> None:

@@ -66,7 +66,15 @@ class DraftStore:
         self.outbox = outbox
 
     def save_local(self, draft: Draft, draft_id: int | None = None) -> int:
-        """Save ``draft`` in the outbox file; return its id (a new one when ``draft_id`` is None)."""
+        """Save ``draft`` in the outbox file; return its id (a new one when ``draft_id`` is None).
+
+        A draft without a Message-ID takes the one its earlier save was given,
+        so every copy of one draft keeps the same Message-ID.
+        """
+        if draft_id is not None and not draft.message_id:
+            rows = self.outbox.query("SELECT data FROM drafts WHERE id = ?", (draft_id,))
+            if rows:
+                draft.message_id = json.loads(rows[0][0]).get("message_id", "")
         data = json.dumps(draft.to_dict())
         now = time.time()
         with self.outbox.transaction() as db:

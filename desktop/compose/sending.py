@@ -115,12 +115,31 @@ class OutboxSender:
 
     # --- one pass ------------------------------------------------------------
 
-    def send_due(self, now: float | None = None) -> list[SendOutcome]:
-        """Send every due entry once and store copies missed earlier; return what happened to each."""
-        outcomes = [self._send_entry(entry) for entry in self.outbox.due(now)]
+    def send_due(self, now: float | None = None, *, entry_ids: set[int] | None = None) -> list[SendOutcome]:
+        """Send every due entry once (or only those of ``entry_ids``) and file the Sent copies.
+
+        Also stores Sent copies missed earlier and acts on due follow-up
+        reminders. Returns what happened to each entry it tried.
+        """
+        due = [entry for entry in self.outbox.due(now) if entry_ids is None or entry.id in entry_ids]
+        outcomes = [self._send_entry(entry) for entry in due]
         outcomes = [outcome for outcome in outcomes if outcome is not None]
         self._finish_sent([outcome.entry_id for outcome in outcomes if outcome.sent])
+        self._check_reminders(now)
         return outcomes
+
+    def _check_reminders(self, now: float | None) -> None:
+        from desktop.compose.followup import Reminders
+
+        reminders = Reminders(self.outbox)
+        moment = time.time() if now is None else now
+        if not any(reminder.due_at <= moment for reminder in reminders.reminders()):
+            return
+        store = self.open_store()
+        try:
+            reminders.check_due(store, self.config, moment)
+        finally:
+            store.close()
 
     def _send_entry(self, entry: OutboxEntry) -> SendOutcome | None:
         account = self.config.accounts.get(entry.account)
