@@ -25,8 +25,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from PySide6.QtCore import QAbstractTableModel, QLocale, QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QFont, QFontMetrics, QKeyEvent
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyle, QTableView, QWidget
+from PySide6.QtGui import QAction, QColor, QFont, QFontMetrics, QKeyEvent, QPalette
+from PySide6.QtWidgets import QAbstractItemView, QFrame, QHeaderView, QStyle, QTableView, QWidget
 
 from desktop.store import MessageRow, Store
 from desktop.ui.conversations import (
@@ -488,6 +488,12 @@ class MessageListView(QTableView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setShowGrid(False)
+        # Set here rather than in the style sheet, where a border or a background
+        # makes every move of the current row repaint all visible rows.
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        palette = self.palette()
+        palette.setColor(QPalette.ColorRole.Base, QColor("#ffffff"))
+        self.setPalette(palette)
         self.setWordWrap(False)
         self.setAlternatingRowColors(False)
         self.setTextElideMode(Qt.TextElideMode.ElideRight)
