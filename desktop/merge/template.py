@@ -54,6 +54,7 @@ REPEATABLE_SETTINGS = ("merge-attach",)
 _HEADER_LINE = re.compile(r"^([!-9;-~]+):[ \t]*(.*)$")
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined|has no attribute '([^']+)'")
 _MARKDOWN_EXTENSIONS = ["extra", "sane_lists"]
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+!|~-])")
 
 
 @dataclass
@@ -134,6 +135,15 @@ class TemplateFile:
             header.compiled = self._compile_source(self.text_env, header.source, header.line)
         self._body = _BodyRenderer(self.body_source, self.is_html)
         self._body.compiled = self._compile_source(self._body.env, self.body_source, self.body_line)
+        # The direct path renders each part with the values in place; it serves bodies that capture output.
+        self._direct_text = self._compile_source(self.text_env, self.body_source, self.body_line)
+        if self.is_html:
+            direct_env = _environment(autoescape=True)
+        else:
+            # Autoescape makes captured blocks and macro output Markup, so their values are not escaped twice.
+            direct_env = _environment(autoescape=True, finalize=_escape_for_markdown)
+            self._markdown = markdown.Markdown(extensions=_MARKDOWN_EXTENSIONS, output_format="html")
+        self._direct_marked_up = self._compile_source(direct_env, self.body_source, self.body_line)
         self.variables = self._variables()
 
     def _compile_source(self, env: SandboxedEnvironment, source: str, first_line: int) -> jinja2.Template:
@@ -178,9 +188,23 @@ class TemplateFile:
 
     def render_body(self, context: dict, row: int) -> tuple[str, str]:
         """Return the plain-text and the HTML body for ``row``."""
-        self._body.values.clear()
-        skeleton = self._render(self._body.compiled, context, row, "body")
-        return self._body.fill(skeleton)
+        if not self._body.captures:
+            self._body.values.clear()
+            skeleton = self._render(self._body.compiled, context, row, "body")
+            text, html = self._body.fill(skeleton)
+            if not self._body.leaked(text, html):
+                return text, html
+            log.debug("Body tokens were changed by a filter; rendering row %d directly", row)
+        return self._render_direct(context, row)
+
+    def _render_direct(self, context: dict, row: int) -> tuple[str, str]:
+        """Render the body with its values in place and convert it for every row (slower, no tokens)."""
+        if self.is_html:
+            html = self._render(self._direct_marked_up, context, row, "body")
+            return html_to_text(html), html
+        text = self._render(self._direct_text, context, row, "body")
+        marked_up = self._render(self._direct_marked_up, context, row, "body")
+        return text, markdown_to_html(marked_up, self._markdown)
 
     def _render(self, compiled: jinja2.Template, context: dict, row: int, part: str) -> str:
         try:
@@ -262,9 +286,13 @@ class _BodyRenderer:
     """
 
     _CACHE_SIZE = 256
+    # Output captured by these tags can reach a filter with the tokens inside it (`{{ badge(x) | upper }}`).
+    # Such bodies take the direct path, and ``leaked`` catches any other changed token.
+    _CAPTURING_TAG = re.compile(r"\{%-?\s*(?:macro|call|filter|set\s+[\w,\s]+-?%\})")
 
     def __init__(self, source: str, is_html: bool) -> None:
         self.is_html = is_html
+        self.captures = bool(self._CAPTURING_TAG.search(source))
         self.prefix = _unused_prefix(source)
         self.token = re.compile(re.escape(self.prefix) + r"(\d+)z")
         self.values: list[str] = []
@@ -286,6 +314,10 @@ class _BodyRenderer:
             return f"{prefix}{len(values) - 1}z"
 
         return record
+
+    def leaked(self, text: str, html: str) -> bool:
+        """Tell whether a token survived filling in any letter case, so a filter changed it."""
+        return self.prefix in text.lower() or self.prefix in html.lower()
 
     def fill(self, skeleton: str) -> tuple[str, str]:
         """Return the text and the HTML for a rendered ``skeleton`` and the values recorded while rendering it."""
@@ -313,6 +345,13 @@ class _BodyRenderer:
             return self._put(written, show, depth + 1) if depth < 8 and self.prefix in written else written
 
         return self.token.sub(value, text)
+
+
+def _escape_for_markdown(value: object) -> object:
+    """Escape an inserted value so Markdown shows it as text: no HTML, emphasis, links or headings from data."""
+    if isinstance(value, Markup):
+        return value
+    return Markup(_MARKDOWN_SPECIALS.sub(r"\\\1", html_escape(str(value), quote=False)))
 
 
 def _plain_value(value: str) -> str:

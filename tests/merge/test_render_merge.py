@@ -340,3 +340,18 @@ def test_rows_sharing_a_shape_keep_their_own_values(tmp_path):
         assert f"your total is {index}.00," in plain
         assert f"your total is {index}.00," in html
         assert ("Thank you for being with us" in html) == bool(index % 2)
+
+
+def test_captured_block_with_filter(tmp_path):
+    template = TEMPLATE.replace("{{ unsubscribe }}", "{% set greeting %}hi {{ name }}!{% endset %}{{ greeting | upper }}")
+    rows = [["Ana_Bell", "m@example.org", "17", "1", "2026-01-01", "no"]]
+    message = parse(merge_in(tmp_path, template, rows=rows).render(1).raw)
+    assert "HI ANA_BELL!" in body(message, "plain")
+    assert "HI ANA_BELL!" in body(message, "html")
+
+
+def test_value_in_markdown_link(tmp_path):
+    template = TEMPLATE.replace("Merge-Attach:", "Merge-Unsubscribe-URL: https://example.com/u?a={{ email | urlencode }}&b=1\n"
+                                "Merge-Attach:").replace("{{ unsubscribe }}", "[Leave the list]({{ unsubscribe_url }})")
+    html = body(parse(merge_in(tmp_path, template).render(1).raw), "html")
+    assert '<a href="https://example.com/u?a=maria%40example.org&amp;b=1">Leave the list</a>' in html
