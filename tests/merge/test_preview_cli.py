@@ -6,7 +6,10 @@ import email
 import email.policy
 import subprocess
 import sys
+from datetime import datetime
 from email.message import EmailMessage
+
+import pytest
 
 from desktop.cli import main
 from desktop.merge.suppress import SuppressionList
@@ -124,3 +127,21 @@ def test_suppress_rejects_non_address(tmp_path, capsys):
     assert main(["--home", home, "merge", "suppress", "add", "ana@example.com", "not-an-address"]) == 1
     assert "'not-an-address' is not an address" in capsys.readouterr().err
     assert SuppressionList(profile_at(tmp_path / "home")).entries() == []
+
+
+def test_check_and_preview_xlsx_data(tmp_path, capsys):
+    openpyxl = pytest.importorskip("openpyxl")
+    template, _ = write_merge(tmp_path)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["name", "email", "id", "total", "due", "vip"])
+    sheet.append(["Ana Pérez", "ana@example.org", 17, 1234.5, datetime(2026, 12, 24), "yes"])
+    data = tmp_path / "people.xlsx"
+    workbook.save(data)
+    home = str(tmp_path / "home")
+    assert main(["--home", home, "merge", "check", str(template), str(data)]) == 0
+    assert "invite: 1 row (XLSX, first sheet 'Sheet'); 1 message will go out" in capsys.readouterr().out
+    assert main(["--home", home, "merge", "preview", str(template), str(data)]) == 0
+    message = parse(capsys.readouterr().out.encode("ascii"))
+    assert message["Subject"] == "Your invoice 17, Ana"
+    assert "your total is 1,234.50, due 24 December 2026." in message.get_body(("plain",)).get_content()

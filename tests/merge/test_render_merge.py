@@ -355,3 +355,10 @@ def test_value_in_markdown_link(tmp_path):
                                 "Merge-Attach:").replace("{{ unsubscribe }}", "[Leave the list]({{ unsubscribe_url }})")
     html = body(parse(merge_in(tmp_path, template).render(1).raw), "html")
     assert '<a href="https://example.com/u?a=maria%40example.org&amp;b=1">Leave the list</a>' in html
+
+
+def test_merge_key_follows_data(tmp_path):
+    first = merge_in(tmp_path).merge_key
+    changed = [ROWS[0], ROWS[1][:3] + ["4.5"] + ROWS[1][4:]]
+    assert merge_in(tmp_path, rows=changed).merge_key != first
+    assert merge_in(tmp_path).merge_key == first
