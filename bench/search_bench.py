@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -71,7 +72,15 @@ def build_sluice(work: Path, size: int, seed: int) -> tuple[Path, dict[str, floa
     figures["build_peak_rss_mb"] = child.max_rss_mb
     if figures["messages"] != size:
         raise BenchError(f"The profile build stored {figures['messages']} messages, expected {size}.")
+    from desktop.paths import profile_at
+
+    figures["index_mb"] = folder_mb(profile_at(home).index_dir)
     return home, figures
+
+
+def folder_mb(folder: Path) -> float:
+    """Return the size of the files under ``folder`` in MB (10**6 bytes)."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 1e6
 
 
 def build_notmuch(work: Path, size: int, seed: int) -> tuple[Notmuch, dict[str, float]]:
@@ -144,6 +153,41 @@ def measure_sluice(home: Path, size: int, repeat: int) -> dict[str, dict[str, fl
     return figures
 
 
+# Documents added in each run of measure_index_cpu, and the number of runs.
+INDEX_SAMPLE = 3000
+INDEX_RUNS = 3
+
+
+def measure_index_cpu(home: Path, work: Path) -> dict[str, float]:
+    """Time adding the profile's first INDEX_SAMPLE messages to a new index in this process.
+
+    The documents are parsed before the clock starts, so the figure covers text
+    analysis and Whoosh's writing, the part that a change of the analyzer
+    affects. It is the process CPU time of one writer without worker processes.
+    That varies less than the wall-clock time of the parallel build when other
+    programs share the cores.
+    """
+    from desktop.index import SearchIndex
+    from desktop.index.builder import document_for
+    from desktop.paths import profile_at
+    from desktop.store import Store
+
+    with Store(profile_at(home).store_file) as store:
+        rows = store.messages(store.all_message_ids()[:INDEX_SAMPLE])
+        documents = [document_for(row, store.raw(row.id)) for row in rows]
+    cpu_seconds = []
+    for run_number in range(INDEX_RUNS):
+        # A fresh folder each run, so no run reads or replaces the files of another.
+        folder = work / f"index-cpu-{run_number}"
+        with SearchIndex(folder) as index:
+            started = time.process_time()
+            index.add(documents)
+            cpu_seconds.append(time.process_time() - started)
+        shutil.rmtree(folder)
+    cpu = median(cpu_seconds)
+    return {"documents": len(documents), "median_cpu_s": cpu, "docs_per_cpu_s": len(documents) / cpu}
+
+
 def measure_notmuch(notmuch: Notmuch, repeat: int) -> dict[str, dict[str, float]]:
     """Time every query as a ``notmuch search`` process; return figures by label."""
     program = require("notmuch", "notmuch")
@@ -176,11 +220,15 @@ def run(work: Path, size: int, repeat: int, seed: int, *, profile: Path | None =
         home, build = build_sluice(work, size, seed)
         print(f"Built a Sluice profile with {build['messages']:,} messages in {build['build_s']:.1f} s: "
               f"generate {build['generate_s']:.1f} s, import {build['import_s']:.1f} s, index {build['index_s']:.1f} s "
-              f"({build['documents'] / build['index_s']:.0f} docs/s), peak RSS {build['build_peak_rss_mb']:.0f} MiB")
+              f"({build['documents'] / build['index_s']:.0f} docs/s), index size {build['index_mb']:.1f} MB, "
+              f"peak RSS {build['build_peak_rss_mb']:.0f} MiB")
     else:
         home = profile
         print(f"Using the existing profile {home}; its build is not timed")
     sluice = measure_sluice(home, size, repeat)
+    index_cpu = measure_index_cpu(home, work)
+    print(f"Adding {index_cpu['documents']:,} parsed documents to a new index in-process took "
+          f"{index_cpu['median_cpu_s']:.2f} s CPU (median of {INDEX_RUNS}), {index_cpu['docs_per_cpu_s']:.0f} docs per CPU second")
 
     notmuch_figures: dict[str, dict[str, float]] = {}
     if peers:
@@ -191,7 +239,7 @@ def run(work: Path, size: int, repeat: int, seed: int, *, profile: Path | None =
         notmuch_figures = measure_notmuch(notmuch, repeat)
 
     print_results(size, repeat, sluice, notmuch_figures)
-    results = {"build": build, "sluice": sluice, "notmuch": notmuch_figures}
+    results = {"build": build, "index_cpu": index_cpu, "sluice": sluice, "notmuch": notmuch_figures}
     return {"size": size, "repeat": repeat, "seed": seed, "cli_repeat": CLI_REPEATS, "reused_profile": profile is not None}, results
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from desktop.index import IndexDocument, SearchIndex
 from desktop.index.worker_pool import ParseItem, StagedBatch, WorkerPool, stage_items
+from desktop.mail.headers import format_address
 from desktop.mail.parse import parse_message
 from desktop.store import MessageRow, Store
 
@@ -56,10 +57,12 @@ class IndexProgress:
 def document_for(row: MessageRow, raw: bytes | None) -> IndexDocument:
     """Build the index document of a stored message."""
     body = ""
+    cc = ""
     attachments: list[str] = []
     if raw is not None:
         parsed = parse_message(raw)
         body = parsed.body_text
+        cc = ", ".join(format_address(name, address) for name, address in parsed.summary.cc)
         attachments = [part.filename for part in parsed.attachments if part.filename]
     return IndexDocument(
         message_id=row.id,
@@ -74,6 +77,7 @@ def document_for(row: MessageRow, raw: bytes | None) -> IndexDocument:
         flags=sorted(row.flags),
         size=row.size,
         list_id=row.list_id,
+        cc=cc,
     )
 
 
@@ -97,12 +101,14 @@ def update_index(
             at least PARALLEL_BACKLOG messages wait to be parsed. None starts one per core,
             0 does all the work in this thread.
     """
-    if index.is_new and index.doc_count() == 0 and store.message_count() and store.index_backlog() < store.message_count():
-        # A missing or outdated index was just created empty: fill it from the store. The
-        # document count keeps a later update through the same SearchIndex from queueing
-        # everything again, because is_new stays True while it is open.
-        log.info("The index is new; queueing every stored message")
-        store.queue_all_for_index()
+    if index.needs_fill:
+        # A missing or outdated index was created empty, maybe by another process that
+        # only searched, so fill it from the store. The queue is in the store, so once
+        # every message is queued, a crash loses nothing.
+        if store.message_count() and store.index_backlog() < store.message_count():
+            log.info("The index is new; queueing every stored message")
+            store.queue_all_for_index()
+        index.mark_filled()
     total = store.index_backlog()
     if not total:
         return

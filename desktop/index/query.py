@@ -54,6 +54,8 @@ class IndexDocument:
         size: The message's size in bytes, as the server reported it.
         list_id: The id of the mailing list from the List-Id header, e.g.
             "python-dev.python.org", or "" when there is none.
+        cc: Cc alone, names and addresses, comma separated. Empty when only the
+            message's headers are stored, because the store keeps To and Cc together.
     """
 
     message_id: int
@@ -68,6 +70,7 @@ class IndexDocument:
     flags: list[str] = field(default_factory=list)
     size: int = 0
     list_id: str = ""
+    cc: str = ""
 
 
 class QueryError(ValueError):
@@ -215,7 +218,7 @@ Query = (
 )
 
 # Fields searched by words that carry no field name, in the user's words.
-TEXT_FIELDS = ("from", "to", "subject", "body", "attachment")
+TEXT_FIELDS = ("from", "to", "cc", "subject", "body", "attachment")
 
 _IS_VALUES: dict[str, Query] = {
     "read": HasFlag("\\seen"),
@@ -229,6 +232,8 @@ _IS_VALUES: dict[str, Query] = {
     "unanswered": Not(HasFlag("\\answered")),
     "replied": HasFlag("\\answered"),
     "unreplied": Not(HasFlag("\\answered")),
+    # Snoozing a message sets this IMAP keyword, so other clients see it too.
+    "snoozed": HasFlag("$snoozed"),
 }
 
 _HAS_VALUES: dict[str, Query] = {"attachment": HasAttachment()}

@@ -6,7 +6,7 @@ Layout of an index folder:
   mark and the date. No field is stored. Message ids and dates are read from
   Whoosh's sortable columns.
 - ``flags.sqlite3``: each indexed message id with its account, folder, size, List-Id
-  and flags, casefolded (the side table).
+  and flags, normalized by ``normalize_text`` (the side table).
 - ``.staging/``: segments that worker processes wrote and ``add_staged`` has not
   added yet; empty between index updates.
 
@@ -73,7 +73,8 @@ logger = logging.getLogger(__name__)
 # Bump when the schema, the side table or the text analysis changes. An index written
 # with another version is recreated empty on open, and SearchIndex.is_new is then True
 # so the caller can fill it again. Version 4 added size and List-Id to the side table.
-SCHEMA_VERSION = 4
+# Version 5 folds accents in terms and side table values, and adds the cc field.
+SCHEMA_VERSION = 5
 
 FLAGS_FILE = "flags.sqlite3"
 
@@ -110,7 +111,8 @@ NO_DATE = -(2**31)
 # Text analysis
 #
 # Text is NFKC-normalized and casefolded, so "Résumé" matches "résumé" and "STRASSE"
-# matches "Straße", but accents are kept ("resume" does not match "résumé").
+# matches "Straße". Then accents are removed from Latin and Greek letters, so "Müller"
+# matches "muller" and "café" matches "cafe"; see fold_accents().
 #
 # A word may contain the connectors . _ - + ' (e.g. "ana.diaz", "python-dev",
 # "report_2026.pdf"). Its parts get consecutive positions, and a query for a
@@ -151,9 +153,61 @@ _TOKEN_PATTERN = re.compile(
 _CONNECTOR = re.compile(r"[-._+'’]")
 
 
+# Letters that carry their mark in the letter's shape rather than as a combining
+# mark, so Unicode gives them no decomposition, with the plain letters they fold to.
+_PLAIN_LETTERS = {
+    "ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ħ": "h", "ı": "i", "ŧ": "t",
+}
+
+# Blocks whose letters with accents are folded: Latin-1 Supplement, Latin Extended-A
+# and B, Greek and Coptic, Latin Extended Additional, Greek Extended, Latin Extended-C
+# and D. Cyrillic is left out on purpose: "й" and "и" are different letters there.
+_FOLDED_BLOCKS = ((0x00C0, 0x024F), (0x0370, 0x03FF), (0x1E00, 0x1EFF), (0x1F00, 0x1FFF),
+                  (0x2C60, 0x2C7F), (0xA720, 0xA7FF))
+
+# The combining diacritical marks (U+0300 to U+036F), which NFKC leaves in place
+# where no precomposed letter exists, such as a stress mark on a Cyrillic vowel.
+_COMBINING_MARKS = range(0x0300, 0x0370)
+
+
+def _accent_table() -> dict[str, str]:
+    """Return each letter with an accent in _FOLDED_BLOCKS, and each combining mark, with its folded text."""
+    table = {chr(code): "" for code in _COMBINING_MARKS}
+    for first, last in _FOLDED_BLOCKS:
+        for code in range(first, last + 1):
+            letter = chr(code)
+            base = "".join(
+                char for char in unicodedata.normalize("NFD", letter) if not unicodedata.combining(char)
+            )
+            base = "".join(_PLAIN_LETTERS.get(char, char) for char in base)
+            if base and base != letter:
+                table[letter] = base
+    table.update(_PLAIN_LETTERS)
+    return table
+
+
+_ACCENT_TABLE = _accent_table()
+# One character class of every character that folds. The substitution calls Python
+# code only for those characters. On German text it took about a quarter of the time
+# of str.translate with the same table.
+_ACCENTED = re.compile("[" + "".join(re.escape(char) for char in sorted(_ACCENT_TABLE)) + "]")
+
+
+def fold_accents(text: str) -> str:
+    """Remove accents from Latin and Greek letters, and drop combining marks.
+
+    "müller" becomes "muller", "ά" becomes "α", "ø" becomes "o" and "æ" becomes "ae".
+    Capitals fold too ("É" to "E"), but normalize_text casefolds first. The German
+    spelling without umlauts ("mueller") is not produced, so it matches only itself.
+    """
+    if text.isascii():
+        return text
+    return _ACCENTED.sub(lambda match: _ACCENT_TABLE[match.group()], text)
+
+
 def normalize_text(text: str) -> str:
-    """Return text as terms see it: NFKC-normalized and casefolded."""
-    return unicodedata.normalize("NFKC", text).casefold()
+    """Return text as terms see it: NFKC-normalized, casefolded and with accents folded."""
+    return fold_accents(unicodedata.normalize("NFKC", text).casefold())
 
 
 def _is_host_name(word: str) -> bool:
@@ -314,6 +368,10 @@ def build_schema() -> Schema:
         subject=TEXT(analyzer=analyzer),
         body=TEXT(analyzer=analyzer),
         attachments=TEXT(analyzer=analyzer),
+        # Cc names and addresses, also contained in recipients (To and Cc). Empty for
+        # a message stored with its headers only, because the store keeps To and Cc
+        # together in one column.
+        cc=TEXT(analyzer=analyzer),
         has_attachment=BOOLEAN(),
         # See _date_key().
         date=NUMERIC(int, bits=32, shift_step=4, sortable=True),
@@ -324,6 +382,7 @@ def build_schema() -> Schema:
 _TEXT_FIELD_NAMES = {
     "from": "sender",
     "to": "recipients",
+    "cc": "cc",
     "subject": "subject",
     "body": "body",
     "attachment": "attachments",
@@ -361,6 +420,7 @@ def _document_fields(doc: IndexDocument) -> dict[str, object]:
         "message_id": doc.message_id,
         "sender": doc.sender,
         "recipients": doc.recipients,
+        "cc": doc.cc,
         "subject": doc.subject,
         "body": doc.body,
         "attachments": "\n".join(doc.attachments),
@@ -418,10 +478,23 @@ class _SideTable:
                     PRIMARY KEY (flag, message_id)
                 ) WITHOUT ROWID;
                 CREATE INDEX message_flag_by_message ON message_flag (message_id);
+                DROP TABLE IF EXISTS fill_pending;
+                CREATE TABLE fill_pending (pending INTEGER NOT NULL);
+                INSERT INTO fill_pending (pending) VALUES (1);
                 PRAGMA user_version = {int(version)};
                 COMMIT;
                 """
             )
+
+    def fill_pending(self) -> bool:
+        """Tell whether the index was created empty and has not been filled from the store since."""
+        with self._lock:
+            row = self._connection.execute("SELECT pending FROM fill_pending").fetchone()
+        return bool(row and row[0])
+
+    def clear_fill_pending(self) -> None:
+        with self._lock:
+            self._connection.execute("UPDATE fill_pending SET pending = 0")
 
     def replace(self, rows: Iterable[SideRow]) -> int:
         """Set the place, size, List-Id and flags of each message id, adding ids not in the table; return the count."""
@@ -854,8 +927,8 @@ class SearchIndex:
     Attributes:
         path: The index folder.
         is_new: True when this open created an empty index, because none existed or
-            the existing one had another format. The caller should then add every
-            message.
+            the existing one had another format. See ``needs_fill`` for the state
+            that outlasts this open.
     """
 
     def __init__(self, path: Path, *, procs: int = 1) -> None:
@@ -915,6 +988,23 @@ class SearchIndex:
         if _schema_signature(stored) != _schema_signature(build_schema()):
             return "its fields differ from this program's"
         return None
+
+    @property
+    def needs_fill(self) -> bool:
+        """True from the creation of an empty index until ``mark_filled``, across opens and processes.
+
+        A search may be the first to open an index after its format changed, and
+        it recreates the index empty without filling it. The next index update,
+        in whichever process, then queues every stored message.
+        """
+        self._check_open()
+        return self._side.fill_pending()
+
+    def mark_filled(self) -> None:
+        """Record that every stored message is queued for this index, so ``needs_fill`` turns False."""
+        self._check_open()
+        self._side.clear_fill_pending()
+        logger.info("Marked the search index in %s as filled from the store", self.path)
 
     def __enter__(self) -> SearchIndex:
         return self

@@ -35,14 +35,19 @@ RECIPIENTS = "recipients"
 SUBJECT = "subject"
 BODY = "body"
 ATTACHMENTS = "attachments"
+CC = "cc"
 
 # Query field names (``from:``, ``to:``...) to index field names.
-QUERY_FIELDS = {"from": SENDER, "to": RECIPIENTS, "subject": SUBJECT, "body": BODY, "attachment": ATTACHMENTS}
-# Words without a field search all five fields; a quoted phrase without a field
-# searches subject and body only. The search index does the same.
+QUERY_FIELDS = {
+    "from": SENDER, "to": RECIPIENTS, "cc": CC, "subject": SUBJECT, "body": BODY, "attachment": ATTACHMENTS,
+}
+# Words without a field search these five fields, and a quoted phrase without a
+# field searches only subject and body, as the search index does. Cc is not
+# listed because recipients (To and Cc) contains it.
 WORD_FIELDS = (SENDER, RECIPIENTS, SUBJECT, BODY, ATTACHMENTS)
 PHRASE_FIELDS = (SUBJECT, BODY)
-# Fields built from store columns; the others need the raw message.
+# Fields built from store columns; the others need the raw message. Cc needs it
+# because the store keeps To and Cc together in the recipients column.
 COLUMN_FIELDS = frozenset((SENDER, RECIPIENTS, SUBJECT))
 
 # The index stores dates as whole minutes since 1970 (UTC) in a signed 32-bit
@@ -120,7 +125,7 @@ class MessageFacts:
         # False: not read yet; None: the raw message is not stored.
         self._headers: dict[str, list[str]] | None | bool = False
         self._decoded: dict[tuple[str, bool], list[str]] = {}
-        self._document: tuple[str, list[str]] | None | bool = False
+        self._document: tuple[str, list[str], str] | None | bool = False
 
     def with_row(self, row: MessageRow) -> MessageFacts:
         """Return facts for a newer row of the same message, keeping what was read from its raw bytes."""
@@ -129,7 +134,7 @@ class MessageFacts:
         fresh._decoded = self._decoded
         fresh._document = self._document
         if self._document is not False:
-            for field in (BODY, ATTACHMENTS):
+            for field in (BODY, ATTACHMENTS, CC):
                 if field in self._terms:
                     fresh._terms[field] = self._terms[field]
         return fresh
@@ -182,8 +187,12 @@ class MessageFacts:
         document = self.document()
         if document is None:
             return None
-        body, attachments = document
-        return term_map(body if field == BODY else "\n".join(attachments))
+        body, attachments, cc = document
+        if field == BODY:
+            return term_map(body)
+        if field == CC:
+            return term_map(cc)
+        return term_map("\n".join(attachments))
 
     # The raw message
 
@@ -220,8 +229,8 @@ class MessageFacts:
         document = self.document()
         return None if document is None else document[1]
 
-    def document(self) -> tuple[str, list[str]] | None:
-        """Return the body and attachment names the index has for this message, or None when not stored."""
+    def document(self) -> tuple[str, list[str], str] | None:
+        """Return the body, attachment names and Cc text the index has for this message, or None when not stored."""
         if self._document is False:
             self._document = self._read_document()
         return self._document  # type: ignore[return-value]
@@ -232,7 +241,7 @@ class MessageFacts:
             self._headers = None if raw is None else _parse_headers(raw)
         return self._headers  # type: ignore[return-value]
 
-    def _read_document(self) -> tuple[str, list[str]] | None:
+    def _read_document(self) -> tuple[str, list[str], str] | None:
         raw = self._load_raw(self.row.id)
         if raw is None:
             return None
@@ -240,8 +249,8 @@ class MessageFacts:
             document = document_for(self.row, raw)
         except Exception as error:  # noqa: BLE001 - hostile mail may break the parser anywhere; the index then keeps headers only
             logger.debug("Could not parse message %d for rules, so its body counts as empty: %s", self.row.id, error)
-            return "", []
-        return document.body, document.attachments
+            return "", [], ""
+        return document.body, document.attachments, document.cc
 
 
 def _header_end(raw: bytes) -> int:

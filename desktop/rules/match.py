@@ -723,6 +723,7 @@ _FLAG_TERMS = {
     "\\seen": ("is:read", "is:unread"),
     "\\flagged": ("is:flagged", "is:unflagged"),
     "\\answered": ("is:answered", "is:unanswered"),
+    "$snoozed": ("is:snoozed", "-is:snoozed"),
 }
 
 

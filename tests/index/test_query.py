@@ -157,7 +157,7 @@ def test_parse_valid(text: str, expected: object) -> None:
     ("text", "position", "fragments"),
     [
         # Unknown fields, with a suggestion and the list of fields.
-        ("frm:x", 0, ["Unknown field 'frm'", "Did you mean 'from'?", "from, to, subject"]),
+        ("frm:x", 0, ["Unknown field 'frm'", "Did you mean 'from'?", "from, to, cc, subject"]),
         ("a subjet:x", 2, ["Unknown field 'subjet'", "Did you mean 'subject'?"]),
         ("Re: hello", 0, ["Unknown field 'Re'", 'put it in quotes: "Re:"']),
         ("zzzzzz:x", 0, ["Unknown field 'zzzzzz'", "Known fields:"]),

@@ -29,7 +29,8 @@ NOW = datetime(2026, 12, 1, 12, 30, 20, tzinfo=UTC)
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 # Edge cases the generator does not make: accents and case folding, CJK,
-# connected words, whole addresses, host names and dates at a day's border.
+# connected words, whole addresses, host names, Cc, the $Snoozed keyword and
+# dates at a day's border.
 HANDWRITTEN = [
     (
         "INBOX",
@@ -48,8 +49,9 @@ HANDWRITTEN = [
     ),
     (
         "Archive",
-        ("\\Flagged",),
-        "From: ana@example.com.au\r\nCc: Bob <bob@example.com>\r\nSubject: Invoice INV-7 for March\r\n"
+        ("\\Flagged", "$Snoozed"),
+        "From: ana@example.com.au\r\nCc: Bob <bob@example.com>, =?utf-8?q?Zo=C3=AB_=C3=85str=C3=B6m?= "
+        "<zoe@example.se>\r\nSubject: Invoice INV-7 for March\r\n"
         "Date: Sun, 01 Mar 2026 09:00:00 +0100\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
         "--b\r\nContent-Type: text/html\r\n\r\n<p>Your <b>invoice</b> total: 40 EUR</p>\r\n"
         "--b\r\nContent-Type: application/pdf; name=\"INV-7.pdf\"\r\nContent-Disposition: attachment; "
@@ -66,7 +68,8 @@ HANDWRITTEN += [
 
 # Messages stored as headers only: the index has them with an empty body.
 HEADERS_ONLY = [
-    "From: Budget Office <budget@example.com>\r\nTo: you@example.com\r\nSubject: Quarterly budget\r\n"
+    "From: Budget Office <budget@example.com>\r\nTo: you@example.com\r\nCc: Dana Quist <quist@example.com>\r\n"
+    "Subject: Quarterly budget\r\n"
     "Date: Wed, 25 Nov 2026 10:00:00 +0000\r\n\r\n",
     "From: Receipts <receipts@cedarbooks.example>\r\nSubject: Order 12 shipped\r\n"
     "Date: Tue, 10 Nov 2026 10:00:00 +0000\r\n\r\n",
@@ -126,8 +129,29 @@ QUERIES = [
     "会",
     "Grüße",
     "grüsse",
+    "grusse",
+    "GRUSSE aus MUNCHEN",
+    '"grusse aus munchen"',
+    "subject:munchen",
+    "from:jurgen",
+    "from:JÜRGEN",
+    "JÜRGEN Weiß",
     "résumé",
     "resume",
+    "body:RESUME",
+    "zoe",
+    "cc:astrom",
+    'cc:"zoë åström"',
+    "cc:bob",
+    "cc:bob@example.com",
+    "cc:example.com",
+    "cc:example.com -is:read",
+    "-cc:example.com has:attachment",
+    "to:zoe@example.se",
+    "to:quist",
+    "cc:quist",
+    "is:snoozed",
+    "-is:snoozed is:flagged",
     "straße",
     "inv-7",
     "2026",
@@ -271,7 +295,7 @@ def test_queries_discriminate(indexed):
 
     trivial = [query for query, count in counts.items() if count in (0, len(rows))]
 
-    assert set(trivial) <= {"", "folder:*", "resume"}, trivial
+    assert set(trivial) <= {"", "folder:*", "cc:quist"}, trivial
 
 
 def test_headers_only_needs_body(indexed, matchers):
@@ -288,6 +312,44 @@ def test_headers_only_needs_body(indexed, matchers):
     assert "needs the full message" in verdict.decided_by
     assert decided.matched
     assert not decided.needs_body
+
+
+def test_cc_needs_body_when_headers_only(indexed, matchers):
+    """The store keeps To and Cc in one column, so cc: needs the raw message; to: does not."""
+    store, index, rows = indexed
+    budget_office = next(row for row in rows if row.from_addr == "budget@example.com")
+
+    cc_verdict = matchers["parsed"].check(_rule("cc:quist"), budget_office)
+    to_verdict = matchers["parsed"].check(_rule("to:quist"), budget_office)
+
+    assert store.raw(budget_office.id) is None
+    assert cc_verdict.needs_body
+    assert not cc_verdict.matched
+    assert to_verdict.matched
+    assert index.search("to:quist", limit=None) == [budget_office.id]
+    assert index.search("cc:quist", limit=None) == []
+
+
+def test_cc_found_after_body_arrives(tmp_path: Path):
+    raw = (b"From: ana@example.com\r\nTo: you@example.com\r\nCc: Dana <dana@example.com>\r\n"
+           b"Subject: Plan\r\nDate: Mon, 30 Nov 2026 08:00:00 +0000\r\n\r\nSee you.\r\n")
+    with Store(tmp_path / "store.sqlite3") as store:
+        inbox = store.upsert_folder(store.ensure_account("work"), "INBOX")
+        (message_id,) = store.insert_messages(inbox, [NewMessage(1, [], len(raw), None, parse_summary(raw))])
+        with SearchIndex(tmp_path / "index") as index:
+            for _progress in update_index(store, index, workers=0):
+                pass
+            before = index.search("cc:dana", limit=None)
+            store.store_bodies({message_id: raw})
+            for _progress in update_index(store, index, workers=0):
+                pass
+            after = index.search("cc:dana", limit=None)
+            row = store.message(message_id)
+            verdict = Matcher(store, index=index, now=NOW).check(_rule("cc:dana"), row)
+
+    assert before == []
+    assert after == [message_id]
+    assert verdict.matched
 
 
 @pytest.fixture
