@@ -301,7 +301,7 @@ class _ScriptWriter:
 
     def _text_term(self, term: Text) -> str:
         written = f"{term.field}:{term.text}" if term.field else term.text
-        if term.field not in (None, "from", "to", "subject", "body"):
+        if term.field not in (None, "from", "to", "cc", "subject", "body"):
             raise Unexpressible(f"Sieve cannot test attachment names ('{written}' in when)")
         if term.field is None and not term.phrase:
             raise Unexpressible(
@@ -312,7 +312,7 @@ class _ScriptWriter:
             raise Unexpressible(
                 f"Sieve cannot match text outside ASCII as the search index does ('{written}' in when)"
             )
-        if term.field in ("from", "to"):
+        if term.field in ("from", "to", "cc"):
             address = self._address_term(term)
             if address is not None:
                 return address
@@ -323,14 +323,14 @@ class _ScriptWriter:
         if term.field is None:
             # A quoted phrase without a field searches the subject and the body.
             return f"anyof({self._header_regex(['subject'], regex)}, {self._body_regex(regex)})"
-        return self._header_regex(_header_names("recipient" if term.field == "to" else term.field), regex)
+        return self._header_regex(_header_names(_TERM_HEADERS.get(term.field, term.field)), regex)
 
     def _address_term(self, term: Text) -> str | None:
         """Test a whole address or a domain as the index does, or return None for other words."""
         from desktop.index.whoosh_engine import _is_host_name
 
         value = term.text.strip().lower()
-        headers = self.string_list(_header_names("recipient" if term.field == "to" else "from"))
+        headers = self.string_list(_header_names(_TERM_HEADERS[term.field]))
         if re.fullmatch(r"[^\s@]+@[^\s@]+", value):
             return f'address :all :is :comparator "i;ascii-casemap" {headers} {self.string(value)}'
         if _is_host_name(value):
@@ -465,6 +465,10 @@ class _ScriptWriter:
         if tests:
             self.required.update(("date", "relational"))
         return self._combined("allof", tests) if tests else ""
+
+
+# The headers a search field reads: to: covers To and Cc, as in the search box.
+_TERM_HEADERS = {"from": "from", "to": "recipient", "cc": "cc"}
 
 
 def _header_names(header: str) -> list[str]:

@@ -329,6 +329,11 @@ when = 'to:support'
 actions = [{ label = "to" }]
 
 [[rule]]
+name = "Cc address"
+when = 'cc:audit@example.org'
+actions = [{ label = "cc" }]
+
+[[rule]]
 name = "Subject words"
 when = '(subject:report OR subject:"status update") -subject:draft'
 actions = [{ label = "subject" }]
@@ -365,6 +370,8 @@ def test_when_queries_match(tmp_path, pigeonhole):
     assert run("domain-no.eml", {"From": "x@example.community"}) == set()
     assert run("to.eml", {"Cc": "Support <support@example.org>"}) == {"to"}
     assert run("to-part.eml", {"To": "supporters@example.org"}) == set()
+    assert run("cc.eml", {"Cc": "Audit <Audit@example.org>"}) == {"cc"}
+    assert run("cc-in-to.eml", {"To": "audit@example.org"}) == set()
     assert run("report.eml", {"Subject": "Monthly report"}) == {"subject"}
     assert run("reports.eml", {"Subject": "Monthly reports"}) == set()
     assert run("status.eml", {"Subject": "Status: update for Monday"}) == {"subject"}
