@@ -63,6 +63,7 @@ _NAVIGATION = QT_TRANSLATE_NOOP(_C, "Moving around")
 _SELECTION = QT_TRANSLATE_NOOP(_C, "Selecting")
 _MESSAGES = QT_TRANSLATE_NOOP(_C, "Acting on messages")
 _WRITING = QT_TRANSLATE_NOOP(_C, "Writing")
+_READING = QT_TRANSLATE_NOOP(_C, "Reading")
 _APPLICATION = QT_TRANSLATE_NOOP(_C, "Search, sync and the rest")
 
 COMMANDS: tuple[Command, ...] = (
@@ -161,6 +162,16 @@ COMMANDS: tuple[Command, ...] = (
             available=False),
     Command("send-message", QT_TRANSLATE_NOOP(_C, "Send"),
             QT_TRANSLATE_NOOP(_C, "Send the message being written."), _WRITING, "", available=False),
+    # Reading
+    Command("toggle-html", QT_TRANSLATE_NOOP(_C, "HTML or plain text"),
+            QT_TRANSLATE_NOOP(_C, "Show the message as sanitised HTML or as plain text; the choice stays for the "
+                                  "next messages."), _READING, "view"),
+    Command("toggle-quoted-text", QT_TRANSLATE_NOOP(_C, "Show or fold quoted text"),
+            QT_TRANSLATE_NOOP(_C, "Show the quoted earlier message at the end of a reply, or fold it again."),
+            _READING, "view"),
+    Command("show-original", QT_TRANSLATE_NOOP(_C, "Show original HTML"),
+            QT_TRANSLATE_NOOP(_C, "Open the message's HTML in a window of its own, shown as a browser would, with "
+                                  "scripts off and remote content blocked unless allowed."), _READING, "view"),
     # Search, sync and the rest
     Command("focus-search", QT_TRANSLATE_NOOP(_C, "Search"),
             QT_TRANSLATE_NOOP(_C, "Put the cursor in the search field."), _APPLICATION, "view"),

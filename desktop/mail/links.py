@@ -10,6 +10,7 @@ address that opens a mail window), or another mail address.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ _SHOWN_URL = re.compile(
 )
 _SHOWN_ADDRESS = re.compile(r"^\s*(?:mailto:)?(?P<address>[^@\s<>]+@(?P<host>(?:[\w-]+\.)+[^\W\d_]{2,63}))\s*$", re.IGNORECASE)
 _WEB_SCHEMES = {"http", "https"}
+WARNING_COLOR = "#b3261e"
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,11 @@ def display_target(url: str) -> str:
     netloc = ascii_host(parts.hostname)
     if parts.port is not None:
         netloc = f"{netloc}:{parts.port}"
-    rest = unquote(parts.path) + (f"?{parts.query}" if parts.query else "") + (f"#{parts.fragment}" if parts.fragment else "")
+    rest = unquote(parts.path)
+    if parts.query:
+        rest += f"?{parts.query}"
+    if parts.fragment:
+        rest += f"#{parts.fragment}"
     return f"{parts.scheme}://{netloc}{rest}"
 
 
@@ -187,3 +193,8 @@ def mark_deceptive_links(markup: str, marker: Callable[[Link], str]) -> tuple[st
         position = end
     pieces.append(markup[position:])
     return "".join(pieces), [link for link, _end in found]
+
+
+def warning_marker(label: str) -> str:
+    """Return the HTML that follows a deceptive link: ``label`` (plain text) as a red warning."""
+    return f'&nbsp;<span style="color: {WARNING_COLOR}; font-weight: bold;">[&#9888;&nbsp;{html.escape(label)}]</span>'

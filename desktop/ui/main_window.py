@@ -36,7 +36,6 @@ from desktop.commands import COMMANDS, COMMANDS_BY_NAME, MENUS
 from desktop.config import ConfigError, load_config
 from desktop.index import QueryError, SearchIndex
 from desktop.keymap import KeyProblem, load_keymap, user_keys_file
-from desktop.mail.parse import parse_message
 from desktop.paths import Profile
 from desktop.store import FLAGGED, SEEN, MessageRow, Store, StoreError
 from desktop.sync.service import CancelToken, SyncProgress
@@ -308,6 +307,9 @@ class MainWindow(QMainWindow):
             "mark-unread": partial(self._set_flag_on_selection, SEEN, False),
             "more-actions": self._on_more_actions_triggered,
             "undo": self._on_undo_triggered,
+            "toggle-html": self.reader.toggle_format,
+            "toggle-quoted-text": self.reader.toggle_quoted_text,
+            "show-original": self.reader.show_original,
             "focus-search": self._on_focus_search_triggered,
             "leave-search": self._on_leave_search_triggered,
             "sort-by-priority": self._on_sort_by_priority_triggered,
@@ -367,6 +369,8 @@ class MainWindow(QMainWindow):
         self.bulk_sender.store_changed.connect(self._on_rule_commands_store_changed)
         self.rule_commands.controller.busy_changed.connect(self._on_rules_busy_changed)
         self.reader.remote_content_allowed.connect(self._on_reader_remote_content_allowed)
+        self.reader.link_hovered.connect(self._on_reader_link_hovered)
+        self.reader.status_message.connect(self._on_reader_status_message)
         self.sync_controller.sync_started.connect(self._on_sync_controller_sync_started)
         self.sync_controller.sync_finished.connect(self._on_sync_controller_sync_finished)
         self.sync_controller.progressed.connect(self._on_sync_controller_progressed)
@@ -549,13 +553,10 @@ class MainWindow(QMainWindow):
         if row is None:
             self.reader.clear()
             return
-        if row.id == self.reader.message_id():
+        if row.id == self.reader.requested_message_id():
             return
-        raw = self._store.raw(row.id)
-        # NOTE: parsing runs on the GUI thread; a message with very large
-        # attachments can hold the window for a moment.
-        parsed = parse_message(raw, keep_payloads=True) if raw is not None else None
-        self.reader.show_message(row, parsed, remote_allowed=row.id in self._remote_allowed)
+        # The reader parses the message on a worker thread and shows it when ready.
+        self.reader.open_message(row, self._store.raw(row.id), remote_allowed=row.id in self._remote_allowed)
         if self._mark_read_on_show and not row.seen:
             self._change_flags([row.id], add=[SEEN])
 
@@ -718,6 +719,18 @@ class MainWindow(QMainWindow):
     @Slot(int)
     def _on_reader_remote_content_allowed(self, message_id: int) -> None:
         self._remote_allowed.add(message_id)
+
+    @Slot(str)
+    def _on_reader_link_hovered(self, text: str) -> None:
+        # A temporary status bar message covers the status panel until the mouse leaves the link.
+        if text:
+            self.statusBar().showMessage(text)
+        else:
+            self.statusBar().clearMessage()
+
+    @Slot(str, bool)
+    def _on_reader_status_message(self, text: str, error: bool) -> None:
+        self.status_panel.show_message(text, error=error)
 
     # --- search -----------------------------------------------------------------
 

@@ -148,7 +148,7 @@ def test_j_k_and_o_move_and_open(qtbot, window: MainWindow) -> None:
     press(qtbot, window.message_view, "o")
 
     assert window.reader.browser.hasFocus()
-    assert window.reader.message_id() == window.message_model.message_id(1)
+    qtbot.waitUntil(lambda: window.reader.message_id() == window.message_model.message_id(1), timeout=2000)
 
 
 def test_u_goes_back_from_reader(qtbot, window: MainWindow) -> None:
@@ -211,7 +211,7 @@ def test_e_archives_and_z_undoes(qtbot, window: MainWindow, profile: Profile) ->
     assert window.message_model.row_of(message_id) is None
     assert window.message_model.rowCount() == rows_before - 1
     assert window.status_panel.message() == "Archived 1 message(s) — z to undo"
-    assert window.reader.message_id() == window.message_model.message_id(0)
+    qtbot.waitUntil(lambda: window.reader.message_id() == window.message_model.message_id(0), timeout=2000)
 
     with qtbot.waitSignal(window.folders_refreshed, timeout=5000):
         press(qtbot, window.message_view, "z")

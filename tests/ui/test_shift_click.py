@@ -168,7 +168,7 @@ def test_plain_click_keeps_selection(qtbot, window: MainWindow) -> None:
     click_row(qtbot, window, 6)
 
     assert model.selected_ids() == ids_of(model, [2])
-    assert window.reader.message_id() == model.message_id(6)
+    qtbot.waitUntil(lambda: window.reader.message_id() == model.message_id(6), timeout=2000)
 
 
 def _expanded_conversation(qtbot, window: MainWindow) -> int:

@@ -194,7 +194,7 @@ def test_j_and_k_move_selection(qtbot, window: MainWindow) -> None:
     assert window.message_view.currentIndex().row() == 2
     qtbot.keyClick(window.message_view, Qt.Key.Key_K)
     assert window.message_view.currentIndex().row() == 1
-    assert window.reader.message_id() == window.message_model.message_id(1)
+    qtbot.waitUntil(lambda: window.reader.message_id() == window.message_model.message_id(1), timeout=2000)
 
 
 def test_j_stops_at_last_row(qtbot, window: MainWindow) -> None:
