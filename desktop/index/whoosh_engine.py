@@ -50,6 +50,7 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.matching import AndNotMatcher, ListMatcher, NullMatcher
 from whoosh.writing import CLEAR, NO_MERGE, SegmentWriter
 
+from desktop.index.state import FLAGS_FILE, SCHEMA_VERSION
 from desktop.index.query import (
     And,
     DateRange,
@@ -70,13 +71,8 @@ from desktop.index.query import (
 
 logger = logging.getLogger(__name__)
 
-# Bump when the schema, the side table or the text analysis changes. An index written
-# with another version is recreated empty on open, and SearchIndex.is_new is then True
-# so the caller can fill it again. Version 4 added size and List-Id to the side table.
-# Version 5 folds accents in terms and side table values, and adds the cc field.
-SCHEMA_VERSION = 5
-
-FLAGS_FILE = "flags.sqlite3"
+# The index format and the side table's file name live in desktop.index.state,
+# which a sync reads without importing Whoosh.
 
 # Segments written by worker processes wait in subfolders of this folder until
 # SearchIndex.add_staged moves them in. Whoosh deletes every segment file in the index

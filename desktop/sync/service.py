@@ -26,6 +26,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from desktop.config import Account, Config, load_config
+from desktop.index.state import index_needs_fill
 from desktop.paths import Profile
 from desktop.store import Store
 from desktop.sync.actions import replay_account
@@ -161,7 +162,7 @@ def sync_profile(profile: Profile, *, account: str | None = None, cancel: Cancel
                 yield item
         # Whoosh is imported and the index opened only when there is work for it,
         # which keeps a resync with no changes short.
-        if store.index_backlog():
+        if store.index_backlog() or index_needs_fill(profile.index_dir):
             from desktop.index import SearchIndex
 
             index = SearchIndex(profile.index_dir)

@@ -422,6 +422,21 @@ def test_index_rebuild_restores_search(server, capsys):
     assert len(search("harbour")) == 1
 
 
+def test_sync_without_new_mail_fills_an_emptied_index(server):
+    """A search that opens an index of an older format recreates it empty; the next sync, with nothing new, fills it."""
+    server.append("INBOX", make_message("Café opening", "The café opens at dawn."))
+    assert sync() == 0
+    index_dir = default_profile().index_dir
+    for path in index_dir.iterdir():
+        path.unlink()
+    # Only a search opens the index here, as the window's search box might after an upgrade.
+    assert search("cafe") == []
+
+    assert sync() == 0
+
+    assert len(search("cafe")) == 1
+
+
 def test_bad_query_exits_with_usage_error(server, capsys):
     server.append("INBOX", make_message("x", "y"))
     assert sync() == 0
