@@ -1,4 +1,4 @@
-"""What the search index on disk needs, answered without importing Whoosh.
+"""The search index's state on disk, read without importing Whoosh.
 
 A sync with nothing new to index should not pay for importing Whoosh and
 opening the index. It still has to notice an index that must be filled from
