@@ -279,7 +279,8 @@ class SmtpSender:
             port=account.smtp_port_or_default,
             use_tls=security == "tls",
             start_tls=security == "starttls",
-            tls_context=self._ssl_context or ssl.create_default_context(),
+            # Loading the system's trust store takes tens of milliseconds, so a plain connection skips it.
+            tls_context=self._tls_context() if security in ("tls", "starttls") else None,
             timeout=timeout,
         )
         await client.connect()
@@ -293,6 +294,13 @@ class SmtpSender:
             await _quit_quietly(client)
             raise
         return client
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """Return the TLS settings: the caller's, or the system's trust store, made once per sender."""
+        with self._lock:
+            if self._ssl_context is None:
+                self._ssl_context = ssl.create_default_context()
+            return self._ssl_context
 
     async def _transmit(
         self, account: Account, sender: str, recipients: list[str], data: bytes, timeout: float,
