@@ -179,7 +179,7 @@ class TemplateFile:
         value = self._render(header.compiled, context, row, header.name)
         bad = next((character for character in value if character in "\r\n\0"), None)
         if bad is not None:
-            column = _column_with(context, bad)
+            column = _column_with(context, bad, value)
             source = f"the value of column {column!r}" if column else "the rendered value"
             raise RowError(row, column or header.name,
                            f"{source} contains a {_character_name(bad)} and would go into the {header.name} header; "
@@ -413,11 +413,13 @@ def _title(name: str) -> str:
     return "-".join(part.capitalize() for part in name.split("-")).replace("Url", "URL")
 
 
-def _column_with(context: dict, character: str) -> str | None:
-    for column, value in context.get("row", {}).items():
-        if character in str(value):
+def _column_with(context: dict, character: str, rendered: str) -> str | None:
+    """Return the column whose value brought ``character`` into ``rendered``, or None."""
+    found = [(column, str(value)) for column, value in context.get("row", {}).items() if character in str(value)]
+    for column, value in found:
+        if value in rendered:
             return column
-    return None
+    return found[0][0] if found else None
 
 
 def _character_name(character: str) -> str:

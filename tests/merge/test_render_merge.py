@@ -99,8 +99,8 @@ def test_header_line_break_rejected(tmp_path):
 
 def test_subject_line_break_rejected(tmp_path):
     template = TEMPLATE.replace("Subject: Your invoice {{ id }}, {{ name | first_name }}", "Subject: About {{ vip }}")
-    rows = [["Eve", "eve@example.org", "17", "1", "2026-01-01", "yes\nX-Injected: 1"]]
-    merge = merge_in(tmp_path, template, rows=rows)
+    rows = [["two\nlines", "Eve", "eve@example.org", "17", "1", "2026-01-01", "yes\nX-Injected: 1"]]
+    merge = merge_in(tmp_path, template, ["notes"] + COLUMNS, rows)
     with pytest.raises(RowError) as caught:
         merge.render(1)
     assert caught.value.column == "vip"
