@@ -202,7 +202,7 @@ def _add_rules_commands(commands: argparse._SubParsersAction, common: argparse.A
 # Commands whose parser and handler live next to their feature. Each module has
 # add_commands(commands, common) and run(args, profile) -> exit status, and
 # sets the parser's "command" to one of COMMANDS.
-_COMMAND_MODULES = ("desktop.merge.cli",)
+_COMMAND_MODULES = ("desktop.merge.cli", "desktop.snooze_cli", "desktop.compose.cli")
 
 
 def _command_modules() -> list:

@@ -140,8 +140,11 @@ COMMANDS: tuple[Command, ...] = (
             QT_TRANSLATE_NOOP(_C, "Move the selected messages to a folder you pick."), _MESSAGES, "message",
             selection=True, available=False),
     Command("snooze", QT_TRANSLATE_NOOP(_C, "Snooze…"),
-            QT_TRANSLATE_NOOP(_C, "Hide the selected messages until a time you pick."), _MESSAGES, "message",
-            selection=True, available=False),
+            QT_TRANSLATE_NOOP(_C, "Move the selected messages to Snoozed until a time you pick; then they come "
+                                  "back unread."), _MESSAGES, "message", selection=True),
+    Command("show-snoozed", QT_TRANSLATE_NOOP(_C, "Snoozed messages…"),
+            QT_TRANSLATE_NOOP(_C, "List the snoozed messages with their wake times, to show or wake one early."),
+            _MESSAGES, "message"),
     Command("more-actions", QT_TRANSLATE_NOOP(_C, "More actions…"),
             QT_TRANSLATE_NOOP(_C, "Show a menu of the commands for the selected messages."), _MESSAGES, "message",
             selection=True),

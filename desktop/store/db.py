@@ -29,6 +29,7 @@ from desktop.store.journal import JournalMixin
 from desktop.store.lanes import LanesMixin
 from desktop.store.rules import RulesMixin
 from desktop.store.schema import MIGRATIONS, SCHEMA_VERSION
+from desktop.store.snooze import SnoozeMixin
 from desktop.store.threads import ThreadsMixin
 
 if TYPE_CHECKING:
@@ -174,7 +175,8 @@ def _message_row(values: tuple) -> MessageRow:
     )
 
 
-class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin, LanesMixin, ThreadsMixin):
+class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin, LanesMixin, ThreadsMixin,
+            SnoozeMixin):
     """One connection to the store file."""
 
     def __init__(self, path: Path) -> None:

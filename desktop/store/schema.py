@@ -166,6 +166,27 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX thread_keys_by_thread ON thread_keys (thread_id);
     """,
+    # Version 6: snoozed messages. A snoozed message sits in the account's
+    # Snoozed folder with the keyword $Snoozed; this table keeps when it
+    # wakes and the folder it returns to. ``message`` is the row id at the
+    # time of the snooze and ``message_id`` the Message-ID header, because a
+    # row that sync drops and fetches again comes back with a new id. The
+    # return folder's name is kept too, for when its row is gone.
+    """
+    CREATE TABLE snoozes (
+        id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        message INTEGER NOT NULL UNIQUE,
+        message_id TEXT NOT NULL,
+        snooze_folder_id INTEGER NOT NULL,
+        return_folder_id INTEGER REFERENCES folders(id) ON DELETE SET NULL,
+        return_folder TEXT NOT NULL,
+        wake_at REAL NOT NULL,
+        created REAL NOT NULL,
+        bulk_id INTEGER
+    );
+    CREATE INDEX snoozes_by_wake ON snoozes (wake_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,6 +28,7 @@ from imapclient.exceptions import IMAPClientError
 from desktop.config import Account, Config, load_config
 from desktop.index.state import index_needs_fill
 from desktop.paths import Profile
+from desktop.snooze import wake_due
 from desktop.store import Store
 from desktop.sync.actions import replay_account
 from desktop.sync.bodies import fetch_missing_bodies
@@ -154,6 +155,8 @@ def sync_profile(profile: Profile, *, account: str | None = None, cancel: Cancel
     yield from problem_steps
     # Opening the store here first runs any schema migration once, before the workers open theirs.
     with Store(profile.store_file) as store:
+        # Snoozes that are due wake first, so their moves back go out with this sync's journal.
+        wake_due(store, account=account)
         for item in run_account_workers(accounts, work, token):
             if isinstance(item, SyncError):
                 failures.append(item)

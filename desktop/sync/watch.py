@@ -31,6 +31,7 @@ from imapclient.exceptions import IMAPClientError
 
 from desktop.config import Account, load_config
 from desktop.paths import Profile
+from desktop.snooze import wake_due
 from desktop.store import FolderRow, Store
 from desktop.sync.actions import replay_account
 from desktop.sync.connection import connect
@@ -324,6 +325,7 @@ class AccountWatcher:
 
     def _sync_all(self, client: IMAPClient) -> Iterator[object]:
         # sync_folders sends the pending actions; one journaled after this point is sent by the watch loop.
+        wake_due(self._store, account=self._account.name)
         last = self._last_pending_id()
         with ExitStack() as stack:
             rules = yield from self._enter_rules(stack)
@@ -364,9 +366,11 @@ class AccountWatcher:
         full_sync_at = time.monotonic() + self._options.full_sync_seconds
         while not self._token.cancelled:
             wait = self._wait_idle if idle else self._wait_poll
-            changed = wait(client, folder.uidnext, full_sync_at)
+            changed = wait(client, folder.uidnext, self._wait_until(full_sync_at))
             if self._token.cancelled:
                 return
+            if self._primary:
+                wake_due(self._store, account=name)
             if self._primary and self._has_new_actions():
                 yield from self._replay(client)
             if changed:
@@ -376,6 +380,16 @@ class AccountWatcher:
                 yield from self._sync_all(client)
                 full_sync_at = time.monotonic() + self._options.full_sync_seconds
             folder = self._store.folder(folder.id) or folder
+
+    def _wait_until(self, full_sync_at: float) -> float:
+        """Return when the wait must end: at the next full sync, or earlier when a snooze of the account is due."""
+        if not self._primary:
+            return full_sync_at
+        wake_at = self._store.next_wake(self._account.name)
+        if wake_at is None:
+            return full_sync_at
+        # At least one IDLE slice, so a wake that keeps failing does not turn the loop into a busy one.
+        return min(full_sync_at, time.monotonic() + max(IDLE_CHECK_SECONDS, wake_at.timestamp() - time.time()))
 
     def _last_pending_id(self) -> int:
         pending = self._store.pending_actions(self._account_id)

@@ -62,6 +62,7 @@ from desktop.ui.rule_commands import RuleCommands
 from desktop.ui.rules_control import RunTarget
 from desktop.ui.saved_searches import SavedSearchViews
 from desktop.ui.selection import SelectionCommands, confirm_move
+from desktop.ui.snooze import SnoozeCommands
 from desktop.ui.status import LogView, StatusPanel
 from desktop.ui.sync_control import SyncController, WatchController
 from desktop.ui.workers import BackgroundJob, JobSet
@@ -154,6 +155,8 @@ class MainWindow(QMainWindow):
         self._show_key_problems(self.key_problems)
         self.saved_searches.show_problems()
         self.rule_commands.start()
+        # Snoozes that fell due while the window was closed come back now.
+        self.snooze_commands.start()
         if self._watch_enabled:
             self.watch_controller.start()
         # Changes queued before a restart go to the server now, with progress when there are many.
@@ -206,6 +209,7 @@ class MainWindow(QMainWindow):
                                                     self._move_to_row, self)
         self.rule_commands = RuleCommands(self._profile, self._store, self._jobs, self.status_panel, self.log_view,
                                           target=self.current_target, selected_message=self.selected_message, parent=self)
+        self.snooze_commands = SnoozeCommands(self._profile, self._store, self._jobs, self._selected_rows, self)
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_DELAY_MS)
         self.empty_state = QLabel(objectName="emptyState")
         self.empty_state.setWordWrap(True)
@@ -305,6 +309,8 @@ class MainWindow(QMainWindow):
             "toggle-star": self._on_toggle_star_triggered,
             "mark-read": partial(self._set_flag_on_selection, SEEN, True),
             "mark-unread": partial(self._set_flag_on_selection, SEEN, False),
+            "snooze": self._on_snooze_triggered,
+            "show-snoozed": self._on_show_snoozed_triggered,
             "more-actions": self._on_more_actions_triggered,
             "undo": self._on_undo_triggered,
             "toggle-html": self.reader.toggle_format,
@@ -383,6 +389,9 @@ class MainWindow(QMainWindow):
         self.key_dispatcher.command_triggered.connect(self._on_key_dispatcher_command_triggered)
         self.key_dispatcher.sequence_unmatched.connect(self._on_key_dispatcher_sequence_unmatched)
         self.palette.item_chosen.connect(self._on_palette_item_chosen)
+        self.snooze_commands.store_changed.connect(self._on_snooze_commands_store_changed)
+        self.snooze_commands.failed.connect(self._report_error)
+        self.snooze_commands.snoozed_list.message_chosen.connect(self._on_snoozed_list_message_chosen)
         self.saved_searches.results_changed.connect(self._on_saved_searches_results_changed)
 
     # --- folders ----------------------------------------------------------------
@@ -1147,6 +1156,39 @@ class MainWindow(QMainWindow):
             self._move_to_row(min(current_row, count - 1))
         self.status_panel.show_message(self._with_undo_hint(text) if undoable else text)
 
+    # --- snooze ------------------------------------------------------------------------
+
+    @Slot()
+    def _on_snooze_triggered(self) -> None:
+        self.key_dispatcher.cancel()
+        self.snooze_commands.open_picker()
+
+    @Slot()
+    def _on_show_snoozed_triggered(self) -> None:
+        self.key_dispatcher.cancel()
+        self.snooze_commands.show_list()
+
+    @Slot(str, bool)
+    def _on_snooze_commands_store_changed(self, text: str, undoable: bool) -> None:
+        if self._closed:
+            return
+        current_row = self.message_view.currentIndex().row()
+        count_before = self.message_model.rowCount()
+        self._refresh_after_sync()
+        count = self.message_model.rowCount()
+        if undoable and count and current_row >= 0 and count < count_before:
+            self._move_to_row(min(current_row, count - 1))
+        self.status_panel.show_message(self._with_undo_hint(text) if undoable else text)
+        self.log_view.add_line(text)
+        self.bulk_sender.request("changes")
+
+    @Slot(int, int)
+    def _on_snoozed_list_message_chosen(self, folder_id: int, message: int) -> None:
+        self._open_folder(folder_id)
+        row = self.message_model.row_of(message)
+        if row is not None:
+            self._move_to_row(row)
+
     # --- more actions, palette and cheat sheet ------------------------------------------
 
     @Slot()
@@ -1219,6 +1261,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self._refresh_timer.stop()
+        self.snooze_commands.stop()
         self.bulk_sender.shutdown()
         self.key_dispatcher.detach()
         self.cheat_sheet.close()
