@@ -18,7 +18,7 @@
   the plain-text part. Quoted lines (``> ``) become HTML blockquotes.
 
 The account's signature (``Account.signature``) is added below the body
-after the usual ``-- `` separator line, unless the body already holds it.
+after the usual ``-- `` separator line, unless the body already contains it.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class Draft:
         body: The text the user wrote, plain text or Markdown source.
         format: ``plain`` or ``markdown``.
         attachments: Paths of files to attach; they are read when the message is built.
-        in_reply_to: The Message-ID (with angle brackets) of the message answered, or "".
+        in_reply_to: The Message-ID (with angle brackets) of the message replied to, or "".
         references: The References chain of a reply, oldest first, each with angle brackets.
         forwarded_parts: Attachments kept from a forwarded message (inline forwarding).
         forwarded_message: The raw bytes of a message forwarded as a message/rfc822 attachment.
@@ -158,7 +158,7 @@ def build_message(draft: Draft, account: Account, *, now: float | None = None) -
     """Build the MIME message of ``draft`` sent from ``account``; set ``draft.message_id`` if it was empty.
 
     Raises:
-        BuildError: a header field holds a line break, an address is invalid,
+        BuildError: a header field contains a line break, an address is invalid,
             the format is unknown, or an attachment cannot be read.
     """
     check_draft(draft, account)
@@ -249,12 +249,19 @@ def _parse_recipient(value: str, field_name: str) -> Address:
     return _address(name, address, field_name, value)
 
 
-def parse_address_list(text: str) -> list[str]:
-    """Split a comma-separated address line into entries (commas inside quoted names are kept)."""
+def parse_address_list(text: str, field_name: str = "to") -> list[str]:
+    """Split a comma-separated address line into entries (commas inside quoted names are kept).
+
+    Raises:
+        BuildError: a part of ``text`` is not an address; the error quotes the whole line.
+    """
     entries = []
     for name, address in email.utils.getaddresses([text]):
         if not address:
             continue
+        if not _ADDRESS.match(address):
+            raise BuildError(field_name, f"Recipient {text!r} in field {field_name} is not a list of addresses; write "
+                             "name@example.org or Name <name@example.org>, separated by commas.")
         entries.append(format_entry(name, address))
     return entries
 

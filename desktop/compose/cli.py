@@ -99,8 +99,8 @@ def _send(args: argparse.Namespace, profile) -> int:
     draft = Draft(
         account=account.name, from_address=(args.from_address or account.address).lower(),
         to=[entry for value in args.to for entry in parse_address_list(value)],
-        cc=[entry for value in args.cc for entry in parse_address_list(value)],
-        bcc=[entry for value in args.bcc for entry in parse_address_list(value)],
+        cc=[entry for value in args.cc for entry in parse_address_list(value, "cc")],
+        bcc=[entry for value in args.bcc for entry in parse_address_list(value, "bcc")],
         subject=args.subject, body=body, format="markdown" if args.markdown else "plain",
         attachments=list(args.attach), signature=not args.no_signature,
     )

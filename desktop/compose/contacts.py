@@ -3,17 +3,20 @@
 ``ContactIndex.load`` reads the store once: the recipients of every message
 in the Sent folders (addresses the user wrote to) and the senders of all
 other messages (addresses the user received from). ``complete`` then
-answers in memory. Contacts rank by how many messages the user sent to
+searches in memory. Contacts rank by how many messages the user sent to
 them, then by how many came from them, then by address. The user's own
 addresses are left out.
 
-A query matches the start of the address, of its domain, or of any word of
-the display name, ignoring case and accents (``jo`` finds ``Jörg``).
+A query matches the start of the address, of its domain, of the display
+name or of any word in it, ignoring case and accents (``jo`` finds
+``Jörg``, ``ana d`` finds ``Ana Díaz``).
 """
 
 from __future__ import annotations
 
+import bisect
 import email.utils
+import heapq
 import logging
 import time
 import unicodedata
@@ -56,13 +59,18 @@ class ContactIndex:
 
     def __init__(self, contacts: list[Contact]) -> None:
         self.contacts = sorted(contacts, key=lambda item: (-item.sent, -item.received, item.address))
-        self._keys = [self._search_keys(contact) for contact in self.contacts]
+        # Every search key with the contact's rank, sorted, so a prefix is one bisect away.
+        pairs = sorted((key, rank) for rank, contact in enumerate(self.contacts) for key in self._search_keys(contact))
+        self._keys = [key for key, _ in pairs]
+        self._ranks = [rank for _, rank in pairs]
 
     @staticmethod
     def _search_keys(contact: Contact) -> tuple[str, ...]:
         local, _, domain = contact.address.partition("@")
-        words = _fold(contact.name).replace(",", " ").replace('"', " ").split()
-        return (contact.address, domain, *words) if local else (contact.address, *words)
+        name = " ".join(_fold(contact.name).replace(",", " ").replace('"', " ").split())
+        words = name.split()
+        # The whole name is a key too, so "ana d" finds "Ana Díaz".
+        return (contact.address, domain, name, *words[1:])
 
     @classmethod
     def load(cls, store, own_addresses: set[str] | frozenset[str] = frozenset()) -> ContactIndex:
@@ -98,13 +106,11 @@ class ContactIndex:
         folded = _fold(query.strip())
         if not folded:
             return self.contacts[:limit]
-        matches = []
-        for contact, keys in zip(self.contacts, self._keys):
-            if any(key.startswith(folded) for key in keys):
-                matches.append(contact)
-                if len(matches) == limit:
-                    break
-        return matches
+        start = bisect.bisect_left(self._keys, folded)
+        # "\U0010ffff" sorts after every character, so the end is the first key without the prefix.
+        end = bisect.bisect_left(self._keys, folded + "\U0010ffff", lo=start)
+        ranks = heapq.nsmallest(limit, set(self._ranks[start:end]))
+        return [self.contacts[rank] for rank in ranks]
 
 
 def _contact(found: dict[str, Contact], address: str, name: str) -> Contact | None:

@@ -400,6 +400,7 @@ class Outbox:
 
 
 def _process_runs(pid: int | None) -> bool:
+    # NOTE: a pid reused by an unrelated process keeps its entry in ``sending`` until that process ends.
     if not pid:
         return False
     if pid == os.getpid():

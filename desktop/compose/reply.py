@@ -3,7 +3,7 @@
 Subjects. A reply's subject is ``Re: `` plus the original subject without
 its leading reply prefixes, so ``Re: Re: x``, ``RE: x``, ``Aw: x``,
 ``AW: x``, ``Sv: x``, ``Antw: x`` and ``Re[2]: x`` all become ``Re: x``.
-Forward prefixes are kept, because they say what the message is:
+Forward prefixes are kept, because they tell what the message is:
 ``Fwd: x`` answered is ``Re: Fwd: x``. A forward's subject is ``Fwd: ``
 plus the subject, unless it already starts with ``Fwd:``, ``Fw:`` or ``WG:``.
 
@@ -47,7 +47,7 @@ _HEADER_PARSER = BytesHeaderParser(policy=policy.default)
 
 
 class ReplyError(ValueError):
-    """The message to answer or forward is not available; the text says why and what to do."""
+    """The message to reply to or forward is not available; the text gives the cause and the fix."""
 
 
 def reply_subject(subject: str) -> str:
@@ -68,7 +68,7 @@ def own_addresses(config: Config) -> set[str]:
 
 def reply_draft(store, message: int, config: Config, *, reply_all: bool = False, account: str | None = None,
                 text_format: str | None = None) -> Draft:
-    """Return a draft answering stored message ``message`` (its row id).
+    """Return a draft replying to stored message ``message`` (its row id).
 
     Args:
         account: The sending account; by default the account that holds the message.
@@ -86,10 +86,10 @@ def reply_draft(store, message: int, config: Config, *, reply_all: bool = False,
     to = _reply_targets(headers, own)
     cc: list[str] = []
     if reply_all:
-        taken = {email.utils.parseaddr(value)[1].lower() for value in to}
+        addressed = {email.utils.parseaddr(value)[1].lower() for value in to}
         # With a Reply-To that differs from From, the author stays in the conversation too.
         author = _addresses(headers, "From") if _addresses(headers, "Reply-To") else []
-        cc = _others(author + _addresses(headers, "To") + _addresses(headers, "Cc"), own | taken)
+        cc = _others(author + _addresses(headers, "To") + _addresses(headers, "Cc"), own | addressed)
 
     original_id = parsed.summary.message_id
     references = [f"<{value}>" for value in parsed.summary.references]
@@ -172,7 +172,7 @@ def _load(store, message: int, config: Config, account: str | None) -> tuple[byt
     name = account or places[message][0]
     sending = config.accounts.get(name)
     if sending is None:
-        raise ReplyError(f"Account {name!r} is not configured, so it cannot send; pick another account to answer from.")
+        raise ReplyError(f"Account {name!r} is not configured, so it cannot send; pick another account to reply from.")
     raw = store.raw(message)
     if raw is None:
         raise ReplyError(f"The body of message {message} is not downloaded yet; open it once (or sync) and try again.")

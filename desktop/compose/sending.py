@@ -99,16 +99,20 @@ class OutboxSender:
         push: Append the Sent copies (and delete sent drafts) on the IMAP
             server right after sending; otherwise the next sync does it.
         imap_ssl_context: TLS settings for that IMAP connection (tests pass their own CA).
+        on_outcome: Called in the sending thread with each ``SendOutcome``,
+            e.g. to post a status message to the window.
     """
 
     def __init__(self, outbox: Outbox, config: Config, smtp: SmtpSender, open_store: StoreFactory, *,
-                 push: bool = True, imap_ssl_context=None) -> None:
+                 push: bool = True, imap_ssl_context=None,
+                 on_outcome: Callable[[SendOutcome], None] | None = None) -> None:
         self.outbox = outbox
         self.config = config
         self.smtp = smtp
         self.open_store = open_store
         self.push = push
         self.imap_ssl_context = imap_ssl_context
+        self.on_outcome = on_outcome
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -124,6 +128,9 @@ class OutboxSender:
         due = [entry for entry in self.outbox.due(now) if entry_ids is None or entry.id in entry_ids]
         outcomes = [self._send_entry(entry) for entry in due]
         outcomes = [outcome for outcome in outcomes if outcome is not None]
+        if self.on_outcome is not None:
+            for outcome in outcomes:
+                self.on_outcome(outcome)
         self._finish_sent([outcome.entry_id for outcome in outcomes if outcome.sent])
         self._check_reminders(now)
         return outcomes
