@@ -27,7 +27,6 @@ from email import policy
 from desktop.compose.build import Draft, build_message
 from desktop.compose.outbox import Outbox, OutboxError
 from desktop.config import Account
-from desktop.store.rules import normalize_message_id
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +130,7 @@ class DraftStore:
             message["To"] = "undisclosed-recipients:;"
         raw = message.as_bytes(policy=policy.SMTP)
         row_id = store.append_message(folder, raw, flags=DRAFT_FLAGS)
-        self._delete_copies(store, folder, draft.message_id, keep=row_id, previous=saved.server_message)
+        self._delete_copies(store, account.name, folder, draft.message_id, keep=row_id, previous=saved.server_message)
         with self.outbox.transaction() as db:
             # build_message may have made the Message-ID just now, so the stored fields are updated too.
             db.execute("UPDATE drafts SET data = ?, server_message = ?, server_saved = ? WHERE id = ?",
@@ -150,29 +149,25 @@ class DraftStore:
         if store is not None:
             folder = drafts_folder(store, account or saved.account)
             if folder is not None:
-                self._delete_copies(store, folder, saved.draft.message_id, keep=None, previous=saved.server_message)
+                self._delete_copies(store, account or saved.account, folder, saved.draft.message_id, keep=None,
+                                    previous=saved.server_message)
         with self.outbox.transaction() as db:
             db.execute("DELETE FROM drafts WHERE id = ?", (draft_id,))
         log.info("Discarded draft %d of account %s", draft_id, saved.account)
 
     @staticmethod
-    def _delete_copies(store, folder: int, message_id: str, *, keep: int | None, previous: int | None) -> None:
+    def _delete_copies(store, account: str, folder: int, message_id: str, *, keep: int | None,
+                       previous: int | None) -> None:
         """Delete for good the earlier copies of a draft in the Drafts folder."""
         ids = {previous} if previous is not None else set()
         if message_id:
-            found = store._db.execute(
-                "SELECT id FROM messages WHERE folder_id = ? AND message_id = ? AND flags LIKE '%\\Draft%'",
-                (folder, normalize_message_id(message_id)),
-            ).fetchall()
-            ids.update(row[0] for row in found)
+            ids.update(store.ids_by_message_id(account, message_id, folder))
         ids.discard(keep)
-        rows = [row for row in store.messages(sorted(ids)) if row.folder_id == folder]
+        rows = [row for row in store.messages(sorted(ids)) if row.folder_id == folder and "\\Draft" in row.flags]
         if not rows:
             return
-        with store.transaction() as db:
-            # NOTE: the store has no public "delete for good" outside Trash, and a draft copy must not go
-            # to Trash, so this uses the journal's own helper: the rows go and a delete action is journaled.
-            store._delete_rows(db, rows)
+        # A copy must not go to Trash, as delete_messages would do, so it is deleted for good.
+        store.delete_for_good([row.id for row in rows])
         log.debug("Deleted %d earlier copy(ies) of draft %s", len(rows), message_id)
 
 

@@ -3,7 +3,7 @@
 A reminder is kept in the outbox file with the sent message's Message-ID
 and a due time. ``check_due`` looks at each due reminder:
 
-- a reply has arrived when the store holds a message of the account whose
+- a reply has arrived when the store contains a message of the account whose
   In-Reply-To or References names the sent message and whose sender is not
   one of the user's addresses; the reminder is then closed as ``replied``;
 - otherwise the thread comes back: the sent message's copy is copied into
@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 from desktop.compose.outbox import Outbox
 from desktop.config import Config
-from desktop.store.rules import normalize_message_id
 
 log = logging.getLogger(__name__)
 
@@ -112,30 +111,22 @@ class Reminders:
             log.warning("Follow-up reminder %d: no stored copy of %s or no INBOX in account %s, so nothing comes back",
                         reminder.id, reminder.message_id, reminder.account)
             return MISSING
-        copies = store.copy_messages([sent], inbox.id) if sent_folder_of(store, sent) != inbox.id else [sent]
+        row = store.message(sent)
+        copies = store.copy_messages([sent], inbox.id) if row is not None and row.folder_id != inbox.id else [sent]
         store.change_flags(copies or [sent], add=("\\Flagged", KEYWORD), remove=("\\Seen",))
         return RETURNED
 
 
 def has_reply(store, account: str, message_id: str, own_addresses: set[str]) -> bool:
-    """Return whether the store holds a message of ``account`` answering ``message_id`` from someone else."""
-    rows = store._db.execute(
-        "SELECT m.from_addr FROM messages m JOIN folders f ON f.id = m.folder_id JOIN accounts a ON a.id = f.account_id "
-        "WHERE a.name = ? AND (m.in_reply_to = ? OR instr(m.refs, ?) > 0)",
-        (account, normalize_message_id(message_id), normalize_message_id(message_id)),
-    ).fetchall()
-    return any(row[0].lower() not in own_addresses for row in rows)
+    """Return whether the store contains a message of ``account`` replying to ``message_id`` from someone else."""
+    return any(sender.lower() not in own_addresses for sender in store.reply_senders(account, message_id))
 
 
 def _sent_copy(store, account: str, message_id: str) -> int | None:
-    row = store._db.execute(
-        "SELECT m.id FROM messages m JOIN folders f ON f.id = m.folder_id JOIN accounts a ON a.id = f.account_id "
-        "WHERE a.name = ? AND m.message_id = ? ORDER BY (f.special_use = '\\Sent') DESC, m.id LIMIT 1",
-        (account, normalize_message_id(message_id)),
-    ).fetchone()
-    return row[0] if row else None
-
-
-def sent_folder_of(store, message: int) -> int | None:
-    row = store.message(message)
-    return row.folder_id if row else None
+    """Return the row of the sent message, preferring its copy in a Sent folder."""
+    ids = store.ids_by_message_id(account, message_id)
+    if not ids:
+        return None
+    sent = {folder.id for folder in store.folders(account, with_counts=False) if folder.special_use == "\\Sent"}
+    in_sent = [row.id for row in store.messages(ids) if row.folder_id in sent]
+    return in_sent[0] if in_sent else ids[0]

@@ -501,6 +501,39 @@ class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin,
     def all_message_ids(self) -> list[int]:
         return [row[0] for row in self._db.execute("SELECT id FROM messages ORDER BY id")]
 
+    def ids_by_message_id(self, account: str, message_id: str, folder_id: int | None = None) -> list[int]:
+        """Return the ids of the account's rows with this Message-ID (angle brackets optional), oldest first."""
+        bare = message_id.strip().removeprefix("<").removesuffix(">").strip()
+        sql = ("SELECT m.id FROM messages m JOIN folders f ON f.id = m.folder_id JOIN accounts a ON a.id = f.account_id "
+               "WHERE a.name = ? AND m.message_id = ?")
+        params: tuple = (account, bare)
+        if folder_id is not None:
+            sql += " AND m.folder_id = ?"
+            params += (folder_id,)
+        return [row[0] for row in self._db.execute(sql + " ORDER BY m.id", params)]
+
+    def reply_senders(self, account: str, message_id: str) -> list[str]:
+        """Return the From addresses of the account's messages whose In-Reply-To or References name ``message_id``."""
+        bare = message_id.strip().removeprefix("<").removesuffix(">").strip()
+        rows = self._db.execute(
+            "SELECT m.from_addr FROM messages m JOIN folders f ON f.id = m.folder_id JOIN accounts a ON a.id = f.account_id "
+            "WHERE a.name = ? AND (m.in_reply_to = ? OR instr(m.refs, ?) > 0)",
+            (account, bare, bare),
+        )
+        return [row[0] for row in rows]
+
+    def delete_for_good(self, ids: Sequence[int]) -> int:
+        """Delete messages for good, never to Trash (e.g. an old copy of a draft); return how many went.
+
+        For IMAP accounts a delete action is journaled (STORE \\Deleted and
+        UID EXPUNGE at replay). A row whose APPEND has not reached the server
+        yet is simply dropped with its pending append.
+        """
+        rows = self.messages(ids)
+        with self.transaction() as db:
+            self._delete_rows(db, rows)
+        return len(rows)
+
     # --- index queue ----------------------------------------------------
 
     def _queue_index(self, ids: Iterable[int], op: str) -> None:
