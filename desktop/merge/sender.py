@@ -21,9 +21,14 @@ Outcomes by server reply (see ``classify_reply``):
   retried; it does not count as a failed attempt.
 - a sending quota reply (e.g. 5.4.5 "daily sending quota exceeded"): the send
   stops and the row stays queued for ``resume``.
+- a 5xx reply to MAIL FROM: the send stops, because the account is at fault,
+  not the row; the row stays queued.
 - other 5xx: failed with the reply; 5.1.1-style "user unknown" replies also
   add the address to the suppression list.
-- the connection lost or timed out after the data was sent: unknown, never resent.
+- the connection lost or timed out after the data was sent: unknown, not resent.
+
+A connection that cannot be opened while others work is given up, because
+servers limit connections per account; the others carry on.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from email import policy
 from email.message import EmailMessage
@@ -225,8 +230,8 @@ class MergeSend:
         merge_id: The journal's id of this merge.
         options: How to send.
         smtp: The sender whose loop runs the connections.
-        suppression: Addresses never sent to (``contains``/``add``); hard
-            bounces are added. None: no list.
+        suppression: The profile's suppression list, which hard bounces are
+            added to; None: none. Suppressed rows are skipped by ``render``.
         store_copies: Called in the caller's thread with ``[(row, message bytes)]``
             of sent messages to keep in the Sent folder; None: no copies.
     """
@@ -251,8 +256,6 @@ class MergeSend:
         self.options = options
         self._smtp = smtp
         self._suppression = suppression
-        # Read once: one lookup per row in the list's file would cost more than rendering the row.
-        self._suppressed = {address.lower() for address in suppression.addresses()} if suppression is not None else set()
         self._store_copies = store_copies if options.sent_copies else None
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -472,8 +475,6 @@ class MergeSend:
             return Outgoing(number, "", "", "", "", "", b"", skip_reason=error.describe())
         recipients = [str(address) for address in rendered.to]
         address, others = recipients[0], tuple(recipients[1:])
-        if not self.options.test_to and address.lower() in self._suppressed:
-            return Outgoing(number, rendered.key, address, "", "", "", b"", skip_reason="suppressed address")
         envelope_sender = self.account.address or rendered.sender
         domain = envelope_sender.rpartition("@")[2] or "localhost"
         message_id = email.utils.make_msgid(domain=domain)
@@ -884,11 +885,3 @@ def options_from_dict(values: dict) -> SendOptions:
                    max_attempts=values.get("max_attempts", base.max_attempts),
                    sent_copies=values.get("sent_copies", base.sent_copies),
                    test_to=values.get("test_to", ""), test_count=values.get("test_count", base.test_count))
-
-
-def summarise(rows: Iterable[jn.RecipientRecord]) -> dict[str, int]:
-    """Count rows per state."""
-    counts = dict.fromkeys(jn.STATES, 0)
-    for row in rows:
-        counts[row.state] += 1
-    return counts
