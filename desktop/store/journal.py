@@ -93,7 +93,7 @@ class JournalMixin:
         Reads two columns instead of whole rows, so the window can check a
         selection of tens of thousands before it moves them.
         """
-        # The folders' accounts come from a query of their own: joined per chunk, SQLite scans a folder's messages.
+        # The folders' accounts come from a query of their own, because joined per chunk SQLite scans a folder's messages.
         accounts = dict(self._db.execute("SELECT f.id, a.name FROM folders f JOIN accounts a ON a.id = f.account_id"))
         folders: dict[int, int] = {}
         unique = list(dict.fromkeys(ids))
@@ -608,7 +608,7 @@ _IN_CHUNK = 900
 
 @dataclass
 class Withdrawal:
-    """What ``withdraw_actions`` took back.
+    """The outcome of ``withdraw_actions``.
 
     Attributes:
         actions: Actions marked cancelled.
@@ -666,9 +666,9 @@ _COPIED_COLUMNS = (
 # Room for this many messages per action in the placeholder UIDs.
 _PLACEHOLDERS_PER_ACTION = 1_000_000
 
-# Messages per journaled action: a change of more is split into several actions. Replay sends
-# and settles one action at a time, so this is the batch that progress counts in, that a
-# cancel waits for, and that a restart after a crash checks again on the server.
+# Messages per journaled action. A change of more is split into several actions. Replay sends
+# and settles one action at a time, so this is the batch that progress counts in and that a
+# cancel waits for. It is also what a restart after a crash checks again on the server.
 MESSAGES_PER_ACTION = 2000
 
 

@@ -13,6 +13,11 @@ to where they were, so the store and the server agree, and the undo record
 keeps only the part that was sent. Closing the window is not a cancel: the
 unsent actions stay queued, and the next window or sync sends them.
 
+Moves of at least ``BACKGROUND_MIN_MESSAGES`` messages also change the store on
+a worker (``move_in_background``). The window takes the messages out of the
+list at once. The store, the undo record and the journal follow in one
+transaction, which takes seconds for tens of thousands of rows.
+
 Only one connection may send an account's journal at a time, and a folder
 sync must not read a folder while its moves are half sent. So a send waits
 for a running manual sync to end. With the watch for new mail running, small
@@ -23,7 +28,7 @@ large ones the watch is stopped first and started again afterwards.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -47,6 +52,31 @@ log = logging.getLogger(__name__)
 PROGRESS_MIN_MESSAGES = 500
 # How long the result of a finished send stays next to the status message.
 DONE_SHOWN_MS = 5000
+# Moves of at least this many messages change the store on a worker, so the list changes at once.
+BACKGROUND_MIN_MESSAGES = 2000
+# The name of a background move's count in its bulk record, as the window's own bulk actions name it.
+_COUNT_NAMES = {"archive": "archived"}
+
+
+def _move_steps(profile: Profile, kind: str, text: str, ids: list[int], targets: dict[str, int],
+                _cancel: object) -> Iterator[int]:
+    """Move ``ids`` to the folder of their account in ``targets`` as one undoable bulk action; yield its id.
+
+    Runs on a worker with a store connection of its own. The bulk record,
+    the moves and the journal are one transaction, so a crash leaves all or
+    nothing of them.
+    """
+    with Store(profile.store_file) as store:
+        rows = store.messages(ids)
+        by_target: dict[int, list[int]] = {}
+        for row in rows:
+            by_target.setdefault(targets[row.account], []).append(row.id)
+        with store.transaction():
+            bulk_id = store.begin_bulk(kind, text, rows)
+            moved = sum(store.move_messages(group, target) for target, group in by_target.items())
+            store.finish_bulk(bulk_id, {_COUNT_NAMES.get(kind, "moved"): moved})
+    log.info("%s: %d message(s) moved on a worker, bulk action %d", kind, moved, bulk_id)
+    yield bulk_id
 
 
 @dataclass(frozen=True)
@@ -126,11 +156,16 @@ class BulkSender(QObject):
 
     Signals:
         send_finished(object): a send ended; the ``SendOutcome``.
-        store_changed(): a cancel took changes back in the store, so the list must be read again.
+        store_changed(): a background move or a cancel changed the store, so the list must be read again.
+        move_failed(str): a background move failed and changed nothing; the message for the user.
+        rows_restored(object): an undo reversed a background move; the ``restore`` value given to
+            ``move_in_background``, so the window can list those messages again.
     """
 
     send_finished = Signal(object)
     store_changed = Signal()
+    move_failed = Signal(str)
+    rows_restored = Signal(object)
 
     def __init__(self, profile: Profile, store: Store, jobs: JobSet, sync: SyncController, watch: WatchController,
                  status_panel: StatusPanel, log_view: LogView, parent: QObject | None = None) -> None:
@@ -152,9 +187,11 @@ class BulkSender(QObject):
         self._withdraw = False
         self._waiting_for_watch = False
         self._restart_watch = False
+        self._moves_running = 0
         self._requested = False
         self._closed = False
         self._after_send: list[Callable[[], None]] = []
+        self._restore_after_undo: dict[int, object] = {}
         self._done_timer = QTimer(self, singleShot=True, interval=DONE_SHOWN_MS)
         self._connect_signals()
 
@@ -186,6 +223,52 @@ class BulkSender(QObject):
         self._after_send.append(callback)
         return True
 
+    def move_in_background(self, kind: str, text: str, ids: list[int], targets: dict[str, int], *,
+                           restore: object = None) -> None:
+        """Move ``ids`` into ``targets`` ({account: folder id}) on a worker as one undoable bulk action, then send it.
+
+        The caller has taken the messages out of the list already. ``restore``
+        comes back through ``rows_restored`` when an undo reverses this move.
+        """
+        job = BackgroundJob(partial(_move_steps, self._profile, kind, text, ids, targets),
+                            expected_errors=(StoreError, ValueError), name="bulk-move")
+        job.progressed.connect(partial(self._on_move_progressed, kind, restore))
+        job.failed.connect(self._on_move_failed)
+        job.finished.connect(self._on_move_finished)
+        self._moves_running += 1
+        log.info("Moving %d message(s) on a worker (%s)", len(ids), kind)
+        if len(ids) >= PROGRESS_MIN_MESSAGES and self._watch.is_running() and not self.is_sending():
+            # Stopped before the move commits, the watch cannot send the new actions without progress.
+            self._stop_watch_for_send()
+        self._jobs.start(job)
+
+    def _on_move_progressed(self, kind: str, restore: object, bulk_id: int) -> None:
+        if self._closed:
+            return
+        if restore is not None:
+            self._restore_after_undo[bulk_id] = restore
+        self.store_changed.emit()
+        self.request(kind)
+
+    @Slot()
+    def _on_move_finished(self) -> None:
+        self._moves_running -= 1
+        if self._closed or self._moves_running or self.is_sending():
+            return
+        if self._requested:
+            self._start_when_possible()
+        elif self._restart_watch and not self._watch.is_running():
+            # The move failed after the watch was stopped for its send.
+            self._restart_watch = False
+            self._watch.start()
+
+    @Slot(str)
+    def _on_move_failed(self, message: str) -> None:
+        log.error("A background move failed and changed nothing: %s", message)
+        if not self._closed:
+            self.move_failed.emit(message)
+            self.store_changed.emit()
+
     def shutdown(self) -> None:
         """Stop reacting before the window closes; a running send is cancelled with the window's jobs."""
         self._closed = True
@@ -201,6 +284,9 @@ class BulkSender(QObject):
         if not pending:
             self._requested = False
             self._kinds.clear()
+            if self._restart_watch and not self._watch.is_running():
+                self._restart_watch = False
+                self._watch.start()
             return
         if self._sync.is_running():
             # The sync sends the journal first; what it did not cover follows when it ends.
@@ -213,11 +299,14 @@ class BulkSender(QObject):
                 self._kinds.clear()
                 return
             log.info("Stopping the watch for new mail to send %d change(s) with progress", pending)
-            self._waiting_for_watch = True
-            self._restart_watch = True
-            self._watch.stop()
+            self._stop_watch_for_send()
             return
         self._start_job(actions)
+
+    def _stop_watch_for_send(self) -> None:
+        self._waiting_for_watch = True
+        self._restart_watch = True
+        self._watch.stop()
 
     def _pending_actions(self) -> dict[int, int]:
         """Return {action id: messages it names} of the pending actions of the IMAP accounts."""
@@ -356,13 +445,17 @@ class BulkSender(QObject):
 
     @Slot(object)
     def _on_rules_undone(self, result: object) -> None:
-        if result is not None:
-            self.request("undo")
+        if result is None:
+            return
+        restore = self._restore_after_undo.pop(result.bulk.id, None)
+        if restore is not None:
+            self.rows_restored.emit(restore)
+        self.request("undo")
 
     @Slot(bool)
     def _on_sync_finished(self, _succeeded: bool) -> None:
-        # The window starts the watch again in its own slot of this signal; deciding after it
-        # runs lets a large send stop the watch first instead of sending beside it.
+        # The window starts the watch again in its own slot of this signal. Deciding after that slot
+        # ran lets a large send stop the watch first, so the two never send at the same time.
         QTimer.singleShot(0, self._after_sync)
 
     @Slot()
@@ -380,9 +473,16 @@ class BulkSender(QObject):
             # A manual sync took over while the watch stopped; it sends the journal itself.
             self._restart_watch = False
             return
+        if self._moves_running:
+            # The send starts once the move has committed (``_on_move_finished``).
+            return
         actions = self._pending_actions()
         if actions:
             self._start_job(actions)
-        elif self._restart_watch:
+            return
+        # The watch sent the new actions itself before it stopped, without progress.
+        self._requested = False
+        if self._restart_watch:
             self._restart_watch = False
             self._watch.start()
+        self.send_finished.emit(SendOutcome(0, 0))

@@ -41,7 +41,7 @@ from desktop.store import FLAGGED, SEEN, MessageRow, Store, StoreError
 from desktop.sync.service import CancelToken, SyncProgress
 from desktop.sync.watch import WatchOptions
 from desktop.ui.account_state import next_state, stopped_state
-from desktop.ui.bulk_progress import BulkSender
+from desktop.ui.bulk_progress import BACKGROUND_MIN_MESSAGES, BulkSender
 from desktop.ui.folder_commands import FolderCommands
 from desktop.ui.folder_tree import (
     ACCOUNT_ROLE,
@@ -373,6 +373,8 @@ class MainWindow(QMainWindow):
         self.rule_commands.store_changed.connect(self._on_rule_commands_store_changed)
         self.bulk_sender.follow_rules(self.rule_commands.controller)
         self.bulk_sender.store_changed.connect(self._on_rule_commands_store_changed)
+        self.bulk_sender.rows_restored.connect(self._on_bulk_sender_rows_restored)
+        self.bulk_sender.move_failed.connect(self._on_bulk_sender_move_failed)
         self.rule_commands.controller.busy_changed.connect(self._on_rules_busy_changed)
         self.reader.remote_content_allowed.connect(self._on_reader_remote_content_allowed)
         self.reader.link_hovered.connect(self._on_reader_link_hovered)
@@ -1083,17 +1085,20 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_archive_triggered(self) -> None:
-        rows = self._selected_rows()
-        if not rows:
+        ids = self._selected_ids()
+        if not ids:
+            self.status_panel.show_message(self.tr("No message selected."))
             return
+        # Account and folder only, because reading whole rows of tens of thousands would hold the window.
+        places = self._store.message_places(ids)
         archives = self._folders_with_role("\\Archive")
-        missing = sorted({row.account for row in rows if row.account not in archives})
+        missing = sorted({account for account, _folder in places.values() if account not in archives})
         if missing:
             self._report_error(self.tr(
                 "Account %1 has no Archive folder. Create a folder named Archive (or mark one as \\Archive on the "
                 "server) and sync, then archive again.").replace("%1", ", ".join(missing)))
             return
-        moving = [row for row in rows if row.folder_id != archives[row.account]]
+        moving = [message for message, (account, folder) in places.items() if folder != archives[account]]
         if not moving:
             self.status_panel.show_message(self.tr("The selected messages are in the Archive folder already."))
             return
@@ -1101,7 +1106,32 @@ class MainWindow(QMainWindow):
             self.status_panel.show_message(self.tr("Archive cancelled; no message changed."))
             return
         text = self.tr("Archived %Ln message(s)", "", len(moving))
-        self._change_messages("archive", text, moving, lambda: self._move_to_role_folders(moving, archives))
+        if len(moving) >= BACKGROUND_MIN_MESSAGES:
+            self._archive_in_background(text, moving, archives)
+            return
+        rows = self._store.messages(moving)
+        self._change_messages("archive", text, rows, lambda: self._move_to_role_folders(rows, archives))
+
+    def _archive_in_background(self, text: str, ids: list[int], archives: dict[str, int]) -> None:
+        """Take ``ids`` out of the list at once and let ``BulkSender`` move them in the store and on the server."""
+        leaving = set(ids)
+        listed = self.message_model.ids()
+        # In a search the messages leave the results too, and an undo lists them again.
+        restore = (self._search_serial, listed) if self._search_active else None
+        self.message_model.set_selected(())
+        self._show_ids_keeping_view([message for message in listed if message not in leaving])
+        self.bulk_sender.move_in_background("archive", text, ids, archives, restore=restore)
+        self.status_panel.show_message(self._with_undo_hint(text))
+
+    @Slot(object)
+    def _on_bulk_sender_rows_restored(self, restore: tuple[int, list[int]]) -> None:
+        serial, ids = restore
+        if not self._closed and self._search_active and serial == self._search_serial:
+            self._show_ids_keeping_view(ids)
+
+    @Slot(str)
+    def _on_bulk_sender_move_failed(self, message: str) -> None:
+        self._report_error(self.tr("Could not move the messages: %1").replace("%1", message))
 
     def _move_to_role_folders(self, rows: list[MessageRow], targets: dict[str, int]) -> dict[str, int]:
         by_account: dict[str, list[int]] = {}

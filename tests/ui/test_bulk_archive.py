@@ -80,7 +80,7 @@ def _search_all(qtbot, window: MainWindow, query: str) -> None:
 
 
 def _reactivate(qtbot, window: MainWindow) -> None:
-    # The offscreen platform leaves no window active after a modal box closes; the keys need it back.
+    # The offscreen platform leaves no window active after a modal box closes, and the keys need it back.
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
     window.message_view.setFocus()
@@ -105,9 +105,12 @@ def test_archive_all_matches_then_undo(qtbot, tmp_path: Path, dovecot_server, im
 
     with qtbot.waitSignal(window.bulk_sender.send_finished, timeout=SEND_TIMEOUT_MS) as sent:
         press(qtbot, window.message_view, "e")
+        # The list changes at once, and the store and the server follow in the background.
+        assert window.message_model.rowCount() == 0
         assert window.status_panel.message() == "Archived 20,000 message(s) — z to undo"
-        assert stored_message_ids(profile, "INBOX") == set()
 
+    assert stored_message_ids(profile, "INBOX") == set()
+    assert stored_message_ids(profile, "Archive") == expected_ids(range(LARGE))
     outcome = sent.args[0]
     assert (outcome.done, outcome.total, outcome.cancelled, outcome.error) == (LARGE, LARGE, False, "")
     assert "Archiving on the server: 0 of 20,000" in progress.texts
@@ -123,6 +126,8 @@ def test_archive_all_matches_then_undo(qtbot, tmp_path: Path, dovecot_server, im
         press(qtbot, window.message_view, "z")
 
     assert (undone.args[0].done, undone.args[0].error) == (LARGE, "")
+    # The search results list the messages again.
+    assert window.message_model.rowCount() == LARGE
     assert "Undoing on the server: 20,000 of 20,000" in progress.texts
     assert server_message_ids(direct_client, "Archive") == Counter()
     assert server_message_ids(direct_client, "INBOX") == Counter(expected_ids(range(LARGE)))
@@ -131,6 +136,11 @@ def test_archive_all_matches_then_undo(qtbot, tmp_path: Path, dovecot_server, im
 
 def test_cancel_keeps_store_and_server_equal(qtbot, tmp_path: Path, dovecot_server, imap_user, direct_client,
                                              answer_ok, us_locale) -> None:
+    """Cancel as soon as the progress shows: nothing is sent, and everything goes back to INBOX here.
+
+    A cancel between batches is covered in tests/sync/test_bulk_send.py,
+    where the test can step the send one batch at a time.
+    """
     profile = _profile(tmp_path, dovecot_server, imap_user, SMALL)
     window = _open_window(qtbot, profile)
     assert SMALL >= PROGRESS_MIN_MESSAGES
@@ -138,25 +148,49 @@ def test_cancel_keeps_store_and_server_equal(qtbot, tmp_path: Path, dovecot_serv
     press(qtbot, window.message_view, "* a")
     assert window.message_model.selection_count() == SMALL
     widget = window.bulk_sender.widget
+    widget.bar.valueChanged.connect(lambda _value: widget.cancel_button.click())
 
-    def cancel_after_first_batch(value: int) -> None:
-        if value > 0 and widget.cancel_button.isEnabled():
-            widget.cancel_button.click()
-
-    widget.bar.valueChanged.connect(cancel_after_first_batch)
     with qtbot.waitSignal(window.bulk_sender.send_finished, timeout=SEND_TIMEOUT_MS) as sent:
         press(qtbot, window.message_view, "e")
 
     outcome = sent.args[0]
     assert outcome.cancelled
-    assert outcome.done + outcome.withdrawn == SMALL
-    assert 0 < outcome.done < SMALL
-    on_server = server_message_ids(direct_client, "Archive")
-    in_inbox = server_message_ids(direct_client, "INBOX")
-    assert sum(on_server.values()) == outcome.done
-    assert set(on_server) | set(in_inbox) == expected_ids(range(SMALL))
-    assert stored_message_ids(profile, "Archive") == set(on_server)
-    assert stored_message_ids(profile, "INBOX") == set(in_inbox)
-    assert window.status_panel.message().startswith("Stopped: the server got ")
+    assert (outcome.done, outcome.withdrawn, outcome.total) == (0, SMALL, SMALL)
+    assert server_message_ids(direct_client, "Archive") == Counter()
+    assert server_message_ids(direct_client, "INBOX") == Counter(expected_ids(range(SMALL)))
+    assert stored_message_ids(profile, "INBOX") == expected_ids(range(SMALL))
+    assert stored_message_ids(profile, "Archive") == set()
+    assert window.status_panel.message() == "Stopped: the server got 0 of 3,000 changes; the other 3,000 were undone here."
+    qtbot.waitUntil(lambda: window.message_model.rowCount() == SMALL, timeout=5000)
+    with Store(profile.store_file) as store:
+        assert store.pending_actions(store.account_id(ACCOUNT)) == []
+        # The archive left nothing to undo.
+        assert store.bulk_history(1)[0].undone is not None
+
+
+def test_large_send_pauses_watch(qtbot, tmp_path: Path, dovecot_server, imap_user, direct_client, answer_ok,
+                                 us_locale) -> None:
+    profile = _profile(tmp_path, dovecot_server, imap_user, SMALL)
+    window = MainWindow(profile, watch=True)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    # Once the watch's first sync is done, it waits in IDLE.
+    with qtbot.waitSignal(window.watch_controller.progressed, timeout=SEND_TIMEOUT_MS,
+                          check_params_cb=lambda step: step.phase == "watching"):
+        pass
+    _reactivate(qtbot, window)
+    press(qtbot, window.message_view, "g i")
+    press(qtbot, window.message_view, "* a")
+
+    with qtbot.waitSignal(window.watch_controller.stopped, timeout=SEND_TIMEOUT_MS):
+        with qtbot.waitSignal(window.bulk_sender.send_finished, timeout=SEND_TIMEOUT_MS) as sent:
+            press(qtbot, window.message_view, "e")
+
+    assert (sent.args[0].done, sent.args[0].error) == (SMALL, "")
+    # The watch stopped for the send and runs again after it.
+    qtbot.waitUntil(window.is_watching, timeout=10_000)
+    assert server_message_ids(direct_client, "Archive") == Counter(expected_ids(range(SMALL)))
+    assert server_message_ids(direct_client, "INBOX") == Counter()
     with Store(profile.store_file) as store:
         assert store.pending_actions(store.account_id(ACCOUNT)) == []
