@@ -163,6 +163,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("forward", QT_TRANSLATE_NOOP(_C, "Forward"),
             QT_TRANSLATE_NOOP(_C, "Forward the current message."), _WRITING, "message", selection=True,
             available=False),
+    Command("new-merge", QT_TRANSLATE_NOOP(_C, "New mail merge…"),
+            QT_TRANSLATE_NOOP(_C, "Open the merge composer: a template and recipient data, checked, previewed and "
+                                  "sent one personal message per row."), _WRITING, "mail"),
     Command("send-message", QT_TRANSLATE_NOOP(_C, "Send"),
             QT_TRANSLATE_NOOP(_C, "Send the message being written."), _WRITING, "", available=False),
     # Reading

@@ -180,7 +180,7 @@ def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, 
         print(f"sluice merge: Account {account.name!r} has no SMTP server; set smtp_host in config.toml.", file=sys.stderr)
         return EXIT_FAILED
     with ExitStack() as stack:
-        copier = _SentCopier(profile, account) if copies else None
+        copier = SentCopier(profile, account) if copies else None
         if copier is not None:
             stack.callback(copier.close)
         if copier is not None and copier.folder_id is None:
@@ -271,7 +271,7 @@ def _print(text: str) -> None:
 # --- Sent copies -------------------------------------------------------------------------
 
 
-class _SentCopier:
+class SentCopier:
     """Stores copies of sent messages in the account's Sent folder, then appends them on the server.
 
     Copies go through the store's journal (``append_message``), so a copy that

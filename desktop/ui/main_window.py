@@ -207,6 +207,7 @@ class MainWindow(QMainWindow):
                                                self.search_field.text, self)
         self.selection_commands = SelectionCommands(self.message_model, self.message_view, self._store,
                                                     self._move_to_row, self)
+        self.merge_window = None
         self.rule_commands = RuleCommands(self._profile, self._store, self._jobs, self.status_panel, self.log_view,
                                           target=self.current_target, selected_message=self.selected_message, parent=self)
         self.snooze_commands = SnoozeCommands(self._profile, self._store, self._jobs, self._selected_rows, self)
@@ -320,6 +321,7 @@ class MainWindow(QMainWindow):
             "leave-search": self._on_leave_search_triggered,
             "sort-by-priority": self._on_sort_by_priority_triggered,
             "sync": self._on_sync_triggered,
+            "new-merge": self._on_new_merge_triggered,
             "edit-rules": self._on_edit_rules_triggered,
             "apply-rules": self._on_apply_rules_triggered,
             "command-palette": self._on_command_palette_triggered,
@@ -923,6 +925,16 @@ class MainWindow(QMainWindow):
         return self.message_model.message(row) if row is not None else None
 
     @Slot()
+    def _on_new_merge_triggered(self) -> None:
+        from desktop.ui.merge_window import MergeWindow
+
+        if self.merge_window is None:
+            self.merge_window = MergeWindow(self._profile, self)
+        self.merge_window.show()
+        self.merge_window.raise_()
+        self.merge_window.activateWindow()
+
+    @Slot()
     def _on_edit_rules_triggered(self) -> None:
         self.rule_commands.edit_rules()
 
@@ -1287,6 +1299,10 @@ class MainWindow(QMainWindow):
         # The rule editor asks about unsaved changes, and Cancel there keeps both windows open.
         editor = self.rule_commands.editor
         if editor is not None and editor.isVisible() and not editor.close():
+            event.ignore()
+            return
+        # A merge that is sending asks first; its answer keeps both windows open until the send stopped.
+        if self.merge_window is not None and self.merge_window.isVisible() and not self.merge_window.close():
             event.ignore()
             return
         self._closed = True

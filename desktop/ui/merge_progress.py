@@ -1,0 +1,215 @@
+"""The merge composer's send page: test send, send options, progress with pause, resume and cancel, the report."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.merge.rate import Rate, parse_rate
+from desktop.merge.sender import Progress, SendOptions
+from desktop.ui.merge_models import ReportModel
+from desktop.ui.merge_send import SendResult
+
+log = logging.getLogger(__name__)
+
+
+def duration_text(seconds: float | None) -> str:
+    """Return a short duration such as ``40 s``, ``12 min`` or ``2 h 5 min``; "–" when unknown."""
+    if seconds is None:
+        return "–"
+    seconds = int(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+class MergeSendPanel(QWidget):
+    """Send controls and progress; the window connects the requests to a ``MergeSendRunner``.
+
+    Signals:
+        test_requested(): the user asked for a test send.
+        send_requested(): the user asked to send the merge.
+        pause_requested(), resume_requested(), cancel_requested(): controls of the running send.
+    """
+
+    test_requested = Signal()
+    send_requested = Signal()
+    pause_requested = Signal()
+    resume_requested = Signal()
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.report_file: Path | None = None
+        self.report_model = ReportModel(self)
+        self._init_widgets()
+        self._init_layout()
+        self._connect_signals()
+        self.set_running(False)
+
+    def _init_widgets(self) -> None:
+        self.test_address = QLineEdit()
+        self.test_address.setPlaceholderText(self.tr("your own address"))
+        self.test_count = QSpinBox()
+        self.test_count.setRange(1, 50)
+        self.test_count.setValue(3)
+        self.test_button = QPushButton(self.tr("Send test"))
+        self.connections_box = QSpinBox()
+        self.connections_box.setRange(1, 64)
+        self.connections_box.setValue(4)
+        self.rate_edit = QLineEdit()
+        self.rate_edit.setPlaceholderText(self.tr("no limit; e.g. 30/min, 500/h or gmail"))
+        self.copies_box = QCheckBox(self.tr("Keep a copy of each message in the Sent folder"))
+        self.copies_box.setChecked(True)
+        self.send_button = QPushButton(self.tr("Send merge"))
+        self.pause_button = QPushButton(self.tr("Pause"))
+        self.resume_button = QPushButton(self.tr("Resume"))
+        self.cancel_button = QPushButton(self.tr("Cancel"))
+        self.progress_bar = QProgressBar()
+        self.counts_label = QLabel()
+        self.counts_label.setObjectName("merge-counts")
+        self.rate_label = QLabel()
+        self.state_label = QLabel()
+        self.state_label.setWordWrap(True)
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        self.report_view = QTableView()
+        self.report_view.setModel(self.report_model)
+        self.report_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.report_view.horizontalHeader().setStretchLastSection(True)
+        self.report_view.verticalHeader().hide()
+        self.save_button = QPushButton(self.tr("Save CSV…"))
+        self.save_button.setEnabled(False)
+
+    def _init_layout(self) -> None:
+        test_box = QGroupBox(self.tr("Test send"))
+        test_row = QHBoxLayout(test_box)
+        test_row.addWidget(QLabel(self.tr("First")))
+        test_row.addWidget(self.test_count)
+        test_row.addWidget(QLabel(self.tr("messages to")))
+        test_row.addWidget(self.test_address, 1)
+        test_row.addWidget(self.test_button)
+        options_box = QGroupBox(self.tr("Sending"))
+        form = QFormLayout(options_box)
+        form.addRow(self.tr("Connections"), self.connections_box)
+        form.addRow(self.tr("Rate limit"), self.rate_edit)
+        form.addRow("", self.copies_box)
+        controls = QHBoxLayout()
+        for button in (self.send_button, self.pause_button, self.resume_button, self.cancel_button):
+            controls.addWidget(button)
+        controls.addStretch(1)
+        report_row = QHBoxLayout()
+        report_row.addWidget(self.summary_label, 1)
+        report_row.addWidget(self.save_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(test_box)
+        layout.addWidget(options_box)
+        layout.addLayout(controls)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.counts_label)
+        layout.addWidget(self.rate_label)
+        layout.addWidget(self.state_label)
+        layout.addLayout(report_row)
+        layout.addWidget(self.report_view, 1)
+
+    def _connect_signals(self) -> None:
+        self.test_button.clicked.connect(self.test_requested)
+        self.send_button.clicked.connect(self.send_requested)
+        self.pause_button.clicked.connect(self.pause_requested)
+        self.resume_button.clicked.connect(self.resume_requested)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.save_button.clicked.connect(self._on_save_button_clicked)
+
+    def options(self, *, test: bool) -> SendOptions:
+        """Return the send options set on the page; raise ValueError (RateError) naming an invalid value."""
+        text = self.rate_edit.text().strip()
+        rate = parse_rate(text) if text else Rate()
+        options = SendOptions(connections=self.connections_box.value(), rate=rate,
+                              sent_copies=self.copies_box.isChecked())
+        if test:
+            options.test_to = self.test_address.text().strip()
+            options.test_count = self.test_count.value()
+            options.sent_copies = False
+            if not options.test_to:
+                raise ValueError(self.tr("Enter the address that receives the test messages."))
+        options.validate()
+        return options
+
+    def set_running(self, running: bool, *, paused: bool = False) -> None:
+        self.send_button.setEnabled(not running)
+        self.test_button.setEnabled(not running)
+        self.pause_button.setEnabled(running and not paused)
+        self.resume_button.setEnabled(running and paused)
+        self.cancel_button.setEnabled(running)
+
+    def show_started(self, merge_id: str) -> None:
+        self.report_model.set_records([])
+        self.summary_label.clear()
+        self.save_button.setEnabled(False)
+        self.state_label.setText(self.tr("Merge {0} is sending.").format(merge_id))
+
+    def show_progress(self, progress: Progress) -> None:
+        done = progress.total - progress.remaining
+        self.progress_bar.setRange(0, max(progress.total, 1))
+        self.progress_bar.setValue(done)
+        self.counts_label.setText(self.tr("{0} sent, {1} failed, {2} unknown, {3} skipped, {4} remaining of {5}").format(
+            progress.sent, progress.failed, progress.unknown, progress.skipped, progress.remaining, progress.total))
+        if progress.state in ("running", "paused"):
+            self.rate_label.setText(self.tr("Rate {0:.0f} messages/min, about {1} left").format(
+                progress.per_minute, duration_text(progress.seconds_left)))
+        else:
+            self.rate_label.setText(self.tr("Rate {0:.0f} messages/min").format(progress.per_minute))
+        state = {"running": self.tr("Sending"), "paused": self.tr("Paused: no new messages start"),
+                 "stopping": self.tr("Stopping after the messages in flight"), "finished": self.tr("Finished"),
+                 "stopped": self.tr("Stopped")}.get(progress.state, progress.state)
+        self.state_label.setText(f"{state} ({progress.note})" if progress.note else state)
+        self.set_running(progress.state in ("running", "paused", "stopping"), paused=progress.state == "paused")
+
+    def show_result(self, result: SendResult, records) -> None:
+        """Show the final report: the summary lines and one table row per recipient."""
+        self.set_running(False)
+        self.report_model.set_records(records)
+        self.summary_label.setText("\n".join(result.summary))
+        self.report_file = result.report if result.report and result.report.is_file() else None
+        self.save_button.setEnabled(self.report_file is not None)
+
+    def save_report(self, target: Path) -> None:
+        """Copy the report CSV of the last send to ``target``."""
+        if self.report_file is None:
+            return
+        shutil.copyfile(self.report_file, target)
+        log.info("Saved the merge report to %s", target)
+
+    @Slot()
+    def _on_save_button_clicked(self) -> None:
+        if self.report_file is None:
+            return
+        name, _ = QFileDialog.getSaveFileName(self, self.tr("Save report"), str(Path.home() / self.report_file.name),
+                                              self.tr("CSV files (*.csv)"))
+        if name:
+            try:
+                self.save_report(Path(name))
+            except OSError as error:
+                log.warning("Saving the merge report to %s failed: %s", name, error)
+                self.summary_label.setText(self.tr("Saving the report failed: {0}").format(error))

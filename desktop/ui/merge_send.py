@@ -1,0 +1,209 @@
+"""Running a merge send from the window: the core ``MergeSend`` on a worker thread, controlled from the GUI.
+
+``MergeSendRunner`` records the merge in the journal (or continues an earlier
+one), runs ``MergeSend.run`` through a ``BackgroundJob`` and forwards each
+``Progress`` as a signal. Pause, resume and cancel go straight to the
+``MergeSend``, whose controls are thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from desktop.merge import journal as jn
+from desktop.merge.errors import MergeError
+from desktop.merge.report import summary_lines, write_report
+from desktop.merge.sender import MergeSend, Progress, SendOptions
+from desktop.merge.suppress import SuppressionList
+from desktop.ui.workers import BackgroundJob
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """What to send: the template and data files, the account and how.
+
+    ``merge_key`` is the key of the merge the user checked. The send opens the
+    files again on its own thread and stops when their key differs, because
+    then the files changed after the check. ``resume_id`` names a journal
+    merge to continue, and "" records a new one.
+    """
+
+    merge_key: str
+    template: Path
+    data: Path
+    account: object
+    options: SendOptions
+    resume_id: str = ""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The end of a send: the merge id, the last progress, the report file and the summary lines."""
+
+    merge_id: str
+    progress: Progress | None
+    report: Path
+    summary: list[str]
+
+
+def earlier_merge(profile, merge_key: str) -> jn.MergeRecord | None:
+    """Return the latest real (not test) send of the same template, data and attachments, if any."""
+    path = jn.journal_path(profile.data_dir)
+    if not path.exists():
+        return None
+    with jn.Journal(path) as journal:
+        found = journal.merges_with_key(merge_key)
+    return found[0] if found else None
+
+
+class MergeSendRunner(QObject):
+    """One merge send in the background.
+
+    Signals:
+        started(str): the journal's merge id, once the merge is recorded.
+        progressed(object): a ``Progress`` from the core sender.
+        finished(object): a ``SendResult``; emitted last, also after a failure.
+        failed(str): the send could not run; the text is for the user.
+    """
+
+    started = Signal(str)
+    progressed = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, profile, request: SendRequest, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._profile = profile
+        self._request = request
+        self._send: MergeSend | None = None
+        self._pause_requested = False
+        self._merge_id = ""
+        self._last: Progress | None = None
+        self._result: SendResult | None = None
+        self._job = BackgroundJob(self._steps, expected_errors=(jn.JournalError, MergeError, ValueError, OSError),
+                                  name="merge-send", parent=self)
+        self._job.progressed.connect(self._on_job_progressed)
+        self._job.failed.connect(self.failed)
+        self._job.finished.connect(self._on_job_finished)
+
+    def start(self) -> None:
+        self._job.start()
+
+    def is_running(self) -> bool:
+        return self._job.is_running()
+
+    def wait(self, milliseconds: int) -> bool:
+        return self._job.wait(milliseconds)
+
+    def pause(self) -> None:
+        self._pause_requested = True
+        if self._send is not None:
+            self._send.pause()
+
+    def resume(self) -> None:
+        self._pause_requested = False
+        if self._send is not None:
+            self._send.resume()
+
+    def cancel(self) -> None:
+        """Stop after the messages in flight; the rest stay queued in the journal for a resume."""
+        self._job.cancel()
+        if self._send is not None:
+            self._send.cancel()
+
+    # --- the worker thread ----------------------------------------------------------
+
+    def _steps(self, token) -> Iterator[object]:
+        from desktop.send.smtp import SmtpSender
+
+        from desktop.merge.render import open_merge
+
+        request = self._request
+        merge = open_merge(request.template, request.data, profile=self._profile)
+        if merge.merge_key != request.merge_key:
+            raise MergeError(f"{request.template} or {request.data} changed after the check; check the merge again "
+                             "before sending.")
+        self._profile.ensure()
+        journal_file = jn.journal_path(self._profile.data_dir)
+        record = self._record(journal_file, merge)
+        yield ("started", record.id)
+        with ExitStack() as stack:
+            copier = self._copier(record) if request.options.sent_copies else None
+            if copier is not None:
+                stack.callback(copier.close)
+            smtp = stack.enter_context(SmtpSender())
+            send = MergeSend(account=request.account, merge=merge, journal_file=journal_file,
+                             merge_id=record.id, options=request.options, smtp=smtp,
+                             suppression=SuppressionList(self._profile),
+                             store_copies=copier.keep if copier is not None else None)
+            self._send = send
+            if self._pause_requested:
+                send.pause()
+            if token.cancelled:
+                send.cancel()
+            for progress in send.run():
+                if token.cancelled:
+                    send.cancel()
+                yield progress
+            copies_line = copier.append_now() if copier is not None else ""
+        with jn.Journal(journal_file) as journal:
+            report = write_report(journal, record.id)
+            summary = summary_lines(journal, record.id)
+        if copies_line:
+            summary.append(copies_line)
+        yield ("report", report, summary)
+
+    def _copier(self, record: jn.MergeRecord):
+        """Return the Sent folder copier of a real send, or None for a test send or an account without a Sent folder."""
+        from desktop.merge.send_cli import SentCopier
+
+        if record.kind != jn.KIND_SEND:
+            return None
+        copier = SentCopier(self._profile, self._request.account)
+        if copier.folder_id is None:
+            log.warning("Merge %s keeps no Sent copies: %s", record.id, copier.reason)
+            copier.close()
+            return None
+        return copier
+
+    def _record(self, journal_file: Path, merge) -> jn.MergeRecord:
+        request = self._request
+        with jn.Journal(journal_file) as journal:
+            if request.resume_id:
+                return journal.merge(request.resume_id)
+            options = request.options
+            kind = jn.KIND_TEST if options.test_to else jn.KIND_SEND
+            rows = len(merge.rows)
+            total = min(rows, options.test_count) if kind == jn.KIND_TEST else rows
+            record = journal.create_merge(
+                kind=kind, merge_key=merge.merge_key, template=str(Path(request.template).resolve()),
+                data=str(Path(request.data).resolve()), account=request.account.name, options=options.as_dict(),
+                total=total,
+            )
+        log.info("Merge %s recorded from the window: %s, %d rows", record.id, kind, total)
+        return record
+
+    # --- the GUI thread --------------------------------------------------------------
+
+    @Slot(object)
+    def _on_job_progressed(self, step: object) -> None:
+        if isinstance(step, Progress):
+            self._last = step
+            self.progressed.emit(step)
+        elif step[0] == "started":
+            self._merge_id = step[1]
+            self.started.emit(step[1])
+        elif step[0] == "report":
+            self._result = SendResult(self._merge_id, self._last, step[1], step[2])
+
+    @Slot()
+    def _on_job_finished(self) -> None:
+        self.finished.emit(self._result or SendResult(self._merge_id, self._last, Path(), []))

@@ -1,0 +1,589 @@
+"""The merge composer: a window that edits a merge's template, picks its data, checks, previews and sends it.
+
+The work is the core's (``desktop.merge``): ``open_merge`` and ``check`` run
+on a worker thread, the preview renders one row at a time, and sending runs
+``MergeSend`` through ``MergeSendRunner``. The window only edits files,
+shows results and passes the user's requests on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QCloseEvent, QFontDatabase
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.config import ConfigError, load_config
+from desktop.merge import journal as jn
+from desktop.merge.errors import MergeError
+from desktop.ui.merge_models import ProblemModel
+from desktop.ui.merge_preview import MergePreview
+from desktop.ui.merge_progress import MergeSendPanel
+from desktop.ui.merge_send import MergeSendRunner, SendRequest, SendResult, earlier_merge
+from desktop.ui.workers import BackgroundJob
+
+log = logging.getLogger(__name__)
+
+NEW_TEMPLATE = """\
+From: {sender}
+Subject: Hello {{{{ name | first_name }}}}
+
+Dear {{{{ name | first_name }}}},
+
+write the message here. A column's name in double braces, as in the greeting above, is replaced by
+each recipient's value.
+
+{{{{ unsubscribe }}}}
+"""
+_NO_COLUMN = "—"
+_HEADER_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)\s*:")
+
+
+def display_path(path: Path) -> str:
+    """Return ``path`` for showing, with the home folder written as ``~``."""
+    try:
+        return str(Path("~") / path.resolve().relative_to(Path.home().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def split_template(text: str) -> tuple[str, str]:
+    """Split a template's text into its header lines and its body, at the first blank line."""
+    text = text.lstrip("\ufeff").replace("\r\n", "\n")
+    headers, separator, body = text.partition("\n\n")
+    return (headers, body) if separator else (text.rstrip("\n"), "")
+
+
+def replace_header(headers: str, name: str, value: str | None) -> str:
+    """Return ``headers`` with every line of header ``name`` (and its continuation lines) replaced by one line.
+
+    ``value`` None removes the header; a header not there yet is added at the end.
+    """
+    kept: list[str] = []
+    skipping = False
+    for line in headers.split("\n"):
+        match = _HEADER_NAME.match(line)
+        if match:
+            skipping = match.group(1).lower() == name.lower()
+        elif not (line[:1] in (" ", "\t") and skipping):
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    kept = [line for line in kept if line.strip()]
+    if value is not None:
+        kept.append(f"{name}: {value}")
+    return "\n".join(kept)
+
+
+class MergeWindow(QWidget):
+    """The merge composer window.
+
+    Signals:
+        merge_checked(object): the check report after the template and data were opened and checked.
+        open_failed(str): the template or data could not be opened; the text names the file and the fix.
+        send_finished(object): a ``SendResult`` at the end of a send or test send.
+    """
+
+    merge_checked = Signal(object)
+    open_failed = Signal(str)
+    send_finished = Signal(object)
+
+    def __init__(self, profile, parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.setWindowTitle(self.tr("New mail merge"))
+        self.setObjectName("merge-window")
+        self._profile = profile
+        self.template_path: Path | None = None
+        self.data_path: Path | None = None
+        self.merge = None
+        self.report = None
+        self.columns: list[str] = []
+        self.runner: MergeSendRunner | None = None
+        self.resume_box: QMessageBox | None = None
+        self.close_box: QMessageBox | None = None
+        self._check_job: BackgroundJob | None = None
+        self._check_generation = 0
+        self._close_after_send = False
+        self._accounts: dict = {}
+        self.problem_model = ProblemModel(self)
+        self._init_widgets()
+        self._init_layout()
+        self._connect_signals()
+        self.load_accounts()
+        self.resize(1100, 760)
+
+    # --- construction -----------------------------------------------------------------
+
+    def _init_widgets(self) -> None:
+        self.template_edit = QLineEdit()
+        self.template_edit.setReadOnly(True)
+        self.open_template_button = QPushButton(self.tr("Open…"))
+        self.new_template_button = QPushButton(self.tr("New…"))
+        self.data_edit = QLineEdit()
+        self.data_edit.setReadOnly(True)
+        self.open_data_button = QPushButton(self.tr("Open…"))
+        self.account_box = QComboBox()
+        self.status_label = QLabel()
+        self.status_label.setObjectName("merge-status")
+        self.status_label.setWordWrap(True)
+        fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        self.headers_editor = QPlainTextEdit()
+        self.headers_editor.setFont(fixed)
+        self.headers_editor.setMaximumHeight(160)
+        self.body_editor = QPlainTextEdit()
+        self.body_editor.setFont(fixed)
+        self.save_button = QPushButton(self.tr("Save and check"))
+        self.source_label = QLabel()
+        self.source_label.setWordWrap(True)
+        self.columns_list = QListWidget()
+        self.address_box = QComboBox()
+        self.attach_box = QComboBox()
+        self.total_label = QLabel()
+        self.total_label.setObjectName("merge-total")
+        self.total_label.setWordWrap(True)
+        self.problem_view = QTableView()
+        self.problem_view.setModel(self.problem_model)
+        self.problem_view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.problem_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.problem_view.horizontalHeader().setStretchLastSection(True)
+        self.problem_view.verticalHeader().hide()
+        self.problem_view.setWordWrap(True)
+        self.preview = MergePreview()
+        self.send_panel = MergeSendPanel()
+        self.tabs = QTabWidget()
+
+    def _init_layout(self) -> None:
+        files = QFormLayout()
+        files.addRow(self.tr("Template"), self._row(self.template_edit, self.open_template_button,
+                                                    self.new_template_button))
+        files.addRow(self.tr("Recipients"), self._row(self.data_edit, self.open_data_button))
+        files.addRow(self.tr("Send from"), self.account_box)
+
+        editor = QWidget()
+        editor_layout = QVBoxLayout(editor)
+        editor_layout.setContentsMargins(0, 0, 0, 0)
+        editor_layout.addWidget(QLabel(self.tr("Header lines (From, To, Subject, Merge-… settings), Jinja2 allowed")))
+        editor_layout.addWidget(self.headers_editor)
+        editor_layout.addWidget(QLabel(self.tr("Body (Markdown, or HTML for a .html template)")))
+        editor_layout.addWidget(self.body_editor, 1)
+        editor_layout.addWidget(self.save_button, 0, Qt.AlignmentFlag.AlignRight)
+        data_box = QGroupBox(self.tr("Recipient data"))
+        data_form = QFormLayout(data_box)
+        data_form.addRow(self.tr("Read as"), self.source_label)
+        data_form.addRow(self.tr("Columns"), self.columns_list)
+        data_form.addRow(self.tr("Address column"), self.address_box)
+        data_form.addRow(self.tr("Attachments column"), self.attach_box)
+        composer = QSplitter(Qt.Orientation.Horizontal)
+        composer.addWidget(editor)
+        composer.addWidget(data_box)
+        composer.setStretchFactor(0, 3)
+        composer.setStretchFactor(1, 1)
+
+        check_page = QWidget()
+        check_layout = QVBoxLayout(check_page)
+        check_layout.addWidget(self.total_label)
+        check_layout.addWidget(QLabel(self.tr("Click a problem to preview its row.")))
+        check_layout.addWidget(self.problem_view, 1)
+
+        self.tabs.addTab(composer, self.tr("Template and data"))
+        self.tabs.addTab(check_page, self.tr("Check"))
+        self.tabs.addTab(self.preview, self.tr("Preview"))
+        self.tabs.addTab(self.send_panel, self.tr("Send"))
+        layout = QVBoxLayout(self)
+        layout.addLayout(files)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.tabs, 1)
+
+    @staticmethod
+    def _row(*widgets: QWidget) -> QWidget:
+        box = QWidget()
+        layout = QHBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(widgets[0], 1)
+        for widget in widgets[1:]:
+            layout.addWidget(widget)
+        return box
+
+    def _connect_signals(self) -> None:
+        self.open_template_button.clicked.connect(self._on_open_template_clicked)
+        self.new_template_button.clicked.connect(self._on_new_template_clicked)
+        self.open_data_button.clicked.connect(self._on_open_data_clicked)
+        self.save_button.clicked.connect(self.save_and_check)
+        self.address_box.activated.connect(self._on_address_box_activated)
+        self.attach_box.activated.connect(self._on_attach_box_activated)
+        self.problem_view.clicked.connect(self._on_problem_clicked)
+        self.account_box.currentIndexChanged.connect(self._on_account_changed)
+        self.send_panel.test_requested.connect(self._on_test_requested)
+        self.send_panel.send_requested.connect(self._on_send_requested)
+        self.send_panel.pause_requested.connect(self._on_pause_requested)
+        self.send_panel.resume_requested.connect(self._on_resume_requested)
+        self.send_panel.cancel_requested.connect(self._on_cancel_requested)
+
+    # --- files -------------------------------------------------------------------------
+
+    def load_accounts(self) -> None:
+        """Fill the account chooser from the profile's configuration."""
+        self.account_box.clear()
+        try:
+            self._accounts = dict(load_config(self._profile.config_file).accounts)
+        except ConfigError as error:
+            self._accounts = {}
+            self.status_label.setText(str(error))
+        for name, account in self._accounts.items():
+            self.account_box.addItem(f"{name} <{account.address}>" if account.address else name, name)
+        self._on_account_changed()
+
+    def open_files(self, template: Path | None = None, data: Path | None = None) -> None:
+        """Show ``template`` in the editors and use ``data`` as the recipients; check when both are set."""
+        if template is not None:
+            self.template_path = Path(template)
+            self.template_edit.setText(display_path(self.template_path))
+            try:
+                text = self.template_path.read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as error:
+                self._show_open_error(self.tr("The template {0} cannot be read: {1}").format(template, error))
+                return
+            headers, body = split_template(text)
+            self.headers_editor.setPlainText(headers)
+            self.body_editor.setPlainText(body)
+        if data is not None:
+            self.data_path = Path(data)
+            self.data_edit.setText(display_path(self.data_path))
+        self.check_now()
+
+    def save_template(self) -> bool:
+        """Write the editors' header lines and body to the template file; return whether it was written."""
+        if self.template_path is None:
+            return False
+        headers = self.headers_editor.toPlainText().strip("\n")
+        body = self.body_editor.toPlainText()
+        try:
+            self.template_path.write_text(f"{headers}\n\n{body}" + ("" if body.endswith("\n") else "\n"),
+                                          encoding="utf-8")
+        except OSError as error:
+            self._show_open_error(self.tr("The template {0} cannot be saved: {1}").format(self.template_path, error))
+            return False
+        log.info("Saved merge template %s", self.template_path)
+        return True
+
+    @Slot()
+    def save_and_check(self) -> None:
+        if self.save_template():
+            self.check_now()
+
+    @Slot()
+    def _on_open_template_clicked(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, self.tr("Open template"), self._folder(),
+                                              self.tr("Templates (*.md *.txt *.html *.htm);;All files (*)"))
+        if name:
+            self.open_files(template=Path(name))
+
+    @Slot()
+    def _on_new_template_clicked(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(self, self.tr("New template"), self._folder(),
+                                              self.tr("Markdown templates (*.md);;HTML templates (*.html)"))
+        if name:
+            self.create_template(Path(name))
+
+    def create_template(self, path: Path) -> None:
+        """Start a new template file at ``path`` with a From line for the chosen account and a short body."""
+        account = self.current_account()
+        sender = account.address if account is not None and account.address else "you@example.com"
+        self.template_path = path
+        self.template_edit.setText(display_path(path))
+        headers, body = split_template(NEW_TEMPLATE.format(sender=sender))
+        self.headers_editor.setPlainText(headers)
+        self.body_editor.setPlainText(body)
+        self.save_and_check()
+
+    @Slot()
+    def _on_open_data_clicked(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, self.tr("Open recipient data"), self._folder(),
+                                              self.tr("Recipient data (*.csv *.tsv *.txt *.xlsx *.xlsm);;All files (*)"))
+        if name:
+            self.open_files(data=Path(name))
+
+    def _folder(self) -> str:
+        known = self.template_path or self.data_path
+        return str(known.parent) if known is not None else str(Path.home())
+
+    # --- open and check on a worker ------------------------------------------------------
+
+    def check_now(self) -> None:
+        """Open the saved template with the data and check every row, off the GUI thread."""
+        if self.template_path is None or self.data_path is None:
+            self.status_label.setText(self.tr("Open or create a template, and open the recipient data."))
+            return
+        self._check_generation += 1
+        generation = self._check_generation
+        template, data, profile = self.template_path, self.data_path, self._profile
+
+        def steps(token):
+            from desktop.merge.data import read_data
+            from desktop.merge.render import open_merge
+
+            yield generation, read_data(data), None
+            merge = open_merge(template, data, profile=profile)
+            yield generation, merge, merge.check()
+
+        self.status_label.setText(self.tr("Checking every row…"))
+        job = BackgroundJob(steps, expected_errors=(MergeError, OSError), name="merge-check", parent=self)
+        job.progressed.connect(self._on_check_progressed)
+        job.failed.connect(self._on_check_failed)
+        self._check_job = job
+        job.start()
+
+    @Slot(object)
+    def _on_check_progressed(self, step) -> None:
+        generation, opened, report = step
+        if generation != self._check_generation:
+            return
+        if report is None:
+            # The data file alone, read first so the columns show even when the template does not fit them.
+            self._show_columns(opened.columns, opened.source)
+            return
+        merge = opened
+        self.merge = merge
+        self.report = report
+        self._show_choices(merge)
+        self.problem_model.set_problems(report.problems)
+        self.total_label.setText(self._total_text(report))
+        self.status_label.setText(self._total_text(report))
+        self.preview.set_merge(merge)
+        self.merge_checked.emit(report)
+
+    @Slot(str)
+    def _on_check_failed(self, message: str) -> None:
+        self.merge = None
+        self.report = None
+        self.problem_model.set_problems([])
+        self.preview.set_merge(None)
+        self._show_open_error(message)
+
+    def _show_open_error(self, message: str) -> None:
+        log.info("Merge composer: %s", message)
+        self.status_label.setText(message)
+        self.total_label.setText(message)
+        self.open_failed.emit(message)
+
+    def _total_text(self, report) -> str:
+        error_rows = len({problem.row for problem in report.errors})
+        text = self.tr("{0} of {1} rows will go out ({2} recipients); {3} suppressed; {4} rows with errors. "
+                       "Data read as {5}.").format(len(report.sendable), report.total_rows, report.recipients,
+                                                   len(report.skipped), error_rows, report.source)
+        if report.errors:
+            text += " " + self.tr("Fix the errors (or remove those rows) before sending.")
+        return text
+
+    def _show_columns(self, columns: list[str], source: str) -> None:
+        self.columns = list(columns)
+        self.source_label.setText(source)
+        self.columns_list.clear()
+        self.columns_list.addItems(self.columns)
+        self.address_box.clear()
+        self.address_box.addItems(self.columns)
+        self.address_box.setCurrentIndex(-1)
+        self.attach_box.clear()
+        self.attach_box.addItems([_NO_COLUMN] + self.columns)
+
+    def _show_choices(self, merge) -> None:
+        self.address_box.setCurrentText(merge.address_column or "")
+        self.attach_box.setCurrentText(merge.attach_column or _NO_COLUMN)
+
+    @Slot(int)
+    def _on_address_box_activated(self, index: int) -> None:
+        self.choose_address_column(self.address_box.itemText(index))
+
+    def choose_address_column(self, column: str) -> None:
+        """Make ``column`` the recipients' address by writing the To line into the template, then check again."""
+        if not column or column not in self.columns:
+            return
+        names = {name.lower().strip(): name for name in self.columns}
+        name_column = next((names[key] for key in ("name", "full name", "display name") if key in names), None)
+        value = f"{{{{ row[{column!r}] }}}}"
+        if name_column and name_column != column:
+            value = f"{{{{ row[{name_column!r}] }}}} <{value}>"
+        self.headers_editor.setPlainText(replace_header(self.headers_editor.toPlainText(), "To", value))
+        self.save_and_check()
+
+    @Slot(int)
+    def _on_attach_box_activated(self, index: int) -> None:
+        column = self.attach_box.itemText(index)
+        value = None if column == _NO_COLUMN else column
+        self.headers_editor.setPlainText(replace_header(self.headers_editor.toPlainText(), "Merge-Attach-Column", value))
+        self.save_and_check()
+
+    @Slot()
+    def _on_problem_clicked(self, index) -> None:
+        row = self.problem_model.data(index, Qt.ItemDataRole.UserRole)
+        if row is None:
+            return
+        self.tabs.setCurrentWidget(self.preview)
+        self.preview.show_row(int(row))
+
+    # --- accounts and sending -------------------------------------------------------------
+
+    def current_account(self):
+        return self._accounts.get(self.account_box.currentData())
+
+    @Slot()
+    def _on_account_changed(self) -> None:
+        account = self.current_account()
+        if account is not None and not self.send_panel.test_address.text():
+            self.send_panel.test_address.setText(account.address or "")
+
+    def _request(self, *, test: bool, resume_id: str = "") -> SendRequest | None:
+        account = self.current_account()
+        if self.merge is None or self.report is None:
+            self.status_label.setText(self.tr("Open the template and the data first."))
+            return None
+        if account is None:
+            self.status_label.setText(self.tr("Add an account with an SMTP server first (sluice account add)."))
+            return None
+        if not self.report.ok and not test:
+            self.status_label.setText(self.tr("The check found errors; fix them (see Check) before sending."))
+            return None
+        try:
+            options = self.send_panel.options(test=test)
+        except ValueError as error:
+            self.status_label.setText(str(error))
+            return None
+        return SendRequest(self.merge.merge_key, self.template_path, self.data_path, account, options, resume_id)
+
+    @Slot()
+    def _on_test_requested(self) -> None:
+        request = self._request(test=True)
+        if request is not None:
+            self._start_send(request)
+
+    @Slot()
+    def _on_send_requested(self) -> None:
+        request = self._request(test=False)
+        if request is None:
+            return
+        earlier = earlier_merge(self._profile, request.merge_key)
+        if earlier is None:
+            self._start_send(request)
+            return
+        self._offer_resume(request, earlier)
+
+    def _offer_resume(self, request: SendRequest, earlier: jn.MergeRecord) -> None:
+        """Ask whether to continue the earlier send of the same files, send everything again, or stop."""
+        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Sent before"),
+                          self.tr("This template and data were sent before as merge {0} ({1}). Continue that merge "
+                                  "with the rows not sent yet, or send every message again as a new merge?").format(
+                              earlier.id, earlier.state), QMessageBox.StandardButton.NoButton, self)
+        resume = box.addButton(self.tr("Resume merge {0}").format(earlier.id), QMessageBox.ButtonRole.AcceptRole)
+        again = box.addButton(self.tr("Send again as new"), QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(resume)
+        box.setObjectName("merge-resume-box")
+        self.resume_box = box
+
+        def on_finished() -> None:
+            clicked = box.clickedButton()
+            self.resume_box = None
+            if clicked is resume:
+                self._start_send(SendRequest(request.merge_key, request.template, request.data, request.account,
+                                             request.options, earlier.id))
+            elif clicked is again:
+                self._start_send(request)
+
+        box.finished.connect(on_finished)
+        box.open()
+
+    def _start_send(self, request: SendRequest) -> None:
+        if self.runner is not None and self.runner.is_running():
+            return
+        runner = MergeSendRunner(self._profile, request, self)
+        runner.started.connect(self.send_panel.show_started)
+        runner.progressed.connect(self.send_panel.show_progress)
+        runner.failed.connect(self._on_send_failed)
+        runner.finished.connect(self._on_send_finished)
+        self.runner = runner
+        self.send_panel.set_running(True)
+        self.tabs.setCurrentWidget(self.send_panel)
+        runner.start()
+
+    @Slot()
+    def _on_pause_requested(self) -> None:
+        if self.runner is not None:
+            self.runner.pause()
+            self.send_panel.set_running(True, paused=True)
+
+    @Slot()
+    def _on_resume_requested(self) -> None:
+        if self.runner is not None:
+            self.runner.resume()
+            self.send_panel.set_running(True, paused=False)
+
+    @Slot()
+    def _on_cancel_requested(self) -> None:
+        if self.runner is not None:
+            self.runner.cancel()
+
+    @Slot(str)
+    def _on_send_failed(self, message: str) -> None:
+        log.warning("Merge send from the window failed: %s", message)
+        self.send_panel.state_label.setText(message)
+        self.status_label.setText(message)
+
+    @Slot(object)
+    def _on_send_finished(self, result: SendResult) -> None:
+        records = []
+        if result.merge_id:
+            with jn.Journal(jn.journal_path(self._profile.data_dir)) as journal:
+                records = journal.recipients(result.merge_id)
+        self.send_panel.show_result(result, records)
+        self.send_finished.emit(result)
+        if self._close_after_send:
+            self.close()
+
+    # --- closing -----------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        """Close, but during a send first ask whether to stop it (the rows not sent stay queued for a resume)."""
+        if self.runner is None or not self.runner.is_running():
+            event.accept()
+            return
+        event.ignore()
+        if self.close_box is not None or self._close_after_send:
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Sending"),
+                          self.tr("The merge is still sending. Stop after the messages in flight and close? The "
+                                  "rest stay queued, and sending the same files again offers to resume."),
+                          QMessageBox.StandardButton.NoButton, self)
+        stop = box.addButton(self.tr("Stop and close"), QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(self.tr("Keep sending"), QMessageBox.ButtonRole.RejectRole)
+        box.setObjectName("merge-close-box")
+        self.close_box = box
+
+        def on_finished() -> None:
+            self.close_box = None
+            if box.clickedButton() is stop and self.runner is not None:
+                self._close_after_send = True
+                self.runner.cancel()
+
+        box.finished.connect(on_finished)
+        box.open()
