@@ -42,6 +42,7 @@ from desktop.sync.service import CancelToken, SyncProgress
 from desktop.sync.watch import WatchOptions
 from desktop.ui.account_state import next_state, stopped_state
 from desktop.ui.bulk_progress import BACKGROUND_MIN_MESSAGES, BulkSender
+from desktop.ui.bulk_commands import BulkCommands
 from desktop.ui.folder_commands import FolderCommands
 from desktop.ui.folder_tree import (
     ACCOUNT_ROLE,
@@ -211,6 +212,7 @@ class MainWindow(QMainWindow):
         self.rule_commands = RuleCommands(self._profile, self._store, self._jobs, self.status_panel, self.log_view,
                                           target=self.current_target, selected_message=self.selected_message, parent=self)
         self.snooze_commands = SnoozeCommands(self._profile, self._store, self._jobs, self._selected_rows, self)
+        self.bulk_commands = BulkCommands(self, self._profile, self._store)
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_DELAY_MS)
         self.empty_state = QLabel(objectName="emptyState")
         self.empty_state.setWordWrap(True)
@@ -310,6 +312,11 @@ class MainWindow(QMainWindow):
             "toggle-star": self._on_toggle_star_triggered,
             "mark-read": partial(self._set_flag_on_selection, SEEN, True),
             "mark-unread": partial(self._set_flag_on_selection, SEEN, False),
+            "move": self.bulk_commands.move,
+            "copy": self.bulk_commands.copy,
+            "label": self.bulk_commands.label,
+            "report-spam": self.bulk_commands.report_spam,
+            "apply-rule": self.bulk_commands.apply_rule,
             "snooze": self._on_snooze_triggered,
             "show-snoozed": self._on_show_snoozed_triggered,
             "more-actions": self._on_more_actions_triggered,

@@ -264,6 +264,8 @@ def test_dot_shows_more_actions(qtbot, window: MainWindow) -> None:
     texts = [action.text() for action in window.more_menu.actions()]
     assert "Archive" in texts
     assert "Reply" in texts
+    for text in ("Move to…", "Copy to…", "Label…", "Report spam", "Apply rule to selection…"):
+        assert text in texts
     window.more_menu.close()
 
 
