@@ -433,7 +433,7 @@ class BulkCommands(QObject):
         """Run ``change`` as one undoable bulk action over ``rows``, then refresh the list and send the journal.
 
         NOTE: this runs on the GUI thread. Only moves of ``BACKGROUND_MIN_MESSAGES`` or more go to a worker,
-        so a copy, label or spam report of tens of thousands of messages holds the window while it runs.
+        so a copy, label or spam report of tens of thousands of messages blocks the window while it runs.
         """
         window = self._window
         current_row = window.message_view.currentIndex().row()

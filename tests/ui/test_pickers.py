@@ -201,6 +201,28 @@ def test_move_across_accounts_names_missing(qtbot, profile: Profile) -> None:
     assert _row(profile, first).folder == "INBOX"
     assert _row(profile, other).folder == "INBOX"
 
+    with Store(profile.store_file) as store:
+        second_archive = store.upsert_folder(store.account_id("second"), "Archive")
+
+    assert window.bulk_commands.move_to([first, other], "Archive")
+    assert (_row(profile, first).account, _row(profile, first).folder) == (ACCOUNT, "Archive")
+    assert _row(profile, other).folder_id == second_archive
+
+
+def test_move_undone_after_restart(qtbot, profile: Profile) -> None:
+    window = _open_window(qtbot, profile)
+    message_id = _select_row(qtbot, window, 0)
+    window.bulk_commands.move_to([message_id], "Lists/python")
+    assert _row(profile, message_id).folder == "Lists/python"
+    window.close()
+
+    reopened = _open_window(qtbot, profile)
+    reopened.message_view.setFocus()
+    with qtbot.waitSignal(reopened.folders_refreshed, timeout=10_000):
+        press(qtbot, reopened.message_view, "z")
+
+    assert _row(profile, message_id).folder == "INBOX"
+
 
 def test_apply_rule_without_rules_explains(qtbot, window: MainWindow) -> None:
     _select_row(qtbot, window, 0)
