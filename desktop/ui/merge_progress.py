@@ -75,6 +75,7 @@ class MergeSendPanel(QWidget):
         self.test_count.setRange(1, 50)
         self.test_count.setValue(3)
         self.test_button = QPushButton(self.tr("Send test"))
+
         self.connections_box = QSpinBox()
         self.connections_box.setRange(1, 64)
         self.connections_box.setValue(4)
@@ -82,10 +83,12 @@ class MergeSendPanel(QWidget):
         self.rate_edit.setPlaceholderText(self.tr("no limit; e.g. 30/min, 500/h or gmail"))
         self.copies_box = QCheckBox(self.tr("Keep a copy of each message in the Sent folder"))
         self.copies_box.setChecked(True)
+
         self.send_button = QPushButton(self.tr("Send merge"))
         self.pause_button = QPushButton(self.tr("Pause"))
         self.resume_button = QPushButton(self.tr("Resume"))
         self.cancel_button = QPushButton(self.tr("Cancel"))
+
         self.progress_bar = QProgressBar()
         self.counts_label = QLabel()
         self.counts_label.setObjectName("merge-counts")
@@ -94,6 +97,7 @@ class MergeSendPanel(QWidget):
         self.state_label.setWordWrap(True)
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
+
         self.report_view = QTableView()
         self.report_view.setModel(self.report_model)
         self.report_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

@@ -12,7 +12,7 @@ import logging
 import re
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QFontDatabase
 from PySide6.QtWidgets import (
     QComboBox,
@@ -80,7 +80,7 @@ def replace_header(headers: str, name: str, value: str | None) -> str:
 
     ``value`` None removes the header; a header not there yet is added at the end.
     """
-    kept: list[str] = []
+    remaining: list[str] = []
     skipping = False
     for line in headers.split("\n"):
         match = _HEADER_NAME.match(line)
@@ -89,11 +89,11 @@ def replace_header(headers: str, name: str, value: str | None) -> str:
         elif not (line[:1] in (" ", "\t") and skipping):
             skipping = False
         if not skipping:
-            kept.append(line)
-    kept = [line for line in kept if line.strip()]
+            remaining.append(line)
+    remaining = [line for line in remaining if line.strip()]
     if value is not None:
-        kept.append(f"{name}: {value}")
-    return "\n".join(kept)
+        remaining.append(f"{name}: {value}")
+    return "\n".join(remaining)
 
 
 class MergeWindow(QWidget):
@@ -144,9 +144,11 @@ class MergeWindow(QWidget):
         self.data_edit.setReadOnly(True)
         self.open_data_button = QPushButton(self.tr("Open…"))
         self.account_box = QComboBox()
+
         self.status_label = QLabel()
         self.status_label.setObjectName("merge-status")
         self.status_label.setWordWrap(True)
+
         fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.headers_editor = QPlainTextEdit()
         self.headers_editor.setFont(fixed)
@@ -154,11 +156,13 @@ class MergeWindow(QWidget):
         self.body_editor = QPlainTextEdit()
         self.body_editor.setFont(fixed)
         self.save_button = QPushButton(self.tr("Save and check"))
+
         self.source_label = QLabel()
         self.source_label.setWordWrap(True)
         self.columns_list = QListWidget()
         self.address_box = QComboBox()
         self.attach_box = QComboBox()
+
         self.total_label = QLabel()
         self.total_label.setObjectName("merge-total")
         self.total_label.setWordWrap(True)
@@ -169,6 +173,7 @@ class MergeWindow(QWidget):
         self.problem_view.horizontalHeader().setStretchLastSection(True)
         self.problem_view.verticalHeader().hide()
         self.problem_view.setWordWrap(True)
+
         self.preview = MergePreview()
         self.send_panel = MergeSendPanel()
         self.tabs = QTabWidget()
@@ -264,9 +269,7 @@ class MergeWindow(QWidget):
             except (OSError, UnicodeDecodeError) as error:
                 self._show_open_error(self.tr("The template {0} cannot be read: {1}").format(template, error))
                 return
-            headers, body = split_template(text)
-            self.headers_editor.setPlainText(headers)
-            self.body_editor.setPlainText(body)
+            self._set_editors(*split_template(text))
         if data is not None:
             self.data_path = Path(data)
             self.data_edit.setText(display_path(self.data_path))
@@ -284,6 +287,7 @@ class MergeWindow(QWidget):
         except OSError as error:
             self._show_open_error(self.tr("The template {0} cannot be saved: {1}").format(self.template_path, error))
             return False
+        self._mark_saved()
         log.info("Saved merge template %s", self.template_path)
         return True
 
@@ -312,10 +316,20 @@ class MergeWindow(QWidget):
         sender = account.address if account is not None and account.address else "you@example.com"
         self.template_path = path
         self.template_edit.setText(display_path(path))
-        headers, body = split_template(NEW_TEMPLATE.format(sender=sender))
+        self._set_editors(*split_template(NEW_TEMPLATE.format(sender=sender)))
+        self.save_and_check()
+
+    def _set_editors(self, headers: str, body: str) -> None:
         self.headers_editor.setPlainText(headers)
         self.body_editor.setPlainText(body)
-        self.save_and_check()
+        self._mark_saved()
+
+    def _mark_saved(self) -> None:
+        self.headers_editor.document().setModified(False)
+        self.body_editor.document().setModified(False)
+
+    def has_unsaved_edits(self) -> bool:
+        return self.headers_editor.document().isModified() or self.body_editor.document().isModified()
 
     @Slot()
     def _on_open_data_clicked(self) -> None:
@@ -434,8 +448,8 @@ class MergeWindow(QWidget):
         self.headers_editor.setPlainText(replace_header(self.headers_editor.toPlainText(), "Merge-Attach-Column", value))
         self.save_and_check()
 
-    @Slot()
-    def _on_problem_clicked(self, index) -> None:
+    @Slot(QModelIndex)
+    def _on_problem_clicked(self, index: QModelIndex) -> None:
         row = self.problem_model.data(index, Qt.ItemDataRole.UserRole)
         if row is None:
             return
@@ -447,8 +461,8 @@ class MergeWindow(QWidget):
     def current_account(self):
         return self._accounts.get(self.account_box.currentData())
 
-    @Slot()
-    def _on_account_changed(self) -> None:
+    @Slot(int)
+    def _on_account_changed(self, _index: int = -1) -> None:
         account = self.current_account()
         if account is not None and not self.send_panel.test_address.text():
             self.send_panel.test_address.setText(account.address or "")
@@ -460,6 +474,9 @@ class MergeWindow(QWidget):
             return None
         if account is None:
             self.status_label.setText(self.tr("Add an account with an SMTP server first (sluice account add)."))
+            return None
+        if self.has_unsaved_edits():
+            self.status_label.setText(self.tr("The template has unsaved edits; click Save and check before sending."))
             return None
         if not self.report.ok and not test:
             self.status_label.setText(self.tr("The check found errors; fix them (see Check) before sending."))

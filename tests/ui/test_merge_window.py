@@ -249,6 +249,24 @@ def test_second_send_offers_resume(qtbot, window, server, tmp_path):
         assert len(journal.merges()) == 1
 
 
+def test_send_again_as_new(qtbot, window, server, tmp_path):
+    template, data = write_files(tmp_path / "merge", good_rows(3))
+    open_and_check(qtbot, window, template, data)
+    send_and_wait(qtbot, window)
+    assert len(server.received) == 3
+
+    window.send_panel.send_button.click()
+    box = window.resume_box
+    again = next(button for button in box.buttons() if button.text() == "Send again as new")
+    with qtbot.waitSignal(window.send_finished, timeout=30000) as blocker:
+        again.click()
+
+    assert blocker.args[0].progress.state == "finished"
+    assert len(server.received) == 6
+    with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
+        assert len(journal.merges()) == 2
+
+
 def test_close_during_send_asks(qtbot, window, server, tmp_path):
     template, data = write_files(tmp_path / "merge", good_rows(6))
     open_and_check(qtbot, window, template, data)
@@ -342,3 +360,44 @@ def test_send_blocked_by_check_errors(qtbot, window, server, tmp_path):
 def test_display_path_abbreviates_home():
     assert display_path(Path.home() / "club" / "invite.md") == str(Path("~") / "club" / "invite.md")
     assert display_path(Path("/srv/club/invite.md")) == "/srv/club/invite.md"
+
+
+def test_unsaved_edits_block_send(qtbot, window, server, tmp_path):
+    template, data = write_files(tmp_path / "merge", good_rows(2))
+    open_and_check(qtbot, window, template, data)
+    assert not window.has_unsaved_edits()
+    window.body_editor.appendPlainText("A new line.")
+
+    window.send_panel.send_button.click()
+    qtbot.wait(300)
+
+    assert window.runner is None
+    assert "unsaved edits" in window.status_label.text()
+    with qtbot.waitSignal(window.merge_checked, timeout=10000):
+        window.save_button.click()
+    assert "A new line." in template.read_text(encoding="utf-8")
+    assert not window.has_unsaved_edits()
+    result = send_and_wait(qtbot, window)
+    assert result.progress.state == "finished"
+    assert all("A new line." in item.message.get_body(("plain",)).get_content() for item in server.received)
+    assert len(server.received) == 2
+
+
+def test_attachment_chooser_writes_setting(qtbot, window, tmp_path):
+    folder = tmp_path / "attach"
+    folder.mkdir()
+    template = folder / "t.md"
+    template.write_text("From: ana@example.com\nTo: {{ email }}\nSubject: Hi\n\nHello\n", encoding="utf-8")
+    data = folder / "people.csv"
+    data.write_text("email,docs\nbo@example.org,sheet.txt\n", encoding="utf-8")
+    (folder / "sheet.txt").write_text("sheet\n", encoding="utf-8")
+    open_and_check(qtbot, window, template, data)
+    assert window.attach_box.currentText() == "—"
+    assert window.preview.attachments_list.count() == 0
+
+    with qtbot.waitSignal(window.merge_checked, timeout=10000):
+        window.attach_box.activated.emit(window.attach_box.findText("docs"))
+
+    assert "Merge-Attach-Column: docs" in template.read_text(encoding="utf-8")
+    assert window.attach_box.currentText() == "docs"
+    assert window.preview.attachments_list.item(0).text().startswith("sheet.txt")
