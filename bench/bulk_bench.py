@@ -1,24 +1,25 @@
-"""The ``bulk`` benchmark: "select all matching" and archive of 20,000 messages in the window, then undo.
+"""The ``bulk`` benchmark: "select all matching", then archive, delete, mark read and star 20,000 messages, each undone.
 
-    .venv/bin/python -m bench.bulk_bench [--size N] [--repeat K] [--seed S] [--keep]
+    .venv/bin/python -m bench.bulk_bench [--size N] [--repeat K] [--seed S] [--keep] [--store-in-window]
 
 A private Dovecot gets N messages from ``desktop.mailgen``, all in INBOX, and a
 headers-only profile (``offline = false``) syncs them through a counting
 proxy on 127.0.0.1 (not timed). The window then opens offscreen, searches
-``in:inbox``, selects every match (``* a``) and runs each cycle K times:
+``in:inbox``, selects every match (``* a``) and runs each cycle K times. A
+cycle is four commands, each followed by undo (``z``): archive (``e``), delete
+(``#``, to Trash), mark read (``Shift+i``) and star (``s``). Each of the eight
+steps is timed from the command
 
-1. archive: from the command until the window has repainted the list
-   without the messages, and until the store has the move. The worker's
-   transaction with the bulk record and the journal has then committed.
-   Last, until the server has every message in Archive, which is when the
-   background send ended;
-2. undo: from the command until the list is shown again (the undo runs on a
-   worker), and until the server has every message back in INBOX.
+1. until the window has repainted the list (rows gone, back, or with their
+   new flags), which is checked before the time counts;
+2. until the store has the change: the worker's transaction with the bulk
+   record and the journal has committed;
+3. until the server has it: the background send has ended.
 
 The confirmation box for large moves is accepted at once, so no wait for a
 user is timed. The IMAP commands of each step are counted from the bytes the
-client sent through the proxy, and the server's folders are checked with a
-separate connection after each step.
+client sent through the proxy, and the server's folders and flags are checked
+with a separate connection after each step.
 """
 
 from __future__ import annotations
@@ -55,28 +56,34 @@ QUERY = "in:inbox"
 WAIT_SECONDS = 600.0
 
 
-@dataclass
-class Cycle:
-    """The timings (seconds) and commands of one archive and its undo."""
+# The commands of a cycle, each undone right after it: (name, command, what the list shows afterwards).
+COMMANDS = (
+    ("archive", "archive", "empty"),
+    ("delete", "delete", "empty"),
+    ("mark read", "mark-read", "read"),
+    ("star", "toggle-star", "starred"),
+)
 
-    archive_view: float
-    archive_store: float
-    archive_server: float
-    archive_commands: Counter[str]
-    undo_view: float
-    undo_server: float
-    undo_commands: Counter[str]
+
+@dataclass
+class Step:
+    """The timings (seconds) and IMAP commands of one command or its undo."""
+
+    view: float
+    store: float
+    server: float
+    commands: Counter[str]
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=20_000, help="messages in INBOX (default 20,000)")
-    parser.add_argument("--repeat", type=int, default=3, help="archive and undo cycles (default 3)")
+    parser.add_argument("--repeat", type=int, default=3, help="cycles of the four commands and their undo (default 3)")
     parser.add_argument("--seed", type=int, default=1, help="seed of desktop.mailgen (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder and print its path")
     parser.add_argument("--store-in-window", action="store_true",
-                        help="change the store on the window's thread, as archives of fewer than "
-                             "BACKGROUND_MIN_MESSAGES messages do, for comparison")
+                        help="change the store on the window's thread, as changes of fewer than "
+                             "BACKGROUND_MIN_MESSAGES messages do, for comparison (undo always runs on a worker)")
     return parser.parse_args(argv)
 
 
@@ -100,16 +107,23 @@ def _wait_for(signal, seconds: float = WAIT_SECONDS) -> list:
     return list(received[0])
 
 
-def _folder_counts(host: str, port: int, user: str, password: str) -> dict[str, int]:
+def _server_state(host: str, port: int, user: str, password: str) -> dict[str, int]:
+    """Return the message counts of INBOX, Archive and Trash, and the unread and flagged counts of INBOX."""
     client = imaplib.IMAP4(host, port, timeout=120)
     try:
         client.login(user, password)
         counts = {}
-        for name in ("INBOX", "Archive"):
+        for name in ("INBOX", "Archive", "Trash"):
             typ, data = client.status(name, "(MESSAGES)")
             if typ != "OK":
                 raise BenchError(f"STATUS {name} failed: {data!r}")
             counts[name] = int(data[0].decode().rsplit("MESSAGES", 1)[1].strip(" )"))
+        client.select("INBOX", readonly=True)
+        for key, criterion in (("unseen", "UNSEEN"), ("flagged", "FLAGGED")):
+            typ, data = client.search(None, criterion)
+            if typ != "OK":
+                raise BenchError(f"SEARCH {criterion} failed: {data!r}")
+            counts[key] = len(data[0].split())
         return counts
     finally:
         client.logout()
@@ -171,55 +185,82 @@ def _open_window(profile, size: int, store_in_window: bool):
     return window
 
 
-def _check_server(mailbox, expected: dict[str, int], step: str) -> None:
-    counts = _folder_counts(mailbox.host, mailbox.port, mailbox.user, mailbox.password)
-    if counts != expected:
-        raise BenchError(f"After {step} the server has {counts}, expected {expected}.")
+def _server(mailbox) -> dict[str, int]:
+    return _server_state(mailbox.host, mailbox.port, mailbox.user, mailbox.password)
 
 
-def _cycle(window, proxy, mailbox, size: int) -> Cycle:
-    from PySide6.QtWidgets import QApplication
+def _check_view(window, shows: str, size: int, name: str) -> None:
+    """Raise unless the list shows what the command should have left: no rows, all rows, or the new flags."""
+    model = window.message_model
+    if shows == "empty" and model.rowCount() != 0:
+        raise BenchError(f"After {name} the list still has {model.rowCount()} rows.")
+    if shows == "all" and model.rowCount() != size:
+        raise BenchError(f"After {name} the list has {model.rowCount()} rows, expected {size}.")
+    top = model.message(0)
+    if shows == "read" and (top is None or not top.seen):
+        raise BenchError(f"After {name} the top row is not shown read.")
+    if shows == "starred":
+        # Star takes its direction from one message, so every row shows the same star afterwards.
+        stars = {"\\Flagged" in row.flags for row in map(model.message, range(min(50, model.rowCount()))) if row}
+        if len(stars) != 1:
+            raise BenchError(f"After {name} the first rows do not all show the same star.")
 
+
+def _step(window, proxy, command: str, shows: str, size: int, name: str) -> Step:
+    """Run ``command`` and time it until the list is repainted, the store has it and the send ended."""
     offsets = _offsets(proxy)
     stored: list[float] = []
-    record_store = lambda: stored.append(time.perf_counter())  # noqa: E731 - records one moment
-    window.bulk_sender.store_changed.connect(record_store)
+    record_store = lambda *_args: stored.append(time.perf_counter())  # noqa: E731 - records one moment
+    queue = window.bulk_sender.store_queue
+    queue.changed.connect(record_store)
+    queue.undone.connect(record_store)
     started = time.perf_counter()
-    window.run_command("archive")
+    window.run_command(command)
     window.repaint()
-    archive_view = time.perf_counter() - started
+    view = time.perf_counter() - started
+    _check_view(window, shows, size, name)
     outcome = _wait_for(window.bulk_sender.send_finished)[0]
-    archive_server = time.perf_counter() - started
-    window.bulk_sender.store_changed.disconnect(record_store)
-    # Changed on the window's thread, the store has the move once the list is repainted.
-    archive_store = stored[0] - started if stored else archive_view
-    if outcome.error or outcome.done != size:
-        raise BenchError(f"The archive was not sent: {outcome}")
-    archive_commands = _new_commands(proxy, offsets)
-    _check_server(mailbox, {"INBOX": 0, "Archive": size}, "the archive")
-    QApplication.processEvents()
-
-    offsets = _offsets(proxy)
-    started = time.perf_counter()
-    window.run_command("undo")
-    _wait_for(window.folders_refreshed)
-    window.repaint()
-    undo_view = time.perf_counter() - started
-    outcome = _wait_for(window.bulk_sender.send_finished)[0]
-    undo_server = time.perf_counter() - started
-    if outcome.error or outcome.done != size:
-        raise BenchError(f"The undo was not sent: {outcome}")
-    undo_commands = _new_commands(proxy, offsets)
-    _check_server(mailbox, {"INBOX": size, "Archive": 0}, "the undo")
-    # Select everything again for the next cycle, as "* a" does.
-    window.selection_commands.select_all()
-    return Cycle(archive_view, archive_store, archive_server, archive_commands, undo_view, undo_server, undo_commands)
+    server = time.perf_counter() - started
+    queue.changed.disconnect(record_store)
+    queue.undone.disconnect(record_store)
+    if outcome.error:
+        raise BenchError(f"{name} was not sent: {outcome}")
+    # Changed on the window's thread, the store has the change once the list is repainted.
+    store = stored[0] - started if stored else view
+    return Step(view, store, server, _new_commands(proxy, offsets))
 
 
-def _command_rows(cycle: Cycle) -> list[list[object]]:
-    names = sorted(set(cycle.archive_commands) | set(cycle.undo_commands))
-    rows: list[list[object]] = [[name, cycle.archive_commands[name], cycle.undo_commands[name]] for name in names]
-    rows.append(["All", sum(cycle.archive_commands.values()), sum(cycle.undo_commands.values())])
+def _cycle(window, proxy, mailbox, size: int, initial: dict[str, int]) -> dict[str, Step]:
+    from PySide6.QtWidgets import QApplication
+
+    steps: dict[str, Step] = {}
+    expected_after = {
+        "archive": lambda state: state["INBOX"] == 0 and state["Archive"] == size,
+        "delete": lambda state: state["INBOX"] == 0 and state["Trash"] == size,
+        "mark read": lambda state: state["unseen"] == 0,
+        "star": lambda state: state["flagged"] in (0, size),
+    }
+    for name, command, shows in COMMANDS:
+        window.selection_commands.select_all()
+        steps[name] = _step(window, proxy, command, shows, size, name)
+        state = _server(mailbox)
+        if not expected_after[name](state):
+            raise BenchError(f"After {name} the server has {state}.")
+        QApplication.processEvents()
+        undo_shows = "all" if shows == "empty" else "any"
+        steps[f"undo {name}"] = _step(window, proxy, "undo", undo_shows, size, f"undo {name}")
+        state = _server(mailbox)
+        if state != initial:
+            raise BenchError(f"After undo {name} the server has {state}, expected {initial}.")
+        QApplication.processEvents()
+    return steps
+
+
+def _command_rows(cycle: dict[str, Step]) -> list[list[object]]:
+    names = sorted({command for step in cycle.values() for command in step.commands})
+    columns = list(cycle)
+    rows: list[list[object]] = [[name, *(cycle[column].commands[name] for column in columns)] for name in names]
+    rows.append(["All", *(sum(cycle[column].commands.values()) for column in columns)])
     return rows
 
 
@@ -237,7 +278,10 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             profile = _write_profile(work / "profile", proxy.port, mailbox.user, mailbox.password)
             first_sync = _first_sync(profile)
             window = _open_window(profile, args.size, args.store_in_window)
-            cycles = [_cycle(window, proxy, mailbox, args.size) for _ in range(args.repeat)]
+            initial = _server(mailbox)
+            if initial["INBOX"] != args.size:
+                raise BenchError(f"The server has {initial} before the first cycle.")
+            cycles = [_cycle(window, proxy, mailbox, args.size, initial) for _ in range(args.repeat)]
             window.close()
             app.processEvents()
     finally:
@@ -248,31 +292,22 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     return _report(args, cycles, first_sync)
 
 
-def _report(args: argparse.Namespace, cycles: list[Cycle], first_sync: float) -> dict[str, object]:
-    def median(values) -> float:
-        return statistics.median(values)
-
-    results = {
-        "first_sync_s": first_sync,
-        "archive_view_s": median(cycle.archive_view for cycle in cycles),
-        "archive_store_s": median(cycle.archive_store for cycle in cycles),
-        "archive_server_s": median(cycle.archive_server for cycle in cycles),
-        "undo_view_s": median(cycle.undo_view for cycle in cycles),
-        "undo_server_s": median(cycle.undo_server for cycle in cycles),
-        "archive_view_runs_s": [cycle.archive_view for cycle in cycles],
-        "archive_server_runs_s": [cycle.archive_server for cycle in cycles],
-        "archive_commands": dict(cycles[-1].archive_commands),
-        "load_average_after": os.getloadavg()[0],
-        "undo_commands": dict(cycles[-1].undo_commands),
-    }
-    print_table(f"Bulk archive of {args.size:,} messages, median of {len(cycles)}", ["Step", "Seconds"], [
-        ["Archive: until the list is repainted", results["archive_view_s"]],
-        ["Archive: until the store has it", results["archive_store_s"]],
-        ["Archive: until the server has it", results["archive_server_s"]],
-        ["Undo: until the list is shown again", results["undo_view_s"]],
-        ["Undo: until the server has it", results["undo_server_s"]],
-    ])
-    print_table("IMAP commands of the last cycle", ["Command", "Archive", "Undo"], _command_rows(cycles[-1]))
+def _report(args: argparse.Namespace, cycles: list[dict[str, Step]], first_sync: float) -> dict[str, object]:
+    results: dict[str, object] = {"first_sync_s": first_sync}
+    rows = []
+    for name in cycles[0]:
+        views = [cycle[name].view for cycle in cycles]
+        key = name.replace(" ", "_")
+        results[f"{key}_view_s"] = statistics.median(views)
+        results[f"{key}_view_runs_s"] = views
+        results[f"{key}_store_s"] = statistics.median(cycle[name].store for cycle in cycles)
+        results[f"{key}_server_s"] = statistics.median(cycle[name].server for cycle in cycles)
+        results[f"{key}_commands"] = dict(cycles[-1][name].commands)
+        rows.append([name, results[f"{key}_view_s"], max(views), results[f"{key}_store_s"], results[f"{key}_server_s"]])
+    results["load_average_after"] = os.getloadavg()[0]
+    print_table(f"Bulk commands on {args.size:,} messages, median of {len(cycles)}",
+                ["Step", "List repainted (s)", "Slowest run (s)", "Store has it (s)", "Server has it (s)"], rows)
+    print_table("IMAP commands of the last cycle", ["Command", *cycles[-1]], _command_rows(cycles[-1]))
     print(f"\nFirst sync (headers only, not part of the figures): {first_sync:.1f} s")
     print(f"Load average (1 minute) right after the runs: {results['load_average_after']:.2f}")
     return results

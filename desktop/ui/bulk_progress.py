@@ -13,10 +13,13 @@ to where they were, so the store and the server agree, and the undo record
 keeps only the part that was sent. Closing the window is not a cancel: the
 unsent actions stay queued, and the next window or sync sends them.
 
-Moves of at least ``BACKGROUND_MIN_MESSAGES`` messages also change the store on
-a worker (``move_in_background``). The window takes the messages out of the
-list at once. The store, the undo record and the journal follow in one
-transaction, which takes seconds for tens of thousands of rows.
+Changes of at least ``BACKGROUND_MIN_MESSAGES`` messages, and every change
+asked for while one runs, change the store on a worker
+(``change_in_background``, ``move_in_background``), through the sender's
+``store_queue`` (``desktop.ui.bulk_worker``). The window changes the list at
+once. The store, the undo record and the journal follow in one transaction,
+which takes seconds for tens of thousands of rows, and the send starts when
+it has committed.
 
 Only one connection may send an account's journal at a time, and a folder
 sync must not read a folder while its moves are half sent. So a send waits
@@ -28,7 +31,7 @@ large ones the watch is stopped first and started again afterwards.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -41,6 +44,7 @@ from desktop.store import Store, StoreError
 from desktop.store.journal import action_size
 from desktop.sync.actions import SendProgress, send_journal
 from desktop.sync.errors import SyncError, SyncFailures
+from desktop.ui.bulk_worker import ChangeDone, MoveChange, StoreChange, StoreQueue
 from desktop.ui.status import LogView, StatusPanel
 from desktop.ui.sync_control import SyncController, WatchController
 from desktop.ui.workers import BackgroundJob, JobSet
@@ -56,27 +60,6 @@ DONE_SHOWN_MS = 5000
 BACKGROUND_MIN_MESSAGES = 2000
 # The name of a background move's count in its bulk record, as the window's own bulk actions name it.
 _COUNT_NAMES = {"archive": "archived"}
-
-
-def _move_steps(profile: Profile, kind: str, text: str, ids: list[int], targets: dict[str, int],
-                _cancel: object) -> Iterator[int]:
-    """Move ``ids`` to the folder of their account in ``targets`` as one undoable bulk action; yield its id.
-
-    Runs on a worker with a store connection of its own. The bulk record,
-    the moves and the journal are one transaction, so a crash leaves all or
-    nothing of them.
-    """
-    with Store(profile.store_file) as store:
-        rows = store.messages(ids)
-        by_target: dict[int, list[int]] = {}
-        for row in rows:
-            by_target.setdefault(targets[row.account], []).append(row.id)
-        with store.transaction():
-            bulk_id = store.begin_bulk(kind, text, rows)
-            moved = sum(store.move_messages(group, target) for target, group in by_target.items())
-            store.finish_bulk(bulk_id, {_COUNT_NAMES.get(kind, "moved"): moved})
-    log.info("%s: %d message(s) moved on a worker, bulk action %d", kind, moved, bulk_id)
-    yield bulk_id
 
 
 @dataclass(frozen=True)
@@ -153,13 +136,14 @@ class BulkSender(QObject):
 
     Attributes:
         widget: The status bar part that shows the progress.
+        store_queue: The worker queue of store changes; its jobs run one at a time.
 
     Signals:
         send_finished(object): a send ended; the ``SendOutcome``.
-        store_changed(): a background move or a cancel changed the store, so the list must be read again.
-        move_failed(str): a background move failed and changed nothing; the message for the user.
-        rows_restored(object): an undo reversed a background move; the ``restore`` value given to
-            ``move_in_background``, so the window can list those messages again.
+        store_changed(): a background change or a cancel changed the store, so the list must be read again.
+        move_failed(str): a background change failed and changed nothing; the message for the user.
+        rows_restored(object): an undo reversed a background change; the ``restore`` value given to
+            ``change_in_background``, so the window can list those messages again.
     """
 
     send_finished = Signal(object)
@@ -187,7 +171,7 @@ class BulkSender(QObject):
         self._withdraw = False
         self._waiting_for_watch = False
         self._restart_watch = False
-        self._moves_running = 0
+        self.store_queue = StoreQueue(profile, jobs, self)
         self._requested = False
         self._closed = False
         self._after_send: list[Callable[[], None]] = []
@@ -200,6 +184,9 @@ class BulkSender(QObject):
         self._sync.sync_finished.connect(self._on_sync_finished)
         self._watch.stopped.connect(self._on_watch_stopped)
         self._done_timer.timeout.connect(self.widget.hide)
+        self.store_queue.changed.connect(self._on_store_queue_changed)
+        self.store_queue.failed.connect(self._on_store_queue_failed)
+        self.store_queue.idle.connect(self._on_store_queue_idle)
 
     def is_sending(self) -> bool:
         """Return whether a send runs, or waits for the watch to stop before it runs."""
@@ -230,49 +217,62 @@ class BulkSender(QObject):
         The caller has taken the messages out of the list already. ``restore``
         comes back through ``rows_restored`` when an undo reverses this move.
         """
-        job = BackgroundJob(partial(_move_steps, self._profile, kind, text, ids, targets),
-                            expected_errors=(StoreError, ValueError), name="bulk-move")
-        job.progressed.connect(partial(self._on_move_progressed, kind, restore))
-        job.failed.connect(self._on_move_failed)
-        job.finished.connect(self._on_move_finished)
-        self._moves_running += 1
-        log.info("Moving %d message(s) on a worker (%s)", len(ids), kind)
-        if len(ids) >= PROGRESS_MIN_MESSAGES and self._watch.is_running() and not self.is_sending():
-            # Stopped before the move commits, the watch cannot send the new actions without progress.
-            self._stop_watch_for_send()
-        self._jobs.start(job)
+        self.change_in_background(kind, text, ids, MoveChange(targets, _COUNT_NAMES.get(kind, "moved")),
+                                  restore=restore)
 
-    def _on_move_progressed(self, kind: str, restore: object, bulk_id: int) -> None:
+    def change_in_background(self, kind: str, text: str, ids: Sequence[int], change: StoreChange, *,
+                             restore: object = None, record: bool = True) -> None:
+        """Apply ``change`` to ``ids`` on a worker, as one undoable bulk action unless ``record`` is False, then send it.
+
+        The caller has changed the view already (rows taken out of the list,
+        or ``bulk_worker.show_flags``). ``kind`` names the progress text of
+        the send ("archive", "delete", "flags", ...). ``restore`` comes back
+        through ``rows_restored`` when an undo reverses this change. Changes
+        run one after the other, in the order they were asked for.
+        """
+        log.info("Changing %d message(s) on a worker (%s)", len(ids), kind)
+        if len(ids) >= PROGRESS_MIN_MESSAGES and self._watch.is_running() and not self.is_sending():
+            # Stopped before the change commits, the watch cannot send the new actions without progress.
+            self._stop_watch_for_send()
+        self.store_queue.change(kind, text, ids, change, record=record, token=restore)
+
+    @Slot(object)
+    def _on_store_queue_changed(self, done: ChangeDone) -> None:
         if self._closed:
             return
-        if restore is not None:
-            self._restore_after_undo[bulk_id] = restore
+        if done.token is not None and done.bulk_id is not None:
+            self._restore_after_undo[done.bulk_id] = done.token
         self.store_changed.emit()
-        self.request(kind)
+        self.request(done.kind)
 
     @Slot()
-    def _on_move_finished(self) -> None:
-        self._moves_running -= 1
-        if self._closed or self._moves_running or self.is_sending():
+    def _on_store_queue_idle(self) -> None:
+        if self._closed or self.is_sending():
             return
         if self._requested:
             self._start_when_possible()
         elif self._restart_watch and not self._watch.is_running():
-            # The move failed after the watch was stopped for its send.
+            # The change failed after the watch was stopped for its send.
             self._restart_watch = False
             self._watch.start()
 
-    @Slot(str)
-    def _on_move_failed(self, message: str) -> None:
-        log.error("A background move failed and changed nothing: %s", message)
-        if not self._closed:
-            self.move_failed.emit(message)
-            self.store_changed.emit()
+    @Slot(str, str)
+    def _on_store_queue_failed(self, kind: str, message: str) -> None:
+        if self._closed or kind == "undo":
+            # An undo's failure is reported by the window, as for undo of a rule run.
+            return
+        self.move_failed.emit(message)
+        self.store_changed.emit()
+
+    def restore_value(self, bulk_id: int) -> object:
+        """Return the ``restore`` value given with the background change that made bulk action ``bulk_id``, or None."""
+        return self._restore_after_undo.get(bulk_id)
 
     def shutdown(self) -> None:
         """Stop reacting before the window closes; a running send is cancelled with the window's jobs."""
         self._closed = True
         self._done_timer.stop()
+        self.store_queue.shutdown()
 
     # --- starting a send ----------------------------------------------------------
 
@@ -473,8 +473,8 @@ class BulkSender(QObject):
             # A manual sync took over while the watch stopped; it sends the journal itself.
             self._restart_watch = False
             return
-        if self._moves_running:
-            # The send starts once the move has committed (``_on_move_finished``).
+        if self.store_queue.is_busy():
+            # The send starts once the change has committed (``_on_store_queue_idle``).
             return
         actions = self._pending_actions()
         if actions:

@@ -42,6 +42,7 @@ from desktop.sync.service import CancelToken, SyncProgress
 from desktop.sync.watch import WatchOptions
 from desktop.ui.account_state import next_state, stopped_state
 from desktop.ui.bulk_progress import BACKGROUND_MIN_MESSAGES, BulkSender
+from desktop.ui.bulk_worker import DeleteChange, FlagChange, MoveChange, StoreChange, show_flag_sets, show_flags
 from desktop.ui.bulk_commands import BulkCommands
 from desktop.ui.folder_commands import FolderCommands
 from desktop.ui.folder_tree import (
@@ -384,6 +385,9 @@ class MainWindow(QMainWindow):
         self.bulk_sender.store_changed.connect(self._on_rule_commands_store_changed)
         self.bulk_sender.rows_restored.connect(self._on_bulk_sender_rows_restored)
         self.bulk_sender.move_failed.connect(self._on_bulk_sender_move_failed)
+        # An undo runs on the store queue behind any running change, and reports as an undo of a rule run does.
+        self.bulk_sender.store_queue.undone.connect(self.rule_commands.controller.undone)
+        self.bulk_sender.store_queue.failed.connect(self._on_store_queue_failed)
         self.rule_commands.controller.busy_changed.connect(self._on_rules_busy_changed)
         self.reader.remote_content_allowed.connect(self._on_reader_remote_content_allowed)
         self.reader.link_hovered.connect(self._on_reader_link_hovered)
@@ -599,6 +603,11 @@ class MainWindow(QMainWindow):
 
         With ``undo_text`` the change is recorded as a bulk action, so undo can reverse it.
         """
+        if self.bulk_sender.store_queue.is_busy() or len(ids) >= BACKGROUND_MIN_MESSAGES:
+            show_flags(self.message_model, ids, add, remove)
+            change = FlagChange(frozenset(add), frozenset(remove))
+            self.bulk_sender.change_in_background("flags", undo_text, ids, change, record=bool(undo_text))
+            return len(ids)
         try:
             if undo_text:
                 changed = self._change_flags_undoably(ids, add, remove, undo_text)
@@ -647,7 +656,8 @@ class MainWindow(QMainWindow):
         changed = self._change_flags(ids, add=[flag] if on else [], remove=[] if on else [flag], undo_text=text)
         if changed:
             self.status_panel.show_message(self._with_undo_hint(text))
-            self.bulk_sender.request("flags")
+            if not self.bulk_sender.store_queue.is_busy():
+                self.bulk_sender.request("flags")
 
     def _move_current(self, step: int) -> None:
         count = self.message_model.rowCount()
@@ -926,6 +936,10 @@ class MainWindow(QMainWindow):
             return RunTarget(account, None, self.tr("account %1").replace("%1", account))
         return None
 
+    def _current_message_id(self) -> int | None:
+        row = self.selected_message()
+        return row.id if row is not None else None
+
     def selected_message(self) -> MessageRow | None:
         """Return the message the user selected in the list, or None."""
         row = self._current_selected_row()
@@ -951,7 +965,40 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_undo_triggered(self) -> None:
-        self.rule_commands.undo()
+        if self.rule_commands.controller.is_busy():
+            self.rule_commands.undo()
+            return
+        if not self.bulk_sender.store_queue.is_busy():
+            # With changes still queued, the bulk action to undo is not stored yet; the list follows the commit.
+            self._show_undo_at_once()
+        self.bulk_sender.store_queue.undo()
+        self.status_panel.show_message(self.tr("Undoing…"))
+
+    def _lists_whole_folders(self) -> bool:
+        """Return whether the list shows every message of ``_folder_ids`` by date: no saved search, lane or priority order."""
+        return (bool(self._folder_ids) and self.saved_searches.current_search() is None
+                and self.lane_tabs.current_lane() is None and not self._sort_by_priority)
+
+    def _show_undo_at_once(self) -> None:
+        """Show the list as the undo will leave it, from the undo record, while the undo runs on a worker."""
+        preview = self._store.undo_preview()
+        if preview is None:
+            return
+        bulk_id, before = preview
+        restore = self.bulk_sender.restore_value(bulk_id)
+        if self._search_active:
+            if restore is not None and restore[0] == self._search_serial:
+                self._show_ids_keeping_view(restore[1])
+        elif self._lists_whole_folders():
+            shown = set(self._folder_ids)
+            listed = self.message_model.ids()
+            dates = self._store.message_dates(listed)
+            dates.update((message, date) for message, (folder, _flags, date) in before.items() if folder in shown)
+            leaving = {message for message, (folder, _flags, _date) in before.items() if folder not in shown}
+            ids = [message for message in dates if message not in leaving]
+            ids.sort(key=lambda message: (dates[message] or 0.0, message), reverse=True)
+            self._show_ids_keeping_view(ids)
+        show_flag_sets(self.message_model, {message: flags for message, (_folder, flags, _date) in before.items()})
 
     @Slot()
     def _on_rule_commands_store_changed(self) -> None:
@@ -1125,22 +1172,31 @@ class MainWindow(QMainWindow):
             self.status_panel.show_message(self.tr("Archive cancelled; no message changed."))
             return
         text = self.tr("Archived %Ln message(s)", "", len(moving))
-        if len(moving) >= BACKGROUND_MIN_MESSAGES:
-            self._archive_in_background(text, moving, archives)
+        if self._in_background(len(moving)):
+            self._leave_list_in_background("archive", text, moving, MoveChange(archives, "archived"))
             return
         rows = self._store.messages(moving)
         self._change_messages("archive", text, rows, lambda: self._move_to_role_folders(rows, archives))
 
-    def _archive_in_background(self, text: str, ids: list[int], archives: dict[str, int]) -> None:
-        """Take ``ids`` out of the list at once and let ``BulkSender`` move them in the store and on the server."""
+    def _in_background(self, count: int) -> bool:
+        """Return whether a change of ``count`` messages goes to the store queue's worker.
+
+        Large changes do, and so does every change while the queue works, because a write here would
+        wait for the worker's write lock and hold the window.
+        """
+        return count >= BACKGROUND_MIN_MESSAGES or self.bulk_sender.store_queue.is_busy()
+
+    def _leave_list_in_background(self, kind: str, text: str, ids: list[int], change: StoreChange, *,
+                                  undoable: bool = True) -> None:
+        """Take ``ids`` out of the list at once and let ``BulkSender`` change them in the store and on the server."""
         leaving = set(ids)
         listed = self.message_model.ids()
         # In a search the messages leave the results too, and an undo lists them again.
         restore = (self._search_serial, listed) if self._search_active else None
         self.message_model.set_selected(())
         self._show_ids_keeping_view([message for message in listed if message not in leaving])
-        self.bulk_sender.move_in_background("archive", text, ids, archives, restore=restore)
-        self.status_panel.show_message(self._with_undo_hint(text))
+        self.bulk_sender.change_in_background(kind, text, ids, change, restore=restore)
+        self.status_panel.show_message(self._with_undo_hint(text) if undoable else text)
 
     @Slot(object)
     def _on_bulk_sender_rows_restored(self, restore: tuple[int, list[int]]) -> None:
@@ -1150,7 +1206,11 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_bulk_sender_move_failed(self, message: str) -> None:
-        self._report_error(self.tr("Could not move the messages: %1").replace("%1", message))
+        self._report_error(self.tr("Could not change the messages: %1").replace("%1", message))
+
+    def _on_store_queue_failed(self, kind: str, message: str) -> None:
+        if kind == "undo" and not self._closed:
+            self.rule_commands.controller.failed.emit(kind, message)
 
     def _move_to_role_folders(self, rows: list[MessageRow], targets: dict[str, int]) -> dict[str, int]:
         by_account: dict[str, list[int]] = {}
@@ -1161,6 +1221,10 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_delete_triggered(self) -> None:
+        ids = self._selected_ids()
+        if ids and self._in_background(len(ids)):
+            self._delete_in_background(ids)
+            return
         rows = self._selected_rows()
         if not rows:
             return
@@ -1182,6 +1246,22 @@ class MainWindow(QMainWindow):
             return {"to_trash": len(rows) - len(for_good), "deleted": len(for_good)}
 
         self._change_messages("delete", text, rows, delete, undoable=not for_good)
+
+    def _delete_in_background(self, ids: list[int]) -> None:
+        """Delete ``ids`` as ``_on_delete_triggered`` does, reading only their places here and changing the store on a worker."""
+        if not confirm_move(self, self.tr("Delete %Ln message(s)?", "", len(ids)), len(ids)):
+            self.status_panel.show_message(self.tr("Delete cancelled; no message changed."))
+            return
+        places = self._store.message_places(ids)
+        trash = self._folders_with_role("\\Trash")
+        for_good = sum(1 for account, folder in places.values() if trash.get(account) in (None, folder))
+        if for_good:
+            text = self.tr("Deleted %Ln message(s) for good", "", for_good)
+            if for_good < len(places):
+                text = self.tr("%1; moved %Ln to Trash", "", len(places) - for_good).replace("%1", text)
+        else:
+            text = self.tr("Moved %Ln message(s) to Trash", "", len(places))
+        self._leave_list_in_background("delete", text, list(places), DeleteChange(), undoable=not for_good)
 
     def _change_messages(self, kind: str, text: str, rows: list[MessageRow], change, *, undoable: bool = True) -> None:
         """Run ``change`` (a store change of ``rows``) as one bulk action, then show the list without the rows."""
