@@ -55,6 +55,7 @@ from desktop.ui.folder_tree import (
 )
 from desktop.ui.icons import app_icon
 from desktop.ui.cheatsheet import CheatSheet
+from desktop.ui.compose_commands import ComposeCommands
 from desktop.ui.keys import COMMAND_KEYS_FIRST_PROPERTY, MODE_PROPERTY, KeyDispatcher, qt_key_sequence, translated
 from desktop.ui.lanes import LaneTabs
 from desktop.ui.message_list import FOLDER, SUBJECT, MessageListModel, MessageListView
@@ -159,6 +160,8 @@ class MainWindow(QMainWindow):
         self.rule_commands.start()
         # Snoozes that fell due while the window was closed come back now.
         self.snooze_commands.start()
+        # Messages that waited in the outbox over a restart go out now.
+        self.compose_commands.start()
         if self._watch_enabled:
             self.watch_controller.start()
         # Changes queued before a restart go to the server now, with progress when there are many.
@@ -214,6 +217,8 @@ class MainWindow(QMainWindow):
                                           target=self.current_target, selected_message=self.selected_message, parent=self)
         self.snooze_commands = SnoozeCommands(self._profile, self._store, self._jobs, self._selected_rows, self)
         self.bulk_commands = BulkCommands(self, self._profile, self._store)
+        self.compose_commands = ComposeCommands(self._profile, lambda: self.keymap, self._current_message_id,
+                                                self.status_panel, self.log_view, self)
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_DELAY_MS)
         self.empty_state = QLabel(objectName="emptyState")
         self.empty_state.setWordWrap(True)
@@ -249,6 +254,7 @@ class MainWindow(QMainWindow):
 
         self.statusBar().addWidget(self.status_panel, 1)
         self.statusBar().addPermanentWidget(self.bulk_sender.widget)
+        self.statusBar().addPermanentWidget(self.compose_commands.undo_bar)
         self.log_dock = QDockWidget(self.tr("Log"), self, objectName="logDock")
         self.log_dock.setWidget(self.log_view)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
@@ -321,6 +327,11 @@ class MainWindow(QMainWindow):
             "snooze": self._on_snooze_triggered,
             "show-snoozed": self._on_show_snoozed_triggered,
             "more-actions": self._on_more_actions_triggered,
+            "compose": partial(self.compose_commands.open, "compose"),
+            "reply": partial(self.compose_commands.open, "reply"),
+            "reply-all": partial(self.compose_commands.open, "reply-all"),
+            "forward": partial(self.compose_commands.open, "forward"),
+            "show-outbox": self.compose_commands.show_outbox,
             "undo": self._on_undo_triggered,
             "toggle-html": self.reader.toggle_format,
             "toggle-quoted-text": self.reader.toggle_quoted_text,
@@ -965,6 +976,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_undo_triggered(self) -> None:
+        # While a sent message waits out its delay, undo takes it back first.
+        if self.compose_commands.undo_send():
+            return
         if self.rule_commands.controller.is_busy():
             self.rule_commands.undo()
             return
@@ -1395,6 +1409,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         self._refresh_timer.stop()
         self.snooze_commands.stop()
+        self.compose_commands.stop()
         self.bulk_sender.shutdown()
         self.key_dispatcher.detach()
         self.cheat_sheet.close()
