@@ -1,11 +1,10 @@
 """Store changes of many messages on a worker thread, one after the other.
 
-Every large bulk change (archive, delete, move, copy, flags, labels) and
-undo takes the same path:
+Large bulk changes and every undo take the same path:
 
-1. The window changes the view at once from what it knows: rows leave the
-   list (``BulkSender.move_in_background`` callers do it themselves) or show
-   their new flags (``show_flags``).
+1. The window changes the view at once from the rows it lists: rows leave
+   the list (callers of ``BulkSender.change_in_background`` remove them
+   themselves) or show their new flags (``show_flags``).
 2. ``StoreQueue.change`` runs the store change on a worker with a store
    connection of its own. The bulk record (``begin_bulk``/``finish_bulk``),
    the change and its journal are one transaction, so a crash leaves all
@@ -21,7 +20,9 @@ too (``is_busy``), because a write on the window's thread would wait for
 the worker's write lock and hold the window.
 
 A change is a ``StoreChange``: ``MoveChange``, ``DeleteChange``,
-``FlagChange`` or ``CopyChange``, or a subclass with its own ``apply``.
+``FlagChange`` (also for labels, which are keywords) or ``CopyChange``, or a
+subclass with its own ``apply``. The window uses the first three for
+archive, delete, star and read/unread of 2,000 messages or more.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from desktop.paths import Profile
 from desktop.store import MessageRow, Store, StoreError
@@ -238,7 +239,13 @@ class StoreQueue(QObject):
             self.idle.emit()
             return
         _kind, self._running = self._waiting.popleft()
-        self._jobs.start(self._running)
+        # Started on the next turn of the event loop, so the window paints the list it has just changed
+        # before the worker's Python code competes with it for the interpreter lock.
+        QTimer.singleShot(0, partial(self._start_job, self._running))
+
+    def _start_job(self, job: BackgroundJob) -> None:
+        if not self._closed:
+            self._jobs.start(job)
 
     @Slot(object)
     def _on_job_changed(self, done: ChangeDone) -> None:
