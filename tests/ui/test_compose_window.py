@@ -149,7 +149,8 @@ def test_r_a_f_c_open_the_right_composers(qtbot, window: MainWindow) -> None:
     _back_to(qtbot, window)
     press(qtbot, window.message_view, "c")
     new = _composer(qtbot, window)
-    assert new.to_field.text() == "" and new.subject_field.text() == ""
+    assert new.to_field.text() == ""
+    assert new.subject_field.text() == ""
     assert new.body.toPlainText().startswith("\n\n-- \nAna\nExample Ltd")
     assert QApplication.focusWidget() is new.to_field
     _close_without_draft(new)
