@@ -3,25 +3,33 @@
     .venv/bin/python -m bench.merge_bench [--count N] [--repeat K] [--connections 1,4,16] [--delay-ms MS] [--keep]
 
 A template that makes messages of about 10 KB and a CSV of N recipients
-(default 5,000) are written into a temporary folder. Two aiosmtpd sinks run as
+(default 10,000) are written into a temporary folder. Two aiosmtpd sinks run as
 their own processes on 127.0.0.1, so their CPU time is measured apart from
 the sender's: one replies at once, the other waits ``--delay-ms`` (default 20)
 before each reply, as a remote relay does. Each measurement below is its own
 child process, timed from the first message to the last, with its CPU time and
 peak RSS (``ru_maxrss``):
 
-1. render: ``Merge.render`` and serialising every message, nothing sent.
-2. merge send: ``MergeSend`` with 1, 4 and 16 connections into each sink, a
+1. render: ``Merge.prepare`` for every row (Jinja2, address and attachment
+   checks: the rendering alone), then ``Merge.render`` plus
+   ``RenderedMessage.as_bytes`` for every row (full message building).
+2. sink limit: 16 connections of a minimal client that sends one prepared
+   message over and over (MAIL, RCPT, DATA, the data, each reply awaited), so
+   the sink's own CPU is the limit; this is the sink's rate under the same
+   machine load as the other runs.
+3. merge send: ``MergeSend`` with 1, 4 and 16 connections into each sink, a
    fresh journal each time (durable ``sending`` records, the default).
-3. merge send without durable journal writes (``SendOptions.durable=False``),
-   4 connections, to show what the fsync before each message costs.
-4. smtplib: a plain loop rendering each message and sending it with
+4. merge send without durable journal writes (``SendOptions.durable=False``),
+   4 connections, plain sink, to show what the disk syncs cost.
+5. smtplib: a plain loop rendering each message and sending it with
    ``smtplib.SMTP.sendmail`` over one connection.
-5. journal alone: ``mark_sending`` and ``mark_done`` for N rows, durable and not.
+6. journal alone: ``mark_sending`` and ``mark_done`` for N rows, durable and
+   not, and ``claim`` plus ``mark_done_many`` in groups of 16, durable.
 
-Memory: the 4-connection send also runs with N/5 rows, so the two peak RSS
-values show whether memory grows with the batch. Each run prints Markdown
-tables and appends a JSON line to ``bench/out/results.jsonl``.
+Memory: the 4-connection send into the plain sink also runs with N/10 and N/2
+rows, so the three peak RSS values show whether memory grows with the batch.
+Each run prints Markdown tables and appends a JSON line to
+``bench/out/results.jsonl``.
 """
 
 from __future__ import annotations
@@ -142,15 +150,60 @@ def _usage() -> dict[str, float]:
 
 def measure_render(template: Path, data: Path) -> dict[str, float]:
     from desktop.merge.render import open_merge
-    from desktop.merge.sender import wire_bytes
 
     merge = open_merge(template, data, profile=None)
+    merge.render(1)  # compiles the template and renders the body's shape once, as a send's first row does
+    started, cpu = time.perf_counter(), _usage()["cpu"]
+    for row in merge.rows:
+        merge.prepare(row.number)
+    render_seconds, render_cpu = time.perf_counter() - started, _usage()["cpu"] - cpu
     started, cpu = time.perf_counter(), _usage()["cpu"]
     size = 0
     for row in merge.rows:
-        size += len(wire_bytes(merge.render(row.number), "<bench@example.com>", "Sat, 05 Dec 2026 09:00:00 +0000"))
+        size += len(merge.render(row.number).as_bytes("<bench@example.com>", "Sat, 05 Dec 2026 09:00:00 +0000"))
     seconds = time.perf_counter() - started
-    return {"messages": len(merge), "seconds": seconds, "cpu": _usage()["cpu"] - cpu, "mean_kb": size / len(merge) / 1024,
+    return {"messages": len(merge), "render_seconds": render_seconds, "render_cpu": render_cpu, "seconds": seconds,
+            "cpu": _usage()["cpu"] - cpu, "mean_kb": size / len(merge) / 1024, "peak_rss_mb": _usage()["peak_rss_mb"]}
+
+
+def measure_sink_limit(template: Path, data: Path, port: int, count: int, connections: int = 16) -> dict:
+    """Send ``count`` copies of one prepared message over ``connections`` minimal clients; return the rate."""
+    from desktop.merge.render import open_merge
+
+    merge = open_merge(template, data, profile=None)
+    message = merge.render(1).as_bytes("<bench@example.com>", "Sat, 05 Dec 2026 09:00:00 +0000")
+    payload = message.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+    commands = [f"MAIL FROM:<{SENDER}>\r\n".encode(), b"RCPT TO:<person1@example.org>\r\n", b"DATA\r\n", payload]
+    left = [count]
+
+    async def reply(reader: asyncio.StreamReader) -> bytes:
+        while True:
+            line = await reader.readline()
+            if line[3:4] != b"-":
+                return line
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await reply(reader)
+        writer.write(b"EHLO bench\r\n")
+        await reply(reader)
+        while left[0] > 0:
+            left[0] -= 1
+            for command in commands:
+                writer.write(command)
+                answer = await reply(reader)
+                if answer[:1] not in (b"2", b"3"):
+                    raise RuntimeError(f"The sink answered {answer!r}")
+        writer.write(b"QUIT\r\n")
+        await reply(reader)
+        writer.close()
+
+    async def run() -> None:
+        await asyncio.gather(*(client() for _ in range(connections)))
+
+    started, cpu = time.perf_counter(), _usage()["cpu"]
+    asyncio.run(run())
+    return {"messages": count, "seconds": time.perf_counter() - started, "cpu": _usage()["cpu"] - cpu,
             "peak_rss_mb": _usage()["peak_rss_mb"]}
 
 
@@ -218,6 +271,24 @@ def measure_journal(count: int, durable: bool, home: Path) -> dict:
     return {"messages": count, "seconds": seconds, "us_per_message": seconds / count * 1e6}
 
 
+def measure_claims(count: int, home: Path, group: int = 16) -> dict:
+    """Time the journal as the sender uses it: ``claim`` and ``mark_done_many`` for groups of rows, durable."""
+    from desktop.merge import journal as jn
+
+    home.mkdir(parents=True, exist_ok=True)
+    with jn.Journal(home / jn.JOURNAL_NAME) as journal:
+        merge_id = journal.create_merge(kind=jn.KIND_SEND, merge_key="bench", template="t", data="d", account="bench",
+                                        options={}, total=count).id
+        started = time.perf_counter()
+        for first in range(1, count + 1, group):
+            rows = range(first, min(first + group, count + 1))
+            journal.claim(merge_id, [(row, f"{row}:key", f"person{row}@example.org", f"<{row}@bench>", "date")
+                                     for row in rows])
+            journal.mark_done_many(merge_id, [(row, jn.SENT, "250 OK") for row in rows])
+        seconds = time.perf_counter() - started
+    return {"messages": count, "seconds": seconds, "us_per_message": seconds / count * 1e6}
+
+
 def run_child(arguments: list[str]) -> dict:
     """Run one measurement in a fresh interpreter and return its JSON result."""
     completed = subprocess.run([sys.executable, "-m", "bench.merge_bench", "--child", *arguments], cwd=REPOSITORY,
@@ -236,6 +307,10 @@ def child(arguments: list[str]) -> None:
                               Path(rest[5]))
     elif kind == "smtplib":
         result = measure_smtplib(Path(rest[0]), Path(rest[1]), int(rest[2]))
+    elif kind == "sink-limit":
+        result = measure_sink_limit(Path(rest[0]), Path(rest[1]), int(rest[2]), int(rest[3]))
+    elif kind == "claims":
+        result = measure_claims(int(rest[0]), Path(rest[1]))
     else:
         result = measure_journal(int(rest[0]), rest[1] == "durable", Path(rest[2]))
     print(json.dumps(result))
@@ -261,7 +336,7 @@ def _med(results: list[dict], key: str) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=5000, help="recipients (default 5000)")
+    parser.add_argument("--count", type=int, default=10000, help="recipients (default 10000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (default 3); medians are shown")
     parser.add_argument("--connections", default="1,4,16", help="connection counts to measure (default 1,4,16)")
     parser.add_argument("--delay-ms", type=float, default=20.0, help="reply delay of the slow sink (default 20)")
@@ -295,22 +370,30 @@ def main() -> int:
 
 def measure_all(args: argparse.Namespace, work: Path) -> dict:
     template, data = write_inputs(work / "inputs", args.count)
-    small_template, small_data = write_inputs(work / "inputs-small", max(args.count // 5, 1))
+    sizes = sorted({max(args.count // 10, 1), max(args.count // 2, 1)} - {args.count})
+    smaller = {size: write_inputs(work / f"inputs-{size}", size) for size in sizes}
     connections = [int(value) for value in args.connections.split(",")]
     runs = iter(range(1, 10_000))
-    results: dict = {"render": [], "send": {}, "smtplib": {}, "journal": {}, "memory": {}}
+    results: dict = {"render": [], "sink_limit": {}, "send": {}, "smtplib": {}, "journal": {}, "memory": {}}
 
     for _ in range(args.repeat):
         results["render"].append(run_child(["render", str(template), str(data)]))
     for count_name, journal_mode in (("durable", "durable"), ("not durable", "fast")):
-        results["journal"][count_name] = [
+        results["journal"][f"mark_sending + mark_done, {count_name}"] = [
             run_child(["journal", str(args.count), journal_mode, str(work / f"journal-{next(runs)}")])
             for _ in range(args.repeat)
         ]
+    results["journal"]["claim + mark_done_many, groups of 16, durable"] = [
+        run_child(["claims", str(args.count), str(work / f"journal-{next(runs)}")]) for _ in range(args.repeat)
+    ]
 
     sinks = {"plain": SinkProcess(0), f"{args.delay_ms:g} ms": SinkProcess(args.delay_ms)}
     try:
         for sink_name, sink in sinks.items():
+            results["sink_limit"][sink_name] = [
+                _sink_run(sink, ["sink-limit", str(template), str(data), str(sink.port), str(args.count)])
+                for _ in range(args.repeat)
+            ]
             for count in connections:
                 key = f"{sink_name}, {count} connections"
                 results["send"][key] = [
@@ -318,18 +401,19 @@ def measure_all(args: argparse.Namespace, work: Path) -> dict:
                                      str(work / f"home-{next(runs)}")])
                     for _ in range(args.repeat)
                 ]
-            results["send"][f"{sink_name}, 4 connections, journal not durable"] = [
-                _sink_run(sink, ["send", str(template), str(data), str(sink.port), "4", "fast",
-                                 str(work / f"home-{next(runs)}")])
-                for _ in range(args.repeat)
-            ]
+            if sink_name == "plain":
+                results["send"]["plain, 4 connections, journal not durable"] = [
+                    _sink_run(sink, ["send", str(template), str(data), str(sink.port), "4", "fast",
+                                     str(work / f"home-{next(runs)}")])
+                    for _ in range(args.repeat)
+                ]
             results["smtplib"][sink_name] = [
                 _sink_run(sink, ["smtplib", str(template), str(data), str(sink.port)]) for _ in range(args.repeat)
             ]
-        results["memory"] = {
-            "small": [_sink_run(sinks["plain"], ["send", str(small_template), str(small_data), str(sinks["plain"].port),
-                                                 "4", "durable", str(work / f"home-{next(runs)}")])],
-        }
+        plain = sinks["plain"]
+        for size, (small_template, small_data) in smaller.items():
+            results["memory"][size] = [_sink_run(plain, ["send", str(small_template), str(small_data), str(plain.port),
+                                                         "4", "durable", str(work / f"home-{next(runs)}")])]
     finally:
         received = {name: sink.stop() for name, sink in sinks.items()}
     results["received_by_sinks"] = received
@@ -340,11 +424,18 @@ def measure_all(args: argparse.Namespace, work: Path) -> dict:
 def print_results(args: argparse.Namespace, results: dict) -> None:
     render = results["render"]
     print_table(
-        f"Rendering and serialising {args.count:,} messages (no sending)",
-        ["messages/s", "CPU s", "mean size KB", "peak RSS MB"],
-        [[_rate(render), _med(render, "cpu"), _med(render, "mean_kb"), _med(render, "peak_rss_mb")]],
+        f"Rendering and building {args.count:,} messages (no sending)",
+        ["step", "messages/s", "CPU s", "mean size KB", "peak RSS MB"],
+        [["rendering alone (Merge.prepare)", median([run["messages"] / run["render_seconds"] for run in render]),
+          _med(render, "render_cpu"), "", ""],
+         ["full building (Merge.render + as_bytes)", _rate(render), _med(render, "cpu"), _med(render, "mean_kb"),
+          _med(render, "peak_rss_mb")]],
     )
     rows = []
+    for name, runs in results["sink_limit"].items():
+        sink_cpu = _med(runs, "sink_cpu")
+        rows.append([f"sink limit probe, {name}, 16 connections", _rate(runs), _med(runs, "cpu"), sink_cpu,
+                     sink_cpu / _med(runs, "messages") * 1000, _med(runs, "peak_rss_mb"), 0])
     for name, runs in results["send"].items():
         sink_cpu = _med(runs, "sink_cpu")
         rows.append([f"merge send, {name}", _rate(runs), _med(runs, "cpu"), sink_cpu,
@@ -359,20 +450,28 @@ def print_results(args: argparse.Namespace, results: dict) -> None:
         ["run", "messages/s", "sender CPU s", "sink CPU s", "sink ms/message", "peak RSS MB", "not sent"],
         rows,
     )
+    ratios = []
+    for sink_name in results["smtplib"]:
+        loop = _rate(results["smtplib"][sink_name])
+        limit = _rate(results["sink_limit"][sink_name])
+        for key, runs in results["send"].items():
+            if key.startswith(f"{sink_name}, "):
+                rate = _rate(runs)
+                ratios.append([f"merge send, {key}", rate, rate / loop, rate / limit])
+    print_table("Merge send against the smtplib loop and the sink limit of the same sink",
+                ["run", "messages/s", "times the smtplib loop", "share of the sink limit"], ratios)
     journal = results["journal"]
     print_table(
-        f"Journal writes alone for {args.count:,} messages (mark_sending + mark_done)",
-        ["mode", "µs/message", "messages/s"],
+        f"Journal writes alone for {args.count:,} messages",
+        ["calls", "µs/message", "messages/s"],
         [[name, _med(runs, "us_per_message"), _rate(runs)] for name, runs in journal.items()],
     )
-    small = results["memory"]["small"]
-    large = results["send"]["plain, 4 connections"] if "plain, 4 connections" in results["send"] else []
-    if large:
-        print_table(
-            "Peak RSS of a send with 4 connections by batch size",
-            ["recipients", "peak RSS MB"],
-            [[small[0]["messages"], small[0]["peak_rss_mb"]], [args.count, _med(large, "peak_rss_mb")]],
-        )
+    memory = [[size, runs[0]["messages"], runs[0]["peak_rss_mb"]] for size, runs in results["memory"].items()]
+    if "plain, 4 connections" in results["send"]:
+        large = results["send"]["plain, 4 connections"]
+        memory.append([args.count, _med(large, "messages"), _med(large, "peak_rss_mb")])
+    print_table("Peak RSS of a send with 4 connections (plain sink) by batch size",
+                ["recipients", "sent", "peak RSS MB"], memory)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,17 @@ States of a recipient row:
         process stopped during the send; the server may have accepted it.
     skipped: not sent on purpose: a suppressed address or a row that does not render.
 
+A sender claims rows in groups (``claim``): one transaction, and one disk
+sync, commits ``sending`` and the Message-ID for several rows before any of
+them goes out. Rows claimed but not sent when a send stops are put back to
+``queued`` (``release``); after a kill they read as ``unknown`` like any row
+left in ``sending``.
+
 The file uses WAL with ``synchronous=NORMAL``: a commit survives the process
 being killed (the case this journal is for). NOTE: after a power failure the
 last commits may be lost, so a row can go back from sent to sending and then
 read as unknown; it is never read as queued, because ``sending`` is committed
-before DATA with a full sync of the WAL (see ``mark_sending``).
+before DATA with a full sync of the WAL (see ``mark_sending`` and ``claim``).
 """
 
 from __future__ import annotations
@@ -377,6 +383,83 @@ class Journal:
             if durable:
                 self._db.execute("PRAGMA synchronous=NORMAL")
         return attempts
+
+    def claim(
+        self, merge_id: str, items: Iterable[tuple[int, str, str, str, str]], *, durable: bool = True,
+    ) -> dict[int, int]:
+        """Commit state ``sending`` for several rows at once; return the attempt number of each row claimed.
+
+        ``items`` holds (row, key, address, Message-ID, date). One transaction
+        covers them all, so one disk sync makes many rows safe to send. A row
+        that is not queued (sent, failed, unknown, skipped, or already being
+        sent) is left as it is and missing from the result. With ``durable``
+        the commit syncs the WAL, as in ``mark_sending``.
+        """
+        items = list(items)
+        if not items:
+            return {}
+        now = time.time()
+        durable = durable and not self._depth  # inside a batch, the batch decides
+        if durable:
+            self._db.execute("PRAGMA synchronous=FULL")
+        try:
+            with self.transaction() as db:
+                db.executemany(
+                    "INSERT INTO recipients (merge_id, row, key, address, state, message_id, date, attempts, queued_at,"
+                    " started_at) VALUES (?, ?, ?, ?, 'sending', ?, ?, 1, ?, ?) ON CONFLICT (merge_id, row) DO UPDATE"
+                    " SET state = 'sending', message_id = excluded.message_id, date = excluded.date,"
+                    " attempts = recipients.attempts + 1, started_at = excluded.started_at"
+                    " WHERE recipients.state = 'queued'",
+                    [(merge_id, row, key, address, message_id, date, now, now)
+                     for row, key, address, message_id, date in items],
+                )
+                wanted = {row: message_id for row, _, _, message_id, _ in items}
+                placeholders = ", ".join("?" * len(wanted))
+                found = db.execute(
+                    f"SELECT row, state, message_id, attempts FROM recipients WHERE merge_id = ? AND row IN ({placeholders})",
+                    [merge_id, *wanted],
+                ).fetchall()
+        finally:
+            if durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+        claimed = {row: attempts for row, state, message_id, attempts in found
+                   if state == SENDING and message_id == wanted[row]}
+        refused = sorted(set(wanted) - set(claimed))
+        if refused:
+            log.warning("Merge %s: row(s) %s are not queued, so they are not sent again",
+                        merge_id, ", ".join(map(str, refused)))
+        return claimed
+
+    def release(self, merge_id: str, rows: Iterable[int]) -> int:
+        """Put rows claimed for sending but never sent back to ``queued``, undoing their attempt; return how many.
+
+        Only rows in state ``sending`` change, so a row whose outcome was
+        recorded meanwhile keeps it.
+        """
+        with self.transaction() as db:
+            count = 0
+            for row in rows:
+                count += db.execute(
+                    "UPDATE recipients SET state = ?, message_id = '', date = '', attempts = MAX(attempts - 1, 0),"
+                    " started_at = NULL WHERE merge_id = ? AND row = ? AND state = ?",
+                    (QUEUED, merge_id, row, SENDING),
+                ).rowcount
+        if count:
+            log.info("Merge %s: %d row(s) claimed but not sent are queued again", merge_id, count)
+        return count
+
+    def mark_done_many(self, merge_id: str, outcomes: Iterable[tuple[int, str, str]]) -> None:
+        """Record several outcomes at once: (row, state, reply) each, as ``mark_done`` does for one."""
+        outcomes = list(outcomes)
+        now = time.time()
+        for _, state, _ in outcomes:
+            if state not in (SENT, FAILED, UNKNOWN, QUEUED):
+                raise ValueError(f"state {state!r} is not an outcome; use sent, failed, unknown or queued")
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE recipients SET state = ?, reply = ?, finished_at = ? WHERE merge_id = ? AND row = ?",
+                [(state, reply, None if state == QUEUED else now, merge_id, row) for row, state, reply in outcomes],
+            )
 
     def mark_done(self, merge_id: str, row: int, state: str, reply: str) -> None:
         """Record the outcome of a message: ``sent``, ``failed``, ``unknown``, or ``queued`` to retry it."""

@@ -164,3 +164,66 @@ def test_lock_refuses_second_holder(tmp_path):
             pass
     with jn.MergeLock(path, "20261205-1"):
         pass
+
+
+def test_claim_commits_many_rows_in_one_go(journal, tmp_path):
+    record = new_merge(journal, total=4)
+    journal.mark_sending(record.id, 2, "k2", "b@example.org", "<old2@example.com>", "date")
+    journal.mark_done(record.id, 2, jn.SENT, "250 OK")
+    journal.mark_sending(record.id, 3, "k3", "c@example.org", "<old3@example.com>", "date")
+    journal.mark_done(record.id, 3, jn.QUEUED, "451 later")
+
+    claimed = journal.claim(record.id, [(row, f"k{row}", f"{row}@example.org", f"<new{row}@example.com>", "date")
+                                        for row in (1, 2, 3, 4)])
+
+    assert claimed == {1: 1, 3: 2, 4: 1}
+    # Read back through a second connection: the claim is committed.
+    with jn.Journal(tmp_path / jn.JOURNAL_NAME) as other:
+        rows = {row.row: row for row in other.recipients(record.id)}
+    assert {number: rows[number].state for number in rows} == {1: "sending", 2: "sent", 3: "sending", 4: "sending"}
+    assert rows[1].message_id == "<new1@example.com>"
+    assert rows[2].message_id == "<old2@example.com>"
+    assert rows[3].message_id == "<new3@example.com>"
+    assert rows[4].started_at is not None
+
+
+def test_claimed_row_is_not_claimed_twice(journal):
+    record = new_merge(journal)
+    assert journal.claim(record.id, [(1, "k1", "a@example.org", "<m1@example.com>", "date")]) == {1: 1}
+
+    again = journal.claim(record.id, [(1, "k1", "a@example.org", "<m1b@example.com>", "date")], durable=False)
+
+    assert again == {}
+    assert journal.recipient(record.id, 1).message_id == "<m1@example.com>"
+    assert journal.recipient(record.id, 1).attempts == 1
+
+
+def test_release_puts_unsent_claims_back(journal):
+    record = new_merge(journal)
+    journal.claim(record.id, [(row, f"k{row}", f"{row}@example.org", f"<m{row}@example.com>", "date")
+                              for row in (1, 2)])
+    journal.mark_done(record.id, 2, jn.SENT, "250 OK")
+
+    assert journal.release(record.id, [1, 2]) == 1
+
+    first = journal.recipient(record.id, 1)
+    assert (first.state, first.attempts, first.message_id, first.started_at) == ("queued", 0, "", None)
+    assert journal.recipient(record.id, 2).state == "sent"
+    assert journal.recover(record.id) == []
+    assert journal.claim(record.id, [(1, "k1", "1@example.org", "<m1c@example.com>", "date")]) == {1: 1}
+
+
+def test_mark_done_many_records_each_outcome(journal):
+    record = new_merge(journal)
+    journal.claim(record.id, [(row, f"k{row}", f"{row}@example.org", f"<m{row}@example.com>", "date")
+                              for row in (1, 2, 3)])
+
+    journal.mark_done_many(record.id, [(1, jn.SENT, "250 OK"), (2, jn.FAILED, "550 no"), (3, jn.QUEUED, "451 later")])
+
+    rows = {row.row: row for row in journal.recipients(record.id)}
+    assert [(rows[n].state, rows[n].reply) for n in (1, 2, 3)] == [
+        ("sent", "250 OK"), ("failed", "550 no"), ("queued", "451 later")]
+    assert rows[1].finished_at is not None and rows[3].finished_at is None
+    with pytest.raises(ValueError, match="'sending' is not an outcome"):
+        journal.mark_done_many(record.id, [(3, jn.SENT, "250"), (1, jn.SENDING, "")])
+    assert journal.recipient(record.id, 3).state == "queued"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -338,3 +339,80 @@ def test_rejected_sender_stops_without_failing_rows(tmp_path, server, smtp):
     assert counts["failed"] == 0
     assert counts["sent"] == 0
     assert server.received == []
+
+
+def same_but_boundaries(first: bytes, second: bytes) -> bool:
+    pattern = re.compile(rb'boundary="([^"]+)"')
+    for found, other in zip(pattern.findall(first), pattern.findall(second)):
+        second = second.replace(other, found)
+    return first == second
+
+
+def test_lines_starting_with_a_dot_arrive_whole(tmp_path, server, smtp):
+    account = add_smtp_account(server)
+    folder = tmp_path / "dots"
+    folder.mkdir()
+    template = folder / "dots.md"
+    # A line that is only "." would end the message data early unless it is doubled on the wire.
+    template.write_text("From: Ana <ana@example.com>\nTo: {{ email }}\nSubject: Dots\n\n"
+                        "First line\n.\n.hidden {{ code }}\n..two dots\nLast line\n", encoding="utf-8")
+    data = folder / "people.csv"
+    data.write_text("email,code\n" + "".join(f"{address(n)},C{n}\n" for n in (1, 2, 3)), encoding="utf-8")
+    profile = default_profile().ensure()
+    merge = open_merge(template, data, profile=profile)
+    journal_file = jn.journal_path(profile.data_dir)
+    with jn.Journal(journal_file) as journal:
+        merge_id = journal.create_merge(kind=jn.KIND_SEND, merge_key=merge.merge_key, template=str(template),
+                                        data=str(data), account="work", options={}, total=3).id
+
+    _, progress = send_all(account, merge, journal_file, merge_id, smtp, connections=2)
+
+    assert progress[-1].sent == 3
+    rows = rows_by_address(journal_file, merge_id)
+    received = {item.rcpt_tos[0]: item.data for item in server.received}
+    for number in (1, 2, 3):
+        row = rows[address(number)]
+        expected = merge.render(number).as_bytes(row.message_id, row.date)
+        # Each rendering draws new MIME boundaries; apart from them the bytes are the same.
+        assert same_but_boundaries(received[address(number)], expected)
+        assert f"\r\nFirst line\r\n.\r\n.hidden C{number}\r\n..two dots\r\n".encode() in received[address(number)]
+
+
+def test_cancel_leaves_no_row_claimed(tmp_path, server, smtp):
+    account = add_smtp_account(server)
+    merge, journal_file, merge_id = start(tmp_path, 300)
+    send = MergeSend(account=account, merge=merge, journal_file=journal_file, merge_id=merge_id,
+                     options=SendOptions(**{**FAST, "connections": 4}), smtp=smtp)
+
+    for progress in send.run():
+        if progress.sent >= 20 and not send._cancelled.is_set():
+            send.cancel()
+    assert progress.state == "stopped"
+
+    rows = rows_by_address(journal_file, merge_id)
+    counts = received_counts(server)
+    assert {row.state for row in rows.values()} <= {"sent", "queued"}
+    assert {name for name, row in rows.items() if row.state == "sent"} == set(counts)
+    assert all(count == 1 for count in counts.values())
+    for row in rows.values():
+        if row.state == "queued":
+            assert (row.attempts, row.message_id) == (0, ""), row
+    send_all(account, merge, journal_file, merge_id, smtp, connections=4)
+    assert received_counts(server) == {address(number): 1 for number in range(1, 301)}
+
+
+def test_rate_limit_claims_no_row_ahead(tmp_path, server, smtp):
+    account = add_smtp_account(server)
+    merge, journal_file, merge_id = start(tmp_path, 8)
+    send = MergeSend(account=account, merge=merge, journal_file=journal_file, merge_id=merge_id,
+                     options=SendOptions(**{**FAST, "connections": 2, "rate": Rate(per_minute=300)}), smtp=smtp)
+
+    most_sending = 0
+    with jn.Journal(journal_file) as reader:
+        for progress in send.run():
+            most_sending = max(most_sending, reader.counts(merge_id)["sending"])
+    assert progress.sent == 8
+    # One message every 0.2 s: a row is claimed when the limiter lets it go, not seconds ahead.
+    assert most_sending <= 1
+    rows = rows_by_address(journal_file, merge_id)
+    assert all(row.finished_at - row.started_at < 0.19 for row in rows.values())
