@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 PROGRESS_MIN_MESSAGES = 500
 # How long the result of a finished send stays next to the status message.
 DONE_SHOWN_MS = 5000
-# Moves of at least this many messages change the store on a worker, so the list changes at once.
+# Bulk changes of at least this many messages change the store on a worker, so the list changes at once.
 BACKGROUND_MIN_MESSAGES = 2000
 # The name of a background move's count in its bulk record, as the window's own bulk actions name it.
 _COUNT_NAMES = {"archive": "archived"}

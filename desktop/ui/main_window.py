@@ -983,7 +983,7 @@ class MainWindow(QMainWindow):
             self.rule_commands.undo()
             return
         if not self.bulk_sender.store_queue.is_busy():
-            # With changes still queued, the bulk action to undo is not stored yet; the list follows the commit.
+            # With changes still queued, the bulk action to undo is not stored yet, so the list follows the commit.
             self._show_undo_at_once()
         self.bulk_sender.store_queue.undo()
         self.status_panel.show_message(self.tr("Undoing…"))
