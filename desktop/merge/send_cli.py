@@ -179,6 +179,8 @@ def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, 
     if not account.smtp_host:
         print(f"sluice merge: Account {account.name!r} has no SMTP server; set smtp_host in config.toml.", file=sys.stderr)
         return EXIT_FAILED
+    if copies:
+        copies = _account_wants_copies(profile, account)
     with ExitStack() as stack:
         copier = SentCopier(profile, account) if copies else None
         if copier is not None:
@@ -210,6 +212,19 @@ def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, 
         print(f"Stopped: {final.note}. Continue with: sluice merge resume {record.id}")
     print(f"Report: {report}")
     return EXIT_OK if final is not None and final.state == jn.FINISHED else EXIT_FAILED
+
+
+def _account_wants_copies(profile, account) -> bool:
+    """Apply the account's sent_copy setting: never, always, or auto (not where the server files sent mail)."""
+    from desktop.compose.sending import wants_sent_copy
+    from desktop.store import Store
+
+    with Store(profile.store_file) as store:
+        wanted = wants_sent_copy(account, store)
+    if not wanted:
+        print(f"No Sent copies: account {account.name!r} has sent_copy = {account.sent_copy!r}"
+              + (" and its server files sent mail itself." if account.sent_copy == "auto" else "."))
+    return wanted
 
 
 def _run_with_signals(send: MergeSend) -> Progress | None:

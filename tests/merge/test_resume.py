@@ -234,3 +234,24 @@ def test_sent_copies_reach_dovecot(tmp_path, server, capsys, dovecot_server, ima
     with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
         rows = journal.recipients(only_merge().id)
     assert [row.copied for row in rows] == [True, True, True, True, False, True]
+
+
+@pytest.mark.dovecot
+def test_account_setting_turns_off_sent_copies(tmp_path, server, capsys, dovecot_server, imap_user, direct_client):
+    code = run(capsys, "account", "add", ACCOUNT, "--imap-host", dovecot_server.host, "--imap-port",
+               str(dovecot_server.port), "--security", "none", "--user", imap_user.name, "--password-command",
+               f"printf %s {imap_user.password}", "--smtp-host", server.host, "--smtp-port", str(server.port),
+               "--smtp-security", "none", "--address", "ana@example.com")[0]
+    assert code == 0
+    config_file = default_profile().config_file
+    config_file.write_text(config_file.read_text() + 'sent_copy = "never"\n')
+    assert run(capsys, "sync", "--quiet")[0] == 0
+    template, data = write_merge(tmp_path / "m", 3)
+
+    code, out, err = run(capsys, "merge", "send", str(template), str(data), "--account", ACCOUNT)
+
+    assert code == 0, err
+    assert "No Sent copies: account" in out
+    assert len(server.received) == 3
+    direct_client.select_folder("Sent", readonly=True)
+    assert direct_client.search("ALL") == []
