@@ -94,11 +94,17 @@ class ComposeCommands(QObject):
             return None
         return self.open_draft(draft)
 
-    def open_draft(self, draft: Draft, slot: DraftSlot | None = None) -> ComposerWindow:
-        """Open a composer on ``draft`` (continuing the local draft of ``slot``, if given)."""
+    def open_draft(self, draft: Draft, slot: DraftSlot | None = None, *,
+                   remind_days: float | None = None) -> ComposerWindow:
+        """Open a composer on ``draft`` (continuing the local draft of ``slot``, if given).
+
+        ``remind_days`` ticks "Remind me if no reply" with that many days, as it was when the message was sent.
+        """
         # Addresses seen since the last look (a sync, a send) are offered too.
         self.service.load_contacts()
         composer = ComposerWindow(self.service, draft, self._keymap(), slot)
+        if remind_days:
+            composer.set_reminder(remind_days)
         composer.sent.connect(self._on_composer_sent)
         composer.closed_with_draft.connect(self._status.show_message)
         composer.closed.connect(lambda window=composer: self._forget(window))
@@ -144,7 +150,7 @@ class ComposeCommands(QObject):
         if entry.send_at <= time.time():
             self._status.show_message(self.tr("Sending %1…").replace("%1", subject))
             return
-        self.undo_bar.offer(PendingSend(entry.id, entry.draft_id, entry.send_at, entry.subject))
+        self.undo_bar.offer(PendingSend(entry.id, entry.draft_id, entry.send_at, entry.subject, entry.remind_days))
         self._status.show_message(self.tr("%1 is in the outbox.").replace("%1", subject))
 
     def can_undo_send(self) -> bool:
@@ -169,7 +175,7 @@ class ComposeCommands(QObject):
             except OutboxError as error:
                 self._report_error(str(error))
                 return True
-            self.open_draft(draft, DraftSlot(pending.draft_id))
+            self.open_draft(draft, DraftSlot(pending.draft_id), remind_days=pending.remind_days)
         return True
 
     @Slot(object)
@@ -219,4 +225,4 @@ class ComposeCommands(QObject):
             self._report_error(self.tr("Outbox entry %1 is being sent, so it cannot be edited.")
                                .replace("%1", str(entry.id)))
             return
-        self.open_draft(draft, DraftSlot(entry.draft_id))
+        self.open_draft(draft, DraftSlot(entry.draft_id), remind_days=entry.remind_days)

@@ -98,6 +98,7 @@ class PendingSend:
     draft_id: int | None
     send_at: float
     subject: str
+    remind_days: float | None = None
 
 
 class SendUndoBar(QWidget):

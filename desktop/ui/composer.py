@@ -312,6 +312,11 @@ class ComposerWindow(QMainWindow):
         remind = float(self.remind_days.value()) if self.remind_box.isChecked() else None
         self.service.send(draft, self.slot, send_at=send_at, remind_days=remind)
 
+    def set_reminder(self, days: float) -> None:
+        """Tick "Remind me if no reply" with ``days`` (rounded to whole days, within the box's range)."""
+        self.remind_days.setValue(max(self.remind_days.minimum(), min(self.remind_days.maximum(), round(days))))
+        self.remind_box.setChecked(True)
+
     @Slot()
     def save_draft(self) -> None:
         """Save the draft locally and to the Drafts folder now."""

@@ -182,6 +182,8 @@ def test_undo_within_delay_sends_nothing_and_reopens(qtbot, window: MainWindow, 
     composer = _composer(qtbot, window)
     qtbot.keyClicks(composer.to_field, "zed@example.org")
     composer.subject_field.setText("Take this back")
+    composer.remind_box.setChecked(True)
+    composer.remind_days.setValue(3)
     composer.body.setFocus()
     chord(qtbot, composer.body, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: window.compose_commands.undo_bar.isVisible(), timeout=WAIT_MS)
@@ -193,6 +195,8 @@ def test_undo_within_delay_sends_nothing_and_reopens(qtbot, window: MainWindow, 
     reopened = _composer(qtbot, window)
     assert reopened.subject_field.text() == "Take this back"
     assert reopened.to_field.text() == "zed@example.org"
+    assert reopened.remind_box.isChecked()
+    assert reopened.remind_days.value() == 3
     assert window.compose_commands.service.outbox.entry(entry_id) is None
     # Well past the original send time: the server still has nothing.
     qtbot.wait(3500)
@@ -341,6 +345,8 @@ def test_send_later_waits_in_outbox(qtbot, window: MainWindow, smtp_server) -> N
     view.edit_button.click()
     reopened = _composer(qtbot, window)
     assert reopened.subject_field.text() == "Tomorrow"
+    assert reopened.remind_box.isChecked()
+    assert reopened.remind_days.value() == 4
     assert service.entries() == []
     assert smtp_server.received == []
     view.close()
