@@ -1,4 +1,4 @@
-"""Profiles with known messages for the window tests.
+"""Profiles with known messages, and the opened main window, for the window tests.
 
 The builders write through the store's own API (``insert_messages``) and
 index through ``update_index``, the same path that sync and the demo take.
@@ -11,12 +11,21 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import base64
+import http.server
+import shlex
+import shutil
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+
+from PySide6.QtCore import QObject, QUrl, Slot
+from PySide6.QtWidgets import QApplication
 
 from desktop.config import Account, Config, load_config, save_config
 from desktop.index import SearchIndex
@@ -24,6 +33,7 @@ from desktop.index.builder import update_index
 from desktop.mail.parse import Summary, parse_summary
 from desktop.paths import Profile, profile_at
 from desktop.store import SEEN, NewMessage, Store
+from desktop.ui.main_window import MainWindow
 
 # The offscreen platform warns about this on every shown top-level window;
 # it is harmless, so the tests that show windows ignore it.
@@ -84,12 +94,24 @@ DEFAULT_SAMPLES = [
 ]
 
 
+def local_profile(home: Path, account: str = ACCOUNT) -> Profile:
+    """Create an empty profile whose config has one local account named ``account``."""
+    profile = profile_at(home).ensure()
+    save_config(Config(accounts={account: Account(name=account, kind="local")}), profile.config_file)
+    return profile
+
+
+def copy_profile(source_home: Path, home: Path) -> Profile:
+    """Copy the profile at ``source_home`` to ``home``, so a test can change a profile built once per module."""
+    shutil.copytree(source_home, home)
+    return profile_at(home)
+
+
 def build_profile(home: Path, samples: list[SampleMessage] | None = None, *, with_account: bool = True) -> Profile:
     """Create a profile with a local account holding ``samples``, stored and indexed."""
-    profile = profile_at(home).ensure()
     if not with_account:
-        return profile
-    save_config(Config(accounts={ACCOUNT: Account(name=ACCOUNT, kind="local")}), profile.config_file)
+        return profile_at(home).ensure()
+    profile = local_profile(home)
     chosen = DEFAULT_SAMPLES if samples is None else samples
     with Store(profile.store_file) as store:
         account_id = store.ensure_account(ACCOUNT, "local")
@@ -161,3 +183,90 @@ def add_unreachable_account(profile: Profile, name: str = "offline") -> int:
                                     password_command="echo not-a-real-password")
     save_config(config, profile.config_file)
     return port
+
+
+def server_profile(home: Path, dovecot_server, imap_user, account_name: str) -> Profile:
+    """Create a profile whose one IMAP account ``account_name`` logs in to the test Dovecot as ``imap_user``."""
+    profile = profile_at(home).ensure()
+    account = Account(name=account_name, imap_host=dovecot_server.host, imap_port=dovecot_server.port,
+                      security="none", user=imap_user.name,
+                      password_command=f"echo {shlex.quote(imap_user.password)}")
+    save_config(Config(accounts={account_name: account}), profile.config_file)
+    return profile
+
+
+def discard_rule_edits(main: MainWindow) -> None:
+    """Mark the rule editor's text unmodified, so closing the window at the end of a test shows no save prompt."""
+    if main.rule_commands.editor is not None:
+        main.rule_commands.editor.text_edit.document().setModified(False)
+
+
+def activate(qtbot, widget) -> None:
+    """Make ``widget`` the active window and wait until Qt reports it so."""
+    widget.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is widget, timeout=2000)
+
+
+def open_main_window(qtbot, profile: Profile, *, size: tuple[int, int] = (1200, 800),
+                     before_close=None) -> MainWindow:
+    """Show a main window on ``profile``, sized ``size``, and wait until it is the active window.
+
+    ``before_close`` runs on the window before pytest-qt closes it at the end of the test.
+    """
+    main = MainWindow(profile)
+    if before_close is None:
+        qtbot.addWidget(main)
+    else:
+        qtbot.addWidget(main, before_close_func=before_close)
+    main.resize(*size)
+    main.show()
+    qtbot.waitExposed(main)
+    activate(qtbot, main)
+    return main
+
+
+class PixelHandler(http.server.BaseHTTPRequestHandler):
+    """Serves the test PNG for every GET and records each request's path in ``requests``."""
+
+    requests: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        type(self).requests.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(PIXEL_PNG)))
+        self.end_headers()
+        self.wfile.write(PIXEL_PNG)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the signature http.server uses
+        pass
+
+
+@contextmanager
+def serve_pixel(thread_name: str) -> Iterator[str]:
+    """Run an HTTP server on 127.0.0.1 with ``PixelHandler`` and yield its base URL.
+
+    ``PixelHandler.requests`` starts empty, so a test reads only its own requests there.
+    """
+    PixelHandler.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PixelHandler)
+    thread = threading.Thread(target=server.serve_forever, name=thread_name, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+class UrlRecorder(QObject):
+    """Receives the URLs QDesktopServices would hand to the desktop, for the schemes it is set up for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[QUrl] = []
+
+    @Slot(QUrl)
+    def handle(self, url: QUrl) -> None:
+        self.urls.append(QUrl(url))

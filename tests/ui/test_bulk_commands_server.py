@@ -11,7 +11,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import shlex
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -19,13 +18,12 @@ import pytest
 from imapclient import IMAPClient
 from PySide6.QtWidgets import QApplication
 
-from desktop.config import Account, Config, save_config
-from desktop.paths import Profile, profile_at
+from desktop.paths import Profile
 from desktop.store import Store
 from desktop.ui.main_window import MainWindow
-from tests.ui.fixtures_ui import OFFSCREEN_NOISE
+from tests.ui.fixtures_ui import OFFSCREEN_NOISE, server_profile
 from tests.ui.test_keys import press
-from tests.ui.test_keys_server import SYNC_TIMEOUT_MS, _send_journal
+from tests.ui.test_keys_server import _send_journal, open_synced_window
 
 pytestmark = [pytest.mark.dovecot, pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)]
 
@@ -57,10 +55,7 @@ def profile(tmp_path: Path, imap_user, dovecot_server, direct_client: IMAPClient
     direct_client.create_folder("Projects")
     for number in range(MESSAGE_COUNT):
         direct_client.append("INBOX", _message(number))
-    profile = profile_at(tmp_path / "profile").ensure()
-    account = Account(name=ACCOUNT, imap_host=dovecot_server.host, imap_port=dovecot_server.port, security="none",
-                      user=imap_user.name, password_command=f"echo {shlex.quote(imap_user.password)}")
-    save_config(Config(accounts={ACCOUNT: account}), profile.config_file)
+    profile = server_profile(tmp_path / "profile", dovecot_server, imap_user, ACCOUNT)
     profile.rules_dir.mkdir(parents=True, exist_ok=True)
     (profile.rules_dir / "10-tag.toml").write_text(RULE_FILE, encoding="utf-8")
     return profile
@@ -68,17 +63,7 @@ def profile(tmp_path: Path, imap_user, dovecot_server, direct_client: IMAPClient
 
 @pytest.fixture
 def window(qtbot, profile: Profile) -> MainWindow:
-    main = MainWindow(profile)
-    qtbot.addWidget(main)
-    main.resize(1200, 800)
-    main.show()
-    qtbot.waitExposed(main)
-    main.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is main, timeout=2000)
-    main.message_view.setFocus()
-    with qtbot.waitSignal(main.sync_finished, timeout=SYNC_TIMEOUT_MS) as finished:
-        press(qtbot, main.message_view, "Ctrl+r")
-    assert finished.args == [True]
+    main = open_synced_window(qtbot, profile)
     assert main.message_model.rowCount() == MESSAGE_COUNT
     return main
 

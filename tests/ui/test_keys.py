@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
 
 from desktop.commands import COMMANDS, COMMANDS_BY_NAME
 from desktop.keymap import load_default_keymap, split_key
 from desktop.paths import Profile
 from desktop.store import FLAGGED, SEEN, Store
 from desktop.ui.main_window import MainWindow
-from tests.ui.fixtures_ui import ACCOUNT, OFFSCREEN_NOISE, build_profile, index_profile
+from tests.ui.fixtures_ui import ACCOUNT, OFFSCREEN_NOISE, build_profile, index_profile, open_main_window
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
 
@@ -64,17 +63,6 @@ def _stored(profile: Profile, message_id: int):
         return store.message(message_id)
 
 
-def _open_window(qtbot, profile: Profile) -> MainWindow:
-    main = MainWindow(profile)
-    qtbot.addWidget(main)
-    main.resize(1200, 800)
-    main.show()
-    qtbot.waitExposed(main)
-    main.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is main, timeout=2000)
-    return main
-
-
 @pytest.fixture
 def profile(tmp_path: Path) -> Profile:
     profile = build_profile(tmp_path / "profile")
@@ -85,7 +73,7 @@ def profile(tmp_path: Path) -> Profile:
 
 @pytest.fixture
 def window(qtbot, profile: Profile) -> MainWindow:
-    return _open_window(qtbot, profile)
+    return open_main_window(qtbot, profile)
 
 
 def _select_row(qtbot, window: MainWindow, row: int) -> int:
@@ -221,7 +209,7 @@ def test_e_archives_and_z_undoes(qtbot, window: MainWindow, profile: Profile) ->
 
 def test_archive_without_archive_folder_explains(qtbot, tmp_path: Path) -> None:
     profile = build_profile(tmp_path / "plain")
-    window = _open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     message_id = _select_row(qtbot, window, 0)
 
     press(qtbot, window.message_view, "e")
@@ -409,7 +397,7 @@ def test_unbound_sequence_is_reported(qtbot, window: MainWindow) -> None:
 
 def test_profile_keys_override_defaults(qtbot, profile: Profile) -> None:
     (profile.config_dir / "keys.toml").write_text('[list]\narchive = "y"\n', encoding="utf-8")
-    window = _open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     message_id = _select_row(qtbot, window, 0)
 
     press(qtbot, window.message_view, "e")
@@ -424,7 +412,7 @@ def test_invalid_bindings_reported_in_status(qtbot, profile: Profile, caplog: py
     path = profile.config_dir / "keys.toml"
     path.write_text('[list]\n# mine\narchve = "y"\ndelete = "g"\n', encoding="utf-8")
 
-    window = _open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
 
     message = window.status_panel.message()
     assert message.startswith("2 problem(s) in the key bindings; the default keys stay in force")
@@ -500,7 +488,7 @@ def test_palette_finds_label(qtbot, tmp_path: Path) -> None:
         labelled = store.message_ids([store.folder_by_name(ACCOUNT, "INBOX").id])[0]
         store.change_flags([labelled], add=["project-x", "$Forwarded"])
         index_profile(profile, store)
-    window = _open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
 
     window.message_view.setFocus()
     press(qtbot, window.message_view, "g l")

@@ -13,7 +13,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import shlex
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -22,13 +21,12 @@ import pytest
 from imapclient import IMAPClient
 from PySide6.QtWidgets import QApplication
 
-from desktop.config import Account, Config, save_config
 from desktop.keymap import load_default_keymap
-from desktop.paths import Profile, profile_at
+from desktop.paths import Profile
 from desktop.store import Store
 from desktop.ui.main_window import MainWindow
 from desktop.ui.message_list import SENDER
-from tests.ui.fixtures_ui import OFFSCREEN_NOISE
+from tests.ui.fixtures_ui import OFFSCREEN_NOISE, open_main_window, server_profile
 from tests.ui.test_keys import press
 
 pytestmark = [pytest.mark.dovecot, pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)]
@@ -64,27 +62,22 @@ def profile(tmp_path: Path, imap_user, dovecot_server, direct_client: IMAPClient
     """Put six unread messages into the server's INBOX and configure an account for them."""
     for number, subject in enumerate(SUBJECTS):
         direct_client.append("INBOX", _message(number, subject))
-    profile = profile_at(tmp_path / "profile").ensure()
-    account = Account(name=ACCOUNT, imap_host=dovecot_server.host, imap_port=dovecot_server.port, security="none",
-                      user=imap_user.name, password_command=f"echo {shlex.quote(imap_user.password)}")
-    save_config(Config(accounts={ACCOUNT: account}), profile.config_file)
-    return profile
+    return server_profile(tmp_path / "profile", dovecot_server, imap_user, ACCOUNT)
 
 
-@pytest.fixture
-def window(qtbot, profile: Profile) -> MainWindow:
-    """Open the window on the account and sync it with Ctrl+R."""
-    main = MainWindow(profile)
-    qtbot.addWidget(main)
-    main.resize(1200, 800)
-    main.show()
-    qtbot.waitExposed(main)
-    main.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is main, timeout=2000)
+def open_synced_window(qtbot, profile: Profile) -> MainWindow:
+    """Open the window on the profile's IMAP account and sync it with Ctrl+R."""
+    main = open_main_window(qtbot, profile)
     main.message_view.setFocus()
     with qtbot.waitSignal(main.sync_finished, timeout=SYNC_TIMEOUT_MS) as finished:
         press(qtbot, main.message_view, "Ctrl+r")
     assert finished.args == [True]
+    return main
+
+
+@pytest.fixture
+def window(qtbot, profile: Profile) -> MainWindow:
+    main = open_synced_window(qtbot, profile)
     assert main.message_model.rowCount() == len(SUBJECTS)
     return main
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
 
 from desktop.index import SearchIndex
 from desktop.paths import Profile
@@ -20,7 +19,7 @@ from desktop.store import Store
 from desktop.store.lanes import ALL_LANES, NO_LANE
 from desktop.ui.main_window import MainWindow
 from desktop.ui.message_list import SUBJECT
-from tests.ui.fixtures_ui import ACCOUNT, OFFSCREEN_NOISE, SampleMessage, build_profile
+from tests.ui.fixtures_ui import ACCOUNT, OFFSCREEN_NOISE, SampleMessage, build_profile, open_main_window
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
 
@@ -78,14 +77,7 @@ def profile(tmp_path: Path) -> Profile:
 
 @pytest.fixture
 def window(qtbot, profile: Profile) -> MainWindow:
-    main = MainWindow(profile)
-    qtbot.addWidget(main)
-    main.resize(1200, 800)
-    main.show()
-    qtbot.waitExposed(main)
-    main.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is main, timeout=2000)
-    return main
+    return open_main_window(qtbot, profile)
 
 
 def _inbox_id(profile: Profile) -> int:

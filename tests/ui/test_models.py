@@ -15,20 +15,17 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QAbstractItemModel, Qt
-from PySide6.QtWidgets import QApplication
 
-from desktop.config import Account, Config, save_config
 from desktop.demo import import_messages
 from desktop.index import SearchIndex
 from desktop.mail.parse import parse_summary
 from desktop.mailgen import generate
-from desktop.paths import Profile, profile_at
+from desktop.paths import Profile
 from desktop.rules.engine import plan_rules
 from desktop.rules.loader import load_rules
 from desktop.store import FLAGGED, SEEN, NewMessage, Store
@@ -37,7 +34,14 @@ from desktop.ui.folder_tree import FOLDER_IDS_ROLE, FolderTreeModel
 from desktop.ui.main_window import MainWindow
 from desktop.ui.message_list import MARKERS, SENDER, MessageListModel
 from desktop.ui.rule_preview import COUNT, RulePreviewModel
-from tests.ui.fixtures_ui import OFFSCREEN_NOISE, index_profile
+from tests.ui.fixtures_ui import (
+    OFFSCREEN_NOISE,
+    copy_profile,
+    discard_rule_edits,
+    index_profile,
+    local_profile,
+    open_main_window,
+)
 from tests.ui.test_keys import press
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE, "This plugin does not support raise()")
@@ -80,8 +84,7 @@ actionz = [{ mark = "read" }]
 def generated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build once a profile with a generated mailbox: conversations, lists, attachments, indexed."""
     home = tmp_path_factory.mktemp("models") / "profile"
-    profile = profile_at(home).ensure()
-    save_config(Config(accounts={ACCOUNT: Account(name=ACCOUNT, kind="local")}), profile.config_file)
+    profile = local_profile(home, ACCOUNT)
     (profile.rules_dir / "10-models.toml").write_text(RULES, encoding="utf-8")
     with Store(profile.store_file) as store:
         import_messages(store, ACCOUNT, generate(MESSAGE_COUNT, seed=SEED))
@@ -91,9 +94,7 @@ def generated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def profile(generated_home: Path, tmp_path: Path) -> Profile:
-    home = tmp_path / "profile"
-    shutil.copytree(generated_home, home)
-    return profile_at(home)
+    return copy_profile(generated_home, tmp_path / "profile")
 
 
 @pytest.fixture
@@ -102,21 +103,9 @@ def store(profile: Profile):
         yield opened
 
 
-def _discard_rule_edits(main: MainWindow) -> None:
-    if main.rule_commands.editor is not None:
-        main.rule_commands.editor.text_edit.document().setModified(False)
-
-
 @pytest.fixture
 def window(qtbot, profile: Profile) -> MainWindow:
-    main = MainWindow(profile)
-    qtbot.addWidget(main, before_close_func=_discard_rule_edits)
-    main.resize(1200, 800)
-    main.show()
-    qtbot.waitExposed(main)
-    main.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is main, timeout=2000)
-    return main
+    return open_main_window(qtbot, profile, before_close=discard_rule_edits)
 
 
 Check = Callable[[QAbstractItemModel], None]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCharFormat
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from desktop.config import load_config, save_config
 from desktop.index import SearchIndex
@@ -22,7 +22,7 @@ from desktop.store import SEEN, Store
 from desktop.ui.main_window import MainWindow
 from desktop.ui.rule_editor import RuleEditor, rule_from_message
 from desktop.ui.rule_preview import ACTIONS, COUNT, RULE, SAMPLES, RulePreviewModel
-from tests.ui.fixtures_ui import ACCOUNT, OFFSCREEN_NOISE, build_profile
+from tests.ui.fixtures_ui import ACCOUNT, OFFSCREEN_NOISE, activate, build_profile, discard_rule_edits, open_main_window
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE, "This plugin does not support raise()")
 
@@ -59,26 +59,9 @@ def profile(tmp_path: Path) -> Profile:
     return profile
 
 
-def _discard_rule_edits(main: MainWindow) -> None:
-    # Closing the window would ask whether to save the edited text. The tests discard it.
-    if main.rule_commands.editor is not None:
-        main.rule_commands.editor.text_edit.document().setModified(False)
-
-
 @pytest.fixture
 def window(qtbot, profile: Profile) -> MainWindow:
-    main = MainWindow(profile)
-    qtbot.addWidget(main, before_close_func=_discard_rule_edits)
-    main.resize(1200, 800)
-    main.show()
-    qtbot.waitExposed(main)
-    _activate(qtbot, main)
-    return main
-
-
-def _activate(qtbot, main: MainWindow) -> None:
-    main.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is main, timeout=2000)
+    return open_main_window(qtbot, profile, before_close=discard_rule_edits)
 
 
 @pytest.fixture
@@ -357,7 +340,7 @@ def test_apply_then_ctrl_z_restores_store(qtbot, window: MainWindow, profile: Pr
     )
     assert "Weekly newsletter" not in [window.message_model.message(row).subject for row in range(window.message_model.rowCount())]
 
-    _activate(qtbot, window)
+    activate(qtbot, window)
     window.message_view.setFocus()
     with qtbot.waitSignal(window.rule_commands.store_changed, timeout=10_000):
         qtbot.keyClick(window.message_view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
@@ -414,7 +397,7 @@ def test_undo_works_after_restart(qtbot, window: MainWindow, profile: Profile) -
     qtbot.addWidget(reopened)
     reopened.show()
     qtbot.waitExposed(reopened)
-    _activate(qtbot, reopened)
+    activate(qtbot, reopened)
     reopened.message_view.setFocus()
     with qtbot.waitSignal(reopened.rule_commands.store_changed, timeout=10_000):
         qtbot.keyClick(reopened.message_view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)

@@ -6,7 +6,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,14 +13,13 @@ import pytest
 from PySide6.QtCore import QLocale, QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QStyle
 
-from desktop.config import Account, Config, save_config
 from desktop.mail.parse import Summary
-from desktop.paths import Profile, profile_at
+from desktop.paths import Profile
 from desktop.store import SEEN, NewMessage, Store
 from desktop.ui.main_window import MainWindow
 from desktop.ui.message_list import MARKERS, PAGE_SIZE
 from desktop.ui.selection import MOVE_CONFIRM_THRESHOLD
-from tests.ui.fixtures_ui import ACCOUNT, OFFSCREEN_NOISE, START, index_profile
+from tests.ui.fixtures_ui import ACCOUNT, OFFSCREEN_NOISE, START, copy_profile, index_profile, local_profile, open_main_window
 from tests.ui.test_keys import press
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
@@ -51,8 +49,7 @@ def _generated(uid: int) -> NewMessage:
 def generated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build once a profile with 2,000 indexed messages in INBOX and an empty Archive folder."""
     home = tmp_path_factory.mktemp("select") / "profile"
-    profile = profile_at(home).ensure()
-    save_config(Config(accounts={ACCOUNT: Account(name=ACCOUNT, kind="local")}), profile.config_file)
+    profile = local_profile(home, ACCOUNT)
     with Store(profile.store_file) as store:
         account_id = store.ensure_account(ACCOUNT, "local")
         inbox = store.upsert_folder(account_id, "INBOX", delimiter="/")
@@ -64,9 +61,7 @@ def generated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def profile(generated_home: Path, tmp_path: Path) -> Profile:
-    home = tmp_path / "profile"
-    shutil.copytree(generated_home, home)
-    return profile_at(home)
+    return copy_profile(generated_home, tmp_path / "profile")
 
 
 @pytest.fixture
@@ -80,13 +75,7 @@ def us_locale():
 
 @pytest.fixture
 def window(qtbot, profile: Profile, us_locale) -> MainWindow:
-    main = MainWindow(profile)
-    qtbot.addWidget(main)
-    main.resize(1200, 800)
-    main.show()
-    qtbot.waitExposed(main)
-    main.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is main, timeout=2000)
+    main = open_main_window(qtbot, profile)
     main.message_view.setFocus()
     return main
 

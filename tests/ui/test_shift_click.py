@@ -6,21 +6,19 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import shutil
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QApplication, QStyle
+from PySide6.QtWidgets import QStyle
 
-from desktop.config import Account, Config, save_config
 from desktop.demo import import_messages
 from desktop.mailgen import generate
-from desktop.paths import Profile, profile_at
+from desktop.paths import Profile
 from desktop.store import Store
 from desktop.ui.main_window import MainWindow
 from desktop.ui.message_list import MARKERS, SUBJECT, MessageListModel
-from tests.ui.fixtures_ui import OFFSCREEN_NOISE, index_profile
+from tests.ui.fixtures_ui import OFFSCREEN_NOISE, copy_profile, index_profile, local_profile, open_main_window
 from tests.ui.test_keys import press
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
@@ -35,8 +33,7 @@ NO_MODIFIER = Qt.KeyboardModifier.NoModifier
 def generated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build once a profile with 300 generated messages, conversations among them, and an Archive folder."""
     home = tmp_path_factory.mktemp("clicks") / "profile"
-    profile = profile_at(home).ensure()
-    save_config(Config(accounts={ACCOUNT: Account(name=ACCOUNT, kind="local")}), profile.config_file)
+    profile = local_profile(home, ACCOUNT)
     with Store(profile.store_file) as store:
         import_messages(store, ACCOUNT, generate(300, seed=7))
         index_profile(profile, store)
@@ -45,20 +42,12 @@ def generated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def profile(generated_home: Path, tmp_path: Path) -> Profile:
-    home = tmp_path / "profile"
-    shutil.copytree(generated_home, home)
-    return profile_at(home)
+    return copy_profile(generated_home, tmp_path / "profile")
 
 
 @pytest.fixture
 def window(qtbot, profile: Profile) -> MainWindow:
-    main = MainWindow(profile)
-    qtbot.addWidget(main)
-    main.resize(1200, 900)
-    main.show()
-    qtbot.waitExposed(main)
-    main.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is main, timeout=2000)
+    main = open_main_window(qtbot, profile, size=(1200, 900))
     main.message_view.setFocus()
     return main
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
 
 from desktop.index import SearchIndex
 from desktop.paths import Profile
@@ -18,7 +17,7 @@ from desktop.store import FLAGGED, SEEN, Store
 from desktop.ui.folder_tree import FOLDER_IDS_ROLE, NAME_ROLE
 from desktop.ui.main_window import MainWindow
 from desktop.ui.message_list import FOLDER, SUBJECT
-from tests.ui.fixtures_ui import ACCOUNT, OFFSCREEN_NOISE, build_profile
+from tests.ui.fixtures_ui import ACCOUNT, OFFSCREEN_NOISE, build_profile, open_main_window
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
 
@@ -30,14 +29,7 @@ def profile(tmp_path: Path) -> Profile:
 
 @pytest.fixture
 def window(qtbot, profile: Profile) -> MainWindow:
-    main = MainWindow(profile)
-    qtbot.addWidget(main)
-    main.resize(1200, 800)
-    main.show()
-    qtbot.waitExposed(main)
-    main.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is main, timeout=2000)
-    return main
+    return open_main_window(qtbot, profile)
 
 
 def _folder_id(profile: Profile, name: str) -> int:

@@ -6,15 +6,13 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import http.server
 import stat
-import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QObject, QPoint, Qt, QUrl, Slot
+from PySide6.QtCore import QPoint, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QImage, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
@@ -24,41 +22,27 @@ from desktop.remote_content import allow_list_path, load_allow_list
 from desktop.store import NewMessage, Store
 from desktop.ui.main_window import MainWindow
 from desktop.ui.reader import PLAIN, SANITISED, ReaderPane, plain_text_html
-from tests.ui.fixtures_ui import ACCOUNT, OFFSCREEN_NOISE, PIXEL_PNG, SampleMessage, build_profile
+from tests.ui.fixtures_ui import (
+    ACCOUNT,
+    OFFSCREEN_NOISE,
+    PIXEL_PNG,
+    PixelHandler,
+    SampleMessage,
+    UrlRecorder,
+    build_profile,
+    serve_pixel,
+)
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
 
 IMAGE = QTextDocument.ResourceType.ImageResource
 
 
-class _PixelHandler(http.server.BaseHTTPRequestHandler):
-    """Serves the test PNG for every GET and counts the requests."""
-
-    requests: list[str] = []
-
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-        type(self).requests.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(PIXEL_PNG)))
-        self.end_headers()
-        self.wfile.write(PIXEL_PNG)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the signature http.server uses
-        pass
-
-
 @pytest.fixture
 def image_server() -> Iterator[str]:
     """An HTTP server on 127.0.0.1 serving a 1x1 PNG; yields its base URL."""
-    _PixelHandler.requests = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PixelHandler)
-    thread = threading.Thread(target=server.serve_forever, name="image-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serve_pixel("image-server") as url:
+        yield url
 
 
 def _open_only_message(qtbot, tmp_path: Path, sample: SampleMessage) -> MainWindow:
@@ -109,22 +93,10 @@ def _anchor_point(browser, text: str) -> QPoint:
     return browser.cursorRect(middle).center()
 
 
-class _UrlRecorder(QObject):
-    """Receives the URLs QDesktopServices would hand to the desktop, for one scheme."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[QUrl] = []
-
-    @Slot(QUrl)
-    def handle(self, url: QUrl) -> None:
-        self.urls.append(QUrl(url))
-
-
 @pytest.fixture
-def url_recorder() -> Iterator[_UrlRecorder]:
+def url_recorder() -> Iterator[UrlRecorder]:
     """Catches http, https and file URLs opened through QDesktopServices, so no program starts."""
-    recorder = _UrlRecorder()
+    recorder = UrlRecorder()
     for scheme in ("http", "https", "file"):
         QDesktopServices.setUrlHandler(scheme, recorder, "handle")
     yield recorder
@@ -158,13 +130,13 @@ def test_remote_image_blocked_until_allowed(qtbot, tmp_path: Path, image_server:
     assert reader.remote_bar.isVisible()
     assert browser.loadResource(IMAGE, QUrl(image_url)) is None
     assert image_url in browser.blocked_urls()
-    assert _PixelHandler.requests == []
+    assert PixelHandler.requests == []
 
     with qtbot.waitSignal(browser.remote_content_loaded, timeout=10_000):
         qtbot.mouseClick(reader.remote_button, Qt.MouseButton.LeftButton)
 
     assert not reader.remote_bar.isVisible()
-    assert _PixelHandler.requests == ["/pixel.png"]
+    assert PixelHandler.requests == ["/pixel.png"]
     loaded = browser.loadResource(IMAGE, QUrl(image_url))
     assert isinstance(loaded, QImage)
     assert loaded.width() == 1
@@ -556,7 +528,7 @@ def test_hover_shows_real_target(qtbot, tmp_path: Path) -> None:
     assert hovered.args[0] == "https://bank.example.com/terms"
 
 
-def test_link_click_asks_before_opening(qtbot, tmp_path: Path, url_recorder: _UrlRecorder) -> None:
+def test_link_click_asks_before_opening(qtbot, tmp_path: Path, url_recorder: UrlRecorder) -> None:
     sample = SampleMessage("Confirm", "Bank <bank@example.com>", "Plain part.", html=PHISHING_HTML)
     window = _open_only_message(qtbot, tmp_path, sample)
     browser = window.reader.browser
@@ -594,19 +566,19 @@ def test_always_allow_sender_loads_and_remembers(qtbot, tmp_path: Path, image_se
     assert reader.remote_bar.isVisible()
     assert reader.allow_sender_button.text() == "Always allow from news@example.org"
     assert reader.allow_domain_button.text() == "Always allow from example.org"
-    assert _PixelHandler.requests == []
+    assert PixelHandler.requests == []
 
     with qtbot.waitSignal(reader.browser.remote_content_loaded, timeout=10_000):
         qtbot.mouseClick(reader.allow_sender_button, Qt.MouseButton.LeftButton)
 
-    assert _PixelHandler.requests == ["/one.png"]
+    assert PixelHandler.requests == ["/one.png"]
     assert load_allow_list(allow_list_path(profile.config_dir)).addresses == ["news@example.org"]
 
     with qtbot.waitSignal(reader.browser.remote_content_loaded, timeout=10_000):
         _select_and_wait(qtbot, window, 0)
 
     assert not reader.remote_bar.isVisible()
-    assert _PixelHandler.requests == ["/one.png", "/two.png"]
+    assert PixelHandler.requests == ["/one.png", "/two.png"]
 
 
 def test_always_allow_domain(qtbot, tmp_path: Path, image_server: str) -> None:
@@ -618,7 +590,7 @@ def test_always_allow_domain(qtbot, tmp_path: Path, image_server: str) -> None:
 
     allow_list = load_allow_list(allow_list_path(window._profile.config_dir))
     assert allow_list.domains == ["shop.example.com"]
-    assert _PixelHandler.requests == ["/deal.png"]
+    assert PixelHandler.requests == ["/deal.png"]
 
 
 def test_broken_allow_list_keeps_blocking(qtbot, tmp_path: Path, image_server: str) -> None:
@@ -634,7 +606,7 @@ def test_broken_allow_list_keeps_blocking(qtbot, tmp_path: Path, image_server: s
     assert window.reader.remote_bar.isVisible()
     assert "invalid TOML" in window.status_panel.message()
     assert str(path) in window.status_panel.message()
-    assert _PixelHandler.requests == []
+    assert PixelHandler.requests == []
 
 
 def test_plain_view_hides_remote_bar(qtbot, tmp_path: Path, image_server: str) -> None:
@@ -645,7 +617,7 @@ def test_plain_view_hides_remote_bar(qtbot, tmp_path: Path, image_server: str) -
     window.run_command("toggle-html")
 
     assert not window.reader.remote_bar.isVisible()
-    assert _PixelHandler.requests == []
+    assert PixelHandler.requests == []
 
 
 # --- attachments ------------------------------------------------------------------------------------
@@ -694,7 +666,7 @@ def test_save_all_keeps_existing_files(qtbot, tmp_path: Path) -> None:
     assert (folder / "a (3).bin").read_bytes() == b"second"
 
 
-def test_open_attachment_writes_private_copy(qtbot, tmp_path: Path, url_recorder: _UrlRecorder) -> None:
+def test_open_attachment_writes_private_copy(qtbot, tmp_path: Path, url_recorder: UrlRecorder) -> None:
     raw = _reply("Report", "Ana <ana@example.org>", "Attached.", attachments=(("report.bin", REPORT_BYTES),))
     profile, _ids = _store_raw(tmp_path / "profile", [raw])
     window = _window_on(qtbot, profile)

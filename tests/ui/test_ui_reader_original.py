@@ -16,13 +16,11 @@ from desktop.ui.webview import prepare_web_engine  # noqa: E402 - must run befor
 
 prepare_web_engine()
 
-import http.server  # noqa: E402
-import threading  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-from PySide6.QtCore import QBuffer, QIODevice, QObject, QPoint, QProcess, Qt, QUrl, Slot  # noqa: E402
+from PySide6.QtCore import QBuffer, QIODevice, QPoint, QProcess, Qt  # noqa: E402
 from PySide6.QtGui import QColor, QDesktopServices, QImage  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
@@ -31,7 +29,16 @@ from desktop.mail.parse import parse_message  # noqa: E402
 from desktop.remote_content import allow_list_path, load_allow_list  # noqa: E402
 from desktop.ui.main_window import MainWindow  # noqa: E402
 from desktop.ui.webview import OriginalWindow  # noqa: E402
-from tests.ui.fixtures_ui import OFFSCREEN_NOISE, PIXEL_PNG, START, SampleMessage, build_profile, raw_message  # noqa: E402
+from tests.ui.fixtures_ui import (  # noqa: E402
+    OFFSCREEN_NOISE,
+    START,
+    PixelHandler,
+    SampleMessage,
+    UrlRecorder,
+    build_profile,
+    raw_message,
+    serve_pixel,
+)
 
 # QtWebEngine reports through Qt's log that the offscreen platform has no
 # OpenGL or Vulkan, then falls back to software rendering. Only these
@@ -50,44 +57,11 @@ pytestmark = pytest.mark.qt_log_ignore(*WEBENGINE_NOISE)
 LOAD_TIMEOUT_MS = 20_000
 
 
-class _RecordingHandler(http.server.BaseHTTPRequestHandler):
-    """Serves the test PNG for every GET and records the paths."""
-
-    requests: list[str] = []
-
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-        type(self).requests.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(PIXEL_PNG)))
-        self.end_headers()
-        self.wfile.write(PIXEL_PNG)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the signature http.server uses
-        pass
-
-
 @pytest.fixture
 def server() -> Iterator[str]:
-    """An HTTP server on 127.0.0.1 that records every request; yields its base URL."""
-    _RecordingHandler.requests = []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RecordingHandler)
-    thread = threading.Thread(target=httpd.serve_forever, name="recording-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
-
-
-class _UrlRecorder(QObject):
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[QUrl] = []
-
-    @Slot(QUrl)
-    def handle(self, url: QUrl) -> None:
-        self.urls.append(QUrl(url))
+    """An HTTP server on 127.0.0.1 that records every request in ``PixelHandler.requests``; yields its base URL."""
+    with serve_pixel("recording-server") as url:
+        yield url
 
 
 def _red_png(size: int = 40) -> bytes:
@@ -125,16 +99,16 @@ def test_original_blocks_remote_until_sender_allowed(qtbot, tmp_path: Path, serv
                            html=f"<p>Hello</p><img src='{server}/pixel.png'><div style=\"background: url('{server}/bg.png')\">x</div>")
     window = _window(qtbot, tmp_path, sample)
 
-    assert _RecordingHandler.requests == []
+    assert PixelHandler.requests == []
     assert window.remote_bar.isVisible()
     assert window.remote_bar_label.text() == "Remote content blocked"
     assert window.allow_sender_button.text() == "Always allow from news@example.org"
 
     with qtbot.waitSignal(window.view.load_finished, timeout=LOAD_TIMEOUT_MS):
         qtbot.mouseClick(window.allow_sender_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(_RecordingHandler.requests) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(PixelHandler.requests) == 2, timeout=5000)
 
-    assert sorted(_RecordingHandler.requests) == ["/bg.png", "/pixel.png"]
+    assert sorted(PixelHandler.requests) == ["/bg.png", "/pixel.png"]
     assert not window.remote_bar.isVisible()
     assert load_allow_list(allow_list_path(tmp_path / "config")).addresses == ["news@example.org"]
 
@@ -143,7 +117,7 @@ def test_original_allowed_sender_loads_at_once(qtbot, tmp_path: Path, server: st
     sample = SampleMessage("Newsletter", "News <news@example.org>", "Plain part.", html=f"<img src='{server}/known.png'>")
 
     window = _window(qtbot, tmp_path, sample, allow="news@example.org")
-    qtbot.waitUntil(lambda: _RecordingHandler.requests == ["/known.png"], timeout=5000)
+    qtbot.waitUntil(lambda: PixelHandler.requests == ["/known.png"], timeout=5000)
 
     assert not window.remote_bar.isVisible()
 
@@ -151,11 +125,11 @@ def test_original_allowed_sender_loads_at_once(qtbot, tmp_path: Path, server: st
 def test_original_load_once_keeps_list(qtbot, tmp_path: Path, server: str) -> None:
     sample = SampleMessage("Newsletter", "News <news@example.org>", "Plain part.", html=f"<img src='{server}/once.png'>")
     window = _window(qtbot, tmp_path, sample)
-    assert _RecordingHandler.requests == []
+    assert PixelHandler.requests == []
 
     with qtbot.waitSignal(window.view.load_finished, timeout=LOAD_TIMEOUT_MS):
         window.remote_button.click()
-    qtbot.waitUntil(lambda: _RecordingHandler.requests == ["/once.png"], timeout=5000)
+    qtbot.waitUntil(lambda: PixelHandler.requests == ["/once.png"], timeout=5000)
 
     assert not allow_list_path(tmp_path / "config").exists()
 
@@ -183,10 +157,10 @@ def test_original_runs_no_javascript(qtbot, tmp_path: Path, server: str) -> None
     sample = SampleMessage("Scripted", "News <news@example.org>", "Plain part.", html=markup)
 
     window = _window(qtbot, tmp_path, sample, allow="news@example.org")
-    qtbot.waitUntil(lambda: "/allowed.png" in _RecordingHandler.requests, timeout=5000)
+    qtbot.waitUntil(lambda: "/allowed.png" in PixelHandler.requests, timeout=5000)
     qtbot.wait(500)
 
-    assert _RecordingHandler.requests == ["/allowed.png"]
+    assert PixelHandler.requests == ["/allowed.png"]
     assert window.view.page.title() != "script ran"
 
 
@@ -195,7 +169,7 @@ def test_original_link_click_asks_first(qtbot, tmp_path: Path) -> None:
               "style='display:block;width:400px;height:300px;background:#0a0'>https://bank.example.com</a></body>")
     sample = SampleMessage("Offer", "Shop <shop@example.org>", "Plain part.", html=markup)
     window = _window(qtbot, tmp_path, sample)
-    recorder = _UrlRecorder()
+    recorder = UrlRecorder()
     QDesktopServices.setUrlHandler("https", recorder, "handle")
     try:
         target = window.view.web_view.focusProxy()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox
+from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from desktop.config import Account, Config, save_config
 from desktop.mail.parse import parse_summary
@@ -29,7 +29,7 @@ from desktop.ui.folder_tree import (
 from desktop.ui.main_window import MainWindow
 from desktop.ui.message_list import FOLDER
 from desktop.views import SavedSearch, load_searches, save_searches, search_lane, searches_file
-from tests.ui.fixtures_ui import OFFSCREEN_NOISE, START, SampleMessage, index_profile, raw_message
+from tests.ui.fixtures_ui import OFFSCREEN_NOISE, START, SampleMessage, index_profile, open_main_window, raw_message
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
 
@@ -71,17 +71,6 @@ def profile(tmp_path: Path) -> Profile:
     return build_two_accounts(tmp_path / "profile")
 
 
-def open_window(qtbot, profile: Profile) -> MainWindow:
-    main = MainWindow(profile)
-    qtbot.addWidget(main)
-    main.resize(1200, 800)
-    main.show()
-    qtbot.waitExposed(main)
-    main.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is main, timeout=2000)
-    return main
-
-
 def wait_for_results(qtbot, window: MainWindow) -> None:
     """Wait until no run of the saved searches is going on and the results of the last one are in."""
     qtbot.waitUntil(lambda: not window.saved_searches.is_running(), timeout=RESULT_TIMEOUT_MS)
@@ -119,7 +108,7 @@ def _tab_texts(window: MainWindow) -> list[str]:
 
 
 def test_tree_starts_with_unified_inbox(qtbot, profile: Profile) -> None:
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     first = window.folder_model.index(0, 0)
 
     assert first.data(NODE_KEY_ROLE) == UNIFIED_INBOX_KEY
@@ -131,7 +120,7 @@ def test_tree_starts_with_unified_inbox(qtbot, profile: Profile) -> None:
 def test_one_account_has_no_unified_inbox(qtbot, tmp_path: Path) -> None:
     from tests.ui.fixtures_ui import build_profile
 
-    window = open_window(qtbot, build_profile(tmp_path / "single"))
+    window = open_main_window(qtbot, build_profile(tmp_path / "single"))
 
     assert not window.folder_model.unified_inbox_index().isValid()
     window.run_command("go-unified-inbox")
@@ -140,7 +129,7 @@ def test_one_account_has_no_unified_inbox(qtbot, tmp_path: Path) -> None:
 
 def test_tree_lists_saved_searches_last(qtbot, profile: Profile) -> None:
     save_searches(searches_file(profile.config_dir), [SavedSearch("Ana", "from:ana"), SavedSearch("Ops", "from:ops")])
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     model = window.folder_model
     section = model.index(model.rowCount() - 1, 0)
 
@@ -167,7 +156,7 @@ def test_folder_tree_model_passes_modeltester(qtmodeltester, profile: Profile) -
 def test_file_problem_shown_at_start(qtbot, profile: Profile) -> None:
     searches_file(profile.config_dir).write_text('[[search]]\nname = "Bad"\nquery = "is:sleepy"\n', encoding="utf-8")
 
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
 
     assert "1 problem(s) in the saved searches" in window.status_panel.message()
     assert "searches.toml:3:" in window.status_panel.message()
@@ -178,7 +167,7 @@ def test_file_problem_shown_at_start(qtbot, profile: Profile) -> None:
 
 
 def test_unified_inbox_lists_both_accounts(qtbot, profile: Profile) -> None:
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
 
     window.run_command("go-unified-inbox")
 
@@ -191,7 +180,7 @@ def test_unified_inbox_lists_both_accounts(qtbot, profile: Profile) -> None:
 
 
 def test_archive_from_unified_inbox_uses_own_account(qtbot, profile: Profile) -> None:
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     window.run_command("go-unified-inbox")
     rows = {window.message_model.message(row).subject: row for row in range(window.message_model.rowCount())}
     window.message_model.set_rows_selected([rows["Budget review"], rows["Budget for the house"]], True)
@@ -206,7 +195,7 @@ def test_archive_from_unified_inbox_uses_own_account(qtbot, profile: Profile) ->
 
 
 def test_go_inbox_stays_in_account(qtbot, profile: Profile) -> None:
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     window.run_command("go-unified-inbox")
     window.message_view.selectRow(1)
     qtbot.waitUntil(lambda: window.reader.message_id() is not None, timeout=2000)
@@ -222,7 +211,7 @@ def test_go_inbox_stays_in_account(qtbot, profile: Profile) -> None:
 
 def test_saved_search_lists_both_accounts(qtbot, profile: Profile) -> None:
     save_searches(searches_file(profile.config_dir), [SavedSearch("Budget", "budget")])
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     wait_for_results(qtbot, window)
 
     _select_key(window, saved_search_key("Budget"))
@@ -235,7 +224,7 @@ def test_saved_search_lists_both_accounts(qtbot, profile: Profile) -> None:
 
 def test_saved_search_follows_archive(qtbot, profile: Profile) -> None:
     save_searches(searches_file(profile.config_dir), [SavedSearch("Inbox budget", "budget in:INBOX")])
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     wait_for_results(qtbot, window)
     _select_key(window, saved_search_key("Inbox budget"))
     assert _subjects(window) == ["Budget review", "Budget for the house"]
@@ -249,7 +238,7 @@ def test_saved_search_follows_archive(qtbot, profile: Profile) -> None:
 
 def test_saved_search_reruns_after_sync(qtbot, profile: Profile) -> None:
     save_searches(searches_file(profile.config_dir), [SavedSearch("Ops", "from:ops")])
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     wait_for_results(qtbot, window)
     _select_key(window, saved_search_key("Ops"))
     assert _subjects(window) == ["Server maintenance"]
@@ -266,7 +255,7 @@ def test_saved_search_reruns_after_sync(qtbot, profile: Profile) -> None:
 
 
 def test_save_search_from_search_field(qtbot, profile: Profile) -> None:
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     window.search_field.setText("from:ana in:INBOX")
 
     window.run_command("save-search")
@@ -283,7 +272,7 @@ def test_save_search_from_search_field(qtbot, profile: Profile) -> None:
 
 
 def test_dialog_rejects_invalid_query(qtbot, profile: Profile) -> None:
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     window.search_field.setText("from:ana is:sleepy")
     window.run_command("save-search")
     dialog = window.saved_searches.dialog
@@ -299,7 +288,7 @@ def test_dialog_rejects_invalid_query(qtbot, profile: Profile) -> None:
 def test_edit_renames_and_changes_query(qtbot, profile: Profile) -> None:
     path = searches_file(profile.config_dir)
     save_searches(path, [SavedSearch("Ana", "from:ana"), SavedSearch("Ops", "from:ops")])
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     wait_for_results(qtbot, window)
     _select_key(window, saved_search_key("Ana"))
 
@@ -319,7 +308,7 @@ def test_edit_renames_and_changes_query(qtbot, profile: Profile) -> None:
 def test_edit_keeps_change_made_outside(qtbot, profile: Profile) -> None:
     path = searches_file(profile.config_dir)
     save_searches(path, [SavedSearch("Ana", "from:ana")])
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     _select_key(window, saved_search_key("Ana"))
     save_searches(path, [SavedSearch("Ana", "from:ana"), SavedSearch("Added in an editor", "from:ben")])
 
@@ -334,7 +323,7 @@ def test_edit_keeps_change_made_outside(qtbot, profile: Profile) -> None:
 def test_delete_asks_then_removes(qtbot, profile: Profile) -> None:
     path = searches_file(profile.config_dir)
     save_searches(path, [SavedSearch("Ana", "from:ana"), SavedSearch("Ops", "from:ops")])
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     _select_key(window, saved_search_key("Ops"))
     window.run_command("edit-saved-search")
 
@@ -356,7 +345,7 @@ def test_delete_asks_then_removes(qtbot, profile: Profile) -> None:
 def test_change_refused_while_file_has_problem(qtbot, profile: Profile) -> None:
     path = searches_file(profile.config_dir)
     save_searches(path, [SavedSearch("Ana", "from:ana")])
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     broken = path.read_text(encoding="utf-8") + '\n[[search]]\nname = "Bad"\nquery = "is:sleepy"\n'
     path.write_text(broken, encoding="utf-8")
 
@@ -369,7 +358,7 @@ def test_change_refused_while_file_has_problem(qtbot, profile: Profile) -> None:
 
 def test_context_menu_offers_edit_on_saved_node(qtbot, profile: Profile) -> None:
     save_searches(searches_file(profile.config_dir), [SavedSearch("Ana", "from:ana")])
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     saved = window.folder_model.index_of_key(saved_search_key("Ana"))
     inbox = window.folder_model.index_of_key(("folder", _folder_id(profile, "home", "INBOX")))
 
@@ -388,7 +377,7 @@ def test_context_menu_offers_edit_on_saved_node(qtbot, profile: Profile) -> None
 def test_search_lane_tab_shows_count(qtbot, profile: Profile) -> None:
     save_searches(searches_file(profile.config_dir), [SavedSearch("Ana", "from:ana", lane=True),
                                                       SavedSearch("Not a lane", "from:ops")])
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     window.run_command("go-unified-inbox")
     wait_for_results(qtbot, window)
 
@@ -404,7 +393,7 @@ def test_search_lane_tab_shows_count(qtbot, profile: Profile) -> None:
 
 def test_search_lane_only_in_inbox(qtbot, profile: Profile) -> None:
     save_searches(searches_file(profile.config_dir), [SavedSearch("Ana", "from:ana", lane=True)])
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     wait_for_results(qtbot, window)
 
     _select_key(window, ("folder", _folder_id(profile, "work", "INBOX")))
@@ -417,7 +406,7 @@ def test_search_lane_only_in_inbox(qtbot, profile: Profile) -> None:
 
 def test_lane_count_follows_archive(qtbot, profile: Profile) -> None:
     save_searches(searches_file(profile.config_dir), [SavedSearch("Ana", "from:ana", lane=True)])
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     window.run_command("go-unified-inbox")
     wait_for_results(qtbot, window)
     window.lane_tabs.select_lane(search_lane("Ana"))
@@ -433,7 +422,7 @@ def test_lane_count_follows_archive(qtbot, profile: Profile) -> None:
 def test_palette_opens_saved_search(qtbot, profile: Profile) -> None:
     save_searches(searches_file(profile.config_dir), [SavedSearch("Ops alerts", "from:ops"),
                                                       SavedSearch("Ana", "from:ana")])
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     wait_for_results(qtbot, window)
     window.message_view.setFocus()
 
@@ -451,7 +440,7 @@ def test_palette_opens_saved_search(qtbot, profile: Profile) -> None:
 
 def test_go_saved_search_lists_only_searches(qtbot, profile: Profile) -> None:
     save_searches(searches_file(profile.config_dir), [SavedSearch("Ana", "from:ana")])
-    window = open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
 
     window.run_command("go-saved-search")
     qtbot.waitUntil(window.palette.isVisible, timeout=2000)
