@@ -1,4 +1,4 @@
-"""The final report of a merge send: one CSV row per recipient, and the text shown at the end of a send."""
+"""The final report of a merge send: one CSV row per recipient, the text shown at the end of a send, and durations in progress lines."""
 
 from __future__ import annotations
 
@@ -56,6 +56,18 @@ def summary_lines(journal: jn.Journal, merge_id: str) -> list[str]:
         if len(rows) > 50:
             lines.append(f"  ... and {len(rows) - 50} more (see the report)")
     return lines
+
+
+def duration_text(seconds: float | None) -> str:
+    """Return a short duration such as ``40 s``, ``12 min`` or ``2 h 5 min``; "–" when unknown."""
+    if seconds is None:
+        return "–"
+    seconds = int(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def _time_text(moment: float | None) -> str:

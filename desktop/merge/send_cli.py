@@ -14,7 +14,7 @@ from pathlib import Path
 from desktop.config import ConfigError, load_config
 from desktop.merge import journal as jn
 from desktop.merge.rate import Rate, RateError, parse_rate
-from desktop.merge.report import summary_lines, write_report
+from desktop.merge.report import duration_text, summary_lines, write_report
 from desktop.merge.sender import MergeSend, Progress, SendOptions, options_from_dict
 
 log = logging.getLogger(__name__)
@@ -264,19 +264,10 @@ def _run_with_signals(send: MergeSend) -> Progress | None:
 
 
 def _progress_text(progress: Progress) -> str:
-    left = "" if progress.seconds_left is None else f", about {_duration(progress.seconds_left)} left"
+    left = "" if progress.seconds_left is None else f", about {duration_text(progress.seconds_left)} left"
     text = (f"{progress.state}: {progress.sent} sent, {progress.failed} failed, {progress.remaining} remaining "
             f"of {progress.total}, {progress.per_minute:.0f}/min{left}")
     return f"{text} ({progress.note})" if progress.note else text
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def _print(text: str) -> None:

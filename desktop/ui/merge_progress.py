@@ -25,23 +25,12 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.merge.rate import Rate, parse_rate
+from desktop.merge.report import duration_text
 from desktop.merge.sender import Progress, SendOptions
 from desktop.ui.merge_models import ReportModel
 from desktop.ui.merge_send import SendResult
 
 log = logging.getLogger(__name__)
-
-
-def duration_text(seconds: float | None) -> str:
-    """Return a short duration such as ``40 s``, ``12 min`` or ``2 h 5 min``; "–" when unknown."""
-    if seconds is None:
-        return "–"
-    seconds = int(seconds)
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 class MergeSendPanel(QWidget):
