@@ -203,11 +203,15 @@ class FolderCommands(QObject):
 
     @Slot(QPoint)
     def _on_tree_context_menu_requested(self, point: QPoint) -> None:
-        menu = self.context_menu_at(point)
-        if menu is None:
-            return
-        menu.exec(self._tree.viewport().mapToGlobal(point))
-        menu.deleteLater()
+        run_tree_menu(self._tree, self.context_menu_at(point), point)
+
+
+def run_tree_menu(tree: QTreeView, menu: QMenu | None, point: QPoint) -> None:
+    """Show ``menu`` at ``point`` (viewport coordinates of ``tree``) until it closes, then delete it. None shows nothing."""
+    if menu is None:
+        return
+    menu.exec(tree.viewport().mapToGlobal(point))
+    menu.deleteLater()
 
 
 def _split(row: FolderRow) -> tuple[str, str, str]:

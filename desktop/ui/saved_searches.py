@@ -44,7 +44,7 @@ from desktop.index import SearchIndex
 from desktop.paths import Profile
 from desktop.store import Store, StoreError
 from desktop.sync.service import CancelToken
-from desktop.ui.folder_commands import FolderCommands
+from desktop.ui.folder_commands import FolderCommands, run_tree_menu
 from desktop.ui.folder_tree import (
     NODE_KEY_ROLE,
     SAVED_SEARCH_ROLE,
@@ -513,8 +513,4 @@ class SavedSearchViews(QObject):
 
     @Slot(QPoint)
     def _on_tree_context_menu_requested(self, point: QPoint) -> None:
-        menu = self.context_menu_at(point)
-        if menu is None:
-            return
-        menu.exec(self._tree.viewport().mapToGlobal(point))
-        menu.deleteLater()
+        run_tree_menu(self._tree, self.context_menu_at(point), point)
