@@ -62,6 +62,7 @@ from desktop.sync.bodies import fetch_body
 from desktop.sync.errors import SyncError
 from desktop.sync.service import CancelToken
 from desktop.ui.attachments import AttachmentBar
+from desktop.ui.link_dialog import ask_to_open_link
 from desktop.ui.workers import BackgroundJob, JobSet
 
 log = logging.getLogger(__name__)
@@ -804,25 +805,8 @@ class ReaderPane(QWidget):
         self._ask_to_open(url)
 
     def _ask_to_open(self, url: QUrl) -> None:
-        if self.link_dialog is not None:
-            self.link_dialog.close()
-            self.link_dialog.deleteLater()
-        link = self._link(url.toString())
-        target = html.escape(display_target(url.toString()))
-        text = self.tr("Open this link in your web browser?") + f"<p><b>{target}</b></p>"
-        icon = QMessageBox.Icon.Question
-        if link is not None and link.deceptive:
-            icon = QMessageBox.Icon.Warning
-            text += "<p>" + html.escape(self.tr("The link shows %1, but it goes to another address.")
-                                        .replace("%1", link.text)) + "</p>"
-        dialog = QMessageBox(icon, self.tr("Open link"), text, QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel,
-                             self)
-        dialog.setObjectName("openLinkDialog")
-        dialog.setTextFormat(Qt.TextFormat.RichText)
-        dialog.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        dialog.finished.connect(partial(self._on_link_dialog_finished, QUrl(url)))
-        self.link_dialog = dialog
-        dialog.open()
+        self.link_dialog = ask_to_open_link(self, self.link_dialog, url, self._link(url.toString()),
+                                            self._on_link_dialog_finished)
 
     def _on_link_dialog_finished(self, url: QUrl, result: int) -> None:
         if result != QMessageBox.StandardButton.Open.value:

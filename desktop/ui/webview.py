@@ -56,6 +56,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QPushBut
 from desktop.mail.links import Link, display_target, find_links, mark_deceptive_links, warning_marker
 from desktop.mail.parse import Attachment, ParsedMessage, parse_message
 from desktop.remote_content import RemoteContentError, allow_list_path, load_allow_list
+from desktop.ui.link_dialog import ask_to_open_link
 
 log = logging.getLogger(__name__)
 
@@ -455,23 +456,8 @@ class OriginalWindow(QWidget):
         if url.scheme().lower() not in ("http", "https", "mailto"):
             self._show_status(self.tr("Links of type %1: are not opened.").replace("%1", url.scheme()))
             return
-        if self.link_dialog is not None:
-            self.link_dialog.close()
-            self.link_dialog.deleteLater()
-        link = self._links.get(url.toString())
-        text = self.tr("Open this link in your web browser?") + f"<p><b>{html.escape(display_target(url.toString()))}</b></p>"
-        icon = QMessageBox.Icon.Question
-        if link is not None and link.deceptive:
-            icon = QMessageBox.Icon.Warning
-            text += "<p>" + html.escape(self.tr("The link shows %1, but it goes to another address.")
-                                        .replace("%1", link.text)) + "</p>"
-        dialog = QMessageBox(icon, self.tr("Open link"), text,
-                             QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel, self)
-        dialog.setTextFormat(Qt.TextFormat.RichText)
-        dialog.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        dialog.finished.connect(partial(self._on_link_dialog_finished, QUrl(url)))
-        self.link_dialog = dialog
-        dialog.open()
+        self.link_dialog = ask_to_open_link(self, self.link_dialog, url, self._links.get(url.toString()),
+                                            self._on_link_dialog_finished)
 
     def _on_link_dialog_finished(self, url: QUrl, result: int) -> None:
         if result == QMessageBox.StandardButton.Open.value and not QDesktopServices.openUrl(url):
