@@ -218,13 +218,7 @@ class SmtpSender:
         timeout: float,
     ) -> SendResult:
         server = _server(account)
-        if not account.smtp_host:
-            raise SendError(
-                KIND_CONFIG,
-                f"Account {account.name!r} has no SMTP server, so it cannot send mail. Set smtp_host (and smtp_port, "
-                "smtp_security) in the account's table of config.toml, or add the account with --smtp-host.",
-                account=account.name,
-            )
+        _require_smtp_host(account)
         envelope_sender = _envelope_sender(account, message, sender)
         envelope_recipients = list(recipients) if recipients is not None else _message_recipients(message)
         if not envelope_recipients:
@@ -258,13 +252,7 @@ class SmtpSender:
         number of messages over the client and closes it with ``close_connection``.
         Raises SendError with the cause and the fix.
         """
-        if not account.smtp_host:
-            raise SendError(
-                KIND_CONFIG,
-                f"Account {account.name!r} has no SMTP server, so it cannot send mail. Set smtp_host (and smtp_port, "
-                "smtp_security) in the account's table of config.toml, or add the account with --smtp-host.",
-                account=account.name,
-            )
+        _require_smtp_host(account)
         try:
             return await self._connect(account, timeout)
         except SendError:
@@ -346,6 +334,17 @@ class SmtpSender:
 
 def _server(account: Account) -> str:
     return f"{account.smtp_host}:{account.smtp_port_or_default}" if account.smtp_host else ""
+
+
+def _require_smtp_host(account: Account) -> None:
+    """Raise SendError (config) when ``account`` has no SMTP server set."""
+    if not account.smtp_host:
+        raise SendError(
+            KIND_CONFIG,
+            f"Account {account.name!r} has no SMTP server, so it cannot send mail. Set smtp_host (and smtp_port, "
+            "smtp_security) in the account's table of config.toml, or add the account with --smtp-host.",
+            account=account.name,
+        )
 
 
 def _envelope_sender(account: Account, message: EmailMessage, sender: str | None) -> str:
