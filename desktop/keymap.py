@@ -167,16 +167,31 @@ class KeyProblem:
 
 
 def commands_by_similarity(name: str, names: Iterable[str] = COMMANDS_BY_NAME) -> list[str]:
-    """Return every command name, the ones closest to ``name`` first."""
-    names = list(names)
-    return sorted(names, key=lambda candidate: (-difflib.SequenceMatcher(None, name, candidate).ratio(), candidate))
+    """Return every command name, the ones closest to ``name`` first.
+
+    A command with ``name`` as one of its words ("star" in "toggle-star") counts
+    as closest, then one with a word starting with it, then spelling similarity.
+    """
+    return sorted(names, key=lambda candidate: (-_similarity(name, candidate), candidate))
+
+
+def _similarity(name: str, candidate: str) -> float:
+    words = candidate.split("-")
+    if name in words:
+        return 3.0
+    if len(name) >= 3 and any(word.startswith(name) for word in words):
+        return 2.0
+    return difflib.SequenceMatcher(None, name, candidate).ratio()
 
 
 def unknown_command_message(name: str) -> str:
     ordered = commands_by_similarity(name)
-    close = difflib.get_close_matches(name, ordered, n=1, cutoff=0.6)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    return f"unknown command '{name}'.{hint} Commands: {', '.join(ordered)}."
+    best = _similarity(name, ordered[0])
+    # Commands with the name as a word are all offered; otherwise only the closest spelling.
+    close = [candidate for candidate in ordered[:3] if _similarity(name, candidate) == best] if best >= 2 else (
+        ordered[:1] if best >= 0.6 else [])
+    hint = f" Did you mean {' or '.join(repr(candidate) for candidate in close)}?" if close else ""
+    return f"unknown command '{name}'.{hint} Commands, closest first: {', '.join(ordered)}."
 
 
 # --- reading a key file -------------------------------------------------------------------

@@ -163,9 +163,17 @@ def test_unknown_command_names_closest_first() -> None:
     assert len(problems) == 1
     text = str(problems[0])
     assert text.startswith("keys.toml:2: unknown command 'archve'. Did you mean 'archive'?")
-    names = text.split("Commands: ")[1].rstrip(".").split(", ")
+    names = text.split("Commands, closest first: ")[1].rstrip(".").split(", ")
     assert names[0] == "archive"
     assert sorted(names) == sorted(COMMANDS_BY_NAME)
+
+
+def test_unknown_command_offers_command_with_that_word() -> None:
+    _keymap, problems = _keymap_with('[list]\nstar = "y"\n')
+
+    text = str(problems[0])
+    assert "Did you mean 'toggle-star'?" in text
+    assert text.split("Commands, closest first: ")[1].startswith("toggle-star, go-starred, ")
 
 
 def test_unknown_mode_is_reported_with_line() -> None:
