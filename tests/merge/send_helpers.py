@@ -64,6 +64,17 @@ def add_smtp_account(server: SmtpServer, **changes: object) -> Account:
     return account
 
 
+def add_dovecot_account(capsys, server: SmtpServer, dovecot_server, imap_user) -> int:
+    """Add the account with ``sluice account add``: IMAP on the test Dovecot, SMTP through ``server``.
+
+    Returns the command's exit code.
+    """
+    return run(capsys, "account", "add", ACCOUNT, "--imap-host", dovecot_server.host, "--imap-port",
+               str(dovecot_server.port), "--security", "none", "--user", imap_user.name, "--password-command",
+               f"printf %s {imap_user.password}", "--smtp-host", server.host, "--smtp-port", str(server.port),
+               "--smtp-security", "none", "--address", SENDER)[0]
+
+
 def run(capsys, *args: str) -> tuple[int, str, str]:
     code = main(list(args))
     captured = capsys.readouterr()

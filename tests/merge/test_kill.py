@@ -13,7 +13,15 @@ import pytest
 from desktop.merge import journal as jn
 from desktop.paths import default_profile
 from tests.helpers.smtp_server import SmtpServer
-from tests.merge.send_helpers import ACCOUNT, add_smtp_account, address, received_counts, run, write_merge
+from tests.merge.send_helpers import (
+    ACCOUNT,
+    add_dovecot_account,
+    add_smtp_account,
+    address,
+    received_counts,
+    run,
+    write_merge,
+)
 
 COUNT = 60
 
@@ -107,10 +115,7 @@ def test_retry_unknown_sends_them_again(tmp_path, capsys):
 def test_kill_then_resume_keeps_all_sent_copies(tmp_path, capsys, dovecot_server, imap_user, direct_client):
     with SmtpServer() as server:
         server.deliver_with(lambda item: time.sleep(0.03))
-        code = run(capsys, "account", "add", ACCOUNT, "--imap-host", dovecot_server.host, "--imap-port",
-                   str(dovecot_server.port), "--security", "none", "--user", imap_user.name, "--password-command",
-                   f"printf %s {imap_user.password}", "--smtp-host", server.host, "--smtp-port", str(server.port),
-                   "--smtp-security", "none", "--address", "ana@example.com")[0]
+        code = add_dovecot_account(capsys, server, dovecot_server, imap_user)
         assert code == 0
         assert run(capsys, "sync", "--quiet")[0] == 0
         template, data = write_merge(tmp_path / "m", 30)

@@ -11,6 +11,7 @@ from desktop.paths import default_profile
 from tests.merge.send_helpers import (
     ACCOUNT,
     ScriptedServer,
+    add_dovecot_account,
     add_smtp_account,
     address,
     parsed,
@@ -210,10 +211,7 @@ def test_bad_rate_is_named(tmp_path, server, capsys):
 
 @pytest.mark.dovecot
 def test_sent_copies_reach_dovecot(tmp_path, server, capsys, dovecot_server, imap_user, direct_client):
-    code = run(capsys, "account", "add", ACCOUNT, "--imap-host", dovecot_server.host, "--imap-port",
-               str(dovecot_server.port), "--security", "none", "--user", imap_user.name, "--password-command",
-               f"printf %s {imap_user.password}", "--smtp-host", server.host, "--smtp-port", str(server.port),
-               "--smtp-security", "none", "--address", "ana@example.com")[0]
+    code = add_dovecot_account(capsys, server, dovecot_server, imap_user)
     assert code == 0
     assert run(capsys, "sync", "--quiet")[0] == 0
     template, data = write_merge(tmp_path / "m", 6)
@@ -238,10 +236,7 @@ def test_sent_copies_reach_dovecot(tmp_path, server, capsys, dovecot_server, ima
 
 @pytest.mark.dovecot
 def test_account_setting_turns_off_sent_copies(tmp_path, server, capsys, dovecot_server, imap_user, direct_client):
-    code = run(capsys, "account", "add", ACCOUNT, "--imap-host", dovecot_server.host, "--imap-port",
-               str(dovecot_server.port), "--security", "none", "--user", imap_user.name, "--password-command",
-               f"printf %s {imap_user.password}", "--smtp-host", server.host, "--smtp-port", str(server.port),
-               "--smtp-security", "none", "--address", "ana@example.com")[0]
+    code = add_dovecot_account(capsys, server, dovecot_server, imap_user)
     assert code == 0
     config_file = default_profile().config_file
     config_file.write_text(config_file.read_text() + 'sent_copy = "never"\n')
