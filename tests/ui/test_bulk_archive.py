@@ -32,7 +32,7 @@ from tests.sync.test_bulk_send import (
 )
 from tests.ui.fixtures_ui import OFFSCREEN_NOISE
 from tests.ui.test_keys import press
-from tests.ui.test_select import ConfirmationAnswer, us_locale  # noqa: F401 - a fixture
+from tests.ui.test_select import answer_ok, us_locale  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.dovecot, pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)]
 
@@ -52,15 +52,6 @@ class ProgressTexts:
 
     def _on_value_changed(self, _value: int) -> None:
         self.texts.append(self._label.text())
-
-
-@pytest.fixture
-def answer_ok():
-    from PySide6.QtWidgets import QMessageBox
-
-    answer = ConfirmationAnswer(QMessageBox.StandardButton.Ok)
-    yield answer
-    answer.stop()
 
 
 def _open_window(qtbot, profile: Profile) -> MainWindow:
