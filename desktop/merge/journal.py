@@ -535,6 +535,19 @@ class Journal:
             (account, SENT, since),
         )]
 
+    def sent_addresses(self, merge_ids: Iterable[str]) -> dict[str, str]:
+        """Return each address (lower case) that one of ``merge_ids`` sent to, with the first of those ids that did.
+
+        Pass the ids newest first to get the latest merge of each address.
+        """
+        first: dict[str, str] = {}
+        for merge_id in merge_ids:
+            for (address,) in self._db.execute(
+                "SELECT address FROM recipients WHERE merge_id = ? AND state = ?", (merge_id, SENT),
+            ):
+                first.setdefault(address.lower(), merge_id)
+        return first
+
 
 def journal_path(data_dir: Path) -> Path:
     """Return the journal file of a profile's data folder."""

@@ -8,11 +8,14 @@ import re
 import signal
 import sys
 import time
+from collections import Counter
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.config import ConfigError, load_config
 from desktop.merge import journal as jn
+from desktop.merge.errors import MergeError
 from desktop.merge.rate import Rate, RateError, parse_rate
 from desktop.merge.report import duration_text, summary_lines, write_report
 from desktop.merge.sender import MergeSend, Progress, SendOptions, options_from_dict
@@ -47,7 +50,6 @@ def run(args: argparse.Namespace, profile) -> int:
 
 def send_command(args: argparse.Namespace, profile) -> int:
     """Start a merge (or continue it with --resume), or send test messages with --test-to."""
-    from desktop.merge.errors import MergeError
     from desktop.merge.render import open_merge
 
     config = load_config(profile.config_file)
@@ -68,17 +70,26 @@ def send_command(args: argparse.Namespace, profile) -> int:
         if earlier and not (args.resume or args.new):
             print(_already_sent_text(journal, earlier[0]), file=sys.stderr)
             return EXIT_FAILED
-        if args.resume:
-            if not earlier:
-                print("sluice merge send: This template and data were not sent before, so there is nothing to resume. "
-                      "Run the command without --resume.", file=sys.stderr)
-                return EXIT_FAILED
+        overlap = None if earlier or args.new else find_already_sent(journal, merge, Path(args.template))
+        if overlap and not args.resume:
+            print(f"sluice merge send: {overlap.describe()} Nothing was sent now. Send only to the addresses that "
+                  "have not got it yet with --resume, or send to everyone again with --new.", file=sys.stderr)
+            return EXIT_FAILED
+        if args.resume and earlier:
             record = earlier[0]
             options = _options(args, options_from_dict(record.options))
             print(f"Resuming merge {record.id} ({record.total} recipients).")
+        elif args.resume and not overlap:
+            print("sluice merge send: This template was not sent to any address of this data before, so there is "
+                  "nothing to resume. Run the command without --resume.", file=sys.stderr)
+            return EXIT_FAILED
         else:
             record = _create(journal, merge, args, account.name, options, kind=jn.KIND_SEND)
             print(f"Merge {record.id}: {record.total} recipient(s) from {args.data.name} via account {account.name}.")
+            if overlap:
+                overlap.skip_in(journal, record.id)
+                print(f"Skipping the {len(overlap.rows)} recipient(s) who already got this template; "
+                      f"sending to the other {record.total - len(overlap.rows)}.")
         if getattr(args, "retry_unknown", False):
             _requeue(journal, record.id)
         return _send(profile, journal, record, account, merge, options, copies=options.sent_copies)
@@ -86,7 +97,6 @@ def send_command(args: argparse.Namespace, profile) -> int:
 
 def resume_command(args: argparse.Namespace, profile) -> int:
     """Continue a merge by id with the template, data and options it was started with."""
-    from desktop.merge.errors import MergeError
     from desktop.merge.render import open_merge
 
     with jn.Journal(jn.journal_path(profile.data_dir)) as journal:
@@ -153,6 +163,73 @@ def _create(journal: jn.Journal, merge, args, account: str, options: SendOptions
         kind=kind, merge_key=merge.merge_key, template=str(Path(args.template).resolve()),
         data=str(Path(args.data).resolve()), account=account, options=options.as_dict(), total=total,
     )
+
+
+@dataclass(frozen=True)
+class AlreadySent:
+    """Rows of a new merge whose address already got the same template in an earlier merge.
+
+    Attributes:
+        rows: Row number to (row key, address, id of the earlier merge that sent to it).
+        merges: The earlier merges involved, newest first.
+        total: Rows of the new merge.
+    """
+
+    rows: dict[int, tuple[str, str, str]]
+    merges: list[jn.MergeRecord]
+    total: int
+
+    def describe(self) -> str:
+        """Return a sentence with how many recipients already got the template, in which merges and when."""
+        counts = Counter(merge_id for _, _, merge_id in self.rows.values())
+        involved = [record for record in self.merges if counts[record.id]]
+        parts = []
+        for record in involved:
+            started = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created))
+            share = f", {counts[record.id]} of them" if len(involved) > 1 else ""
+            parts.append(f"merge {record.id} (started {started}{share})")
+        where = ", ".join(parts)
+        return f"{len(self.rows)} of the {self.total} recipients already got this template in {where}."
+
+    def skip_in(self, journal: jn.Journal, merge_id: str) -> None:
+        """Record the rows as skipped in the new merge ``merge_id``, so the send leaves them out."""
+        for number, (key, address, earlier_id) in sorted(self.rows.items()):
+            journal.mark_skipped(merge_id, number, key, address, f"already sent in merge {earlier_id}")
+        log.info("Merge %s: skipped %d row(s) already sent from the same template", merge_id, len(self.rows))
+
+
+def find_already_sent(journal: jn.Journal, merge, template: Path) -> AlreadySent | None:
+    """Find the rows of ``merge`` whose address got this template in an earlier merge, or None if there are none.
+
+    An earlier merge counts when its template has the same resolved path, or when the file at its recorded path
+    has the same content as ``template`` now. Only sent rows count; failed and unknown ones do not.
+    """
+    resolved = str(template.resolve())
+    source = merge.template.source_bytes
+    related = [record for record in journal.merges()
+               if record.kind == jn.KIND_SEND and (record.template == resolved or _same_file(record.template, source))]
+    if not related:
+        return None
+    sent = journal.sent_addresses(record.id for record in related)
+    rows: dict[int, tuple[str, str, str]] = {}
+    for row in merge.rows:
+        try:
+            primary = merge.prepare(row.number).primary
+        except MergeError:
+            continue
+        merge_id = sent.get(primary.lower())
+        if merge_id is not None:
+            rows[row.number] = (f"{row.number}:{primary.lower()}", primary, merge_id)
+    if not rows:
+        return None
+    return AlreadySent(rows, related, len(merge))
+
+
+def _same_file(path: str, source: bytes) -> bool:
+    try:
+        return Path(path).read_bytes() == source
+    except OSError:
+        return False
 
 
 def _already_sent_text(journal: jn.Journal, record: jn.MergeRecord) -> str:
@@ -264,7 +341,9 @@ def _run_with_signals(send: MergeSend) -> Progress | None:
 
 
 def _progress_text(progress: Progress) -> str:
-    left = "" if progress.seconds_left is None else f", about {duration_text(progress.seconds_left)} left"
+    left = ""
+    if progress.seconds_left is not None and progress.remaining > 0:
+        left = f", about {duration_text(progress.seconds_left)} left"
     text = (f"{progress.state}: {progress.sent} sent, {progress.failed} failed, {progress.remaining} remaining "
             f"of {progress.total}, {progress.per_minute:.0f}/min{left}")
     return f"{text} ({progress.note})" if progress.note else text

@@ -1,0 +1,133 @@
+"""Sending a template again after its data changed: stop, --resume (only the new addresses) or --new (everyone)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from desktop.merge import journal as jn
+from desktop.paths import default_profile
+from tests.merge.send_helpers import (
+    ACCOUNT,
+    ScriptedServer,
+    add_smtp_account,
+    address,
+    received_counts,
+    run,
+    write_merge,
+)
+
+
+@pytest.fixture
+def server():
+    with ScriptedServer() as instance:
+        yield instance
+
+
+def send(capsys, template, data, *extra: str) -> tuple[int, str, str]:
+    return run(capsys, "merge", "send", str(template), str(data), "--account", ACCOUNT, "--no-sent-copy", *extra)
+
+
+def drop_row(data, number: int) -> None:
+    """Remove data row ``number`` (1 is the first recipient) from a CSV file."""
+    lines = data.read_text(encoding="utf-8").splitlines(keepends=True)
+    del lines[number]
+    data.write_text("".join(lines), encoding="utf-8")
+
+
+def send_merges() -> list[jn.MergeRecord]:
+    with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
+        return [record for record in journal.merges() if record.kind == jn.KIND_SEND]
+
+
+def first_send_without_row_two(tmp_path, server, capsys):
+    """Send rows 1 and 3 only, then restore row 2 in the data, as a user who fixed a row would."""
+    add_smtp_account(server)
+    template, data = write_merge(tmp_path / "m", 3)
+    full = data.read_text(encoding="utf-8")
+    drop_row(data, 2)
+    code, _, err = send(capsys, template, data)
+    assert code == 0, err
+    assert received_counts(server) == {address(1): 1, address(3): 1}
+    data.write_text(full, encoding="utf-8")
+    return template, data
+
+
+def test_changed_data_stops_without_flag(tmp_path, server, capsys):
+    template, data = first_send_without_row_two(tmp_path, server, capsys)
+    first = send_merges()[0]
+
+    code, out, err = send(capsys, template, data)
+
+    assert code == 1
+    assert f"2 of the 3 recipients already got this template in merge {first.id} (started " in err
+    assert "Nothing was sent now" in err
+    assert "--resume" in err
+    assert "--new" in err
+    assert len(server.received) == 2
+    assert len(send_merges()) == 1
+
+
+def test_resume_sends_only_fixed_row(tmp_path, server, capsys):
+    template, data = first_send_without_row_two(tmp_path, server, capsys)
+    first = send_merges()[0]
+
+    code, out, err = send(capsys, template, data, "--resume")
+
+    assert code == 0, err
+    assert received_counts(server) == {address(1): 1, address(2): 1, address(3): 1}
+    second = send_merges()[0]
+    assert second.id != first.id
+    with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
+        rows = {row.row: (row.state, row.reply) for row in journal.recipients(second.id)}
+    assert rows[1] == (jn.SKIPPED, f"already sent in merge {first.id}")
+    assert rows[3] == (jn.SKIPPED, f"already sent in merge {first.id}")
+    assert rows[2][0] == jn.SENT
+
+
+def test_new_sends_everyone_again(tmp_path, server, capsys):
+    template, data = first_send_without_row_two(tmp_path, server, capsys)
+
+    code, _, err = send(capsys, template, data, "--new")
+
+    assert code == 0, err
+    assert received_counts(server) == {address(1): 2, address(2): 1, address(3): 2}
+
+
+def test_copied_template_content_counts(tmp_path, server, capsys):
+    template, data = first_send_without_row_two(tmp_path, server, capsys)
+    copy = tmp_path / "other" / "copy.md"
+    copy.parent.mkdir()
+    shutil.copyfile(template, copy)
+    shutil.copyfile(data, copy.parent / "people.csv")
+
+    code, _, err = send(capsys, copy, copy.parent / "people.csv")
+
+    assert code == 1
+    assert "2 of the 3 recipients already got this template" in err
+    assert len(server.received) == 2
+
+
+def test_other_template_is_not_blocked(tmp_path, server, capsys):
+    template, data = first_send_without_row_two(tmp_path, server, capsys)
+    template.write_text(template.read_text(encoding="utf-8").replace("Your results", "New results"),
+                        encoding="utf-8")
+    moved = template.with_name("news.md")
+    template.rename(moved)
+
+    code, _, err = send(capsys, moved, data)
+
+    assert code == 0, err
+    assert received_counts(server) == {address(1): 2, address(2): 1, address(3): 2}
+
+
+def test_resume_with_nothing_earlier_stops(tmp_path, server, capsys):
+    add_smtp_account(server)
+    template, data = write_merge(tmp_path / "m", 2)
+
+    code, _, err = send(capsys, template, data, "--resume")
+
+    assert code == 1
+    assert "nothing to resume" in err
+    assert len(server.received) == 0
