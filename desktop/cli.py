@@ -25,7 +25,7 @@ from desktop.config import (
 )
 from desktop.credentials import CredentialError, delete_password, store_password
 from desktop.logs import setup_logging
-from desktop.paths import HOME_ENV, Profile, default_profile
+from desktop.paths import HOME_ENV, Profile, default_profile, profile_at
 from desktop.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ EXIT_USAGE = 2
 
 
 _HOME_HELP = "keep config, store and index under DIR (default: $SLUICE_HOME or the platform's folders)"
-_DEMO_HELP = "use the bundled demo mailbox (no server needed)"
+_DEMO_HELP = "use the bundled demo mailbox (no server needed), in a profile of its own ('demo' inside --home, if given)"
 _VERBOSE_HELP = "log debug details, including the IMAP protocol with passwords hidden"
 SEARCH_OPTIONS_WITH_VALUE = ("--account", "--limit", "--home")
 SEARCH_FLAGS = ("--json", "--demo", "-v", "--verbose", "-h", "--help")
@@ -290,8 +290,9 @@ def _open_profile(args: argparse.Namespace) -> Profile:
     if args.demo:
         from desktop.demo import prepare_demo
 
-        # The demo has a profile of its own unless --home or SLUICE_HOME names one.
-        chosen = profile if args.home or os.environ.get(HOME_ENV) else None
+        # The demo keeps a profile of its own, apart from real accounts: a "demo" folder
+        # inside --home or SLUICE_HOME when one is named, else the platform's.
+        chosen = profile_at(profile.data_dir / "demo") if args.home or os.environ.get(HOME_ENV) else None
         try:
             return prepare_demo(chosen)
         except OSError as error:

@@ -18,7 +18,23 @@ from desktop.paths import default_profile
 def demo_home(tmp_path):
     home = tmp_path / "demo-home"
     assert main(["--home", str(home), "--demo", "folders"]) == 0
-    return home
+    # The demo keeps its own profile inside the named home.
+    return home / "demo"
+
+
+def test_demo_leaves_named_profile_alone(tmp_path, capsys):
+    home = tmp_path / "mine"
+    home.mkdir()
+    (home / "config.toml").write_text('[accounts.work]\nimap_host = "127.0.0.1"\nuser = "me"\n', encoding="utf-8")
+
+    assert main(["--home", str(home), "--demo", "folders"]) == 0
+    capsys.readouterr()
+    assert main(["--home", str(home), "account", "list"]) == 0
+
+    listed = capsys.readouterr().out
+    assert "work" in listed
+    assert "demo" not in listed
+    assert not (home / "store.sqlite3").exists()
 
 
 def test_home_that_is_a_file_is_explained(tmp_path, capsys):
