@@ -49,6 +49,8 @@ def add_commands(commands: argparse._SubParsersAction, common: argparse.Argument
     again.add_argument("--new", action="store_true", help="send this template and data again as a new merge")
     send.add_argument("--retry-unknown", action="store_true",
                       help="with --resume: send the rows of unknown outcome again (they may arrive twice)")
+    send.add_argument("--skip-errors", action="store_true",
+                      help="send only the rows without errors when 'merge check' finds errors (default: send nothing)")
 
     status = actions.add_parser("status", parents=[common], help="list merges, or show one merge's recipients")
     status.add_argument("merge_id", nargs="?", metavar="MERGE-ID")

@@ -60,6 +60,9 @@ def send_command(args: argparse.Namespace, profile) -> int:
     except MergeError as error:
         print(f"sluice merge send: {error}", file=sys.stderr)
         return EXIT_FAILED
+    errors = _check_before_send(merge, skip_errors=getattr(args, "skip_errors", False))
+    if errors is None:
+        return EXIT_FAILED
     profile.ensure()
     with jn.Journal(jn.journal_path(profile.data_dir)) as journal:
         if options.test_to:
@@ -92,7 +95,37 @@ def send_command(args: argparse.Namespace, profile) -> int:
                       f"sending to the other {record.total - len(overlap.rows)}.")
         if getattr(args, "retry_unknown", False):
             _requeue(journal, record.id)
-        return _send(profile, journal, record, account, merge, options, copies=options.sent_copies)
+        _skip_error_rows(journal, record.id, merge, errors)
+        code = _send(profile, journal, record, account, merge, options, copies=options.sent_copies)
+        return EXIT_FAILED if errors else code
+
+
+def _skip_error_rows(journal: jn.Journal, merge_id: str, merge, errors: list) -> None:
+    """Record the rows with errors as skipped, with the error, so the send leaves them out."""
+    for problem in errors:
+        cell = merge.row(problem.row).get(merge.address_column or "", "")
+        reason = f"column {problem.column!r}: {problem.message}" if problem.column else problem.message
+        journal.mark_skipped(merge_id, problem.row, f"{problem.row}:{cell.lower()}", cell, reason)
+
+
+def _check_before_send(merge, *, skip_errors: bool) -> list | None:
+    """Check every row as ``merge check`` does; return the error problems, one per row, or None to stop the send.
+
+    With errors the send stops unless ``skip_errors`` is set, and then the rows with errors are left out.
+    """
+    report = merge.check()
+    if report.errors and not skip_errors:
+        for line in report.lines():
+            print(line, file=sys.stderr)
+        print("sluice merge send: Nothing was sent. Fix the errors above, or pass --skip-errors to send only the "
+              "rows without errors.", file=sys.stderr)
+        return None
+    first_of_row = {}
+    for problem in report.errors:
+        first_of_row.setdefault(problem.row, problem)
+    if first_of_row:
+        print(f"Leaving out {len(first_of_row)} row(s) with errors (--skip-errors).")
+    return list(first_of_row.values())
 
 
 def resume_command(args: argparse.Namespace, profile) -> int:
@@ -281,6 +314,7 @@ def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, 
     report = write_report(journal, record.id)
     for line in summary_lines(journal, record.id):
         print(line)
+    failed = journal.counts(record.id)[jn.FAILED]
     unknown = journal.recipients(record.id, [jn.UNKNOWN])
     if unknown:
         print(f"The {len(unknown)} row(s) of unknown outcome may have reached their recipients and are not resent. "
@@ -288,7 +322,8 @@ def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, 
     if final is not None and final.state != jn.FINISHED:
         print(f"Stopped: {final.note}. Continue with: sluice merge resume {record.id}")
     print(f"Report: {report}")
-    return EXIT_OK if final is not None and final.state == jn.FINISHED else EXIT_FAILED
+    finished = final is not None and final.state == jn.FINISHED
+    return EXIT_OK if finished and not failed else EXIT_FAILED
 
 
 def _account_wants_copies(profile, account) -> bool:

@@ -46,7 +46,7 @@ def test_send_prints_id_and_summary(tmp_path, server, capsys):
     code, out, err = send(capsys, template, data, "--connections", "2")
 
     record = only_merge()
-    assert code == 0, err
+    assert code == 1, err  # row 4 failed
     assert out.startswith(f"Merge {record.id}: 5 recipient(s) from people.csv via account work.")
     assert f"Merge {record.id}: 4 sent, 1 failed, 0 unknown, 0 skipped, 0 remaining of 5." in out
     assert f"  row 4 {address(4)}: 550 5.1.1 No such user" in out
@@ -219,7 +219,7 @@ def test_sent_copies_reach_dovecot(tmp_path, server, capsys, dovecot_server, ima
 
     code, out, err = run(capsys, "merge", "send", str(template), str(data), "--account", ACCOUNT)
 
-    assert code == 0, err
+    assert code == 1, err  # row 5 failed
     assert "Appended 5 Sent copies to the server." in out
     direct_client.select_folder("Sent", readonly=True)
     uids = direct_client.search("ALL")

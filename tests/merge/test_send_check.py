@@ -1,0 +1,136 @@
+"""``merge send`` checks the merge first: errors stop it unless --skip-errors, and failed rows make it exit 1."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktop.merge import journal as jn
+from desktop.paths import default_profile
+from tests.merge.send_helpers import (
+    ACCOUNT,
+    ScriptedServer,
+    add_smtp_account,
+    address,
+    received_counts,
+    run,
+    write_merge,
+)
+
+
+@pytest.fixture
+def server():
+    with ScriptedServer() as instance:
+        yield instance
+
+
+def send(capsys, template, data, *extra: str) -> tuple[int, str, str]:
+    return run(capsys, "merge", "send", str(template), str(data), "--account", ACCOUNT, "--no-sent-copy", *extra)
+
+
+def break_address(data, number: int) -> str:
+    """Replace the address of data row ``number`` with an invalid one; return the original file text."""
+    text = data.read_text(encoding="utf-8")
+    data.write_text(text.replace(address(number), f"user{number}.example.org"), encoding="utf-8")
+    return text
+
+
+def latest_send() -> tuple[jn.MergeRecord, dict[int, tuple[str, str]]]:
+    with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
+        record = next(record for record in journal.merges() if record.kind == jn.KIND_SEND)
+        rows = {row.row: (row.state, row.reply) for row in journal.recipients(record.id)}
+    return record, rows
+
+
+def test_template_typo_stops_send(tmp_path, server, capsys):
+    add_smtp_account(server)
+    template, data = write_merge(tmp_path / "m", 3)
+    template.write_text(template.read_text(encoding="utf-8").replace("your code is {{ code }}",
+                                                                      "your code is {{ cdoe }}"), encoding="utf-8")
+    check_code, check_out, _ = run(capsys, "merge", "check", str(template), str(data))
+
+    code, out, err = send(capsys, template, data)
+
+    assert check_code == 1
+    assert code == 1
+    assert len(server.received) == 0
+    error_lines = [line for line in check_out.splitlines() if line.startswith("error: ")]
+    assert error_lines
+    for line in error_lines:
+        assert line in err
+    assert "cdoe" in err
+    assert "--skip-errors" in err
+    assert "Nothing was sent" in err
+    with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
+        assert journal.merges() == []
+
+
+def test_skip_errors_sends_good_rows(tmp_path, server, capsys):
+    add_smtp_account(server)
+    template, data = write_merge(tmp_path / "m", 3)
+    break_address(data, 2)
+
+    code, out, err = send(capsys, template, data, "--skip-errors")
+
+    assert code == 1
+    assert received_counts(server) == {address(1): 1, address(3): 1}
+    assert "Leaving out 1 row(s) with errors (--skip-errors)." in out
+    record, rows = latest_send()
+    assert rows[1][0] == jn.SENT
+    assert rows[3][0] == jn.SENT
+    assert rows[2][0] == jn.SKIPPED
+    assert rows[2][1] != ""
+    assert record.state == jn.FINISHED
+
+
+def test_duplicate_row_skipped_with_flag(tmp_path, server, capsys):
+    add_smtp_account(server)
+    template, data = write_merge(tmp_path / "m", 3)
+    data.write_text(data.read_text(encoding="utf-8").replace(address(3), address(1)), encoding="utf-8")
+
+    refused = send(capsys, template, data)
+    code, _, err = send(capsys, template, data, "--skip-errors")
+
+    assert refused[0] == 1
+    assert "also in row 1" in refused[2]
+    assert code == 1
+    assert received_counts(server) == {address(1): 1, address(2): 1}
+
+
+def test_failed_row_exits_nonzero(tmp_path, server, capsys):
+    add_smtp_account(server)
+    template, data = write_merge(tmp_path / "m", 3)
+    server.script(address(2), "rcpt", ["550 5.1.1 No such user"])
+
+    code, out, _ = send(capsys, template, data)
+
+    assert code == 1
+    assert "1 failed" in out
+    assert received_counts(server) == {address(1): 1, address(3): 1}
+
+
+def test_clean_merge_exits_zero(tmp_path, server, capsys):
+    add_smtp_account(server)
+    template, data = write_merge(tmp_path / "m", 3)
+
+    code, out, err = send(capsys, template, data)
+
+    assert code == 0, err
+    assert "about 0 s left" not in out
+    assert received_counts(server) == {address(1): 1, address(2): 1, address(3): 1}
+
+
+def test_fixed_row_resume_sends_it(tmp_path, server, capsys):
+    add_smtp_account(server)
+    template, data = write_merge(tmp_path / "m", 3)
+    original = break_address(data, 2)
+    assert send(capsys, template, data, "--skip-errors")[0] == 1
+    first, _ = latest_send()
+    data.write_text(original, encoding="utf-8")
+
+    stopped = send(capsys, template, data)
+    resumed = send(capsys, template, data, "--resume")
+
+    assert stopped[0] == 1
+    assert f"2 of the 3 recipients already got this template in merge {first.id}" in stopped[2]
+    assert resumed[0] == 0, resumed[2]
+    assert received_counts(server) == {address(1): 1, address(2): 1, address(3): 1}
