@@ -13,6 +13,7 @@ import csv
 import io
 import logging
 import re
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -27,6 +28,20 @@ _SNIFF_RECORDS = 50
 # Normalised column names (lowercase, without spaces, '-', '_' and '.') taken as the address column, best first.
 ADDRESS_COLUMN_NAMES = ("email", "emailaddress", "mail", "mailaddress", "address", "recipient", "to")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
+# The first bytes of files that are not text data, with what they are, for the message that names them.
+_BINARY_SIGNATURES = (
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"RIFF", "a RIFF file (image, sound or video)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Office document (.xls or .doc)"),
+)
 
 
 class Row(dict):
@@ -62,21 +77,53 @@ class DataTable:
     rows: list[Row]
     source: str
     problems: dict[int, RowError] = field(default_factory=dict)
+    delimiter: str = ""
+    header_fields: int = 0
 
 
 def read_data(path: Path) -> DataTable:
     """Read a CSV or XLSX file of recipients, or raise MergeError naming the file and the fix."""
+    if path.is_dir():
+        raise MergeError(f"{path}: is a folder; give the path of a .csv or .xlsx file.")
     if not path.is_file():
         raise MergeError(f"{path}: data file not found; give the path of a .csv or .xlsx file.")
     if path.suffix.lower() == ".xls":
         raise MergeError(f"{path}: old Excel .xls files cannot be read; save the sheet as .xlsx or .csv.")
     raw = path.read_bytes()
+    if raw.startswith(b"PK\x03\x04") and _is_other_zip(path):
+        raise MergeError(f"{path}: is a zip archive, not a CSV or XLSX file; give the recipient list as .csv or .xlsx.")
+    if not raw.startswith(b"PK\x03\x04"):
+        _not_text(raw, path)
     if path.suffix.lower() in XLSX_SUFFIXES or raw.startswith(b"PK\x03\x04"):
         table = _read_xlsx(path)
     else:
         table = _read_csv(path, raw)
     log.info("Read %d rows, %d columns from %s (%s)", len(table.rows), len(table.columns), path, table.source)
     return table
+
+
+def _is_other_zip(path: Path) -> bool:
+    """Tell whether ``path`` is a readable zip archive without an Excel workbook (``xl/workbook.xml``).
+
+    A damaged archive gives False, so reading it as XLSX reports the damage.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return not any(name.startswith("xl/workbook") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError) as error:
+        log.info("%s starts like a zip archive but cannot be opened as one: %s", path, error)
+        return False
+
+
+def _not_text(raw: bytes, path: Path) -> None:
+    """Raise MergeError when ``raw`` is a known binary format, or contains NUL bytes and is not UTF-16 or UTF-32."""
+    for signature, kind in _BINARY_SIGNATURES:
+        if raw.startswith(signature):
+            raise MergeError(f"{path}: is {kind}, not a CSV or XLSX file; give the recipient list as .csv or .xlsx.")
+    boms = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+    if b"\x00" in raw and not raw.startswith(boms) and not _utf16_without_bom(raw):
+        raise MergeError(f"{path}: contains NUL bytes and is not a CSV or XLSX file; "
+                         "give the recipient list as .csv or .xlsx.")
 
 
 def detect_address_column(columns: list[str]) -> str | None:
@@ -103,13 +150,14 @@ def decode_text(raw: bytes, path: Path) -> tuple[str, str]:
         return _decode(raw, "utf-32", path), "UTF-32 with byte order mark"
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return _decode(raw, "utf-16", path), "UTF-16 with byte order mark"
+    # Plain ASCII text in UTF-16 is valid UTF-8 too (with a NUL after every letter), so look for it first.
+    guessed = _utf16_without_bom(raw)
+    if guessed:
+        return _decode(raw, guessed, path), f"{guessed.upper()} without byte order mark"
     try:
         return raw.decode("utf-8"), "UTF-8"
     except UnicodeDecodeError:
         pass
-    guessed = _utf16_without_bom(raw)
-    if guessed:
-        return _decode(raw, guessed, path), f"{guessed.upper()} without byte order mark"
     if b"\x00" in raw:
         raise MergeError(f"{path}: contains NUL bytes and is not a text file; export the data as CSV or XLSX.")
     try:
@@ -149,7 +197,8 @@ def _read_csv(path: Path, raw: bytes) -> DataTable:
     if header is None:
         raise MergeError(f"{path}: the file is empty; put the column names in the first line and one recipient per line.")
     columns = _columns(header[1], path, f"line {header[0]}")
-    table = DataTable(path, columns, [], f"CSV, {encoding}, {_DELIMITER_NAMES[delimiter]}-separated")
+    table = DataTable(path, columns, [], f"CSV, {encoding}, {_DELIMITER_NAMES[delimiter]}-separated",
+                      delimiter=delimiter, header_fields=len(header[1]))
     for number, (line, fields) in enumerate(records, start=1):
         _add_row(table, number, line, fields)
     return table
@@ -206,11 +255,15 @@ def _add_row(table: DataTable, number: int, line: int, fields: list[str]) -> Non
         return
     width = len(table.columns)
     extra = [value for value in fields[width:] if value.strip()]
-    if extra:
+    # In a CSV file even empty extra fields show an unquoted delimiter, unless the header ends in the delimiter too.
+    # Spreadsheets often give rows trailing empty cells, so only non-empty extra cells count there.
+    if extra or (table.delimiter and len(fields) > max(width, table.header_fields)):
+        if table.delimiter:
+            fix = f"put quotes around a value that contains a {_DELIMITER_NAMES[table.delimiter]}."
+        else:
+            fix = "name the extra columns in the header row, or clear those cells."
         table.problems[number] = RowError(
-            number, None,
-            f"line {line} has {len(fields)} fields but the header names {width} columns; "
-            "put quotes around values that contain the delimiter.", kind="data",
+            number, None, f"has {len(fields)} fields but the header names {width} columns: {fix}", kind="data",
         )
     values = {name: fields[index] if index < len(fields) else "" for index, name in enumerate(table.columns)}
     table.rows.append(Row(values, number, line))
