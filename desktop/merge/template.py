@@ -151,7 +151,7 @@ class TemplateFile:
             code = env.compile(source, filename=_filename(first_line))
         except jinja2.TemplateSyntaxError as error:
             line = first_line + (error.lineno or 1) - 1
-            raise MergeError(self._where(line, f"template syntax error: {error.message}.")) from error
+            raise MergeError(self._where(line, f"template syntax error: {error.message.rstrip('.')}.")) from error
         return env.template_class.from_code(env, code, env.make_globals(None))
 
     def _variables(self) -> set[str]:
@@ -180,10 +180,16 @@ class TemplateFile:
         bad = next((character for character in value if character in "\r\n\0"), None)
         if bad is not None:
             column = _column_with(context, bad, value)
-            source = f"the value of column {column!r}" if column else "the rendered value"
-            raise RowError(row, column or header.name,
-                           f"{source} contains a {_character_name(bad)} and would go into the {header.name} header; "
-                           "remove it from the data, or use the value in the body only.", kind="header")
+            if column is None:
+                where = f"template line {header.line}" if header.line else "the template"
+                raise RowError(row, None,
+                               f"{where}: the template's {header.name} line makes a {_character_name(bad)}, which "
+                               f"a header cannot hold; remove it from the {header.name} line of the template.",
+                               kind="header")
+            raise RowError(row, column,
+                           f"the value of column {column!r} contains a {_character_name(bad)} and would go into the "
+                           f"{header.name} header; remove it from the data, or use the value in the body only.",
+                           kind="header")
         return value.strip()
 
     def render_body(self, context: dict, row: int) -> tuple[str, str]:
