@@ -77,9 +77,9 @@ class CheckReport:
         return not self.errors
 
     def lines(self) -> list[str]:
-        """Return the report as text lines: the problems, then the totals."""
-        lines = [f"error: {problem.describe()}" for problem in self.errors]
-        lines += [f"skipped: {problem.describe()}" for problem in self.skipped]
+        """Return the report as text lines: the problems (identical ones once, with their rows), then the totals."""
+        lines = [f"error: {line}" for line in grouped_lines(self.errors)]
+        lines += [f"skipped: {line}" for line in grouped_lines(self.skipped)]
         error_rows = len({problem.row for problem in self.errors})
         lines.append(
             f"{self.merge_name}: {_count(self.total_rows, 'row')} ({self.source}); "
@@ -91,6 +91,43 @@ class CheckReport:
         return lines
 
 
+def grouped_lines(problems) -> list[str]:
+    """Return one line per distinct message: ``rows 1-3, 5 (and 12 more), column 'x': message``.
+
+    ``problems`` are Problem or RowError objects; the lines keep the order of each message's first row.
+    """
+    groups: dict[tuple[str | None, str], list[int]] = {}
+    for problem in problems:
+        rows = groups.setdefault((problem.column, problem.message), [])
+        if not rows or rows[-1] != problem.row:
+            rows.append(problem.row)
+    lines = []
+    for (column, message), rows in groups.items():
+        where = describe_rows(rows)
+        if column:
+            where += f", column {column!r}"
+        lines.append(f"{where}: {message}")
+    return lines
+
+
+def describe_rows(rows: list[int], shown: int = 5) -> str:
+    """Return ``row 4`` or ``rows 1-3, 5, 9 (and N more)``: at most ``shown`` runs, then how many rows are left."""
+    if len(rows) == 1:
+        return f"row {rows[0]}"
+    runs: list[list[int]] = []
+    for number in sorted(set(rows)):
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    parts = [str(first) if first == last else f"{first}-{last}" for first, last in runs[:shown]]
+    text = "rows " + ", ".join(parts)
+    left = sum(last - first + 1 for first, last in runs[shown:])
+    if left:
+        text += f" (and {left} more)"
+    return text
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
@@ -98,25 +135,40 @@ def _count(number: int, noun: str) -> str:
 def check_merge(merge) -> CheckReport:
     """Render every row of ``merge`` (without building the MIME message) and collect the problems."""
     report = CheckReport(merge.name, merge.table.source, len(merge.rows))
-    first_row_of: dict[str, int] = {}
-    for row in merge.rows:
-        try:
-            prepared = merge.prepare(row.number)
-        except SuppressedError as error:
-            report.problems.append(Problem(error.row, error.column, "suppressed", error.message))
+    for number, prepared, problem in scan_rows(merge):
+        if problem is not None:
+            report.problems.append(problem)
             continue
-        except RowError as error:
-            report.problems.append(Problem(error.row, error.column, error.kind, error.message))
-            continue
-        duplicates = _duplicates(prepared.recipients, row.number, first_row_of)
-        if duplicates:
-            report.problems.append(Problem(row.number, merge.address_column, "duplicate", duplicates))
-            continue
-        report.sendable.append(row.number)
+        report.sendable.append(number)
         report.recipients += len(prepared.recipients)
     log.info("Checked merge %r: %d rows, %d sendable, %d problems", merge.name, report.total_rows,
              len(report.sendable), len(report.problems))
     return report
+
+
+def scan_rows(merge, last: int | None = None):
+    """Yield ``(row number, PreparedRow or None, Problem or None)`` for each row, up to row ``last`` if given.
+
+    Both ``check`` and ``preview --out`` use it, so they agree on which rows are errors: a row whose
+    recipient is already in an earlier row is a ``duplicate`` problem.
+    """
+    first_row_of: dict[str, int] = {}
+    for row in merge.rows:
+        if last is not None and row.number > last:
+            break
+        try:
+            prepared = merge.prepare(row.number)
+        except SuppressedError as error:
+            yield row.number, None, Problem(error.row, error.column, "suppressed", error.message)
+            continue
+        except RowError as error:
+            yield row.number, None, Problem(error.row, error.column, error.kind, error.message)
+            continue
+        duplicates = _duplicates(prepared.recipients, row.number, first_row_of)
+        if duplicates:
+            yield row.number, None, Problem(row.number, merge.address_column, "duplicate", duplicates)
+            continue
+        yield row.number, prepared, None
 
 
 def _duplicates(recipients: list[str], row: int, first_row_of: dict[str, int]) -> str:

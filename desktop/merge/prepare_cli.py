@@ -11,7 +11,8 @@ from pathlib import Path
 
 from desktop.config import is_plain_address
 
-from desktop.merge.errors import MergeError, RowError, SuppressedError
+from desktop.merge.check import Problem, grouped_lines, scan_rows
+from desktop.merge.errors import MergeError, RowError
 from desktop.merge.render import Merge, open_merge
 from desktop.merge.suppress import SuppressionList
 
@@ -68,23 +69,34 @@ def _write_all(merge: Merge, folder: Path, row: int | None) -> int:
     except OSError as error:
         print(f"sluice: cannot create {folder}: {error.strerror}; choose another --out folder.", file=sys.stderr)
         return EXIT_FAILED
-    numbers = [row] if row is not None else [item.number for item in merge.rows]
-    written = skipped = failed = 0
-    for number in numbers:
+
+    if row is not None:
         try:
-            rendered = merge.render(number)
-        except SuppressedError as error:
-            print(f"skipped: {error.describe()}")
-            skipped += 1
-            continue
+            merge.row(row)
         except RowError as error:
-            print(f"error: {error.describe()}")
-            failed += 1
+            print(f"sluice: {error.describe()}", file=sys.stderr)
+            return EXIT_FAILED
+
+    written = 0
+    errors: list[Problem] = []
+    skipped: list[Problem] = []
+    # The same scan as 'check' (earlier rows are read for repeated addresses), so both agree on the errors.
+    for number, prepared, problem in scan_rows(merge, last=row):
+        if row is not None and number != row:
             continue
-        name = f"{number:05d}-{_UNSAFE_FILE_CHARACTERS.sub('_', rendered.to[0])[:80]}.eml"
-        (folder / name).write_bytes(rendered.raw)
+        if problem is not None:
+            (errors if problem.is_error else skipped).append(problem)
+            continue
+        name = f"{number:05d}-{_UNSAFE_FILE_CHARACTERS.sub('_', prepared.recipients[0])[:80]}.eml"
+        (folder / name).write_bytes(merge.build(prepared))
         written += 1
-    print(f"Wrote {written} messages to {folder}; {skipped} suppressed rows skipped; {failed} rows with errors.")
+
+    for line in grouped_lines(errors):
+        print(f"error: {line}")
+    for line in grouped_lines(skipped):
+        print(f"skipped: {line}")
+    failed = len({problem.row for problem in errors})
+    print(f"Wrote {written} messages to {folder}; {len(skipped)} suppressed rows skipped; {failed} rows with errors.")
     log.info("Wrote %d previews of merge %r to %s", written, merge.name, folder)
     return EXIT_FAILED if failed else EXIT_OK
 
