@@ -17,7 +17,7 @@ from desktop.config import ConfigError, load_config
 from desktop.merge import journal as jn
 from desktop.merge.errors import MergeError
 from desktop.merge.rate import Rate, RateError, parse_rate
-from desktop.merge.report import duration_text, summary_lines, write_report
+from desktop.merge.report import duration_text, sentence, summary_lines, write_report
 from desktop.merge.sender import MergeSend, Progress, SendOptions, options_from_dict
 
 log = logging.getLogger(__name__)
@@ -320,7 +320,7 @@ def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, 
         print(f"The {len(unknown)} row(s) of unknown outcome may have reached their recipients and are not resent. "
               f"Check with the recipients, then send them with: sluice merge resume {record.id} --retry-unknown")
     if final is not None and final.state != jn.FINISHED:
-        print(f"Stopped: {final.note}. Continue with: sluice merge resume {record.id}")
+        print(f"Stopped: {sentence(final.note)} Continue with: sluice merge resume {record.id}")
     print(f"Report: {report}")
     finished = final is not None and final.state == jn.FINISHED
     return EXIT_OK if finished and not failed else EXIT_FAILED
@@ -495,13 +495,14 @@ def status_command(args: argparse.Namespace, profile) -> int:
         if not records:
             print("No merges yet. Start one with: sluice merge send TEMPLATE DATA --account NAME")
             return EXIT_OK
+        width = max(len("ACCOUNT"), *(len(record.account) for record in records))
         print(f"{'ID':<14} {'KIND':<5} {'STATE':<9} {'CREATED':<16} {'SENT':>6} {'FAILED':>6} {'UNKNOWN':>7} "
-              f"{'TOTAL':>6}  ACCOUNT  TEMPLATE")
+              f"{'TOTAL':>6}  {'ACCOUNT':<{width}}  TEMPLATE")
         for record in records:
             counts = journal.counts(record.id)
             created = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created))
             print(f"{record.id:<14} {record.kind:<5} {record.state:<9} {created:<16} {counts[jn.SENT]:>6} "
-                  f"{counts[jn.FAILED]:>6} {counts[jn.UNKNOWN]:>7} {record.total:>6}  {record.account}  "
+                  f"{counts[jn.FAILED]:>6} {counts[jn.UNKNOWN]:>7} {record.total:>6}  {record.account:<{width}}  "
                   f"{Path(record.template).name}")
     return EXIT_OK
 

@@ -6,6 +6,7 @@ import pytest
 
 from desktop.merge import journal as jn
 from desktop.paths import default_profile
+from desktop.merge.report import sentence
 from tests.merge.send_helpers import (
     ACCOUNT,
     ScriptedServer,
@@ -21,6 +22,10 @@ from tests.merge.send_helpers import (
 def server():
     with ScriptedServer() as instance:
         yield instance
+
+
+# aiosmtpd warns when a server requires AUTH without TLS, which the login failure test needs on loopback.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
 
 def send(capsys, template, data, *extra: str) -> tuple[int, str, str]:
@@ -87,11 +92,11 @@ def test_duplicate_row_skipped_with_flag(tmp_path, server, capsys):
     template, data = write_merge(tmp_path / "m", 3)
     data.write_text(data.read_text(encoding="utf-8").replace(address(3), address(1)), encoding="utf-8")
 
-    refused = send(capsys, template, data)
+    without_flag = send(capsys, template, data)
     code, _, err = send(capsys, template, data, "--skip-errors")
 
-    assert refused[0] == 1
-    assert "also in row 1" in refused[2]
+    assert without_flag[0] == 1
+    assert "also in row 1" in without_flag[2]
     assert code == 1
     assert received_counts(server) == {address(1): 1, address(2): 1}
 
@@ -134,3 +139,53 @@ def test_fixed_row_resume_sends_it(tmp_path, server, capsys):
     assert f"2 of the 3 recipients already got this template in merge {first.id}" in stopped[2]
     assert resumed[0] == 0, resumed[2]
     assert received_counts(server) == {address(1): 1, address(2): 1, address(3): 1}
+
+
+def test_login_failure_note_one_period(tmp_path, capsys):
+    with ScriptedServer(user="ana", password="right-password") as server:
+        add_smtp_account(server, password_command="echo wrong-password")
+        template, data = write_merge(tmp_path / "m", 2)
+
+        code, out, _ = send(capsys, template, data)
+
+    assert code == 1
+    stopped = next(line for line in out.splitlines() if line.startswith("Stopped: "))
+    assert "rejected the login" in stopped
+    assert ".." not in stopped
+    assert "app password for SMTP. Continue with: sluice merge resume" in stopped
+
+
+def test_syntax_error_one_period(tmp_path, capsys):
+    template, data = write_merge(tmp_path / "m", 2)
+    template.write_text(template.read_text(encoding="utf-8") + "{% if code %}open block\n", encoding="utf-8")
+
+    code, out, err = run(capsys, "merge", "check", str(template), str(data))
+
+    assert code == 1
+    assert "template syntax error" in err + out
+    assert "'if'." in err + out
+    assert "'if'.." not in err + out
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("rejected", "rejected."),
+    ("rejected.", "rejected."),
+    ("stop now!", "stop now!"),
+    ("why?", "why?"),
+    ("trailing space. ", "trailing space."),
+])
+def test_sentence_adds_one_period(text, expected):
+    assert sentence(text) == expected
+
+
+def test_status_columns_align(tmp_path, server, capsys):
+    add_smtp_account(server)
+    template, data = write_merge(tmp_path / "m", 2)
+    assert send(capsys, template, data)[0] == 0
+
+    code, out, _ = run(capsys, "merge", "status")
+
+    assert code == 0
+    header, line = out.splitlines()[:2]
+    assert header.index("ACCOUNT") == line.index(f" {ACCOUNT} ") + 1
+    assert header.index("TEMPLATE") == line.index("results.md")
