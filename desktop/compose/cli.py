@@ -44,7 +44,8 @@ def add_commands(commands: argparse._SubParsersAction, common: argparse.Argument
                       help="the body is Markdown: send it as HTML with the text as plain-text alternative")
     send.add_argument("--no-signature", action="store_true", help="leave out the account's signature")
     send.add_argument("--at", metavar="TIME",
-                      help="send later, at 'YYYY-MM-DD HH:MM' local time; the message waits in the outbox")
+                      help="send later, at 'YYYY-MM-DD HH:MM' (or YYYY-MM-DDTHH:MM) local time; the message "
+                      "waits in the outbox. A time more than a minute in the past is rejected")
     send.add_argument("--remind-days", type=float, metavar="DAYS",
                       help="bring the message back to INBOX if no reply came within DAYS days")
 
@@ -72,12 +73,30 @@ def run(args: argparse.Namespace, profile) -> int:
         return EXIT_FAILED
 
 
+# Seconds an --at time may lie in the past and still send at once: the minute the user typed may have just begun.
+PAST_GRACE_SECONDS = 60.0
+
+
 def parse_time(text: str) -> float:
-    """Return the epoch seconds of 'YYYY-MM-DD HH:MM' in local time; raise ValueError naming the format."""
+    """Return the epoch seconds of an ISO 8601 date and time; raise ValueError naming the format.
+
+    Both 'YYYY-MM-DD HH:MM' and 'YYYY-MM-DDTHH:MM' are accepted, with optional seconds and UTC offset. A time
+    without an offset is local time. A date without a time is rejected.
+    """
+    cleaned = text.strip()
     try:
-        return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M").timestamp()
+        if len(cleaned) <= len("YYYY-MM-DD"):
+            raise ValueError(cleaned)
+        return datetime.fromisoformat(cleaned).timestamp()
     except ValueError:
         raise ValueError(f"Time {text!r} is invalid; write it as YYYY-MM-DD HH:MM, e.g. 2026-12-24 09:00.") from None
+
+
+def check_future(text: str, send_at: float, now: float) -> None:
+    """Raise ValueError when ``send_at`` is more than PAST_GRACE_SECONDS before ``now``."""
+    if send_at < now - PAST_GRACE_SECONDS:
+        raise ValueError(f"--at {text!r} is in the past, so nothing was queued. Give a later time, or leave out --at "
+                         "to send now.")
 
 
 def _send(args: argparse.Namespace, profile) -> int:
@@ -93,6 +112,8 @@ def _send(args: argparse.Namespace, profile) -> int:
     body = sys.stdin.read()
     try:
         send_at = parse_time(args.at) if args.at else None
+        if send_at is not None:
+            check_future(args.at, send_at, time.time())
     except ValueError as error:
         print(f"sluice send: {error}", file=sys.stderr)
         return EXIT_FAILED

@@ -1,8 +1,15 @@
-"""``merge send`` checks the merge first: errors stop it unless --skip-errors, and failed rows make it exit 1."""
+"""Checks before sending: ``merge send`` stops on errors unless --skip-errors and exits 1 on failed rows, message
+punctuation, ``merge status`` columns, and the times ``sluice send --at`` accepts."""
 
 from __future__ import annotations
 
+import io
+import time
+from datetime import datetime
+
 import pytest
+
+from desktop.compose.cli import parse_time
 
 from desktop.merge import journal as jn
 from desktop.paths import default_profile
@@ -189,3 +196,39 @@ def test_status_columns_align(tmp_path, server, capsys):
     header, line = out.splitlines()[:2]
     assert header.index("ACCOUNT") == line.index(f" {ACCOUNT} ") + 1
     assert header.index("TEMPLATE") == line.index("results.md")
+
+
+@pytest.mark.parametrize("text", ["2026-12-24 09:00", "2026-12-24T09:00", "2026-12-24T09:00:00", " 2026-12-24 09:00 "])
+def test_at_accepts_iso_forms(text):
+    assert parse_time(text) == datetime(2026, 12, 24, 9, 0).timestamp()
+
+
+@pytest.mark.parametrize("text", ["2026-12-24", "24.12.2026 09:00", "tomorrow", ""])
+def test_at_rejects_other_forms(text):
+    with pytest.raises(ValueError, match="YYYY-MM-DD HH:MM"):
+        parse_time(text)
+
+
+def test_at_past_time_rejected(tmp_path, server, capsys, monkeypatch):
+    add_smtp_account(server)
+    monkeypatch.setattr("sys.stdin", io.StringIO("Hello\n"))
+
+    code, out, err = run(capsys, "send", "--account", ACCOUNT, "--to", address(1), "--subject", "Hi",
+                         "--at", "2020-01-01T09:00")
+
+    assert code == 1
+    assert "'2020-01-01T09:00' is in the past" in err
+    assert "leave out --at" in err
+    assert len(server.received) == 0
+
+
+def test_at_future_iso_time_queued(tmp_path, server, capsys, monkeypatch):
+    add_smtp_account(server)
+    monkeypatch.setattr("sys.stdin", io.StringIO("Hello\n"))
+    later = time.strftime("%Y-%m-%dT%H:%M", time.localtime(time.time() + 7200))
+
+    code, out, err = run(capsys, "send", "--account", ACCOUNT, "--to", address(1), "--subject", "Hi", "--at", later)
+
+    assert code == 0, err
+    assert "Queued as outbox entry" in out
+    assert len(server.received) == 0
