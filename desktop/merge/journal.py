@@ -538,12 +538,14 @@ class Journal:
     def sent_addresses(self, merge_ids: Iterable[str]) -> dict[str, str]:
         """Return each address (lower case) that one of ``merge_ids`` sent to, with the first of those ids that did.
 
-        Pass the ids newest first to get the latest merge of each address.
+        Rows in ``unknown`` or ``sending`` count as sent, because their message may have arrived. Pass the ids
+        newest first to get the latest merge of each address.
         """
         first: dict[str, str] = {}
         for merge_id in merge_ids:
             for (address,) in self._db.execute(
-                "SELECT address FROM recipients WHERE merge_id = ? AND state = ?", (merge_id, SENT),
+                "SELECT address FROM recipients WHERE merge_id = ? AND state IN (?, ?, ?)",
+                (merge_id, SENT, UNKNOWN, SENDING),
             ):
                 first.setdefault(address.lower(), merge_id)
         return first

@@ -235,7 +235,8 @@ def find_already_sent(journal: jn.Journal, merge, template: Path) -> AlreadySent
     """Find the rows of ``merge`` whose address got this template in an earlier merge, or None if there are none.
 
     An earlier merge counts when its template has the same resolved path, or when the file at its recorded path
-    has the same content as ``template`` now. Only sent rows count; failed and unknown ones do not.
+    has the same content as ``template`` now. Sent and unknown rows count (see ``Journal.sent_addresses``), failed
+    ones do not.
     """
     resolved = str(template.resolve())
     source = merge.template.source_bytes

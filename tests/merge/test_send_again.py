@@ -131,3 +131,21 @@ def test_resume_with_nothing_earlier_stops(tmp_path, server, capsys):
     assert code == 1
     assert "nothing to resume" in err
     assert len(server.received) == 0
+
+
+def test_unknown_row_not_resent(tmp_path, server, capsys):
+    add_smtp_account(server)
+    template, data = write_merge(tmp_path / "m", 4)
+    full = data.read_text(encoding="utf-8")
+    drop_row(data, 4)
+    server.drop_after_data(address(2))
+    send(capsys, template, data, "--connections", "1")
+    first = send_merges()[0]
+    with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
+        assert journal.recipient(first.id, 2).state == jn.UNKNOWN
+    data.write_text(full, encoding="utf-8")
+
+    code, _, err = send(capsys, template, data, "--resume")
+
+    assert code == 0, err
+    assert received_counts(server) == {address(1): 1, address(2): 1, address(3): 1, address(4): 1}
