@@ -31,9 +31,10 @@ from tests.ui.fixtures_ui import (
     SampleMessage,
     build_profile,
     fill_large_folder,
+    open_main_window,
     raw_message,
 )
-from tests.ui.test_keys import _open_window, _select_row, _set_role, press
+from tests.ui.test_keys import _select_row, _set_role, press
 from tests.ui.test_select import ConfirmationAnswer
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
@@ -48,7 +49,7 @@ def profile(tmp_path: Path) -> Profile:
 
 @pytest.fixture
 def window(qtbot, profile: Profile) -> MainWindow:
-    return _open_window(qtbot, profile)
+    return open_main_window(qtbot, profile)
 
 
 def _row(profile: Profile, message_id: int):
@@ -192,7 +193,7 @@ def test_move_across_accounts_names_missing(qtbot, profile: Profile) -> None:
         other = store.insert_messages(folder, [NewMessage(uid=1, flags=[], size=len(raw), raw=raw,
                                                           summary=parse_summary(raw))])[0]
         first = store.message_ids([store.folder_by_name(ACCOUNT, "INBOX").id])[0]
-    window = _open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
 
     moved = window.bulk_commands.move_to([first, other], "Archive")
 
@@ -210,13 +211,13 @@ def test_move_across_accounts_names_missing(qtbot, profile: Profile) -> None:
 
 
 def test_move_undone_after_restart(qtbot, profile: Profile) -> None:
-    window = _open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     message_id = _select_row(qtbot, window, 0)
     window.bulk_commands.move_to([message_id], "Lists/python")
     assert _row(profile, message_id).folder == "Lists/python"
     window.close()
 
-    reopened = _open_window(qtbot, profile)
+    reopened = open_main_window(qtbot, profile)
     reopened.message_view.setFocus()
     with qtbot.waitSignal(reopened.folders_refreshed, timeout=10_000):
         press(qtbot, reopened.message_view, "z")
@@ -241,7 +242,7 @@ def test_large_move_asks_once(qtbot, tmp_path: Path, button: QMessageBox.Standar
     fill_large_folder(profile, count)
     with Store(profile.store_file) as store:
         projects = store.upsert_folder(store.account_id(ACCOUNT), "Projects")
-    window = _open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     window.message_view.setFocus()
     press(qtbot, window.message_view, "* a")
     assert window.message_model.selection_count() == count

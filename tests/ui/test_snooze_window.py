@@ -21,8 +21,8 @@ from desktop.paths import Profile, profile_at
 from desktop.snooze import SNOOZED_FOLDER, SNOOZED_KEYWORD
 from desktop.store import SEEN, Store
 from desktop.ui.main_window import MainWindow
-from tests.ui.fixtures_ui import ACCOUNT, OFFSCREEN_NOISE, build_profile
-from tests.ui.test_keys import _open_window, _select_row, _stored, press
+from tests.ui.fixtures_ui import ACCOUNT, OFFSCREEN_NOISE, build_profile, open_main_window
+from tests.ui.test_keys import _select_row, _stored, press
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
 
@@ -39,7 +39,7 @@ def profile(tmp_path: Path) -> Profile:
 
 @pytest.fixture
 def window(qtbot, profile: Profile) -> MainWindow:
-    return _open_window(qtbot, profile)
+    return open_main_window(qtbot, profile)
 
 
 def _message(subject: str) -> bytes:
@@ -162,7 +162,7 @@ def test_window_start_wakes_due_snooze(qtbot, tmp_path: Path) -> None:
                               "Snoozed 1 message")
         store._db.execute("UPDATE snoozes SET wake_at = ?", (time.time() - 60,))
 
-    window = _open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
 
     assert _stored(profile, message_id).folder == "INBOX"
     assert window.message_model.row_of(message_id) is not None
@@ -198,7 +198,7 @@ def test_first_imap_snooze_creates_folder(qtbot, tmp_path: Path, imap_user, dove
     account = Account(name="test", imap_host=dovecot_server.host, imap_port=dovecot_server.port, security="none",
                       user=imap_user.name, password_command=f"echo {shlex.quote(imap_user.password)}")
     save_config(Config(accounts={"test": account}), profile.config_file)
-    window = _open_window(qtbot, profile)
+    window = open_main_window(qtbot, profile)
     with qtbot.waitSignal(window.sync_finished, timeout=SYNC_TIMEOUT_MS):
         window.actions_by_name["sync"].trigger()
     message_id = _select_row(qtbot, window, 0)
