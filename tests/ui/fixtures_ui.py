@@ -207,6 +207,23 @@ def activate(qtbot, widget) -> None:
     qtbot.waitUntil(lambda: QApplication.activeWindow() is widget, timeout=2000)
 
 
+def refocus_window(qtbot, window: MainWindow) -> None:
+    """Make ``window`` active again and focus its message list, as a desktop does when a dialog closes.
+
+    The offscreen platform leaves no window active, or the closed dialog, and the keys need both back.
+    """
+    activate(qtbot, window)
+    window.message_view.setFocus()
+
+
+def search_and_wait(qtbot, window: MainWindow, query: str, timeout_ms: int) -> None:
+    """Run ``query`` from the search field, wait for its results and focus the message list."""
+    window.search_field.setText(query)
+    with qtbot.waitSignal(window.search_finished, timeout=timeout_ms):
+        window.search_field.returnPressed.emit()
+    window.message_view.setFocus()
+
+
 def open_main_window(qtbot, profile: Profile, *, size: tuple[int, int] = (1200, 800),
                      before_close=None) -> MainWindow:
     """Show a main window on ``profile``, sized ``size``, and wait until it is the active window.

@@ -30,7 +30,7 @@ from tests.sync.test_bulk_send import (
     stored_message_ids,
     sync,
 )
-from tests.ui.fixtures_ui import OFFSCREEN_NOISE
+from tests.ui.fixtures_ui import OFFSCREEN_NOISE, search_and_wait
 from tests.ui.test_keys import press
 from tests.ui.test_select import answer_ok, us_locale  # noqa: F401 - fixtures
 
@@ -64,10 +64,7 @@ def _open_window(qtbot, profile: Profile) -> MainWindow:
 
 
 def _search_all(qtbot, window: MainWindow, query: str) -> None:
-    window.search_field.setText(query)
-    with qtbot.waitSignal(window.search_finished, timeout=SEARCH_TIMEOUT_MS):
-        window.search_field.returnPressed.emit()
-    window.message_view.setFocus()
+    search_and_wait(qtbot, window, query, SEARCH_TIMEOUT_MS)
 
 
 def _reactivate(qtbot, window: MainWindow) -> None:

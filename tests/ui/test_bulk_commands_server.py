@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
-from PySide6.QtWidgets import QApplication
 
 from desktop.paths import Profile
 from desktop.store import Store
 from desktop.ui.main_window import MainWindow
-from tests.ui.fixtures_ui import OFFSCREEN_NOISE, server_profile
+from tests.ui.fixtures_ui import OFFSCREEN_NOISE, refocus_window, server_profile
 from tests.ui.test_keys import press
 from tests.ui.test_keys_server import _send_journal, open_synced_window
 
@@ -95,13 +94,6 @@ def _select_number(qtbot, window: MainWindow, number: int) -> None:
     qtbot.waitUntil(lambda: window.reader.message_id() == message_id, timeout=2000)
 
 
-def _back_to_window(qtbot, window: MainWindow) -> None:
-    # The offscreen platform leaves a closed dialog active, where a desktop gives the window back its focus.
-    window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
-    window.message_view.setFocus()
-
-
 def _pick_folder(qtbot, window: MainWindow, keys: str, text: str) -> None:
     picker = window.bulk_commands.folder_picker
     press(qtbot, window.message_view, keys)
@@ -109,7 +101,7 @@ def _pick_folder(qtbot, window: MainWindow, keys: str, text: str) -> None:
     qtbot.keyClicks(picker.field, text)
     press(qtbot, picker.field, "Enter")
     assert not picker.isVisible()
-    _back_to_window(qtbot, window)
+    refocus_window(qtbot, window)
 
 
 def _pick_label(qtbot, window: MainWindow, text: str) -> None:
@@ -119,7 +111,7 @@ def _pick_label(qtbot, window: MainWindow, text: str) -> None:
     qtbot.keyClicks(picker.field, text)
     press(qtbot, picker.field, "Enter")
     assert not picker.isVisible()
-    _back_to_window(qtbot, window)
+    refocus_window(qtbot, window)
 
 
 def test_v_moves_to_typed_folder(qtbot, window: MainWindow, profile: Profile, direct_client: IMAPClient) -> None:

@@ -23,7 +23,7 @@ from desktop.ui.compose_send import SendLaterDialog, preset_times
 from desktop.ui.composer import ComposerWindow
 from desktop.ui.main_window import MainWindow
 from tests.compose.compose_helpers import ADDRESS, add_account, folder_messages, sync
-from tests.ui.fixtures_ui import OFFSCREEN_NOISE
+from tests.ui.fixtures_ui import OFFSCREEN_NOISE, refocus_window
 from tests.ui.test_keys import press
 
 # The offscreen platform cannot raise the completion popup or let it grab the keyboard; harmless here.
@@ -95,12 +95,6 @@ def _composer(qtbot, window: MainWindow) -> ComposerWindow:
     return composer
 
 
-def _back_to(qtbot, window: MainWindow) -> None:
-    window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
-    window.message_view.setFocus()
-
-
 def chord(qtbot, widget, key: Qt.Key, modifiers: Qt.KeyboardModifier) -> None:
     """Press ``key`` with ``modifiers``, then release the modifiers.
 
@@ -130,14 +124,14 @@ def test_r_a_f_c_open_the_right_composers(qtbot, window: MainWindow) -> None:
     assert reply.draft.in_reply_to == "<budget-1@example.org>"
     _close_without_draft(reply)
 
-    _back_to(qtbot, window)
+    refocus_window(qtbot, window)
     press(qtbot, window.message_view, "a")
     reply_all = _composer(qtbot, window)
     assert reply_all.to_field.text() == "Bob Stone <bob@example.org>"
     assert reply_all.cc_field.text() == "Carol <carol@example.org>", "the user's own address is left out"
     _close_without_draft(reply_all)
 
-    _back_to(qtbot, window)
+    refocus_window(qtbot, window)
     press(qtbot, window.message_view, "f")
     forward = _composer(qtbot, window)
     assert forward.to_field.text() == ""
@@ -146,7 +140,7 @@ def test_r_a_f_c_open_the_right_composers(qtbot, window: MainWindow) -> None:
     assert "Line two" in forward.body.toPlainText()
     _close_without_draft(forward)
 
-    _back_to(qtbot, window)
+    refocus_window(qtbot, window)
     press(qtbot, window.message_view, "c")
     new = _composer(qtbot, window)
     assert new.to_field.text() == ""
@@ -189,7 +183,7 @@ def test_undo_within_delay_sends_nothing_and_reopens(qtbot, window: MainWindow, 
     qtbot.waitUntil(lambda: window.compose_commands.undo_bar.isVisible(), timeout=WAIT_MS)
     entry_id = window.compose_commands.undo_bar.pending.entry_id
 
-    _back_to(qtbot, window)
+    refocus_window(qtbot, window)
     press(qtbot, window.message_view, "z")
 
     reopened = _composer(qtbot, window)

@@ -19,7 +19,17 @@ from desktop.store import SEEN, NewMessage, Store
 from desktop.ui.main_window import MainWindow
 from desktop.ui.message_list import MARKERS, PAGE_SIZE
 from desktop.ui.selection import MOVE_CONFIRM_THRESHOLD
-from tests.ui.fixtures_ui import ACCOUNT, OFFSCREEN_NOISE, START, copy_profile, index_profile, local_profile, open_main_window
+from tests.ui.fixtures_ui import (
+    ACCOUNT,
+    OFFSCREEN_NOISE,
+    START,
+    copy_profile,
+    index_profile,
+    local_profile,
+    open_main_window,
+    refocus_window,
+    search_and_wait,
+)
 from tests.ui.test_keys import press
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
@@ -96,18 +106,7 @@ def _store_ids(profile: Profile, predicate) -> set[int]:
 
 
 def _search(qtbot, window: MainWindow, query: str) -> None:
-    window.search_field.setText(query)
-    with qtbot.waitSignal(window.search_finished, timeout=10_000):
-        window.search_field.returnPressed.emit()
-    window.message_view.setFocus()
-
-
-def _reactivate(qtbot, window: MainWindow) -> None:
-    # The offscreen platform leaves no window active after a modal box closes. A desktop gives the
-    # main window back its activation and focus, and the keys need both.
-    window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
-    window.message_view.setFocus()
+    search_and_wait(qtbot, window, query, 10_000)
 
 
 class ConfirmationAnswer:
@@ -264,7 +263,7 @@ def test_archive_selection_and_undo(qtbot, window: MainWindow, profile: Profile,
     assert _folders_of(profile, list(_store_ids(profile, lambda row: True))) == {"INBOX": 1000}
     assert window.status_panel.message() == "Archived 1,000 message(s) — z to undo"
 
-    _reactivate(qtbot, window)
+    refocus_window(qtbot, window)
     with qtbot.waitSignal(window.folders_refreshed, timeout=20_000):
         press(qtbot, window.message_view, "z")
 
@@ -283,7 +282,7 @@ def test_cancelled_confirmation_changes_nothing(qtbot, window: MainWindow, profi
     assert window.message_model.selection_count() == len(unread)
     assert window.status_panel.message() == "Archive cancelled; no message changed."
 
-    _reactivate(qtbot, window)
+    refocus_window(qtbot, window)
     press(qtbot, window.message_view, "#")
 
     assert answer_cancel.texts[-1] == f"Delete {len(unread)} message(s)?"
