@@ -210,7 +210,8 @@ def activate(qtbot, widget) -> None:
 def refocus_window(qtbot, window: MainWindow) -> None:
     """Make ``window`` active again and focus its message list, as a desktop does when a dialog closes.
 
-    The offscreen platform leaves no window active, or the closed dialog, and the keys need both back.
+    The offscreen platform leaves either no window or the closed dialog active, and the keys need the
+    main window active with its list focused.
     """
     activate(qtbot, window)
     window.message_view.setFocus()
