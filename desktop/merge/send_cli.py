@@ -86,13 +86,14 @@ def send_command(args: argparse.Namespace, profile) -> int:
             print("sluice merge send: This template was not sent to any address of this data before, so there is "
                   "nothing to resume. Run the command without --resume.", file=sys.stderr)
             return EXIT_FAILED
+        elif overlap:
+            record = record_rest(journal, merge, Path(args.template), Path(args.data), account.name, options, overlap)
+            print(f"Merge {record.id}: {record.total} recipient(s) from {args.data.name} via account {account.name}.")
+            print(f"Skipping the {len(overlap.rows)} recipient(s) who already got this template; "
+                  f"sending to the other {record.total - len(overlap.rows)}.")
         else:
             record = _create(journal, merge, args, account.name, options, kind=jn.KIND_SEND)
             print(f"Merge {record.id}: {record.total} recipient(s) from {args.data.name} via account {account.name}.")
-            if overlap:
-                overlap.skip_in(journal, record.id)
-                print(f"Skipping the {len(overlap.rows)} recipient(s) who already got this template; "
-                      f"sending to the other {record.total - len(overlap.rows)}.")
         if getattr(args, "retry_unknown", False):
             _requeue(journal, record.id)
         _skip_error_rows(journal, record.id, merge, errors)
@@ -257,6 +258,20 @@ def find_already_sent(journal: jn.Journal, merge, template: Path) -> AlreadySent
     if not rows:
         return None
     return AlreadySent(rows, related, len(merge))
+
+
+def record_rest(journal: jn.Journal, merge, template: Path, data: Path, account: str, options: SendOptions,
+                overlap: AlreadySent) -> jn.MergeRecord:
+    """Record a new send of ``merge`` whose rows in ``overlap`` are skipped as already sent; return it.
+
+    Sending that merge (by its id) then reaches only the addresses the earlier merges did not.
+    """
+    record = journal.create_merge(
+        kind=jn.KIND_SEND, merge_key=merge.merge_key, template=str(template.resolve()), data=str(data.resolve()),
+        account=account, options=options.as_dict(), total=len(merge),
+    )
+    overlap.skip_in(journal, record.id)
+    return record
 
 
 def _same_file(path: str, source: bytes) -> bool:

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from desktop.config import ConfigError, load_config
 from desktop.merge import journal as jn
 from desktop.merge.errors import MergeError
+from desktop.merge.send_cli import AlreadySent, find_already_sent, record_rest
 from desktop.ui.merge_models import ProblemModel
 from desktop.ui.merge_preview import MergePreview
 from desktop.ui.merge_progress import MergeSendPanel
@@ -500,10 +501,51 @@ class MergeWindow(QWidget):
         if request is None:
             return
         earlier = earlier_merge(self._profile, request.merge_key)
-        if earlier is None:
+        if earlier is not None:
+            self._offer_resume(request, earlier)
+            return
+        overlap = self._already_sent()
+        if overlap is None:
             self._start_send(request)
             return
-        self._offer_resume(request, earlier)
+        self._offer_rest(request, overlap)
+
+    def _already_sent(self) -> AlreadySent | None:
+        """Return the rows whose address got this template in an earlier merge, as ``merge send`` finds them."""
+        path = jn.journal_path(self._profile.data_dir)
+        if not path.exists():
+            return None
+        # NOTE: this renders the address of every row on the GUI thread, which takes a moment for large data.
+        with jn.Journal(path) as journal:
+            return find_already_sent(journal, self.merge, self.template_path)
+
+    def _offer_rest(self, request: SendRequest, overlap: AlreadySent) -> None:
+        """Ask whether to send only to the addresses that have not got this template, to everyone again, or stop."""
+        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Sent before"),
+                          self.tr("{0} Send only to the {1} addresses that have not got it yet, or to everyone "
+                                  "again?").format(overlap.describe(), overlap.total - len(overlap.rows)),
+                          QMessageBox.StandardButton.NoButton, self)
+        rest = box.addButton(self.tr("Send to the rest only"), QMessageBox.ButtonRole.AcceptRole)
+        again = box.addButton(self.tr("Send to everyone again"), QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(rest)
+        box.setObjectName("merge-resume-box")
+        self.resume_box = box
+
+        def on_finished() -> None:
+            clicked = box.clickedButton()
+            self.resume_box = None
+            if clicked is rest:
+                with jn.Journal(jn.journal_path(self._profile.data_dir)) as journal:
+                    record = record_rest(journal, self.merge, request.template, request.data, request.account.name,
+                                         request.options, overlap)
+                self._start_send(SendRequest(request.merge_key, request.template, request.data, request.account,
+                                             request.options, record.id))
+            elif clicked is again:
+                self._start_send(request)
+
+        box.finished.connect(on_finished)
+        box.open()
 
     def _offer_resume(self, request: SendRequest, earlier: jn.MergeRecord) -> None:
         """Ask whether to continue the earlier send of the same files, send everything again, or stop."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from PySide6.QtWidgets import QMessageBox
 
 from desktop.merge import journal as jn
 from desktop.paths import default_profile
@@ -149,3 +150,52 @@ def test_unknown_row_not_resent(tmp_path, server, capsys):
 
     assert code == 0, err
     assert received_counts(server) == {address(1): 1, address(2): 1, address(3): 1, address(4): 1}
+
+
+def open_window(qtbot, template, data):
+    """Open the merge window on the files and wait for its check."""
+    from desktop.ui.merge_window import MergeWindow
+
+    window = MergeWindow(default_profile())
+    qtbot.addWidget(window)
+    window.send_panel.copies_box.setChecked(False)
+    with qtbot.waitSignal(window.merge_checked, timeout=10000):
+        window.open_files(template, data)
+    return window
+
+
+def click_in_offer(qtbot, window, label: str):
+    box = window.resume_box
+    assert isinstance(box, QMessageBox)
+    button = next(button for button in box.buttons() if button.text() == label)
+    with qtbot.waitSignal(window.send_finished, timeout=30000) as blocker:
+        button.click()
+    return blocker.args[0]
+
+
+def test_window_sends_rest_only(qtbot, tmp_path, server, capsys):
+    template, data = first_send_without_row_two(tmp_path, server, capsys)
+    first = send_merges()[0]
+    window = open_window(qtbot, template, data)
+
+    window.send_panel.send_button.click()
+
+    assert len(server.received) == 2
+    assert f"2 of the 3 recipients already got this template in merge {first.id}" in window.resume_box.text()
+    result = click_in_offer(qtbot, window, "Send to the rest only")
+    assert result.progress.state == jn.FINISHED
+    assert received_counts(server) == {address(1): 1, address(2): 1, address(3): 1}
+    with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
+        rows = {row.row: row.state for row in journal.recipients(result.merge_id)}
+    assert rows == {1: jn.SKIPPED, 2: jn.SENT, 3: jn.SKIPPED}
+
+
+def test_window_sends_everyone_again(qtbot, tmp_path, server, capsys):
+    template, data = first_send_without_row_two(tmp_path, server, capsys)
+    window = open_window(qtbot, template, data)
+
+    window.send_panel.send_button.click()
+    result = click_in_offer(qtbot, window, "Send to everyone again")
+
+    assert result.progress.state == jn.FINISHED
+    assert received_counts(server) == {address(1): 2, address(2): 1, address(3): 2}
