@@ -15,7 +15,7 @@ peak RSS (``ru_maxrss``):
    ``RenderedMessage.as_bytes`` for every row (full message building).
 2. sink limit: 16 connections of a minimal client that sends one prepared
    message over and over (MAIL, RCPT, DATA, the data, each reply awaited), so
-   the sink's own CPU is the limit; this is the sink's rate under the same
+   the sink's own CPU is the limit. This is the sink's rate under the same
    machine load as the other runs.
 3. merge send: ``MergeSend`` with 1, 4 and 16 connections into each sink, a
    fresh journal each time (durable ``sending`` records, the default).
@@ -193,7 +193,7 @@ def measure_sink_limit(template: Path, data: Path, port: int, count: int, connec
                 writer.write(command)
                 answer = await reply(reader)
                 if answer[:1] not in (b"2", b"3"):
-                    raise RuntimeError(f"The sink answered {answer!r}")
+                    raise RuntimeError(f"The sink rejected a command of the sink limit probe: {answer!r}")
         writer.write(b"QUIT\r\n")
         await reply(reader)
         writer.close()

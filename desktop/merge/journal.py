@@ -18,9 +18,9 @@ States of a recipient row:
 
 A sender claims rows in groups (``claim``): one transaction, and one disk
 sync, commits ``sending`` and the Message-ID for several rows before any of
-them goes out. Rows claimed but not sent when a send stops are put back to
-``queued`` (``release``); after a kill they read as ``unknown`` like any row
-left in ``sending``.
+them goes out. When a send stops, its rows claimed but not sent are put back to
+``queued`` (``release``). After a kill they stay in ``sending`` and read as
+``unknown``, like any other row left there.
 
 The file uses WAL with ``synchronous=NORMAL``: a commit survives the process
 being killed (the case this journal is for). NOTE: after a power failure the
@@ -413,21 +413,21 @@ class Journal:
                     [(merge_id, row, key, address, message_id, date, now, now)
                      for row, key, address, message_id, date in items],
                 )
-                wanted = {row: message_id for row, _, _, message_id, _ in items}
-                placeholders = ", ".join("?" * len(wanted))
+                requested = {row: message_id for row, _, _, message_id, _ in items}
+                placeholders = ", ".join("?" * len(requested))
                 found = db.execute(
                     f"SELECT row, state, message_id, attempts FROM recipients WHERE merge_id = ? AND row IN ({placeholders})",
-                    [merge_id, *wanted],
+                    [merge_id, *requested],
                 ).fetchall()
         finally:
             if durable:
                 self._db.execute("PRAGMA synchronous=NORMAL")
         claimed = {row: attempts for row, state, message_id, attempts in found
-                   if state == SENDING and message_id == wanted[row]}
-        refused = sorted(set(wanted) - set(claimed))
-        if refused:
+                   if state == SENDING and message_id == requested[row]}
+        rejected = sorted(set(requested) - set(claimed))
+        if rejected:
             log.warning("Merge %s: row(s) %s are not queued, so they are not sent again",
-                        merge_id, ", ".join(map(str, refused)))
+                        merge_id, ", ".join(map(str, rejected)))
         return claimed
 
     def release(self, merge_id: str, rows: Iterable[int]) -> int:

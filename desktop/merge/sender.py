@@ -3,19 +3,23 @@
 ``MergeSend`` is plain Python for the command line and the window alike.
 ``run()`` is a generator that yields ``Progress`` a few times a second in the
 caller's thread. ``pause``, ``resume`` and ``cancel`` may be called from any
-thread. Three threads take part:
+thread. Four threads take part:
 
 - a render thread turns data rows into bytes (Message-ID and Date set here)
   and feeds a bounded queue, so the data is streamed, not held;
-- the loop thread of ``SmtpSender`` runs one worker per connection; each
-  worker keeps its connection open for many messages and writes the journal
-  before and after each message;
+- the loop thread of ``SmtpSender`` runs one worker per connection, and each
+  worker keeps its connection open for many messages. A claim task on the same
+  loop commits the ``sending`` record of a group of rows before the workers
+  take them (see ``_claimer``), and outcomes are written in groups after the
+  replies;
+- a journal thread writes them, so the disk syncs never block the loop;
 - the caller's thread runs ``run()`` and stores the Sent copies in batches.
 
 Outcomes by server reply (see ``classify_reply``):
 - 2xx after DATA: sent.
-- 4xx, a dropped connection before DATA, or a timeout before DATA: retried
-  with exponential backoff up to ``max_attempts``, then failed.
+- 4xx, or a connection dropped or timed out before the message data went
+  out (also after DATA, before its 354 reply): retried with exponential
+  backoff up to ``max_attempts``, then failed.
 - a "too many messages" reply (421/450/451/452 with a 4.7.x code or a rate
   text, or 5.7.x with a rate text): the whole send slows down and the row is
   retried; it does not count as a failed attempt.
@@ -70,8 +74,11 @@ from desktop.send.smtp import (
 log = logging.getLogger(__name__)
 
 TEST_SUBJECT_MARK = "[TEST]"
-# Most rows claimed for sending ahead of the connections (see MergeSend._claimer).
+# Maximum rows claimed for sending ahead of the connections (see MergeSend._claimer).
 _MAX_LOOKAHEAD = 64
+# Outcomes (sent, failed...) are written to the journal together, at most this many seconds after the first.
+# A process killed in between leaves those rows in ``sending``, so they read as unknown and are not resent.
+_OUTCOME_DELAY = 0.01
 TEST_HEADER = "X-Sluice-Merge-Test"
 
 # Connection failures that no retry can fix: the send stops and waits for the user.
@@ -528,6 +535,8 @@ class MergeSend:
             if claimer is not None:
                 claimer.cancel()
                 await asyncio.gather(claimer, return_exceptions=True)
+            if self._state is not None:
+                self._write_outcomes(self._state)
             if self._state is not None and self._state.claimed:
                 # Rows claimed ahead that no connection sent: back to queued, so resume sends them.
                 rows = sorted(self._state.claimed)
@@ -559,8 +568,8 @@ class MergeSend:
         committed, so the guarantee holds for every message before its MAIL
         FROM. Rows are claimed for the workers that wait, plus as many more as
         go out during about three commits at the current rate, so that the disk
-        sync does not hold the connections up. At a low rate (``--rate``) that
-        is none: a row is claimed when the rate limiter lets it go.
+        sync does not hold the connections up. Under a ``--rate`` limit no row
+        is claimed ahead, because each row is claimed when the limiter lets it go.
         """
         try:
             await self._claim_rows(state)
@@ -571,12 +580,14 @@ class MergeSend:
     async def _claim_rows(self, state: _LoopState) -> None:
         rate = 0.0  # messages taken by the workers per second, smoothed
         latency = 0.004  # seconds per claim commit, smoothed
-        last_time, last_taken = time.monotonic(), 0
+        last_time, last_dispatched = time.monotonic(), 0
         while not state.ended:
             await state.need.wait()
             state.need.clear()
-            lookahead = min(_MAX_LOOKAHEAD, int(rate * latency * 3))
+            lookahead = state.lookahead = min(_MAX_LOOKAHEAD, int(rate * latency * 3))
             want = state.waiting + lookahead - state.ready.qsize()
+            if not state.waiting and want < max(lookahead // 2, 1):
+                continue  # enough claimed for now: claims come in groups of at least half the lookahead
             batch: list[tuple[Outgoing, str]] = []
             while want > len(batch) and state.pending and not self._cancelled.is_set():
                 item, first = state.pending.popleft()
@@ -594,6 +605,7 @@ class MergeSend:
                 for item in reversed(batch):
                     state.pending.appendleft((item, False))
                 continue
+            self._write_outcomes(state)  # before the claim, so a retried row is queued again first
             started = time.monotonic()
             for item in batch:
                 # Counted as claimed before the commit: if the send stops meanwhile, _main gives the rows back.
@@ -607,8 +619,8 @@ class MergeSend:
             now = time.monotonic()
             latency = 0.7 * latency + 0.3 * (now - started)
             if now - last_time >= 0.05:
-                rate = 0.5 * rate + 0.5 * (state.taken - last_taken) / (now - last_time)
-                last_time, last_taken = now, state.taken
+                rate = 0.5 * rate + 0.5 * (state.dispatched - last_dispatched) / (now - last_time)
+                last_time, last_dispatched = now, state.dispatched
             for item in batch:
                 attempt = claims.get(item.row)
                 if attempt is None:
@@ -637,8 +649,8 @@ class MergeSend:
                     item, attempt = state.ready.get_nowait()
                 if item is None or self._cancelled.is_set():
                     break
-                state.taken += 1
-                if state.ready.qsize() <= state.waiting:
+                state.dispatched += 1
+                if state.ready.qsize() * 2 <= state.lookahead:
                     state.need.set()
                 try:
                     client = await self._send_one(state, item, attempt, client, number)
@@ -787,13 +799,13 @@ class MergeSend:
                 unknown: bool) -> None:
         journal = state.journal
         if unknown:
-            journal.post("mark_done", self.merge_id, item.row, jn.UNKNOWN, reply)
+            self._record(state, item.row, jn.UNKNOWN, reply)
             log.warning("Merge %s row %d: outcome unknown (%s)", self.merge_id, item.row, reply)
             self._count(jn.UNKNOWN, jn.SENDING)
             self._finish_item(state)
             return
         if outcome == OUTCOME_SENT:
-            journal.post("mark_done", self.merge_id, item.row, jn.SENT, reply)
+            self._record(state, item.row, jn.SENT, reply)
             state.slowdowns_in_row = 0
             self._count(jn.SENT, jn.SENDING)
             if self._store_copies is not None:
@@ -805,7 +817,7 @@ class MergeSend:
             self._slow_down(state, item, reply)
             return
         if outcome in (OUTCOME_QUOTA, OUTCOME_STOP):
-            journal.post("mark_done", self.merge_id, item.row, jn.QUEUED, reply)
+            self._record(state, item.row, jn.QUEUED, reply)
             self._count(jn.QUEUED, jn.SENDING)
             self._finish_item(state)
             if outcome == OUTCOME_QUOTA:
@@ -815,14 +827,14 @@ class MergeSend:
                             "address and SMTP login, then resume the merge")
             return
         if outcome == OUTCOME_RETRY and attempt - state.throttled.get(item.row, 0) < self.options.max_attempts:
-            journal.post("mark_done", self.merge_id, item.row, jn.QUEUED, reply)
+            self._record(state, item.row, jn.QUEUED, reply)
             self._count(jn.QUEUED, jn.SENDING)
             delay = self._backoff(attempt)
             log.info("Merge %s row %d: temporary failure (%s); try %d in %.1f s",
                      self.merge_id, item.row, reply, attempt + 1, delay)
             self._retry_later(state, item, delay)
             return
-        journal.post("mark_done", self.merge_id, item.row, jn.FAILED, reply)
+        self._record(state, item.row, jn.FAILED, reply)
         self._count(jn.FAILED, jn.SENDING)
         log.warning("Merge %s row %d failed after %d attempt(s): %s", self.merge_id, item.row, attempt, reply)
         if outcome == OUTCOME_BOUNCE and self._suppression is not None and not self.options.test_to:
@@ -833,7 +845,7 @@ class MergeSend:
 
     def _slow_down(self, state: _LoopState, item: Outgoing, reply: str) -> None:
         journal = state.journal
-        journal.post("mark_done", self.merge_id, item.row, jn.QUEUED, reply)
+        self._record(state, item.row, jn.QUEUED, reply)
         # A throttled try is not held against the row's limit of attempts.
         state.throttled[item.row] = state.throttled.get(item.row, 0) + 1
         self._count(jn.QUEUED, jn.SENDING)
@@ -845,6 +857,17 @@ class MergeSend:
             self.cancel(f"the server asked {state.slowdowns_in_row} times in a row to send more slowly ({reply}); "
                         "resume the merge later or with a lower --rate")
         self._retry_later(state, item, 0)
+
+    def _record(self, state: _LoopState, row: int, outcome: str, reply: str) -> None:
+        """Queue a row's outcome for the journal; outcomes are written together, within ``_OUTCOME_DELAY``."""
+        state.outcomes.append((row, outcome, reply))
+        if len(state.outcomes) == 1:
+            asyncio.get_running_loop().call_later(_OUTCOME_DELAY, self._write_outcomes, state)
+
+    def _write_outcomes(self, state: _LoopState) -> None:
+        if state.outcomes:
+            outcomes, state.outcomes = state.outcomes, []
+            state.journal.post("mark_done_many", self.merge_id, outcomes)
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self.options.backoff_seconds * 2 ** (attempt - 1), self.options.backoff_max_seconds)
@@ -979,7 +1002,6 @@ class _JournalWriter:
                     return
 
     def _commit(self, journal: jn.Journal, requests: list) -> None:
-        requests = _merge_outcomes(requests)
         durable = any(kwargs.get("durable") for _, _, kwargs, _ in requests)
         calls = [lambda opened, name=name, args=args, kwargs=kwargs: getattr(opened, name)(*args, **kwargs)
                  for name, args, kwargs, _ in requests]
@@ -993,22 +1015,6 @@ class _JournalWriter:
                 self._loop.call_soon_threadsafe(_settle_future, future, ok, value)
             elif not ok:
                 log.error("Journal write %s for merge %s failed: %s", name, args[0] if args else "?", value)
-
-
-def _merge_outcomes(requests: list) -> list:
-    """Turn each run of posted ``mark_done`` calls of one merge into one ``mark_done_many`` call."""
-    merged: list = []
-    for name, args, kwargs, future in requests:
-        if name == "mark_done" and future is None and not kwargs:
-            merge_id, row, state, reply = args
-            last = merged[-1] if merged else None
-            if last is not None and last[0] == "mark_done_many" and last[1][0] == merge_id:
-                last[1][1].append((row, state, reply))
-                continue
-            merged.append(("mark_done_many", (merge_id, [(row, state, reply)]), {}, None))
-        else:
-            merged.append((name, args, kwargs, future))
-    return merged
 
 
 def _settle_future(future: asyncio.Future, ok: bool, value: object) -> None:
@@ -1034,8 +1040,10 @@ class _LoopState:
     ready: asyncio.Queue = field(default_factory=asyncio.Queue)  # (message, attempt): claimed, for the workers
     need: asyncio.Event = field(default_factory=asyncio.Event)  # wakes the claimer
     claimed: dict[int, Outgoing] = field(default_factory=dict)  # row: message claimed and not settled yet
+    outcomes: list[tuple[int, str, str]] = field(default_factory=list)  # (row, state, reply) not written yet
     waiting: int = 0  # workers waiting for a claimed message
-    taken: int = 0  # messages the workers have taken, for the claimer's rate
+    lookahead: int = 0  # rows the claimer keeps claimed beyond the waiting workers
+    dispatched: int = 0  # messages the workers have taken, for the claimer's rate
     ended: bool = False
     source_done: bool = False
     outstanding: int = 0

@@ -407,12 +407,12 @@ def test_rate_limit_claims_no_row_ahead(tmp_path, server, smtp):
     send = MergeSend(account=account, merge=merge, journal_file=journal_file, merge_id=merge_id,
                      options=SendOptions(**{**FAST, "connections": 2, "rate": Rate(per_minute=300)}), smtp=smtp)
 
-    most_sending = 0
+    max_sending = 0
     with jn.Journal(journal_file) as reader:
         for progress in send.run():
-            most_sending = max(most_sending, reader.counts(merge_id)["sending"])
+            max_sending = max(max_sending, reader.counts(merge_id)["sending"])
     assert progress.sent == 8
     # One message every 0.2 s: a row is claimed when the limiter lets it go, not seconds ahead.
-    assert most_sending <= 1
+    assert max_sending <= 1
     rows = rows_by_address(journal_file, merge_id)
     assert all(row.finished_at - row.started_at < 0.19 for row in rows.values())
