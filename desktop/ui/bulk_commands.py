@@ -4,8 +4,11 @@
 the store at once as one bulk action that undo reverses, refreshes the
 list, and lets the window's ``BulkSender`` send the journal to the server
 in the background. Moves above ``MOVE_CONFIRM_THRESHOLD`` messages ask
-first, and moves of ``BACKGROUND_MIN_MESSAGES`` or more change the store on
-a worker, as archive does.
+first. Moves, copies, label changes and spam reports of
+``BACKGROUND_MIN_MESSAGES`` messages or more, and every one asked for while
+the store queue works, change the list at once and the store on a worker,
+as archive does; the bulk record, the change and its journal are then one
+transaction there.
 
 A selection of several accounts moves or copies per account, into the
 folder of the chosen name in each. When an account has no such folder,
@@ -19,6 +22,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from PySide6.QtCore import QObject, Qt, Slot
@@ -30,6 +34,7 @@ from desktop.rules.model import Rule, RuleSet, Scope
 from desktop.store import MessageRow, Store, StoreError
 from desktop.sync.service import CancelToken
 from desktop.ui.bulk_progress import BACKGROUND_MIN_MESSAGES
+from desktop.ui.bulk_worker import CopyChange, FlagChange, MoveChange, StoreChange, show_flags
 from desktop.ui.palette import stored_keywords
 from desktop.ui.pickers import Choice, LabelPicker, ListPicker
 from desktop.ui.rule_preview import ApplyRulesDialog, describe_actions
@@ -53,6 +58,29 @@ def rule_for_selection(rule: Rule, folder_names: Sequence[str]) -> Rule:
     folders and accounts it is scoped to.
     """
     return dataclasses.replace(rule, scope=Scope(accounts=(), folders=tuple(dict.fromkeys(folder_names))))
+
+
+@dataclass(frozen=True)
+class SpamChange(StoreChange):
+    """Report spam: messages outside their account's Junk get ``$Junk`` and go there; those in Junk go to INBOX.
+
+    ``junk`` and ``inboxes`` map account names to folder ids. The flags
+    change first, so the moves carry them, as undo does it too.
+    """
+
+    junk: dict[str, int]
+    inboxes: dict[str, int]
+
+    def apply(self, store: Store, rows: list[MessageRow]) -> tuple[dict[str, int], list[int]]:
+        to_junk = [row for row in rows if self.junk.get(row.account) != row.folder_id]
+        not_spam = [row for row in rows if self.junk.get(row.account) == row.folder_id]
+        store.change_flags([row.id for row in to_junk], add=[JUNK], remove=[NOT_JUNK])
+        store.change_flags([row.id for row in not_spam], add=[NOT_JUNK], remove=[JUNK])
+        moved = 0
+        for targets, group in ((self.junk, to_junk), (self.inboxes, not_spam)):
+            for account, folder in targets.items():
+                moved += store.move_messages([row.id for row in group if row.account == account], folder)
+        return {"moved": moved}, []
 
 
 def _plan_selection_steps(profile: Profile, rule: Rule, ids: list[int], folder_names: list[str],
@@ -204,8 +232,8 @@ class BulkCommands(QObject):
             return False
         self.remember_target(name)
         text = self.tr("Moved %Ln message(s) to %1", "", len(moving)).replace("%1", name)
-        if len(moving) >= BACKGROUND_MIN_MESSAGES:
-            self._move_in_background(text, moving, targets)
+        if self._in_background(len(moving)):
+            self._leave_list_in_background("move", text, moving, MoveChange(targets))
             return True
         rows = self._store.messages(moving)
 
@@ -216,7 +244,8 @@ class BulkCommands(QObject):
 
         return self._run_bulk("move", text, rows, change)
 
-    def _move_in_background(self, text: str, ids: list[int], targets: dict[str, int]) -> None:
+    def _leave_list_in_background(self, kind: str, text: str, ids: list[int], change: StoreChange) -> None:
+        """Take ``ids`` out of the list at once and let the window's ``BulkSender`` change them on a worker."""
         window = self._window
         leaving = set(ids)
         listed = window.message_model.ids()
@@ -224,8 +253,9 @@ class BulkCommands(QObject):
         restore = (window._search_serial, listed) if window._search_active else None
         window.message_model.set_selected(())
         window._show_ids_keeping_view([message for message in listed if message not in leaving])
-        window.bulk_sender.move_in_background("move", text, ids, targets, restore=restore)
+        window.bulk_sender.change_in_background(kind, text, ids, change, restore=restore)
         window.status_panel.show_message(window._with_undo_hint(text))
+        window.log_view.add_line(text)
 
     def copy_to(self, ids: Sequence[int], name: str) -> bool:
         """Copy ``ids`` into the folder ``name`` of each one's account; return whether anything was copied."""
@@ -240,6 +270,11 @@ class BulkCommands(QObject):
             return False
         self.remember_target(name)
         text = self.tr("Copied %Ln message(s) to %1", "", len(copying)).replace("%1", name)
+        if self._in_background(len(copying)):
+            # The originals stay where they are, so the list keeps its rows. The copies show after the commit.
+            self._window.bulk_sender.change_in_background("copy", text, copying, CopyChange(targets))
+            self._finish_in_background(text)
+            return True
         rows = self._store.messages(copying)
 
         def change() -> tuple[dict[str, int], list[int]]:
@@ -300,12 +335,25 @@ class BulkCommands(QObject):
         self.change_labels(ids, add, remove)
 
     def change_labels(self, ids: Sequence[int], add: Sequence[str], remove: Sequence[str]) -> bool:
-        """Add and remove labels on ``ids`` as one undoable bulk action; return whether any message changed."""
+        """Add and remove labels on ``ids`` as one undoable bulk action; return whether any message changed.
+
+        A large selection, or any while the store queue works, shows the new
+        labels at once and changes the store on a worker. Its status message
+        then counts the selected messages, as the worker leaves out those
+        that have the labels already.
+        """
+        parts = [f"+{name}" for name in add] + [f"−{name}" for name in remove]
+        if self._in_background(len(ids)):
+            text = self.tr("Changed the labels of %Ln message(s) (%1)", "", len(ids)).replace("%1", ", ".join(parts))
+            show_flags(self._window.message_model, ids, add, remove)
+            self._window.bulk_sender.change_in_background("label", text, list(ids),
+                                                          FlagChange(frozenset(add), frozenset(remove), "flags"))
+            self._finish_in_background(text)
+            return True
         rows = [row for row in self._store.messages(ids) if not set(add) <= row.flags or set(remove) & row.flags]
         if not rows:
             self._window.status_panel.show_message(self.tr("The labels are as chosen already; nothing changed."))
             return False
-        parts = [f"+{name}" for name in add] + [f"−{name}" for name in remove]
         text = self.tr("Changed the labels of %Ln message(s) (%1)", "", len(rows)).replace("%1", ", ".join(parts))
 
         def change() -> tuple[dict[str, int], list[int]]:
@@ -341,6 +389,9 @@ class BulkCommands(QObject):
                 else self.tr("Marked %Ln message(s) as not spam and moved them to INBOX", "", len(not_spam)))
         if to_junk and not_spam:
             text = self.tr("%1; %Ln back to INBOX as not spam", "", len(not_spam)).replace("%1", text)
+        if self._in_background(total):
+            self._leave_list_in_background("spam", text, [*to_junk, *not_spam], SpamChange(junk, inboxes))
+            return True
         rows = self._store.messages([*to_junk, *not_spam])
 
         def change() -> tuple[dict[str, int], list[int]]:
@@ -428,12 +479,21 @@ class BulkCommands(QObject):
             self._window.status_panel.show_message(self.tr("No message selected."))
         return ids
 
+    def _in_background(self, count: int) -> bool:
+        """Return whether a change of ``count`` messages goes to the store queue's worker, as the window decides it."""
+        return count >= BACKGROUND_MIN_MESSAGES or self._window.bulk_sender.store_queue.is_busy()
+
+    def _finish_in_background(self, text: str) -> None:
+        """Show ``text`` with the undo hint for a change that keeps the list's rows and runs on a worker."""
+        self._window.status_panel.show_message(self._window._with_undo_hint(text))
+        self._window.log_view.add_line(text)
+
     def _run_bulk(self, kind: str, text: str, rows: list[MessageRow],
                   change: Callable[[], tuple[dict[str, int], list[int]]]) -> bool:
         """Run ``change`` as one undoable bulk action over ``rows``, then refresh the list and send the journal.
 
-        NOTE: this runs on the GUI thread. Only moves of ``BACKGROUND_MIN_MESSAGES`` or more go to a worker,
-        so a copy, label or spam report of tens of thousands of messages blocks the window while it runs.
+        This runs on the window's thread, so callers send large changes, and all while the store queue
+        works, to ``BulkSender.change_in_background`` instead.
         """
         window = self._window
         current_row = window.message_view.currentIndex().row()

@@ -22,7 +22,9 @@ the worker's write lock and hold the window.
 A change is a ``StoreChange``: ``MoveChange``, ``DeleteChange``,
 ``FlagChange`` (also for labels, which are keywords) or ``CopyChange``, or a
 subclass with its own ``apply``. The window uses the first three for
-archive, delete, star and read/unread of 2,000 messages or more.
+archive, delete, star and read/unread of 2,000 messages or more;
+``desktop.ui.bulk_commands`` uses them for move, copy and labels, and a
+subclass for spam reports.
 """
 
 from __future__ import annotations

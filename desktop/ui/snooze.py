@@ -6,7 +6,9 @@ a worker thread when the store has none (that needs the server). A
 single-shot timer wakes due messages at the earliest wake time, and at
 least every ``MAX_TIMER_MS``, so snoozes made from the command line and a
 clock that jumped after a sleep are noticed too. The window refreshes its
-list when ``store_changed`` arrives.
+list when ``store_changed`` arrives. A snooze of ``BACKGROUND_MIN_MESSAGES``
+messages or more, or any while the window's store queue works, takes the
+rows out of the list at once and changes the store on that queue's worker.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
@@ -38,6 +41,8 @@ from desktop.paths import Profile
 from desktop.snooze import SnoozeChoice, SnoozeError, ensure_snooze_folders, snooze_choices
 from desktop.store import MessageRow, Store, StoreError
 from desktop.sync.service import CancelToken
+from desktop.ui.bulk_progress import BACKGROUND_MIN_MESSAGES
+from desktop.ui.bulk_worker import ChangeDone, StoreChange
 from desktop.ui.workers import BackgroundJob, JobSet
 
 log = logging.getLogger(__name__)
@@ -48,6 +53,23 @@ NAME_ROLE = Qt.ItemDataRole.UserRole
 TIME_ROLE = Qt.ItemDataRole.UserRole + 1
 # The picker's letter keys, by choice name; "custom" opens the date and time field.
 CHOICE_KEYS = {"later-today": "l", "tomorrow": "t", "weekend": "w", "next-week": "n", "custom": "d"}
+
+
+@dataclass(frozen=True)
+class SnoozeChange(StoreChange):
+    """Snooze messages until ``wake_at`` into the Snoozed folder of each one's account ({account: folder id}).
+
+    ``Store.snooze_messages`` writes its own bulk record, so the queue runs
+    this change with ``record=False``.
+    """
+
+    wake_at: datetime
+    folders: dict[str, int]
+    text: str
+
+    def apply(self, store: Store, rows: list[MessageRow]) -> tuple[dict[str, int], list[int]]:
+        result = store.snooze_messages([row.id for row in rows], self.wake_at, self.folders, self.text)
+        return {"snoozed": result.snoozed, "rescheduled": result.rescheduled}, []
 
 
 def format_wake(moment: datetime) -> str:
@@ -288,6 +310,10 @@ class SnoozeCommands(QObject):
         self.timer.timeout.connect(self._on_timer_timeout)
         self.picker.time_chosen.connect(self._on_picker_time_chosen)
         self.snoozed_list.wake_requested.connect(self._on_snoozed_list_wake_requested)
+        # The window's BulkSender runs large snoozes on its store queue. Without a sender, every snooze runs here.
+        self._sender = getattr(parent, "bulk_sender", None)
+        if self._sender is not None:
+            self._sender.store_queue.changed.connect(self._on_store_queue_changed)
 
     def start(self) -> None:
         """Wake what fell due while the window was closed, then arm the timer."""
@@ -342,6 +368,9 @@ class SnoozeCommands(QObject):
 
     def _snooze_now(self, rows: list[MessageRow], wake_at: datetime, folders: dict[str, int]) -> None:
         text = self.tr("Snoozed %Ln message(s) until %1", "", len(rows)).replace("%1", format_wake(wake_at))
+        if self._sender is not None and (len(rows) >= BACKGROUND_MIN_MESSAGES or self._sender.store_queue.is_busy()):
+            self._snooze_in_background(rows, wake_at, folders, text)
+            return
         try:
             self._store.snooze_messages([row.id for row in rows], wake_at, folders, text)
         except (StoreError, ValueError) as error:
@@ -349,6 +378,26 @@ class SnoozeCommands(QObject):
             return
         self.store_changed.emit(text, True)
         self._arm_timer()
+
+    def _snooze_in_background(self, rows: list[MessageRow], wake_at: datetime, folders: dict[str, int],
+                              text: str) -> None:
+        """Take ``rows`` out of the window's list at once and let its store queue snooze them on a worker."""
+        # NOTE: no restore value goes with the change, because Store.snooze_messages records the bulk action
+        # itself. So an undo in a search lists the messages again only when the search runs again.
+        window = self.parent()
+        ids = [row.id for row in rows]
+        leaving = set(ids)
+        listed = window.message_model.ids()
+        window.message_model.set_selected(())
+        window._show_ids_keeping_view([message for message in listed if message not in leaving])
+        self._sender.change_in_background("snooze", text, ids, SnoozeChange(wake_at, folders, text), record=False)
+        window.status_panel.show_message(window._with_undo_hint(text))
+        window.log_view.add_line(text)
+
+    @Slot(object)
+    def _on_store_queue_changed(self, done: ChangeDone) -> None:
+        if done.kind == "snooze" and not self._stopped:
+            self._arm_timer()
 
     # --- the list -------------------------------------------------------------------
 
