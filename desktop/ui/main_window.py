@@ -1011,7 +1011,9 @@ class MainWindow(QMainWindow):
             leaving = {message for message, (folder, _flags, _date) in before.items() if folder not in shown}
             ids = [message for message in dates if message not in leaving]
             ids.sort(key=lambda message: (dates[message] or 0.0, message), reverse=True)
-            self._show_ids_keeping_view(ids)
+            if ids != listed:
+                # Listing the same ids again would drop the cached rows that show_flag_sets changes.
+                self._show_ids_keeping_view(ids)
         show_flag_sets(self.message_model, {message: flags for message, (_folder, flags, _date) in before.items()})
 
     @Slot()
