@@ -229,6 +229,18 @@ class Journal:
         self._depth = 0
         self._db.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def _synced_transaction(self, durable: bool) -> Iterator[sqlite3.Connection]:
+        """Run the block in one transaction whose commit, with ``durable``, syncs the WAL to disk (``synchronous=FULL``)."""
+        if durable:
+            self._db.execute("PRAGMA synchronous=FULL")
+        try:
+            with self.transaction() as db:
+                yield db
+        finally:
+            if durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+
     def run_batch(self, calls: list[Callable[[Journal], object]], *, durable: bool) -> list[tuple[bool, object]]:
         """Run several journal calls in one transaction (one disk sync for all); return (ok, result or error) each.
 
@@ -236,21 +248,15 @@ class Journal:
         the others still commit. With ``durable`` the commit syncs the WAL.
         """
         outcomes: list[tuple[bool, object]] = []
-        if durable:
-            self._db.execute("PRAGMA synchronous=FULL")
-        try:
-            with self.transaction() as db:
-                for call in calls:
-                    db.execute("SAVEPOINT journal_call")
-                    try:
-                        outcomes.append((True, call(self)))
-                    except Exception as error:  # noqa: BLE001 - handed back to the caller of this one call
-                        db.execute("ROLLBACK TO journal_call")
-                        outcomes.append((False, error))
-                    db.execute("RELEASE journal_call")
-        finally:
-            if durable:
-                self._db.execute("PRAGMA synchronous=NORMAL")
+        with self._synced_transaction(durable) as db:
+            for call in calls:
+                db.execute("SAVEPOINT journal_call")
+                try:
+                    outcomes.append((True, call(self)))
+                except Exception as error:  # noqa: BLE001 - handed back to the caller of this one call
+                    db.execute("ROLLBACK TO journal_call")
+                    outcomes.append((False, error))
+                db.execute("RELEASE journal_call")
         return outcomes
 
     # --- merges -----------------------------------------------------------------
@@ -358,30 +364,24 @@ class Journal:
         sent twice even after a power failure.
         """
         now = time.time()
-        durable = durable and not self._depth  # inside a batch, the batch decides
-        if durable:
-            self._db.execute("PRAGMA synchronous=FULL")
-        try:
-            with self.transaction() as db:
-                db.execute(
-                    "INSERT INTO recipients (merge_id, row, key, address, state, queued_at) VALUES (?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (merge_id, row) DO NOTHING",
-                    (merge_id, row, key, address, QUEUED, now),
-                )
-                state = db.execute("SELECT state FROM recipients WHERE merge_id = ? AND row = ?",
-                                   (merge_id, row)).fetchone()[0]
-                if state != QUEUED:
-                    raise JournalError(f"Row {row} of merge {merge_id} is {state}, not queued; it is not sent again.")
-                db.execute(
-                    "UPDATE recipients SET state = ?, message_id = ?, date = ?, attempts = attempts + 1,"
-                    " started_at = ? WHERE merge_id = ? AND row = ?",
-                    (SENDING, message_id, date, now, merge_id, row),
-                )
-                attempts = db.execute("SELECT attempts FROM recipients WHERE merge_id = ? AND row = ?",
-                                      (merge_id, row)).fetchone()[0]
-        finally:
-            if durable:
-                self._db.execute("PRAGMA synchronous=NORMAL")
+        # Inside run_batch, the batch's own commit decides whether to sync.
+        with self._synced_transaction(durable and not self._depth) as db:
+            db.execute(
+                "INSERT INTO recipients (merge_id, row, key, address, state, queued_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (merge_id, row) DO NOTHING",
+                (merge_id, row, key, address, QUEUED, now),
+            )
+            state = db.execute("SELECT state FROM recipients WHERE merge_id = ? AND row = ?",
+                               (merge_id, row)).fetchone()[0]
+            if state != QUEUED:
+                raise JournalError(f"Row {row} of merge {merge_id} is {state}, not queued; it is not sent again.")
+            db.execute(
+                "UPDATE recipients SET state = ?, message_id = ?, date = ?, attempts = attempts + 1,"
+                " started_at = ? WHERE merge_id = ? AND row = ?",
+                (SENDING, message_id, date, now, merge_id, row),
+            )
+            attempts = db.execute("SELECT attempts FROM recipients WHERE merge_id = ? AND row = ?",
+                                  (merge_id, row)).fetchone()[0]
         return attempts
 
     def claim(
@@ -399,29 +399,23 @@ class Journal:
         if not items:
             return {}
         now = time.time()
-        durable = durable and not self._depth  # inside a batch, the batch decides
-        if durable:
-            self._db.execute("PRAGMA synchronous=FULL")
-        try:
-            with self.transaction() as db:
-                db.executemany(
-                    "INSERT INTO recipients (merge_id, row, key, address, state, message_id, date, attempts, queued_at,"
-                    " started_at) VALUES (?, ?, ?, ?, 'sending', ?, ?, 1, ?, ?) ON CONFLICT (merge_id, row) DO UPDATE"
-                    " SET state = 'sending', message_id = excluded.message_id, date = excluded.date,"
-                    " attempts = recipients.attempts + 1, started_at = excluded.started_at"
-                    " WHERE recipients.state = 'queued'",
-                    [(merge_id, row, key, address, message_id, date, now, now)
-                     for row, key, address, message_id, date in items],
-                )
-                requested = {row: message_id for row, _, _, message_id, _ in items}
-                placeholders = ", ".join("?" * len(requested))
-                found = db.execute(
-                    f"SELECT row, state, message_id, attempts FROM recipients WHERE merge_id = ? AND row IN ({placeholders})",
-                    [merge_id, *requested],
-                ).fetchall()
-        finally:
-            if durable:
-                self._db.execute("PRAGMA synchronous=NORMAL")
+        # Inside run_batch, the batch's own commit decides whether to sync.
+        with self._synced_transaction(durable and not self._depth) as db:
+            db.executemany(
+                "INSERT INTO recipients (merge_id, row, key, address, state, message_id, date, attempts, queued_at,"
+                " started_at) VALUES (?, ?, ?, ?, 'sending', ?, ?, 1, ?, ?) ON CONFLICT (merge_id, row) DO UPDATE"
+                " SET state = 'sending', message_id = excluded.message_id, date = excluded.date,"
+                " attempts = recipients.attempts + 1, started_at = excluded.started_at"
+                " WHERE recipients.state = 'queued'",
+                [(merge_id, row, key, address, message_id, date, now, now)
+                 for row, key, address, message_id, date in items],
+            )
+            requested = {row: message_id for row, _, _, message_id, _ in items}
+            placeholders = ", ".join("?" * len(requested))
+            found = db.execute(
+                f"SELECT row, state, message_id, attempts FROM recipients WHERE merge_id = ? AND row IN ({placeholders})",
+                [merge_id, *requested],
+            ).fetchall()
         claimed = {row: attempts for row, state, message_id, attempts in found
                    if state == SENDING and message_id == requested[row]}
         rejected = sorted(set(requested) - set(claimed))
