@@ -155,3 +155,8 @@ class ScriptedServer(SmtpServer):
 
     def drop_after_data(self, address: str) -> None:
         self.drops.add(address.lower())
+
+
+def send(capsys, template, data, *extra: str) -> tuple[int, str, str]:
+    """Run ``sluice merge send`` for the test account without Sent copies; return the status, stdout and stderr."""
+    return run(capsys, "merge", "send", str(template), str(data), "--account", ACCOUNT, "--no-sent-copy", *extra)

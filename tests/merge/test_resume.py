@@ -9,8 +9,8 @@ import pytest
 from desktop.merge import journal as jn
 from desktop.paths import default_profile
 from tests.merge.send_helpers import (
+    send,
     ACCOUNT,
-    ScriptedServer,
     add_dovecot_account,
     add_smtp_account,
     address,
@@ -19,16 +19,6 @@ from tests.merge.send_helpers import (
     run,
     write_merge,
 )
-
-
-@pytest.fixture
-def server():
-    with ScriptedServer() as instance:
-        yield instance
-
-
-def send(capsys, template, data, *extra: str) -> tuple[int, str, str]:
-    return run(capsys, "merge", "send", str(template), str(data), "--account", ACCOUNT, "--no-sent-copy", *extra)
 
 
 def only_merge() -> jn.MergeRecord:

@@ -32,12 +32,6 @@ FAST = {"backoff_seconds": 0.05, "backoff_max_seconds": 0.2, "slow_hold_seconds"
 
 
 @pytest.fixture
-def server():
-    with ScriptedServer() as instance:
-        yield instance
-
-
-@pytest.fixture
 def smtp():
     with SmtpSender() as sender:
         yield sender

@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from desktop.merge import journal as jn
 from desktop.paths import default_profile
 from tests.merge.send_helpers import (
+    send,
     ACCOUNT,
-    ScriptedServer,
     add_smtp_account,
     address,
     received_counts,
     run,
     write_merge,
 )
-
-
-@pytest.fixture
-def server():
-    with ScriptedServer() as instance:
-        yield instance
-
-
-def send(capsys, template, data, *extra: str) -> tuple[int, str, str]:
-    return run(capsys, "merge", "send", str(template), str(data), "--account", ACCOUNT, "--no-sent-copy", *extra)
 
 
 def drop_row(data, number: int) -> None:

@@ -15,6 +15,7 @@ from desktop.merge import journal as jn
 from desktop.paths import default_profile
 from desktop.merge.report import sentence
 from tests.merge.send_helpers import (
+    send,
     ACCOUNT,
     ScriptedServer,
     add_smtp_account,
@@ -25,18 +26,8 @@ from tests.merge.send_helpers import (
 )
 
 
-@pytest.fixture
-def server():
-    with ScriptedServer() as instance:
-        yield instance
-
-
 # aiosmtpd warns when a server requires AUTH without TLS, which the login failure test needs on loopback.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
-
-
-def send(capsys, template, data, *extra: str) -> tuple[int, str, str]:
-    return run(capsys, "merge", "send", str(template), str(data), "--account", ACCOUNT, "--no-sent-copy", *extra)
 
 
 def break_address(data, number: int) -> str:
