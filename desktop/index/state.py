@@ -39,7 +39,7 @@ def index_needs_fill(index_dir: Path) -> bool:
         finally:
             connection.close()
     except sqlite3.Error as error:
-        # Opening the index repairs or recreates it; say so and let that happen.
-        logger.info("Cannot read the search index state in %s (%s); it will be opened to check", side, error)
+        # Opening the index repairs or recreates it, so report True and let the caller open it.
+        logger.info("Reading the search index state in %s failed (%s); the index will be opened to check it", side, error)
         return True
     return bool(row and row[0])
