@@ -34,14 +34,17 @@ class Conversation:
         thread_id: The store's thread id, or None for a message without one.
         member_ids: Message ids in the list's order, which is newest first
             unless the list is sorted otherwise. The first one is shown on the
-            conversation's row and opened in the reader.
+            conversation's row and opened in the reader, also while expanded.
         expanded: Whether the messages are shown below the conversation's row.
+        thread_ids: The same ids in thread order (parents before replies), as
+            the rows below the conversation's row show them once expanded.
         depths: Depth of each message in the thread tree, once expanded.
     """
 
     thread_id: int | None
     member_ids: list[int]
     expanded: bool = False
+    thread_ids: list[int] = field(default_factory=list)
     depths: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -97,7 +100,7 @@ class ConversationLayout:
         if found is None:
             return None
         conversation, position = found
-        return conversation.first_id if position == HEAD else conversation.member_ids[position]
+        return conversation.first_id if position == HEAD else conversation.thread_ids[position]
 
     def message_ids(self, row: int) -> list[int]:
         """Return every message a row stands for: all of a conversation's, or one."""
@@ -105,7 +108,7 @@ class ConversationLayout:
         if found is None:
             return []
         conversation, position = found
-        return list(conversation.member_ids) if position == HEAD else [conversation.member_ids[position]]
+        return list(conversation.member_ids) if position == HEAD else [conversation.thread_ids[position]]
 
     def row_of(self, message_id: int) -> int | None:
         """Return the row that shows a message: its own when expanded, else its conversation's."""
@@ -114,7 +117,7 @@ class ConversationLayout:
             for row, (index, position) in enumerate(self._rows):
                 conversation = self.conversations[index]
                 if position != HEAD:
-                    self._row_of_id[conversation.member_ids[position]] = row
+                    self._row_of_id[conversation.thread_ids[position]] = row
                 elif not conversation.expanded:
                     for member in conversation.member_ids:
                         self._row_of_id[member] = row
@@ -133,17 +136,21 @@ class ConversationLayout:
         if head is None:
             return None
         conversation = self.conversations[self._rows[head][0]]
-        return head, head + (len(conversation.member_ids) if conversation.expanded else 0)
+        return head, head + (len(conversation.thread_ids) if conversation.expanded else 0)
 
     def expandable(self, row: int) -> bool:
         found = self.entry(row)
         return found is not None and found[1] == HEAD and len(found[0].member_ids) > 1
 
     def expand(self, row: int, order: list[int], depths: dict[int, int]) -> int:
-        """Show a conversation's messages below its row in ``order``; return how many rows were added."""
+        """Show a conversation's messages below its row in ``order``; return how many rows were added.
+
+        ``member_ids`` keeps the list's order, so the conversation's row still
+        opens its newest message (or the first by priority).
+        """
         conversation, _position = self.entry(row)  # type: ignore[misc] - callers pass a head row
         index = self._rows[row][0]
-        conversation.member_ids = order
+        conversation.thread_ids = order
         conversation.depths = depths
         conversation.expanded = True
         self._rows[row + 1 : row + 1] = [(index, position) for position in range(len(order))]
@@ -153,9 +160,10 @@ class ConversationLayout:
     def collapse(self, row: int) -> int:
         """Hide a conversation's messages; return how many rows were removed."""
         conversation, _position = self.entry(row)  # type: ignore[misc] - callers pass a head row
-        count = len(conversation.member_ids)
+        count = len(conversation.thread_ids)
         del self._rows[row + 1 : row + 1 + count]
         conversation.expanded = False
+        conversation.thread_ids = []
         self._row_of_id = None
         return count
 

@@ -251,7 +251,7 @@ class MessageListModel(QAbstractTableModel):
             self._clear_cache()
             self.endInsertRows()
         else:
-            self.beginRemoveRows(QModelIndex(), row + 1, row + len(conversation.member_ids))
+            self.beginRemoveRows(QModelIndex(), row + 1, row + len(conversation.thread_ids))
             self._layout.collapse(row)
             self._clear_cache()
             self.endRemoveRows()
