@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from desktop.store.flags import flags_text
+from desktop.store.snooze import SNOOZE_BEFORE_KEY
 
 if TYPE_CHECKING:
     from desktop.store.db import MessageRow
@@ -364,7 +365,8 @@ class RulesMixin:
         follows at the next sync. Priority and lane are set back, and copies
         the run made are deleted for good. A message deleted since the run,
         or changed since (moved, flags, priority or lane), is skipped and
-        listed in ``skipped``. The undo itself is not recorded as a bulk
+        listed in ``skipped``. Messages that a snooze only rescheduled get
+        their earlier wake time back. The undo itself is not recorded as a bulk
         action, so it cannot be undone in turn.
         """
         with self.transaction() as db:
@@ -386,6 +388,8 @@ class RulesMixin:
             result = UndoResult(record)
             self._undo_messages(before, after, result)
             self._undo_copies([int(value) for value in summary.get("created", [])], after, result)
+            if SNOOZE_BEFORE_KEY in summary:
+                self._undo_snooze_times(record.id, summary[SNOOZE_BEFORE_KEY])
             summary["undo"] = {"restored": result.restored, "copies_removed": result.copies_removed,
                                "skipped": result.skipped}
             db.execute("UPDATE bulk_actions SET undone = ?, summary = ? WHERE id = ?",

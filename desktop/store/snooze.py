@@ -7,13 +7,17 @@ to return to are kept only here, in the ``snoozes`` table. Waking moves a
 due message back, removes the keyword and marks it unread.
 
 A snooze is one bulk action (``begin_bulk`` / ``finish_bulk``), so
-``undo_last`` moves the messages back and removes the keyword. The entry of
+``undo_last`` moves the messages back and removes the keyword. A message
+snoozed again in the Snoozed folder only gets a new wake time. The bulk
+record keeps its earlier time (``SNOOZE_BEFORE_KEY``), and undo sets it back.
+The entry of
 a message that is no longer in the Snoozed folder when it is due (undone,
 moved or deleted elsewhere) is dropped with a log line and nothing moves.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -32,6 +36,9 @@ SNOOZED_KEYWORD = "$Snoozed"
 SNOOZED_FOLDER = "Snoozed"
 # A server may mark its snooze folder with this special use; without one, the folder named Snoozed is used.
 SNOOZED_SPECIAL_USE = "\\Snoozed"
+# The key of a snooze's bulk summary that maps each rescheduled message to its earlier [wake_at, bulk_id],
+# or to null when the message had no entry before (another client put it into the Snoozed folder).
+SNOOZE_BEFORE_KEY = "snooze_before"
 
 
 @dataclass(frozen=True)
@@ -132,11 +139,12 @@ class SnoozeMixin:
             # Flags first, in the folder the server has the messages in now, so the move carries the keyword along.
             self.change_flags([row.id for row in rows], add=[SNOOZED_KEYWORD])
             moving: dict[int, list[int]] = {}
+            earlier: dict[str, list[float | int | None] | None] = {}
             for row in rows:
                 target = snooze_folders[row.account]
                 if row.folder_id == target:
                     result.rescheduled += 1
-                    self._reschedule(row, wake, result.bulk_id)
+                    earlier[str(row.id)] = self._reschedule(row, wake, result.bulk_id)
                 else:
                     result.snoozed += 1
                     moving.setdefault(target, []).append(row.id)
@@ -144,6 +152,9 @@ class SnoozeMixin:
             for target, target_ids in moving.items():
                 self.move_messages(target_ids, target)
             self.finish_bulk(result.bulk_id, {"snoozed": result.snoozed, "rescheduled": result.rescheduled})
+            if earlier:
+                self._db.execute("UPDATE bulk_actions SET summary = json_set(summary, ?, json(?)) WHERE id = ?",
+                                 (f"$.{SNOOZE_BEFORE_KEY}", json.dumps(earlier), result.bulk_id))
         log.info("Snoozed %d message(s) and rescheduled %d until %s (bulk action %d)",
                  result.snoozed, result.rescheduled, wake_at.isoformat(timespec="minutes"), result.bulk_id)
         return result
@@ -171,13 +182,37 @@ class SnoozeMixin:
              return_folder, wake, time.time(), bulk_id),
         )
 
-    def _reschedule(self, row: MessageRow, wake: float, bulk_id: int | None) -> None:
-        """Give a message in the Snoozed folder a new wake time; one put there by another client returns to INBOX."""
-        cursor = self._db.execute("UPDATE snoozes SET wake_at = ?, bulk_id = ? WHERE message = ?", (wake, bulk_id, row.id))
-        if cursor.rowcount:
-            return
+    def _reschedule(self, row: MessageRow, wake: float, bulk_id: int | None) -> list[float | int | None] | None:
+        """Give a message in the Snoozed folder a new wake time; one put there by another client returns to INBOX.
+
+        Returns the entry's earlier [wake_at, bulk_id], or None when the message had no entry.
+        """
+        before = self._db.execute("SELECT wake_at, bulk_id FROM snoozes WHERE message = ?", (row.id,)).fetchone()
+        if before is not None:
+            self._db.execute("UPDATE snoozes SET wake_at = ?, bulk_id = ? WHERE message = ?", (wake, bulk_id, row.id))
+            return [before[0], before[1]]
         inbox = self._inbox_of(row.account)
         self._record_snooze(row, row.folder_id, inbox.id if inbox else None, inbox.name if inbox else "INBOX", wake, bulk_id)
+        return None
+
+    def _undo_snooze_times(self, bulk_id: int, earlier: Mapping[str, list[float | int | None] | None]) -> int:
+        """Give the messages that snooze ``bulk_id`` rescheduled their earlier wake time back; return how many.
+
+        An entry that a later snooze changed again is left alone. An entry the
+        snooze made for a message without one is deleted.
+        """
+        restored = 0
+        for message, before in earlier.items():
+            if before is None:
+                cursor = self._db.execute("DELETE FROM snoozes WHERE message = ? AND bulk_id = ?", (int(message), bulk_id))
+            else:
+                cursor = self._db.execute("UPDATE snoozes SET wake_at = ?, bulk_id = ? WHERE message = ? AND bulk_id = ?",
+                                          (before[0], before[1], int(message), bulk_id))
+            restored += cursor.rowcount
+        if restored < len(earlier):
+            log.info("Undo of snooze %d restored %d of %d earlier wake time(s) and left the entries that changed since",
+                     bulk_id, restored, len(earlier))
+        return restored
 
     # --- reading --------------------------------------------------------
 
