@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+from array import array
 from dataclasses import dataclass, field
 
 from desktop.merge.errors import RowError, SuppressedError
@@ -50,7 +52,7 @@ class CheckReport:
         merge_name: The merge's name.
         source: How the data file was read (format, encoding, delimiter).
         total_rows: Non-blank data rows.
-        sendable: Row numbers that render without problems and are not suppressed.
+        sendable: Row numbers that render without problems and are not suppressed (4 bytes each).
         problems: Every problem, in row order.
         recipients: Envelope recipients of the sendable rows, counted with repeats.
     """
@@ -58,7 +60,7 @@ class CheckReport:
     merge_name: str
     source: str
     total_rows: int
-    sendable: list[int] = field(default_factory=list)
+    sendable: array = field(default_factory=lambda: array("I"))
     problems: list[Problem] = field(default_factory=list)
     recipients: int = 0
 
@@ -152,26 +154,50 @@ def scan_rows(merge, last: int | None = None):
     Both ``check`` and ``preview --out`` use it, so they agree on which rows are errors: a row whose
     recipient is already in an earlier row is a ``duplicate`` problem.
     """
-    first_row_of: dict[str, int] = {}
-    for row in merge.rows:
-        if last is not None and row.number > last:
-            break
-        try:
-            prepared = merge.prepare(row.number)
-        except SuppressedError as error:
-            yield row.number, None, Problem(error.row, error.column, "suppressed", error.message)
-            continue
-        except RowError as error:
-            yield row.number, None, Problem(error.row, error.column, error.kind, error.message)
-            continue
-        duplicates = _duplicates(prepared.recipients, row.number, first_row_of)
-        if duplicates:
-            yield row.number, None, Problem(row.number, merge.address_column, "duplicate", duplicates)
-            continue
-        yield row.number, prepared, None
+    with _FirstRows() as first_rows:
+        for row in merge.rows:
+            if last is not None and row.number > last:
+                break
+            try:
+                prepared = merge.prepare(row)
+            except SuppressedError as error:
+                yield row.number, None, Problem(error.row, error.column, "suppressed", error.message)
+                continue
+            except RowError as error:
+                yield row.number, None, Problem(error.row, error.column, error.kind, error.message)
+                continue
+            duplicates = _duplicates(prepared.recipients, row.number, first_rows)
+            if duplicates:
+                yield row.number, None, Problem(row.number, merge.address_column, "duplicate", duplicates)
+                continue
+            yield row.number, prepared, None
 
 
-def _duplicates(recipients: list[str], row: int, first_row_of: dict[str, int]) -> str:
+class _FirstRows:
+    """The first row of each recipient address seen so far, kept in a temporary file, not in memory.
+
+    SQLite keeps the table in a private temporary file with a small page cache, so a list of a million
+    recipients is checked for repeats in the same memory as a list of ten.
+    """
+
+    def __enter__(self) -> _FirstRows:
+        self._db = sqlite3.connect("", isolation_level=None)
+        self._db.execute("PRAGMA cache_size = -1024")
+        self._db.execute("CREATE TABLE first_rows (address TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID")
+        self._db.execute("BEGIN")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._db.close()
+
+    def setdefault(self, address: str, row: int) -> int:
+        """Record ``row`` for ``address`` unless an earlier row has it; return the first row that has it."""
+        if self._db.execute("INSERT OR IGNORE INTO first_rows VALUES (?, ?)", (address, row)).rowcount:
+            return row
+        return self._db.execute("SELECT row FROM first_rows WHERE address = ?", (address,)).fetchone()[0]
+
+
+def _duplicates(recipients: list[str], row: int, first_row_of: _FirstRows) -> str:
     """Record the row's recipients; return a message naming the earlier rows that have one of them already."""
     repeats = []
     for address in recipients:

@@ -9,7 +9,9 @@ a simple CSV file and row N + 1 of the spreadsheet.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
+import hashlib
 import io
 import logging
 import re
@@ -17,6 +19,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import Iterator
 
 from desktop.merge.errors import MergeError, RowError
 
@@ -25,6 +28,13 @@ log = logging.getLogger(__name__)
 DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
 _SNIFF_RECORDS = 50
+_SNIFF_CHARS = 64 * 1024
+_HEAD_BYTES = 4096
+_BLOCK_BYTES = 64 * 1024
+# Every this many records the first read notes where a record starts, so that ``DataTable.row`` need not read
+# from the top; and every this many records a pass checks that the file did not change.
+_MARK_EVERY = 1000
+_STAT_EVERY = 1000
 # Normalised column names (lowercase, without spaces, '-', '_' and '.') taken as the address column, best first.
 ADDRESS_COLUMN_NAMES = ("email", "emailaddress", "mail", "mailaddress", "address", "recipient", "to")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -60,44 +70,170 @@ class Row(dict):
 
 @dataclass
 class DataTable:
-    """The recipient data read from one file.
+    """The recipient data of one file, read row by row whenever the rows are needed.
+
+    Opening the file reads it once from start to end: it finds the format, the
+    columns, the rows whose shape is wrong and the number of rows, and hashes
+    the bytes. The rows themselves are not kept: iterating ``rows`` reads the
+    file again, so memory stays the same however long the file is. Every pass
+    first checks that the file still has the size and time it had when it was
+    opened, and raises MergeError if it changed.
 
     Attributes:
         path: The data file.
         columns: Column names in file order.
-        rows: The non-blank rows in file order.
+        rows: The non-blank rows in file order; iterable any number of times,
+            with ``len``. ``row(number)`` finds one row.
         source: How the file was read, for the user: the format and, for
             CSV, the encoding and delimiter found.
         problems: Rows whose shape is wrong (more fields than columns), by
             row number.
+        digest: SHA-256 of the file's bytes, as hex.
+        size: The file's size in bytes.
     """
 
     path: Path
     columns: list[str]
-    rows: list[Row]
     source: str
     problems: dict[int, RowError] = field(default_factory=dict)
     delimiter: str = ""
     header_fields: int = 0
+    digest: str = ""
+    size: int = 0
+    rows: Rows = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rows = Rows(self)
+        self._reader: _Reader | None = None
+        self._stamp: tuple[int, int] | None = None
+        self._count = 0
+        self._last = 0
+        self._marks: list[tuple[int, int, object]] = []
+
+    def row(self, number: int) -> Row | None:
+        """Return the non-blank row ``number``, or None when the file has no such row."""
+        if number < 1 or number > self._last:
+            return None
+        start = None
+        for mark in self._marks:
+            if mark[0] > number:
+                break
+            start = mark
+        for row in self._read(start):
+            if row.number >= number:
+                return row if row.number == number else None
+        return None
+
+    def hash_into(self, digest) -> None:  # noqa: ANN001 - a hashlib object
+        """Feed the file's bytes to ``digest`` block by block; raise MergeError if the file changed since opening."""
+        self._check_unchanged()
+        with self.path.open("rb") as handle:
+            while block := handle.read(_BLOCK_BYTES):
+                digest.update(block)
+        self._check_unchanged()
+
+    @property
+    def last_number(self) -> int:
+        """The number of the last non-blank row (0 when there is none)."""
+        return self._last
+
+    def _read(self, start: tuple[int, int, object] | None = None) -> Iterator[Row]:
+        """Yield the non-blank rows from the start, or from a mark taken by ``_open``."""
+        self._check_unchanged()
+        for count, (number, line, fields) in enumerate(self._reader.records(start), start=1):
+            if count % _STAT_EVERY == 0:
+                self._check_unchanged()
+            if any(value.strip() for value in fields):
+                values = {name: fields[index] if index < len(fields) else "" for index, name in enumerate(self.columns)}
+                yield Row(values, number, line)
+
+    def _open(self, reader: _Reader) -> None:
+        """Read the whole file once: count the rows, note the wrong ones and the marks that ``row`` starts from."""
+        self._reader = reader
+        self._stamp = _stamp(self.path)
+        for number, line, fields, mark in reader.scan():
+            if mark is not None:
+                self._marks.append(mark)
+            if not any(value.strip() for value in fields):
+                continue
+            self._count += 1
+            self._last = number
+            problem = self._shape_problem(number, fields)
+            if problem is not None:
+                self.problems[number] = problem
+
+    def _shape_problem(self, number: int, fields: list[str]) -> RowError | None:
+        width = len(self.columns)
+        extra = [value for value in fields[width:] if value.strip()]
+        # In a CSV file even empty extra fields show an unquoted delimiter, unless the header ends in the delimiter too.
+        # Spreadsheets often give rows trailing empty cells, so only non-empty extra cells count there.
+        if not extra and not (self.delimiter and len(fields) > max(width, self.header_fields)):
+            return None
+        if self.delimiter:
+            fix = f"put quotes around a value that contains a {_DELIMITER_NAMES[self.delimiter]}."
+        else:
+            fix = "name the extra columns in the header row, or clear those cells."
+        return RowError(number, None, f"has {len(fields)} fields but the header names {width} columns: {fix}", kind="data")
+
+    def _check_unchanged(self) -> None:
+        try:
+            now = _stamp(self.path)
+        except OSError as error:
+            raise MergeError(f"{self.path}: cannot be read any more ({error.strerror}); put the file back, "
+                             "then open the merge again.") from error
+        if now != self._stamp:
+            raise MergeError(f"{self.path}: the file changed after the merge was opened, so its rows may no longer "
+                             "be the ones checked; open the merge again (check it) before sending.")
+
+
+class Rows:
+    """The rows of a DataTable: iterating reads the file again; ``len`` is the number of non-blank rows."""
+
+    def __init__(self, table: DataTable) -> None:
+        self._table = table
+
+    def __iter__(self) -> Iterator[Row]:
+        return self._table._read()
+
+    def __len__(self) -> int:
+        return self._table._count
+
+    def __bool__(self) -> bool:
+        return self._table._count > 0
+
+    def first(self) -> Row | None:
+        """Return the first non-blank row, or None when there is none."""
+        return next(iter(self), None)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
 
 
 def read_data(path: Path) -> DataTable:
-    """Read a CSV or XLSX file of recipients, or raise MergeError naming the file and the fix."""
+    """Open a CSV or XLSX file of recipients, or raise MergeError naming the file and the fix.
+
+    The file is read once here (see DataTable); its rows are read again each time they are iterated.
+    """
+    path = Path(path)
     if path.is_dir():
         raise MergeError(f"{path}: is a folder; give the path of a .csv or .xlsx file.")
     if not path.is_file():
         raise MergeError(f"{path}: data file not found; give the path of a .csv or .xlsx file.")
     if path.suffix.lower() == ".xls":
         raise MergeError(f"{path}: old Excel .xls files cannot be read; save the sheet as .xlsx or .csv.")
-    raw = path.read_bytes()
-    if raw.startswith(b"PK\x03\x04") and _is_other_zip(path):
+    with path.open("rb") as handle:
+        head = handle.read(_HEAD_BYTES)
+    is_zip = head.startswith(b"PK\x03\x04")
+    if is_zip and _is_other_zip(path):
         raise MergeError(f"{path}: is a zip archive, not a CSV or XLSX file; give the recipient list as .csv or .xlsx.")
-    if not raw.startswith(b"PK\x03\x04"):
-        _not_text(raw, path)
-    if path.suffix.lower() in XLSX_SUFFIXES or raw.startswith(b"PK\x03\x04"):
-        table = _read_xlsx(path)
+    if not is_zip:
+        _not_binary(head, path)
+    if path.suffix.lower() in XLSX_SUFFIXES or is_zip:
+        table = _open_xlsx(path)
     else:
-        table = _read_csv(path, raw)
+        table = _open_csv(path, head)
     log.info("Read %d rows, %d columns from %s (%s)", len(table.rows), len(table.columns), path, table.source)
     return table
 
@@ -115,15 +251,11 @@ def _is_other_zip(path: Path) -> bool:
         return False
 
 
-def _not_text(raw: bytes, path: Path) -> None:
-    """Raise MergeError when ``raw`` is a known binary format, or contains NUL bytes and is not UTF-16 or UTF-32."""
+def _not_binary(head: bytes, path: Path) -> None:
+    """Raise MergeError when the file starting with ``head`` is a known binary format."""
     for signature, kind in _BINARY_SIGNATURES:
-        if raw.startswith(signature):
+        if head.startswith(signature):
             raise MergeError(f"{path}: is {kind}, not a CSV or XLSX file; give the recipient list as .csv or .xlsx.")
-    boms = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
-    if b"\x00" in raw and not raw.startswith(boms) and not _utf16_without_bom(raw):
-        raise MergeError(f"{path}: contains NUL bytes and is not a CSV or XLSX file; "
-                         "give the recipient list as .csv or .xlsx.")
 
 
 def detect_address_column(columns: list[str]) -> str | None:
@@ -189,19 +321,144 @@ def _utf16_without_bom(raw: bytes) -> str | None:
     return None
 
 
-def _read_csv(path: Path, raw: bytes) -> DataTable:
-    text, encoding = decode_text(raw, path)
-    delimiter = sniff_delimiter(text)
-    records = _records(text, delimiter, path)
-    header = next(records, None)
+def _open_csv(path: Path, head: bytes) -> DataTable:
+    encoding, described, digest, size = _scan_encoding(path, head)
+    with path.open(encoding=encoding, newline="") as handle:
+        sample = handle.read(_SNIFF_CHARS)
+    if len(sample) == _SNIFF_CHARS and "\n" in sample:
+        sample = sample[:sample.rindex("\n") + 1]
+    delimiter = sniff_delimiter(sample)
+    reader = _CsvReader(path, encoding, delimiter)
+    header = reader.header()
     if header is None:
         raise MergeError(f"{path}: the file is empty; put the column names in the first line and one recipient per line.")
     columns = _columns(header[1], path, f"line {header[0]}")
-    table = DataTable(path, columns, [], f"CSV, {encoding}, {_DELIMITER_NAMES[delimiter]}-separated",
-                      delimiter=delimiter, header_fields=len(header[1]))
-    for number, (line, fields) in enumerate(records, start=1):
-        _add_row(table, number, line, fields)
+    table = DataTable(path, columns, f"CSV, {described}, {_DELIMITER_NAMES[delimiter]}-separated",
+                      delimiter=delimiter, header_fields=len(header[1]), digest=digest, size=size)
+    table._open(reader)
     return table
+
+
+def _scan_encoding(path: Path, head: bytes) -> tuple[str, str, str, int]:
+    """Read the file's bytes once; return the codec to open it with, its description, the SHA-256 and the size.
+
+    The choice is the one ``decode_text`` makes on the whole file; here the file is read in blocks and checked as
+    it goes, so a long file is never in memory at once. Raise MergeError for bytes the encoding cannot decode and
+    for NUL bytes in a file that is not UTF-16 or UTF-32.
+    """
+    boms = ((codecs.BOM_UTF8, "utf-8-sig", "UTF-8 with byte order mark"),
+            (codecs.BOM_UTF32_LE, "utf-32", "UTF-32 with byte order mark"),
+            (codecs.BOM_UTF32_BE, "utf-32", "UTF-32 with byte order mark"),
+            (codecs.BOM_UTF16_LE, "utf-16", "UTF-16 with byte order mark"),
+            (codecs.BOM_UTF16_BE, "utf-16", "UTF-16 with byte order mark"))
+    chosen = next(((codec, described) for bom, codec, described in boms if head.startswith(bom)), None)
+    if chosen is None:
+        guessed = _utf16_without_bom(head)
+        if guessed:
+            chosen = guessed, f"{guessed.upper()} without byte order mark"
+    strict = chosen is not None
+    codec, described = chosen or ("utf-8", "UTF-8")
+    digest, size, failure, nul = _scan_bytes(path, codec)
+    if failure is not None and strict:
+        raise MergeError(f"{path}: invalid {codec.removesuffix('-sig').upper()} at byte {failure}; "
+                         "save the file again as UTF-8.")
+    if nul and not strict:
+        raise MergeError(f"{path}: contains NUL bytes and is not a CSV or XLSX file; "
+                         "give the recipient list as .csv or .xlsx.")
+    if failure is None:
+        return codec, described, digest, size
+    if _scan_bytes(path, "cp1252")[2] is None:
+        return "cp1252", "Windows-1252 (not valid UTF-8)", digest, size
+    return "latin-1", "ISO-8859-1 (not valid UTF-8 or Windows-1252)", digest, size
+
+
+def _scan_bytes(path: Path, codec: str) -> tuple[str, int, int | None, bool]:
+    """Decode ``path`` block by block; return its SHA-256, its size, the offset of the first bad byte and NUL seen."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder(codec)()
+    offset, failure, nul = 0, None, False
+    with path.open("rb") as handle:
+        while block := handle.read(_BLOCK_BYTES):
+            digest.update(block)
+            nul = nul or b"\x00" in block
+            if failure is None:
+                pending = len(decoder.getstate()[0])
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as error:
+                    failure = offset - pending + error.start
+            offset += len(block)
+    if failure is None:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as error:
+            failure = offset - len(error.object) + error.start
+    return digest.hexdigest(), offset, failure, nul
+
+
+class _Reader:
+    """Reads the records of a data file: ``scan`` once from the start, ``records`` from the start or a mark."""
+
+    def scan(self) -> Iterator[tuple[int, int, list[str], object]]:
+        """Yield (row number, line, fields, mark or None) for every record after the header."""
+        raise NotImplementedError
+
+    def records(self, start: tuple[int, int, object] | None) -> Iterator[tuple[int, int, list[str]]]:
+        """Yield (row number, line, fields) for every record after the header, or from the mark ``start``."""
+        raise NotImplementedError
+
+
+class _CsvReader(_Reader):
+    """CSV records through ``csv.reader``; a mark is the text file's position where a record starts."""
+
+    def __init__(self, path: Path, encoding: str, delimiter: str) -> None:
+        self.path = path
+        self.encoding = encoding
+        self.delimiter = delimiter
+
+    def header(self) -> tuple[int, list[str]] | None:
+        for number, line, fields, _ in self._walk(None, marks=False, header=True):
+            return line, fields
+        return None
+
+    def scan(self):
+        return self._walk(None, marks=True, header=False)
+
+    def records(self, start):
+        for number, line, fields, _ in self._walk(start, marks=False, header=False):
+            yield number, line, fields
+
+    def _walk(self, start, *, marks: bool, header: bool):
+        """Yield (number, line, fields, mark) for each record; the header is number 0, yielded only with ``header``.
+
+        A mark, given every ``_MARK_EVERY`` records when ``marks`` is set, is (number, line, position) of the record
+        after the one yielded: ``records`` can start there.
+        """
+        with self.path.open(encoding=self.encoding, newline="") as handle:
+            number, first_line = 0, 1
+            if start is not None:
+                number, first_line, position = start
+                handle.seek(position)
+            reader = csv.reader(iter(handle.readline, ""), delimiter=self.delimiter)
+            line = first_line
+            try:
+                for fields in reader:
+                    following = first_line + reader.line_num
+                    if number > 0 or header:
+                        mark = None
+                        if marks and number % _MARK_EVERY == 0:
+                            mark = (number + 1, following, handle.tell())
+                        yield number, line, fields, mark
+                        if header:
+                            return
+                    number += 1
+                    line = following
+            except csv.Error as error:
+                raise MergeError(f"{self.path}: line {first_line + reader.line_num - 1}: {error}; "
+                                 "check the quotes in that record.") from error
+            except UnicodeDecodeError as error:
+                raise MergeError(f"{self.path}: cannot be decoded as {self.encoding} any more ({error.reason}); "
+                                 "open the merge again.") from error
 
 
 def sniff_delimiter(text: str) -> str:
@@ -222,18 +479,6 @@ def sniff_delimiter(text: str) -> str:
     return best
 
 
-def _records(text: str, delimiter: str, path: Path):
-    """Yield (first line, fields) for each record; quoted fields may span lines."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    line = 1
-    try:
-        for record in reader:
-            yield line, record
-            line = reader.line_num + 1
-    except csv.Error as error:
-        raise MergeError(f"{path}: line {reader.line_num}: {error}; check the quotes in that record.") from error
-
-
 def _columns(header: list[str], path: Path, where: str) -> list[str]:
     names = [name.strip() for name in header]
     while names and not names[-1]:
@@ -250,60 +495,64 @@ def _columns(header: list[str], path: Path, where: str) -> list[str]:
     return names
 
 
-def _add_row(table: DataTable, number: int, line: int, fields: list[str]) -> None:
-    if not any(value.strip() for value in fields):
-        return
-    width = len(table.columns)
-    extra = [value for value in fields[width:] if value.strip()]
-    # In a CSV file even empty extra fields show an unquoted delimiter, unless the header ends in the delimiter too.
-    # Spreadsheets often give rows trailing empty cells, so only non-empty extra cells count there.
-    if extra or (table.delimiter and len(fields) > max(width, table.header_fields)):
-        if table.delimiter:
-            fix = f"put quotes around a value that contains a {_DELIMITER_NAMES[table.delimiter]}."
-        else:
-            fix = "name the extra columns in the header row, or clear those cells."
-        table.problems[number] = RowError(
-            number, None, f"has {len(fields)} fields but the header names {width} columns: {fix}", kind="data",
-        )
-    values = {name: fields[index] if index < len(fields) else "" for index, name in enumerate(table.columns)}
-    table.rows.append(Row(values, number, line))
-
-
-def _read_xlsx(path: Path) -> DataTable:
-    try:
-        import openpyxl
-    except ImportError as error:
-        raise MergeError(
-            f"{path}: reading .xlsx files needs openpyxl, which is not installed; "
-            "install it with 'pip install sluice-mail[xlsx]' (or 'pip install openpyxl'), or save the sheet as CSV."
-        ) from error
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as error:  # noqa: BLE001 - openpyxl raises many types (zip, XML, key errors) for a broken file
-        raise MergeError(f"{path}: not a readable XLSX workbook ({error}); save it again from the spreadsheet program.") from error
-    try:
-        sheet = workbook.worksheets[0]
-        return _table_from_sheet(path, sheet.iter_rows(values_only=True), sheet.title)
-    finally:
-        workbook.close()
-
-
-def _table_from_sheet(path: Path, sheet_rows, title: str) -> DataTable:
-    header_line = 0
-    table: DataTable | None = None
-    for line, cells in enumerate(sheet_rows, start=1):
-        fields = [cell_text(cell) for cell in cells]
-        if table is None:
-            if not any(value.strip() for value in fields):
-                continue
-            header_line = line
-            columns = _columns(fields, path, f"sheet {title!r}, row {line}")
-            table = DataTable(path, columns, [], f"XLSX, first sheet {title!r}")
-            continue
-        _add_row(table, line - header_line, line, fields)
-    if table is None:
-        raise MergeError(f"{path}: the first sheet {title!r} is empty; put the column names in its first row.")
+def _open_xlsx(path: Path) -> DataTable:
+    reader = _XlsxReader(path)
+    header_line, columns_row, title = reader.header()
+    columns = _columns(columns_row, path, f"sheet {title!r}, row {header_line}")
+    digest, size, _, _ = _scan_bytes(path, "latin-1")
+    table = DataTable(path, columns, f"XLSX, first sheet {title!r}", digest=digest, size=size)
+    table._open(reader)
     return table
+
+
+class _XlsxReader(_Reader):
+    """Rows of the first sheet through openpyxl's read-only mode, which reads the sheet's XML as it goes.
+
+    A mark is the sheet row a record is on. openpyxl keeps the workbook's shared strings in memory.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.header_line = 0
+
+    def header(self) -> tuple[int, list[str], str]:
+        with self._sheet() as (sheet_rows, title):
+            for line, cells in enumerate(sheet_rows, start=1):
+                fields = [cell_text(cell) for cell in cells]
+                if any(value.strip() for value in fields):
+                    self.header_line = line
+                    return line, fields, title
+        raise MergeError(f"{self.path}: the first sheet {title!r} is empty; put the column names in its first row.")
+
+    def scan(self):
+        for number, line, fields in self.records(None):
+            yield number, line, fields, (number, line, line) if number % _MARK_EVERY == 0 else None
+
+    def records(self, start):
+        first = start[1] if start is not None else self.header_line + 1
+        with self._sheet(first) as (sheet_rows, _):
+            for line, cells in enumerate(sheet_rows, start=first):
+                yield line - self.header_line, line, [cell_text(cell) for cell in cells]
+
+    @contextlib.contextmanager
+    def _sheet(self, first: int = 1):
+        try:
+            import openpyxl
+        except ImportError as error:
+            raise MergeError(
+                f"{self.path}: reading .xlsx files needs openpyxl, which is not installed; install it with "
+                "'pip install sluice-mail[xlsx]' (or 'pip install openpyxl'), or save the sheet as CSV."
+            ) from error
+        try:
+            workbook = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
+        except Exception as error:  # noqa: BLE001 - openpyxl raises many types (zip, XML, key errors) for a broken file
+            raise MergeError(f"{self.path}: not a readable XLSX workbook ({error}); save it again from the "
+                             "spreadsheet program.") from error
+        try:
+            sheet = workbook.worksheets[0]
+            yield sheet.iter_rows(min_row=first, values_only=True), sheet.title
+        finally:
+            workbook.close()
 
 
 def cell_text(value: object) -> str:

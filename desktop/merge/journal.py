@@ -344,6 +344,14 @@ class Journal:
         """Return each journaled row number of a merge with its state."""
         return dict(self._db.execute("SELECT row, state FROM recipients WHERE merge_id = ?", (merge_id,)).fetchall())
 
+    def done_rows(self, merge_id: str, first: int, last: int) -> set[int]:
+        """Return the row numbers from ``first`` to ``last`` (inclusive) of a merge that are in a done state."""
+        marks = ", ".join("?" * len(DONE_STATES))
+        return {row for (row,) in self._db.execute(
+            f"SELECT row FROM recipients WHERE merge_id = ? AND row BETWEEN ? AND ? AND state IN ({marks})",
+            (merge_id, first, last, *DONE_STATES),
+        )}
+
     def counts(self, merge_id: str) -> dict[str, int]:
         """Return the number of rows in each state (every state is a key)."""
         counts = dict.fromkeys(STATES, 0)

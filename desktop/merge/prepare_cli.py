@@ -51,7 +51,7 @@ def _show(merge: Merge, row: int | None) -> int:
         print(f"sluice: {merge.table.path} has no data rows; add one recipient per line below the header.",
               file=sys.stderr)
         return EXIT_FAILED
-    number = row if row is not None else merge.rows[0].number
+    number = row if row is not None else merge.rows.first().number
     try:
         rendered = merge.render(number)
     except RowError as error:

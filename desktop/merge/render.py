@@ -160,7 +160,8 @@ class Merge:
     Attributes:
         template: The parsed template.
         table: The recipient data.
-        rows: The non-blank data rows; each is a dict with ``number`` and ``line`` attributes.
+        rows: The non-blank data rows, read from the file each time they are iterated (see DataTable); each
+            is a dict with ``number`` and ``line`` attributes.
         name: The merge's name (``Merge-Name``, or the template's file name without extension).
         address_column: The data column with the recipients' addresses, if one could be named.
         attach_column: The data column that lists attachment files, or None.
@@ -170,9 +171,8 @@ class Merge:
     def __init__(self, template: TemplateFile, table: DataTable, suppressed: set[str] | None = None) -> None:
         self.template = template
         self.table = table
-        self.rows: list[Row] = table.rows
+        self.rows = table.rows
         self.suppressed = {address.lower() for address in suppressed or ()}
-        self._by_number = {row.number: row for row in self.rows}
         self.base = template.path.parent
         self.name = self._static_setting("merge-name") or template.path.stem
         self.to_line = self._to_line()
@@ -238,9 +238,9 @@ class Merge:
 
     def row(self, number: int) -> Row:
         """Return data row ``number``, or raise RowError when the data has no such row."""
-        found = self._by_number.get(number)
+        found = self.table.row(number)
         if found is None:
-            last = self.rows[-1].number if self.rows else 0
+            last = self.table.last_number
             raise RowError(number, None, f"there is no row {number}; the data has rows 1 to {last}.", kind="data")
         return found
 
@@ -250,9 +250,9 @@ class Merge:
         values.update(row=dict(row), row_number=row.number, merge_name=self.name)
         return _Context(values)
 
-    def render(self, row_number: int) -> RenderedMessage:
-        """Render one row into a message; raise RowError (SuppressedError for a suppressed recipient)."""
-        prepared = self.prepare(row_number)
+    def render(self, row: int | Row) -> RenderedMessage:
+        """Render one row (a Row, or its number) into a message; raise RowError (SuppressedError when suppressed)."""
+        prepared = self.prepare(row)
         return RenderedMessage(
             row=prepared.row,
             key=f"{prepared.row}:{prepared.primary.lower()}",
@@ -262,9 +262,14 @@ class Merge:
             attachments=prepared.attachments,
         )
 
-    def prepare(self, row_number: int) -> PreparedRow:
-        """Render and check everything of one row except the MIME structure."""
-        row = self.row(row_number)
+    def prepare(self, row: int | Row) -> PreparedRow:
+        """Render and check everything of one row (a Row, or its number) except the MIME structure.
+
+        Give the Row when you have it: finding a row by its number reads the data file up to that row.
+        """
+        if not isinstance(row, Row):
+            row = self.row(row)
+        row_number = row.number
         problem = self.table.problems.get(row_number)
         if problem is not None:
             raise problem
@@ -465,9 +470,11 @@ class Merge:
     def merge_key(self) -> str:
         """A hash of the template, the data and every attachment file: the same inputs give the same key."""
         digest = hashlib.sha256(_KEY_VERSION)
-        for part in (self.template.source_bytes, self.table.path.read_bytes()):
-            digest.update(len(part).to_bytes(8, "big"))
-            digest.update(part)
+        source = self.template.source_bytes
+        digest.update(len(source).to_bytes(8, "big"))
+        digest.update(source)
+        digest.update(self.table.size.to_bytes(8, "big"))
+        self.table.hash_into(digest)
         for path in sorted(self._all_attachment_files()):
             digest.update(str(path.relative_to(self.base.resolve())).encode() + b"\0")
             digest.update(attach.file_digest(path).encode())

@@ -249,7 +249,7 @@ def find_already_sent(journal: jn.Journal, merge, template: Path) -> AlreadySent
     rows: dict[int, tuple[str, str, str]] = {}
     for row in merge.rows:
         try:
-            primary = merge.prepare(row.number).primary
+            primary = merge.prepare(row).primary
         except MergeError:
             continue
         merge_id = sent.get(primary.lower())
@@ -457,7 +457,7 @@ class SentCopier:
             if record is None:
                 continue
             try:
-                rendered = merge.render(number)
+                rendered = merge.render(row)
             except RowError as error:
                 log.warning("Merge %s: the Sent copy of row %d cannot be made again: %s", merge_id, number, error)
                 continue

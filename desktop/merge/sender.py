@@ -330,14 +330,13 @@ class MergeSend:
             recovered = journal.recover(self.merge_id)
             if recovered:
                 self._note = f"{len(recovered)} row(s) of unknown outcome from the last run are not resent"
-            done = {row for row, state in journal.row_states(self.merge_id).items() if state in jn.DONE_STATES}
             self._total = record.total
             self._counts = journal.counts(self.merge_id)
             journal.set_state(self.merge_id, jn.RUNNING)
             earlier = journal.sent_times(self.account.name, time.time() - 86400)
-            yield from self._drive(journal, done, earlier)
+            yield from self._drive(journal, earlier)
 
-    def _drive(self, journal: jn.Journal, done: set[int], earlier: list[float]) -> Iterator[Progress]:
+    def _drive(self, journal: jn.Journal, earlier: list[float]) -> Iterator[Progress]:
         self._started = time.monotonic()
         # Rendered messages not yet sent: enough for every connection plus the rows claimed ahead (see _claimer).
         self._slots = threading.BoundedSemaphore(4 * self.options.connections + _MAX_LOOKAHEAD)
@@ -348,7 +347,7 @@ class MergeSend:
             future.cancel()
             raise RuntimeError("The SMTP sender loop did not start the merge in 30 s.")
 
-        producer = threading.Thread(target=self._produce, args=(done,), name="merge-render", daemon=True)
+        producer = threading.Thread(target=self._produce, name="merge-render", daemon=True)
         producer.start()
         error: BaseException | None = None
         try:
@@ -441,21 +440,24 @@ class MergeSend:
 
     # --- the render thread ---------------------------------------------------------------
 
-    def _produce(self, done: set[int]) -> None:
+    def _produce(self) -> None:
         produced = 0
         try:
-            for row in self.merge.rows:
-                if self._cancelled.is_set():
-                    break
-                number = _row_number(row)
-                if number in done:
-                    continue
-                if self.options.test_to and produced >= self.options.test_count:
-                    break
-                item = self._prepare(number)
-                produced += 1
-                if not self._put(item):
-                    break
+            # The rows are read from the data file as they are sent, and the journal is asked which of them are
+            # done a range at a time, so memory does not grow with the number of rows.
+            with jn.Journal(self.journal_file) as journal:
+                done = _DoneRows(journal, self.merge_id)
+                for row in self.merge.rows:
+                    if self._cancelled.is_set():
+                        break
+                    if done.contains(_row_number(row)):
+                        continue
+                    if self.options.test_to and produced >= self.options.test_count:
+                        break
+                    item = self._prepare(row)
+                    produced += 1
+                    if not self._put(item):
+                        break
         except Exception as error:  # noqa: BLE001 - reported as the reason the send stopped
             log.exception("Merge %s: reading the rows failed", self.merge_id)
             self.cancel(f"reading the data failed: {error}")
@@ -485,11 +487,12 @@ class MergeSend:
             state.pending.append((self._rendered.popleft(), True))
         state.need.set()
 
-    def _prepare(self, number: int) -> Outgoing:
+    def _prepare(self, row) -> Outgoing:  # noqa: ANN001 - a data Row, or a row number
         from desktop.merge.errors import RowError
 
+        number = _row_number(row)
         try:
-            rendered = self.merge.render(number)
+            rendered = self.merge.render(row)
         except RowError as error:
             # A suppressed recipient (SuppressedError) lands here too, with its own reason.
             return Outgoing(number, "", "", "", "", "", b"", skip_reason=error.describe())
@@ -1070,6 +1073,24 @@ async def _reset(client: aiosmtplib.SMTP) -> None:
 
 def _row_number(row) -> int:
     return int(getattr(row, "number", row))
+
+
+class _DoneRows:
+    """Which rows of a merge the journal has as done, read a range of rows at a time as the rows go by in order."""
+
+    SPAN = 1000
+
+    def __init__(self, journal: jn.Journal, merge_id: str) -> None:
+        self._journal = journal
+        self._merge_id = merge_id
+        self._first, self._last = 1, 0
+        self._done: set[int] = set()
+
+    def contains(self, number: int) -> bool:
+        if not self._first <= number <= self._last:
+            self._first, self._last = number, number + self.SPAN - 1
+            self._done = self._journal.done_rows(self._merge_id, self._first, self._last)
+        return number in self._done
 
 
 def wire_bytes(rendered, message_id: str, date: str) -> bytes:

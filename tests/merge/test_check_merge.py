@@ -35,7 +35,7 @@ def test_check_finds_every_problem(problem_merge):
     kinds = {problem.row: problem.kind for problem in report.problems}
     assert kinds == {2: "address", 3: "address", 4: "duplicate", 5: "attachment", 6: "template", 7: "suppressed",
                      8: "header", 9: "data"}
-    assert report.sendable == [1, 10]
+    assert list(report.sendable) == [1, 10]
     assert report.recipients == 2
     assert report.total_rows == 10
     assert not report.ok
@@ -69,7 +69,7 @@ def test_clean_merge_is_ok(tmp_path):
     report = open_merge(template_path, data_path, profile=profile_in(tmp_path)).check()
     assert report.ok
     assert report.problems == []
-    assert report.sendable == [1, 2]
+    assert list(report.sendable) == [1, 2]
 
 
 def test_suppressed_only_is_ok(tmp_path):
@@ -78,7 +78,7 @@ def test_suppressed_only_is_ok(tmp_path):
     SuppressionList(profile).add("bob@example.net", "bounced: 550 no such user")
     report = open_merge(template_path, data_path, profile=profile).check()
     assert report.ok
-    assert report.sendable == [1]
+    assert list(report.sendable) == [1]
     assert [problem.kind for problem in report.skipped] == ["suppressed"]
 
 

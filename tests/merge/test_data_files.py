@@ -55,7 +55,7 @@ def test_latin1_control_byte_falls_back(tmp_path):
     path = tmp_path / "people.csv"
     path.write_bytes("Name,email\nA\x81b,a@example.org\n".encode("latin-1"))
     table = read_data(path)
-    assert table.rows[0]["Name"] == "A\x81b"
+    assert table.rows.first()["Name"] == "A\x81b"
     assert "ISO-8859-1" in table.source
 
 
@@ -91,7 +91,7 @@ def test_xlsx_numbers_and_dates_as_text(tmp_path):
     sheet.append(["a@example.org", 17, 1234.5, datetime(2026, 12, 24), True, datetime(2026, 1, 2, 9, 30)])
     path = tmp_path / "people.xlsx"
     workbook.save(path)
-    row = read_data(path).rows[0]
+    row = read_data(path).rows.first()
     assert row == {"email": "a@example.org", "id": "17", "total": "1234.5", "due": "2026-12-24", "paid": "TRUE",
                    "met": "2026-01-02 09:30:00"}
 
@@ -138,7 +138,7 @@ def test_bad_csv_files(tmp_path, content, expected):
     path.write_text(content, encoding="utf-8")
     if expected is None:
         # An unterminated quote runs to the end of the file, as spreadsheets read it too.
-        assert read_data(path).rows[0]["name"] == "unterminated\n"
+        assert read_data(path).rows.first()["name"] == "unterminated\n"
         return
     with pytest.raises(MergeError) as caught:
         read_data(path)

@@ -76,7 +76,7 @@ def test_unquoted_comma_reported_before_address(tmp_path):
     assert problem.kind == "data"
     assert problem.describe() == ("row 1: has 4 fields but the header names 3 columns: "
                                   "put quotes around a value that contains a comma.")
-    assert report.sendable == [2]
+    assert list(report.sendable) == [2]
 
 
 def test_semicolon_file_names_its_delimiter(tmp_path):

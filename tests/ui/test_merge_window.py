@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMessageBox
 from desktop.merge import journal as jn
 from desktop.merge.render import open_merge
 from desktop.paths import default_profile
+from desktop.ui.merge_dialogs import ResumeDialog
 from desktop.ui.merge_window import MergeWindow, display_path, replace_header, split_template
 from tests.helpers.smtp_server import SmtpServer
 from tests.merge.send_helpers import add_smtp_account, message_shape, parsed
@@ -100,7 +101,7 @@ def test_check_panel_lists_planted_problems(qtbot, window, tmp_path, qtmodeltest
     assert ("5", "email") in listed
     assert ("6", "attachment") in listed
     assert window.problem_model.rowCount() == 3
-    assert report.sendable == [1, 2, 3]
+    assert list(report.sendable) == [1, 2, 3]
     assert "3 of 6 rows will go out" in window.total_label.text()
     assert "comma" in window.source_label.text()
     assert window.address_box.currentText() == "email"
@@ -236,12 +237,13 @@ def test_second_send_offers_resume(qtbot, window, server, tmp_path):
 
     window.send_panel.send_button.click()
 
-    box = window.resume_box
-    assert isinstance(box, QMessageBox)
+    dialog = window.resume_dialog
+    assert isinstance(dialog, ResumeDialog)
     assert len(server.received) == first_count
-    resume = next(button for button in box.buttons() if button.text().startswith("Resume merge"))
+    assert dialog.resume_button.text().startswith("Resume merge")
+    dialog.rate_edit.clear()
     with qtbot.waitSignal(window.send_finished, timeout=30000) as blocker:
-        resume.click()
+        dialog.resume_button.click()
     assert blocker.args[0].progress.state == "finished"
     assert len(server.received) == 6
     assert sorted(item.rcpt_tos[0] for item in server.received) == sorted(f"user{n}@example.org" for n in range(1, 7))
@@ -256,10 +258,10 @@ def test_send_again_as_new(qtbot, window, server, tmp_path):
     assert len(server.received) == 3
 
     window.send_panel.send_button.click()
-    box = window.resume_box
-    again = next(button for button in box.buttons() if button.text() == "Send again as new")
+    dialog = window.resume_dialog
+    assert dialog.again_button.text() == "Send again as new"
     with qtbot.waitSignal(window.send_finished, timeout=30000) as blocker:
-        again.click()
+        dialog.again_button.click()
 
     assert blocker.args[0].progress.state == "finished"
     assert len(server.received) == 6
@@ -301,7 +303,7 @@ def test_create_template_writes_file(qtbot, window, tmp_path):
 
     text = (folder / "hello.md").read_text(encoding="utf-8")
     assert text.startswith("From: ana@example.com\nSubject: Hello {{ name | first_name }}\n\n")
-    assert blocker.args[0].sendable == [1]
+    assert list(blocker.args[0].sendable) == [1]
     assert "Subject: Hello Ana" in window.preview.headers_view.toPlainText()
 
 
