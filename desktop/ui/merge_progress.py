@@ -39,7 +39,9 @@ class MergeSendPanel(QWidget):
     Signals:
         test_requested(): the user asked for a test send.
         send_requested(): the user asked to send the merge.
-        pause_requested(), resume_requested(), cancel_requested(): controls of the running send.
+        pause_requested(), resume_requested(), cancel_requested(): controls of the running send; cancel also
+            stops the check for earlier sends that runs before a send.
+        unknown_requested(): the user asked to see the rows of unknown outcome and maybe send them again.
     """
 
     test_requested = Signal()
@@ -47,6 +49,7 @@ class MergeSendPanel(QWidget):
     pause_requested = Signal()
     resume_requested = Signal()
     cancel_requested = Signal()
+    unknown_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -77,6 +80,11 @@ class MergeSendPanel(QWidget):
         self.pause_button = QPushButton(self.tr("Pause"))
         self.resume_button = QPushButton(self.tr("Resume"))
         self.cancel_button = QPushButton(self.tr("Cancel"))
+        self.unknown_button = QPushButton(self.tr("Rows of unknown outcome…"))
+        self.unknown_button.setObjectName("merge-unknown-button")
+        self.unknown_button.setToolTip(self.tr("List the rows whose message may or may not have arrived, "
+                                               "and send them again"))
+        self.unknown_button.setEnabled(False)
 
         self.progress_bar = QProgressBar()
         self.counts_label = QLabel()
@@ -112,6 +120,7 @@ class MergeSendPanel(QWidget):
         for button in (self.send_button, self.pause_button, self.resume_button, self.cancel_button):
             controls.addWidget(button)
         controls.addStretch(1)
+        controls.addWidget(self.unknown_button)
         report_row = QHBoxLayout()
         report_row.addWidget(self.summary_label, 1)
         report_row.addWidget(self.save_button)
@@ -132,6 +141,7 @@ class MergeSendPanel(QWidget):
         self.pause_button.clicked.connect(self.pause_requested)
         self.resume_button.clicked.connect(self.resume_requested)
         self.cancel_button.clicked.connect(self.cancel_requested)
+        self.unknown_button.clicked.connect(self.unknown_requested)
         self.save_button.clicked.connect(self._on_save_button_clicked)
 
     def options(self, *, test: bool) -> SendOptions:
@@ -155,6 +165,26 @@ class MergeSendPanel(QWidget):
         self.pause_button.setEnabled(running and not paused)
         self.resume_button.setEnabled(running and paused)
         self.cancel_button.setEnabled(running)
+        if running:
+            self.unknown_button.setEnabled(False)
+
+    def set_checking(self, checking: bool) -> None:
+        """Show that the window checks for earlier sends of the template: a busy bar, and only Cancel enabled."""
+        self.set_running(checking)
+        self.pause_button.setEnabled(False)
+        if checking:
+            self.progress_bar.setRange(0, 0)
+            self.state_label.setText(self.tr("Checking which addresses got this template before…"))
+        else:
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.reset()
+            self.state_label.clear()
+
+    def set_unknown_count(self, count: int) -> None:
+        """Enable the unknown-outcome button when ``count`` rows of the current merge have an unknown outcome."""
+        self.unknown_button.setEnabled(count > 0)
+        self.unknown_button.setText(self.tr("Rows of unknown outcome ({0})…").format(count) if count
+                                    else self.tr("Rows of unknown outcome…"))
 
     def show_started(self, merge_id: str) -> None:
         self.report_model.set_records([])

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from desktop.merge import journal as jn
 from desktop.merge.errors import MergeError
 from desktop.merge.report import summary_lines, write_report
+from desktop.merge.send_cli import AlreadySent, record_rest
 from desktop.merge.sender import MergeSend, Progress, SendOptions
 from desktop.merge.suppress import SuppressionList
 from desktop.ui.workers import BackgroundJob
@@ -33,7 +34,9 @@ class SendRequest:
     ``merge_key`` is the key of the merge the user checked. The send opens the
     files again on its own thread and stops when their key differs, because
     then the files changed after the check. ``resume_id`` names a journal
-    merge to continue, and "" records a new one.
+    merge to continue, and "" records a new one. ``retry_unknown`` lists rows
+    of that merge in state ``unknown`` to queue and send again. ``rest`` records
+    a new merge that skips the rows an earlier merge of the template reached.
     """
 
     merge_key: str
@@ -42,6 +45,8 @@ class SendRequest:
     account: object
     options: SendOptions
     resume_id: str = ""
+    retry_unknown: tuple[int, ...] = ()
+    rest: AlreadySent | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,10 @@ class MergeSendRunner(QObject):
         self._job.progressed.connect(self._on_job_progressed)
         self._job.failed.connect(self.failed)
         self._job.finished.connect(self._on_job_finished)
+
+    @property
+    def request(self) -> SendRequest:
+        return self._request
 
     def start(self) -> None:
         self._job.start()
@@ -178,8 +187,14 @@ class MergeSendRunner(QObject):
         request = self._request
         with jn.Journal(journal_file) as journal:
             if request.resume_id:
-                return journal.merge(request.resume_id)
+                return self._resumed(journal, merge)
             options = request.options
+            if request.rest is not None:
+                record = record_rest(journal, merge, request.template, request.data, request.account.name, options,
+                                     request.rest)
+                log.info("Merge %s recorded from the window: %d rows, %d already sent before", record.id,
+                         record.total, len(request.rest.rows))
+                return record
             kind = jn.KIND_TEST if options.test_to else jn.KIND_SEND
             rows = len(merge.rows)
             total = min(rows, options.test_count) if kind == jn.KIND_TEST else rows
@@ -189,6 +204,24 @@ class MergeSendRunner(QObject):
                 total=total,
             )
         log.info("Merge %s recorded from the window: %s, %d rows", record.id, kind, total)
+        return record
+
+    def _resumed(self, journal: jn.Journal, merge) -> jn.MergeRecord:
+        """Return the merge to continue, after queueing the rows of unknown outcome that the request retries."""
+        request = self._request
+        record = journal.merge(request.resume_id)
+        if record.merge_key != merge.merge_key:
+            raise MergeError(f"The template {record.template} or the data {record.data} changed since merge "
+                             f"{record.id} started, so its rows no longer match. Restore the files, or send them "
+                             "again as a new merge.")
+        if request.retry_unknown:
+            # The lock keeps another process from sending the merge while its rows change state.
+            with jn.MergeLock(journal.path, record.id):
+                journal.recover(record.id)
+                count = journal.requeue_unknown(record.id, request.retry_unknown)
+            log.info("Merge %s: requeued %d of %d row(s) of unknown outcome from the window", record.id, count,
+                     len(request.retry_unknown))
+        log.info("Merge %s resumed from the window", record.id)
         return record
 
     # --- the GUI thread --------------------------------------------------------------

@@ -1,15 +1,17 @@
 """The merge composer: a window that edits a merge's template, picks its data, checks, previews and sends it.
 
-The work is the core's (``desktop.merge``): ``open_merge`` and ``check`` run
-on a worker thread, the preview renders one row at a time, and sending runs
-``MergeSend`` through ``MergeSendRunner``. The window only edits files,
-shows results and passes the user's requests on.
+The work is the core's (``desktop.merge``): ``open_merge``, ``check`` and the
+search for addresses an earlier merge reached run on worker threads, the
+preview renders one row at a time, and sending runs ``MergeSend`` through
+``MergeSendRunner``. The window only edits files, shows results and passes
+the user's requests on.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, Qt, Signal, Slot
@@ -28,8 +30,8 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QTableView,
     QTabWidget,
+    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -37,7 +39,9 @@ from PySide6.QtWidgets import (
 from desktop.config import ConfigError, load_config
 from desktop.merge import journal as jn
 from desktop.merge.errors import MergeError
-from desktop.merge.send_cli import AlreadySent, find_already_sent, record_rest
+from desktop.merge.send_cli import AlreadySent, find_already_sent
+from desktop.merge.sender import options_from_dict
+from desktop.ui.merge_dialogs import RESUME, SEND_AGAIN, ResumeDialog, UnknownRowsDialog
 from desktop.ui.merge_models import ProblemModel
 from desktop.ui.merge_preview import MergePreview
 from desktop.ui.merge_progress import MergeSendPanel
@@ -58,6 +62,8 @@ each recipient's value.
 {{{{ unsubscribe }}}}
 """
 _NO_COLUMN = "—"
+# How long closing the window waits for a check for earlier sends to end; it renders every row's address.
+CLOSE_WAIT_MS = 15000
 _HEADER_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)\s*:")
 
 
@@ -122,9 +128,15 @@ class MergeWindow(QWidget):
         self.columns: list[str] = []
         self.runner: MergeSendRunner | None = None
         self.resume_box: QMessageBox | None = None
+        self.resume_dialog: ResumeDialog | None = None
+        self.unknown_dialog: UnknownRowsDialog | None = None
         self.close_box: QMessageBox | None = None
         self._check_job: BackgroundJob | None = None
         self._check_generation = 0
+        self.resend_check_job: BackgroundJob | None = None
+        self._resend_generation = 0
+        self._pending_request: SendRequest | None = None
+        self._unknown_merge_id = ""
         self._close_after_send = False
         self._accounts: dict = {}
         self.problem_model = ProblemModel(self)
@@ -167,13 +179,14 @@ class MergeWindow(QWidget):
         self.total_label = QLabel()
         self.total_label.setObjectName("merge-total")
         self.total_label.setWordWrap(True)
-        self.problem_view = QTableView()
+        self.problem_view = QTreeView()
+        self.problem_view.setObjectName("merge-problems")
         self.problem_view.setModel(self.problem_model)
-        self.problem_view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
-        self.problem_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.problem_view.horizontalHeader().setStretchLastSection(True)
-        self.problem_view.verticalHeader().hide()
-        self.problem_view.setWordWrap(True)
+        self.problem_view.setSelectionBehavior(QTreeView.SelectionBehavior.SelectRows)
+        self.problem_view.setUniformRowHeights(True)
+        self.problem_view.setExpandsOnDoubleClick(False)
+        self.problem_view.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.problem_view.header().setStretchLastSection(True)
 
         self.preview = MergePreview()
         self.send_panel = MergeSendPanel()
@@ -209,7 +222,9 @@ class MergeWindow(QWidget):
         check_page = QWidget()
         check_layout = QVBoxLayout(check_page)
         check_layout.addWidget(self.total_label)
-        check_layout.addWidget(QLabel(self.tr("Click a problem to preview its row.")))
+        check_layout.addWidget(QLabel(self.tr(
+            "Identical problems of several rows share a line: click it to list the rows, or double-click it to "
+            "preview the first. Click a single row to preview it.")))
         check_layout.addWidget(self.problem_view, 1)
 
         self.tabs.addTab(composer, self.tr("Template and data"))
@@ -239,12 +254,14 @@ class MergeWindow(QWidget):
         self.address_box.activated.connect(self._on_address_box_activated)
         self.attach_box.activated.connect(self._on_attach_box_activated)
         self.problem_view.clicked.connect(self._on_problem_clicked)
+        self.problem_view.activated.connect(self._on_problem_activated)
         self.account_box.currentIndexChanged.connect(self._on_account_changed)
         self.send_panel.test_requested.connect(self._on_test_requested)
         self.send_panel.send_requested.connect(self._on_send_requested)
         self.send_panel.pause_requested.connect(self._on_pause_requested)
         self.send_panel.resume_requested.connect(self._on_resume_requested)
         self.send_panel.cancel_requested.connect(self._on_cancel_requested)
+        self.send_panel.unknown_requested.connect(self._on_unknown_requested)
 
     # --- files -------------------------------------------------------------------------
 
@@ -386,6 +403,8 @@ class MergeWindow(QWidget):
         self.total_label.setText(self._total_text(report))
         self.status_label.setText(self._total_text(report))
         self.preview.set_merge(merge)
+        earlier = earlier_merge(self._profile, merge.merge_key)
+        self._show_unknown_count(earlier.id if earlier is not None else "")
         self.merge_checked.emit(report)
 
     @Slot(str)
@@ -451,6 +470,18 @@ class MergeWindow(QWidget):
 
     @Slot(QModelIndex)
     def _on_problem_clicked(self, index: QModelIndex) -> None:
+        """Show or hide the rows of a group line; preview the row of any other line."""
+        group = index.siblingAtColumn(0)
+        if self.problem_model.is_group(group):
+            self.problem_view.setExpanded(group, not self.problem_view.isExpanded(group))
+            return
+        self._preview_problem(index)
+
+    @Slot(QModelIndex)
+    def _on_problem_activated(self, index: QModelIndex) -> None:
+        self._preview_problem(index)
+
+    def _preview_problem(self, index: QModelIndex) -> None:
         row = self.problem_model.data(index, Qt.ItemDataRole.UserRole)
         if row is None:
             return
@@ -504,20 +535,71 @@ class MergeWindow(QWidget):
         if earlier is not None:
             self._offer_resume(request, earlier)
             return
-        overlap = self._already_sent()
+        self._start_resend_check(request)
+
+    def _start_resend_check(self, request: SendRequest) -> None:
+        """Find the rows whose address got this template in an earlier merge, as ``merge send`` does, off the GUI thread.
+
+        Rendering every row's address takes seconds for large data, so a worker does it while the Send page
+        shows that it is checking; Cancel drops the check.
+        """
+        path = jn.journal_path(self._profile.data_dir)
+        if not path.exists():
+            self._start_send(request)
+            return
+        self._resend_generation += 1
+        generation = self._resend_generation
+        profile = self._profile
+
+        def steps(token):
+            from desktop.merge.render import open_merge
+
+            merge = open_merge(request.template, request.data, profile=profile)
+            if merge.merge_key != request.merge_key:
+                raise MergeError(f"{request.template} or {request.data} changed after the check; check the merge "
+                                 "again before sending.")
+            with jn.Journal(path) as journal:
+                yield generation, find_already_sent(journal, merge, request.template)
+
+        job = BackgroundJob(steps, expected_errors=(MergeError, jn.JournalError, OSError), name="merge-resend-check",
+                            parent=self)
+        job.progressed.connect(self._on_resend_check_progressed)
+        job.failed.connect(self._on_resend_check_failed)
+        self.resend_check_job = job
+        self._pending_request = request
+        self.send_panel.set_checking(True)
+        self.tabs.setCurrentWidget(self.send_panel)
+        log.info("Merge composer: checking for earlier sends of %s (check %d)", request.template, generation)
+        job.start()
+
+    def is_checking_earlier_sends(self) -> bool:
+        return self._pending_request is not None
+
+    def _end_resend_check(self) -> SendRequest | None:
+        """Stop waiting for the check for earlier sends; return the send request it was for."""
+        request = self._pending_request
+        self._pending_request = None
+        self._resend_generation += 1
+        self.send_panel.set_checking(False)
+        return request
+
+    @Slot(object)
+    def _on_resend_check_progressed(self, step) -> None:
+        generation, overlap = step
+        if generation != self._resend_generation or self._pending_request is None:
+            return
+        request = self._end_resend_check()
         if overlap is None:
             self._start_send(request)
             return
         self._offer_rest(request, overlap)
 
-    def _already_sent(self) -> AlreadySent | None:
-        """Return the rows whose address got this template in an earlier merge, as ``merge send`` finds them."""
-        path = jn.journal_path(self._profile.data_dir)
-        if not path.exists():
-            return None
-        # NOTE: this renders the address of every row on the GUI thread, which takes a moment for large data.
-        with jn.Journal(path) as journal:
-            return find_already_sent(journal, self.merge, self.template_path)
+    @Slot(str)
+    def _on_resend_check_failed(self, message: str) -> None:
+        if self._pending_request is None:
+            return
+        self._end_resend_check()
+        self._on_send_failed(message)
 
     def _offer_rest(self, request: SendRequest, overlap: AlreadySent) -> None:
         """Ask whether to send only to the addresses that have not got this template, to everyone again, or stop."""
@@ -536,11 +618,7 @@ class MergeWindow(QWidget):
             clicked = box.clickedButton()
             self.resume_box = None
             if clicked is rest:
-                with jn.Journal(jn.journal_path(self._profile.data_dir)) as journal:
-                    record = record_rest(journal, self.merge, request.template, request.data, request.account.name,
-                                         request.options, overlap)
-                self._start_send(SendRequest(request.merge_key, request.template, request.data, request.account,
-                                             request.options, record.id))
+                self._start_send(replace(request, rest=overlap))
             elif clicked is again:
                 self._start_send(request)
 
@@ -548,29 +626,78 @@ class MergeWindow(QWidget):
         box.open()
 
     def _offer_resume(self, request: SendRequest, earlier: jn.MergeRecord) -> None:
-        """Ask whether to continue the earlier send of the same files, send everything again, or stop."""
-        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Sent before"),
-                          self.tr("This template and data were sent before as merge {0} ({1}). Continue that merge "
-                                  "with the rows not sent yet, or send every message again as a new merge?").format(
-                              earlier.id, earlier.state), QMessageBox.StandardButton.NoButton, self)
-        resume = box.addButton(self.tr("Resume merge {0}").format(earlier.id), QMessageBox.ButtonRole.AcceptRole)
-        again = box.addButton(self.tr("Send again as new"), QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(resume)
-        box.setObjectName("merge-resume-box")
-        self.resume_box = box
+        """Ask whether to continue the earlier send of the same files with its recorded options, send everything
+        again, or stop."""
+        account = self._accounts.get(earlier.account)
+        if account is None:
+            self.status_label.setText(self.tr(
+                "Merge {0} of these files was sent from account {1}, which is not configured any more. Add it "
+                "again to resume the merge.").format(earlier.id, earlier.account))
+            return
+        with jn.Journal(jn.journal_path(self._profile.data_dir)) as journal:
+            counts = journal.counts(earlier.id)
+        dialog = ResumeDialog(earlier, counts, self)
+        self.resume_dialog = dialog
 
         def on_finished() -> None:
-            clicked = box.clickedButton()
-            self.resume_box = None
-            if clicked is resume:
-                self._start_send(SendRequest(request.merge_key, request.template, request.data, request.account,
-                                             request.options, earlier.id))
-            elif clicked is again:
+            self.resume_dialog = None
+            if dialog.choice == RESUME and dialog.options is not None:
+                self._start_send(replace(request, account=account, options=dialog.options, resume_id=earlier.id))
+            elif dialog.choice == SEND_AGAIN:
                 self._start_send(request)
 
-        box.finished.connect(on_finished)
-        box.open()
+        dialog.finished.connect(on_finished)
+        dialog.open()
+
+    # --- rows of unknown outcome -----------------------------------------------------------
+
+    def _show_unknown_count(self, merge_id: str) -> None:
+        """Make ``merge_id`` the merge whose rows of unknown outcome the Send page offers to send again."""
+        self._unknown_merge_id = merge_id
+        count = 0
+        if merge_id:
+            with jn.Journal(jn.journal_path(self._profile.data_dir)) as journal:
+                count = journal.counts(merge_id)[jn.UNKNOWN]
+        self.send_panel.set_unknown_count(count)
+
+    @Slot()
+    def _on_unknown_requested(self) -> None:
+        """List the current merge's rows of unknown outcome, and send the ones the user confirms again."""
+        if not self._unknown_merge_id or (self.runner is not None and self.runner.is_running()):
+            return
+        with jn.Journal(jn.journal_path(self._profile.data_dir)) as journal:
+            record = journal.merge(self._unknown_merge_id)
+            rows = journal.recipients(record.id, [jn.UNKNOWN])
+        if not rows:
+            self._show_unknown_count(record.id)
+            return
+        dialog = UnknownRowsDialog(record, rows, self)
+        self.unknown_dialog = dialog
+
+        def on_finished(result: int) -> None:
+            self.unknown_dialog = None
+            if result == UnknownRowsDialog.DialogCode.Accepted:
+                self._retry_unknown(record, dialog.checked_rows())
+
+        dialog.finished.connect(on_finished)
+        dialog.open()
+
+    def _retry_unknown(self, record: jn.MergeRecord, rows: list[int]) -> None:
+        """Queue ``rows`` of ``record`` again and continue that merge with its recorded options."""
+        account = self._accounts.get(record.account)
+        if account is None:
+            self.status_label.setText(self.tr(
+                "Merge {0} was sent from account {1}, which is not configured any more. Add it again to send "
+                "its rows.").format(record.id, record.account))
+            return
+        if self.merge is None or self.merge.merge_key != record.merge_key or self.has_unsaved_edits():
+            self.status_label.setText(self.tr(
+                "The template or data changed since merge {0} started; open {1} and {2} as they were, then try "
+                "again.").format(record.id, record.template, record.data))
+            return
+        log.info("Merge %s: the user confirmed sending %d row(s) of unknown outcome again", record.id, len(rows))
+        self._start_send(SendRequest(record.merge_key, self.template_path, self.data_path, account,
+                                     options_from_dict(record.options), record.id, retry_unknown=tuple(rows)))
 
     def _start_send(self, request: SendRequest) -> None:
         if self.runner is not None and self.runner.is_running():
@@ -599,6 +726,11 @@ class MergeWindow(QWidget):
 
     @Slot()
     def _on_cancel_requested(self) -> None:
+        if self._pending_request is not None:
+            log.info("Merge composer: the check for earlier sends was cancelled")
+            self._end_resend_check()
+            self.status_label.setText(self.tr("Nothing was sent."))
+            return
         if self.runner is not None:
             self.runner.cancel()
 
@@ -615,14 +747,25 @@ class MergeWindow(QWidget):
             with jn.Journal(jn.journal_path(self._profile.data_dir)) as journal:
                 records = journal.recipients(result.merge_id)
         self.send_panel.show_result(result, records)
+        if result.merge_id:
+            self._show_unknown_count(result.merge_id)
         self.send_finished.emit(result)
         if self._close_after_send:
             self.close()
 
     # --- closing -----------------------------------------------------------------------------
 
+    def _stop_resend_check(self) -> None:
+        """Drop a running check for earlier sends and wait for its thread, which cannot stop halfway."""
+        if self._pending_request is not None:
+            self._end_resend_check()
+        job = self.resend_check_job
+        if job is not None and job.is_running() and not job.wait(CLOSE_WAIT_MS):
+            log.warning("The check for earlier sends did not end within %d ms", CLOSE_WAIT_MS)
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         """Close, but during a send first ask whether to stop it (the rows not sent stay queued for a resume)."""
+        self._stop_resend_check()
         if self.runner is None or not self.runner.is_running():
             event.accept()
             return

@@ -154,6 +154,8 @@ def open_window(qtbot, template, data):
 
 
 def click_in_offer(qtbot, window, label: str):
+    # The window looks for earlier sends on a worker thread and asks when it has found them.
+    qtbot.waitUntil(lambda: window.resume_box is not None, timeout=10000)
     box = window.resume_box
     assert isinstance(box, QMessageBox)
     button = next(button for button in box.buttons() if button.text() == label)
@@ -168,6 +170,7 @@ def test_window_sends_rest_only(qtbot, tmp_path, server, capsys):
     window = open_window(qtbot, template, data)
 
     window.send_panel.send_button.click()
+    qtbot.waitUntil(lambda: window.resume_box is not None, timeout=10000)
 
     assert len(server.received) == 2
     assert f"2 of the 3 recipients already got this template in merge {first.id}" in window.resume_box.text()
