@@ -108,6 +108,69 @@ def test_check_panel_lists_planted_problems(qtbot, window, tmp_path, qtmodeltest
     assert window.attach_box.currentText() == "attachment"
 
 
+def test_check_groups_identical_problems(qtbot, window, tmp_path, qtmodeltester):
+    folder = tmp_path / "grouped"
+    folder.mkdir()
+    template = folder / "t.md"
+    template.write_text("From: ana@example.com\nTo: {{ email }}\nSubject: Hi\n\n"
+                        "{% if code == 'X' %}{{ missing }}{% endif %}Hello\n", encoding="utf-8")
+    codes = {number: "X" for number in (1, 3, 5, 7, 9, 11, 12)}
+    lines = ["email,code"] + [f"user{number}@example.org,{codes.get(number, 'A')}" for number in range(1, 13)]
+    lines[6] = "nope,A"
+    data = folder / "people.csv"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    report = open_and_check(qtbot, window, template, data)
+
+    model = window.problem_model
+    qtmodeltester.check(model)
+    assert len(report.problems) == 8
+    assert model.rowCount() == 2
+    group = model.index(0, 0)
+    assert model.is_group(group)
+    assert group.data() == "1, 3, 5, 7, 9 and 2 more"
+    assert model.rowCount(group) == 7
+    children = [model.index(row, 0, group).data() for row in range(7)]
+    assert children == ["1", "3", "5", "7", "9", "11", "12"]
+    messages = {model.index(row, 2, group).data() for row in range(7)}
+    assert messages == {model.index(0, 2).data()}
+    assert model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole).startswith("7 rows: ")
+    single = model.index(1, 0)
+    assert not model.is_group(single)
+    assert (single.data(), model.index(1, 1).data()) == ("6", "email")
+    assert model.rowCount(single) == 0
+    assert model.rows_text([2, 3, 4, 8]) == "2-4, 8"
+
+
+def test_problem_group_expands_and_previews(qtbot, window, tmp_path):
+    template, data = write_files(tmp_path / "merge", good_rows(1) + [(f"Bad {n}", "nope", f"C{n}", "")
+                                                                     for n in (2, 3, 4)])
+    open_and_check(qtbot, window, template, data)
+    window.show()
+    qtbot.waitExposed(window)
+    window.tabs.setCurrentIndex(1)
+    view = window.problem_view
+    group = window.problem_model.index(0, 0)
+    assert window.problem_model.rowCount() == 1
+    assert group.data() == "2-4"
+
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(group).center())
+    assert view.isExpanded(group)
+    assert window.tabs.currentIndex() == 1
+    child = window.problem_model.index(1, 2, group)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(child).center())
+    assert window.tabs.currentWidget() is window.preview
+    assert window.preview.current_row() == 3
+    assert "'nope'" in window.preview.error_label.text()
+
+    window.tabs.setCurrentIndex(1)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(group).center())
+    assert not view.isExpanded(group)
+    view.activated.emit(group)
+    assert window.tabs.currentWidget() is window.preview
+    assert window.preview.current_row() == 2
+
+
 def test_problem_click_jumps_to_row(qtbot, window, tmp_path):
     template, data = write_files(tmp_path / "merge", good_rows(2) + [("Bad", "nope", "C3", "")])
     open_and_check(qtbot, window, template, data)
