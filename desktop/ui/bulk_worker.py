@@ -21,7 +21,8 @@ the worker's write lock and hold the window.
 
 A change is a ``StoreChange``: ``MoveChange``, ``DeleteChange``,
 ``FlagChange`` (also for labels, which are keywords) or ``CopyChange``, or a
-subclass with its own ``apply``. The window uses the first three for
+subclass with its own ``apply`` (and ``apply_recorded``, when its store call
+writes the bulk record itself). The window uses the first three for
 archive, delete, star and read/unread of 2,000 messages or more;
 ``desktop.ui.bulk_commands`` uses them for move, copy and labels, and a
 subclass for spam reports.
@@ -62,6 +63,16 @@ class StoreChange:
     def apply(self, store: Store, rows: list[MessageRow]) -> tuple[dict[str, int], list[int]]:
         """Change ``rows``; return the counts for the bulk record and the ids of new rows (copies)."""
         raise NotImplementedError
+
+    def apply_recorded(self, store: Store, rows: list[MessageRow], kind: str, text: str) -> tuple[int, dict[str, int]]:
+        """Change ``rows`` as one bulk action that undo reverses; return its id and the counts.
+
+        A subclass whose store call records its own bulk action overrides this.
+        """
+        bulk_id = store.begin_bulk(kind, text, rows)
+        counts, created = self.apply(store, rows)
+        store.finish_bulk(bulk_id, counts, created)
+        return bulk_id, counts
 
 
 @dataclass(frozen=True)
@@ -158,12 +169,12 @@ def change_steps(profile: Profile, kind: str, text: str, ids: Sequence[int], cha
     with Store(profile.store_file) as store:
         rows = [row for row in store.messages(list(ids)) if change.touches(row)]
         bulk_id = None
+        counts: dict[str, int] = {}
         with store.transaction():
             if record and rows:
-                bulk_id = store.begin_bulk(kind, text, rows)
-            counts, created = change.apply(store, rows) if rows else ({}, [])
-            if bulk_id is not None:
-                store.finish_bulk(bulk_id, counts, created)
+                bulk_id, counts = change.apply_recorded(store, rows, kind, text)
+            elif rows:
+                counts, _created = change.apply(store, rows)
     log.info("%s: %d message(s) changed on a worker, bulk action %s, %s", kind, len(rows), bulk_id, counts)
     yield ChangeDone(kind, text, bulk_id, counts, len(rows), token)
 

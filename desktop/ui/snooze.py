@@ -59,8 +59,9 @@ CHOICE_KEYS = {"later-today": "l", "tomorrow": "t", "weekend": "w", "next-week":
 class SnoozeChange(StoreChange):
     """Snooze messages until ``wake_at`` into the Snoozed folder of each one's account ({account: folder id}).
 
-    ``Store.snooze_messages`` writes its own bulk record, so the queue runs
-    this change with ``record=False``.
+    ``Store.snooze_messages`` always writes its own bulk record.
+    ``apply_recorded`` returns that record's id, so the queue's ``ChangeDone``
+    names it and an undo in a search can list the messages again.
     """
 
     wake_at: datetime
@@ -70,6 +71,11 @@ class SnoozeChange(StoreChange):
     def apply(self, store: Store, rows: list[MessageRow]) -> tuple[dict[str, int], list[int]]:
         result = store.snooze_messages([row.id for row in rows], self.wake_at, self.folders, self.text)
         return {"snoozed": result.snoozed, "rescheduled": result.rescheduled}, []
+
+    def apply_recorded(self, store: Store, rows: list[MessageRow], kind: str, text: str) -> tuple[int, dict[str, int]]:
+        result = store.snooze_messages([row.id for row in rows], self.wake_at, self.folders, text)
+        assert result.bulk_id is not None  # rows is never empty here, and snooze_messages records each run
+        return result.bulk_id, {"snoozed": result.snoozed, "rescheduled": result.rescheduled}
 
 
 def format_wake(moment: datetime) -> str:
@@ -381,17 +387,13 @@ class SnoozeCommands(QObject):
 
     def _snooze_in_background(self, rows: list[MessageRow], wake_at: datetime, folders: dict[str, int],
                               text: str) -> None:
-        """Take ``rows`` out of the window's list at once and let its store queue snooze them on a worker."""
-        # NOTE: no restore value goes with the change, because Store.snooze_messages records the bulk action
-        # itself. So an undo in a search lists the messages again only when the search runs again.
+        """Take ``rows`` out of the window's list at once and let its store queue snooze them on a worker.
+
+        In a search, an undo lists the messages again, as it does after a large archive.
+        """
         window = self.parent()
         ids = [row.id for row in rows]
-        leaving = set(ids)
-        listed = window.message_model.ids()
-        window.message_model.set_selected(())
-        window._show_ids_keeping_view([message for message in listed if message not in leaving])
-        self._sender.change_in_background("snooze", text, ids, SnoozeChange(wake_at, folders, text), record=False)
-        window.status_panel.show_message(window._with_undo_hint(text))
+        window._leave_list_in_background("snooze", text, ids, SnoozeChange(wake_at, folders, text))
         window.log_view.add_line(text)
 
     @Slot(object)
