@@ -64,7 +64,7 @@ from desktop.ui.reader import ReaderPane
 from desktop.ui.rule_commands import RuleCommands
 from desktop.ui.rules_control import RunTarget
 from desktop.ui.saved_searches import SavedSearchViews
-from desktop.ui.selection import SelectionCommands, confirm_move
+from desktop.ui.selection import SelectionCommands, confirm_delete_for_good, confirm_move
 from desktop.ui.snooze import SnoozeCommands
 from desktop.ui.status import LogView, StatusPanel
 from desktop.ui.sync_control import SyncController, WatchController
@@ -1244,11 +1244,11 @@ class MainWindow(QMainWindow):
         rows = self._selected_rows()
         if not rows:
             return
-        if not confirm_move(self, self.tr("Delete %Ln message(s)?", "", len(rows)), len(rows)):
-            self.status_panel.show_message(self.tr("Delete cancelled; no message changed."))
-            return
         trash = self._folders_with_role("\\Trash")
         for_good = [row for row in rows if trash.get(row.account) in (None, row.folder_id)]
+        if not self._confirm_delete(len(rows), len(for_good)):
+            self.status_panel.show_message(self.tr("Delete cancelled; no message changed."))
+            return
         if for_good:
             # Messages deleted for good cannot come back, so the status message says so and offers no undo.
             text = self.tr("Deleted %Ln message(s) for good", "", len(for_good))
@@ -1265,12 +1265,12 @@ class MainWindow(QMainWindow):
 
     def _delete_in_background(self, ids: list[int]) -> None:
         """Delete ``ids`` as ``_on_delete_triggered`` does, reading only their places here and changing the store on a worker."""
-        if not confirm_move(self, self.tr("Delete %Ln message(s)?", "", len(ids)), len(ids)):
-            self.status_panel.show_message(self.tr("Delete cancelled; no message changed."))
-            return
         places = self._store.message_places(ids)
         trash = self._folders_with_role("\\Trash")
         for_good = sum(1 for account, folder in places.values() if trash.get(account) in (None, folder))
+        if not self._confirm_delete(len(places), for_good):
+            self.status_panel.show_message(self.tr("Delete cancelled; no message changed."))
+            return
         if for_good:
             text = self.tr("Deleted %Ln message(s) for good", "", for_good)
             if for_good < len(places):
@@ -1278,6 +1278,17 @@ class MainWindow(QMainWindow):
         else:
             text = self.tr("Moved %Ln message(s) to Trash", "", len(places))
         self._leave_list_in_background("delete", text, list(places), DeleteChange(), undoable=not for_good)
+
+    def _confirm_delete(self, count: int, for_good: int) -> bool:
+        """Ask before a delete of ``count`` messages, ``for_good`` of them for good; return whether to go on.
+
+        A delete for good always asks, with Cancel as the default. A move to Trash asks only above the size
+        that ``confirm_move`` asks for.
+        """
+        if for_good:
+            question = self.tr("Delete %Ln message(s) for good?", "", for_good)
+            return confirm_delete_for_good(self, question, for_good, count - for_good)
+        return confirm_move(self, self.tr("Delete %Ln message(s)?", "", count), count)
 
     def _change_messages(self, kind: str, text: str, rows: list[MessageRow], change, *, undoable: bool = True) -> None:
         """Run ``change`` (a store change of ``rows``) as one bulk action, then show the list without the rows."""

@@ -160,3 +160,30 @@ def confirm_move(parent: QWidget, action_text: str, count: int) -> bool:
     confirmed = answer == QMessageBox.StandardButton.Ok
     log.info("Move of %d message(s) %s", count, "confirmed" if confirmed else "cancelled")
     return confirmed
+
+
+def confirm_delete_for_good(parent: QWidget, question: str, count: int, to_trash: int = 0) -> bool:
+    """Ask whether to delete ``count`` messages for good, with Cancel as the default answer.
+
+    Every such delete asks, whatever its size, because undo cannot bring the
+    messages back. ``question`` names the action with the count, such as
+    "Delete 12 message(s) for good?". ``to_trash`` is the number of other
+    selected messages, which go to Trash.
+    """
+    translate = QCoreApplication.translate
+    details = translate("Selection", "They are in Trash, or their account has no Trash folder, so undo cannot bring "
+                                     "them back.")
+    if to_trash:
+        details += " " + translate("Selection", "The other %n selected message(s) move to Trash.", "", to_trash)
+    box = QMessageBox(QMessageBox.Icon.Warning, translate("Selection", "Delete for good"), question,
+                      QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel, parent)
+    box.setObjectName("confirmDeleteForGoodBox")
+    box.setInformativeText(details)
+    box.button(QMessageBox.StandardButton.Ok).setText(translate("Selection", "Delete for good"))
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+    answer = box.exec()
+    box.deleteLater()
+    confirmed = answer == QMessageBox.StandardButton.Ok
+    log.info("Delete of %d message(s) for good %s", count, "confirmed" if confirmed else "cancelled")
+    return confirmed

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
 from desktop.commands import COMMANDS, COMMANDS_BY_NAME
 from desktop.keymap import load_default_keymap, split_key
@@ -229,13 +230,20 @@ def test_hash_moves_to_trash(qtbot, window: MainWindow, profile: Profile) -> Non
 
 
 def test_hash_in_trash_deletes_for_good(qtbot, window: MainWindow, profile: Profile) -> None:
+    from tests.ui.test_select import ConfirmationAnswer
+
     message_id = _select_row(qtbot, window, 1)
     press(qtbot, window.message_view, "#")
     _show_folder(window, "Trash")
     _select_row(qtbot, window, 0)
 
-    press(qtbot, window.message_view, "#")
+    answer = ConfirmationAnswer(QMessageBox.StandardButton.Ok)
+    try:
+        press(qtbot, window.message_view, "#")
+    finally:
+        answer.stop()
 
+    assert answer.texts == ["Delete 1 message(s) for good?"]
     assert _stored(profile, message_id) is None
     assert window.status_panel.message() == "Deleted 1 message(s) for good"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.keymap import load_default_keymap
 from desktop.paths import Profile
@@ -28,6 +28,7 @@ from desktop.ui.main_window import MainWindow
 from desktop.ui.message_list import SENDER
 from tests.ui.fixtures_ui import OFFSCREEN_NOISE, open_main_window, server_profile
 from tests.ui.test_keys import press
+from tests.ui.test_select import ConfirmationAnswer
 
 pytestmark = [pytest.mark.dovecot, pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)]
 
@@ -190,9 +191,14 @@ def test_hash_in_trash_expunges(qtbot, window: MainWindow, profile: Profile, dir
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
     _select(qtbot, window, 4)
 
-    press(qtbot, window.message_view, "#")
+    answer = ConfirmationAnswer(QMessageBox.StandardButton.Ok)
+    try:
+        press(qtbot, window.message_view, "#")
+    finally:
+        answer.stop()
     _send_journal(qtbot, window, profile)
 
+    assert answer.texts == ["Delete 1 message(s) for good?"]
     assert _server_places(direct_client, 4) == {}
     assert set(_server_places(direct_client, 5)) == {"INBOX"}
 

@@ -285,7 +285,8 @@ def test_cancelled_confirmation_changes_nothing(qtbot, window: MainWindow, profi
     refocus_window(qtbot, window)
     press(qtbot, window.message_view, "#")
 
-    assert answer_cancel.texts[-1] == f"Delete {len(unread)} message(s)?"
+    # The account has no Trash folder, so this delete would be for good.
+    assert answer_cancel.texts[-1] == f"Delete {len(unread)} message(s) for good?"
     assert _folders_of(profile, unread) == {"INBOX": len(unread)}
 
 
