@@ -12,7 +12,8 @@ import logging
 import time
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -191,14 +192,14 @@ class UnknownRowsDialog(QDialog):
         self.send_button.clicked.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self._update_send_button()
-        self.resize(820, 420)
+        self.resize(1000, 460)
 
     def _init_widgets(self) -> None:
         self.explanation_label = QLabel(self.tr(
-            "Merge {0} has {1} rows of unknown outcome: the connection broke after the message was sent and "
+            "Merge {0} has %n row(s) of unknown outcome: the connection broke after the message was sent and "
             "before the server replied, or the send stopped at that moment. Each message may or may not have "
             "arrived. Send them again only when you know they did not arrive (ask the recipients, or look at the "
-            "server's log).").format(self.record.id, len(self._rows)))
+            "server's log).", "", len(self._rows)).format(self.record.id))
         self.explanation_label.setWordWrap(True)
 
         self.table = QTableWidget(len(self._rows), 4)
@@ -215,7 +216,9 @@ class UnknownRowsDialog(QDialog):
             number.setData(Qt.ItemDataRole.UserRole, row.row)
             self.table.setItem(position, 0, number)
             for column, text in enumerate((row.address, row.message_id, row.reply), start=1):
-                self.table.setItem(position, column, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.table.setItem(position, column, item)
 
         self.confirm_box = QCheckBox(self.tr(
             "I understand that each checked recipient who already got the message gets a second copy."))
@@ -230,6 +233,11 @@ class UnknownRowsDialog(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.confirm_box)
         layout.addWidget(self.buttons)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt API
+        """Fit the row heights to the long server replies once the columns have their widths."""
+        super().showEvent(event)
+        QTimer.singleShot(0, self.table.resizeRowsToContents)
 
     def checked_rows(self) -> list[int]:
         """Return the data rows checked for sending again, in table order."""

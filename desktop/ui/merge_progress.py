@@ -173,6 +173,9 @@ class MergeSendPanel(QWidget):
         self.set_running(checking)
         self.pause_button.setEnabled(False)
         if checking:
+            # The counts and rate of an earlier send would read as those of the send being prepared.
+            self.counts_label.clear()
+            self.rate_label.clear()
             self.progress_bar.setRange(0, 0)
             self.state_label.setText(self.tr("Checking which addresses got this template before…"))
         else:

@@ -134,6 +134,31 @@ def test_earlier_sends_check_cancel(qtbot, window, server, tmp_path, monkeypatch
     assert len(server.received) == 2
 
 
+def test_all_reached_offers_no_rest(qtbot, window, server, tmp_path):
+    template, data = write_merge(tmp_path / "m", 3)
+    open_and_check(qtbot, window, template, data)
+    send_and_wait(qtbot, window)
+    other = tmp_path / "other"
+    other.mkdir()
+    other_data = other / "people.csv"
+    other_data.write_text(data.read_text(encoding="utf-8").replace("C000", "D000"), encoding="utf-8")
+    open_and_check(qtbot, window, template, other_data)
+
+    window.send_panel.send_button.click()
+    qtbot.waitUntil(lambda: window.resume_box is not None, timeout=10000)
+
+    box = window.resume_box
+    labels = [button.text() for button in box.buttons()]
+    assert "Send to the rest only" not in labels
+    assert "Send to everyone again" in labels
+    assert box.defaultButton() is box.button(box.StandardButton.Cancel)
+    assert "3 of the 3 recipients already got this template" in box.text()
+    assert box.text().endswith("Send it to everyone again?")
+    box.reject()
+    qtbot.waitUntil(lambda: window.resume_box is None, timeout=5000)
+    assert len(server.received) == 3
+
+
 def test_send_after_test_send_checks_then_sends(qtbot, window, server, tmp_path):
     template, data = write_merge(tmp_path / "m", 3)
     open_and_check(qtbot, window, template, data)
