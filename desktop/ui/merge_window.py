@@ -540,8 +540,8 @@ class MergeWindow(QWidget):
     def _start_resend_check(self, request: SendRequest) -> None:
         """Find the rows whose address got this template in an earlier merge, as ``merge send`` does, off the GUI thread.
 
-        Rendering every row's address took about 1.3 s for 10,000 rows on a 2-core machine, so a worker does it
-        while the Send page shows that it is checking. Cancel drops the check.
+        ``find_already_sent`` took about 0.8 s for 10,000 rows on a 2-core machine, so a worker runs it while the
+        Send page shows that it is checking. Cancel drops the check.
         """
         path = jn.journal_path(self._profile.data_dir)
         if not path.exists():

@@ -7,10 +7,12 @@ unknown outcome again.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import Qt
 
+from desktop.config import Config, save_config
 from desktop.merge import journal as jn
 from desktop.merge.rate import Rate, RateError
 from desktop.merge.sender import SendOptions
@@ -252,6 +254,21 @@ def test_resume_rejects_invalid_rate(qtbot, window, server, tmp_path):
     assert not window.runner.is_running()
     dialog.reject()
     assert window.resume_dialog is None
+
+
+def test_resume_needs_recorded_account(qtbot, window, server, tmp_path):
+    template, data = write_merge(tmp_path / "m", 6)
+    start_and_cancel(qtbot, window, server, template, data)
+    account = add_smtp_account(server)
+    renamed = replace(account, name="other")
+    save_config(Config(accounts={"other": renamed}), default_profile().config_file)
+    window.load_accounts()
+
+    window.send_panel.send_button.click()
+
+    assert window.resume_dialog is None
+    assert "account work, which is not configured any more" in window.status_label.text()
+    assert not window.runner.is_running()
 
 
 def test_resume_options_keep_pauses():
