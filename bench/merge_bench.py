@@ -1,6 +1,7 @@
 """The ``merge`` benchmark: sending a personalised batch through local aiosmtpd sinks.
 
-    .venv/bin/python -m bench.merge_bench [--count N] [--repeat K] [--connections 1,4,16] [--delay-ms MS] [--keep]
+    .venv/bin/python -m bench.merge_bench [--count N] [--repeat K] [--connections 1,4,16] [--delay-ms MS]
+        [--parts render,journal,probe,send,smtplib,memory] [--sinks plain,slow] [--keep]
 
 A template that makes messages of about 10 KB and a CSV of N recipients
 (default 10,000) are written into a temporary folder. Two aiosmtpd sinks run as
@@ -13,10 +14,12 @@ peak RSS (``ru_maxrss``):
 1. render: ``Merge.prepare`` for every row (Jinja2, address and attachment
    checks: the rendering alone), then ``Merge.render`` plus
    ``RenderedMessage.as_bytes`` for every row (full message building).
-2. sink limit: 16 connections of a minimal client that sends one prepared
-   message over and over (MAIL, RCPT, DATA, the data, each reply awaited), so
-   the sink's own CPU is the limit. This is the sink's rate under the same
-   machine load as the other runs.
+2. minimal client (``probe``): a client that sends one prepared message over
+   and over (MAIL, RCPT, DATA, the data, each reply awaited), with 16
+   connections, so the sink's own CPU is the limit (the sink limit, under the
+   same machine load as the other runs). Into the plain sink it also runs
+   with each count of ``--connections``: it is the fastest that any client
+   waiting for each reply can send over that many connections.
 3. merge send: ``MergeSend`` with 1, 4 and 16 connections into each sink, a
    fresh journal each time (durable ``sending`` records, the default).
 4. merge send without durable journal writes (``SendOptions.durable=False``),
@@ -28,7 +31,8 @@ peak RSS (``ru_maxrss``):
 
 Memory: the 4-connection send into the plain sink also runs with N/10 and N/2
 rows, so the three peak RSS values show whether memory grows with the batch.
-Each run prints Markdown tables and appends a JSON line to
+``--parts`` and ``--sinks`` select measurements, so that a long benchmark can
+run in pieces. Each run prints Markdown tables and appends a JSON line to
 ``bench/out/results.jsonl``.
 """
 
@@ -46,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -155,18 +160,18 @@ def measure_render(template: Path, data: Path) -> dict[str, float]:
     merge.render(1)  # compiles the template and renders the body's shape once, as a send's first row does
     started, cpu = time.perf_counter(), _usage()["cpu"]
     for row in merge.rows:
-        merge.prepare(row.number)
+        merge.prepare(row)
     render_seconds, render_cpu = time.perf_counter() - started, _usage()["cpu"] - cpu
     started, cpu = time.perf_counter(), _usage()["cpu"]
     size = 0
     for row in merge.rows:
-        size += len(merge.render(row.number).as_bytes("<bench@example.com>", "Sat, 05 Dec 2026 09:00:00 +0000"))
+        size += len(merge.render(row).as_bytes("<bench@example.com>", "Sat, 05 Dec 2026 09:00:00 +0000"))
     seconds = time.perf_counter() - started
     return {"messages": len(merge), "render_seconds": render_seconds, "render_cpu": render_cpu, "seconds": seconds,
             "cpu": _usage()["cpu"] - cpu, "mean_kb": size / len(merge) / 1024, "peak_rss_mb": _usage()["peak_rss_mb"]}
 
 
-def measure_sink_limit(template: Path, data: Path, port: int, count: int, connections: int = 16) -> dict:
+def measure_sink_limit(template: Path, data: Path, port: int, count: int, connections: int) -> dict:
     """Send ``count`` copies of one prepared message over ``connections`` minimal clients; return the rate."""
     from desktop.merge.render import open_merge
 
@@ -232,8 +237,9 @@ def measure_send(template: Path, data: Path, port: int, connections: int, durabl
         for final in send.run():
             pass
         seconds = time.perf_counter() - started
-    return {"messages": final.sent, "failed": final.failed + final.unknown, "seconds": seconds,
-            "cpu": _usage()["cpu"] - cpu, "peak_rss_mb": _usage()["peak_rss_mb"], "state": final.state}
+    return {"messages": final.sent, "failed": final.failed + final.unknown, "not_sent": final.total - final.sent,
+            "seconds": seconds, "cpu": _usage()["cpu"] - cpu, "peak_rss_mb": _usage()["peak_rss_mb"],
+            "state": final.state}
 
 
 def measure_smtplib(template: Path, data: Path, port: int) -> dict:
@@ -246,7 +252,7 @@ def measure_smtplib(template: Path, data: Path, port: int) -> dict:
     started, cpu = time.perf_counter(), _usage()["cpu"]
     with smtplib.SMTP("127.0.0.1", port) as client:
         for row in merge.rows:
-            rendered = merge.render(row.number)
+            rendered = merge.render(row)
             message_id = email.utils.make_msgid(domain="example.com")
             date = email.utils.format_datetime(email.utils.localtime())
             client.sendmail(SENDER, rendered.to, wire_bytes(rendered, message_id, date))
@@ -308,7 +314,7 @@ def child(arguments: list[str]) -> None:
     elif kind == "smtplib":
         result = measure_smtplib(Path(rest[0]), Path(rest[1]), int(rest[2]))
     elif kind == "sink-limit":
-        result = measure_sink_limit(Path(rest[0]), Path(rest[1]), int(rest[2]), int(rest[3]))
+        result = measure_sink_limit(Path(rest[0]), Path(rest[1]), int(rest[2]), int(rest[3]), int(rest[4]))
     elif kind == "claims":
         result = measure_claims(int(rest[0]), Path(rest[1]))
     else:
@@ -334,12 +340,29 @@ def _med(results: list[dict], key: str) -> float:
     return median([result[key] for result in results])
 
 
+PARTS = ("render", "journal", "probe", "send", "smtplib", "memory")
+SINKS = ("plain", "slow")
+
+
+def _choices(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
+    chosen = [value.strip() for value in text.split(",") if value.strip()]
+    unknown = [value for value in chosen if value not in allowed]
+    if unknown or not chosen:
+        raise SystemExit(f"{option} {text!r} is invalid; give one or more of {', '.join(allowed)}, "
+                         "separated by commas.")
+    return chosen
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=10000, help="recipients (default 10000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (default 3); medians are shown")
     parser.add_argument("--connections", default="1,4,16", help="connection counts to measure (default 1,4,16)")
     parser.add_argument("--delay-ms", type=float, default=20.0, help="reply delay of the slow sink (default 20)")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"measurements to run, separated by commas (default all: {','.join(PARTS)})")
+    parser.add_argument("--sinks", default=",".join(SINKS),
+                        help="sinks for the probe, send and smtplib parts: plain, slow or both (default both)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder and print its path")
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -350,6 +373,8 @@ def main() -> int:
     if args.child:
         child(args.child)
         return 0
+    args.parts = _choices(args.parts, PARTS, "--parts")
+    args.sinks = _choices(args.sinks, SINKS, "--sinks")
     from bench.report import machine
 
     work = Path(tempfile.mkdtemp(prefix="sluice-merge-bench-"))
@@ -362,116 +387,166 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
     info = machine()
     print(f"\nMachine: {info['cpus']} x {info['cpu']}, {info['memory_gib']} GiB, Debian {info['debian']}, "
-          f"Python {info['python']}, Sluice {info['sluice_commit']}")
+          f"Python {info['python']}, Sluice {info['sluice_commit']}, load average {os.getloadavg()[0]:.2f} at the end")
     record("merge", {"count": args.count, "repeat": args.repeat, "connections": args.connections,
-                     "delay_ms": args.delay_ms}, results, info)
+                     "delay_ms": args.delay_ms, "parts": args.parts, "sinks": args.sinks}, results, info)
     return 0
 
 
 def measure_all(args: argparse.Namespace, work: Path) -> dict:
     template, data = write_inputs(work / "inputs", args.count)
-    sizes = sorted({max(args.count // 10, 1), max(args.count // 2, 1)} - {args.count})
-    smaller = {size: write_inputs(work / f"inputs-{size}", size) for size in sizes}
     connections = [int(value) for value in args.connections.split(",")]
-    runs = iter(range(1, 10_000))
-    results: dict = {"render": [], "sink_limit": {}, "send": {}, "smtplib": {}, "journal": {}, "memory": {}}
+    homes = (work / f"home-{number}" for number in range(1, 10_000))
+    results: dict = {"render": [], "probe": {}, "send": {}, "smtplib": {}, "journal": {}, "memory": {}}
 
-    for _ in range(args.repeat):
-        results["render"].append(run_child(["render", str(template), str(data)]))
-    for count_name, journal_mode in (("durable", "durable"), ("not durable", "fast")):
-        results["journal"][f"mark_sending + mark_done, {count_name}"] = [
-            run_child(["journal", str(args.count), journal_mode, str(work / f"journal-{next(runs)}")])
-            for _ in range(args.repeat)
-        ]
-    results["journal"]["claim + mark_done_many, groups of 16, durable"] = [
-        run_child(["claims", str(args.count), str(work / f"journal-{next(runs)}")]) for _ in range(args.repeat)
-    ]
+    if "render" in args.parts:
+        results["render"] = [run_child(["render", str(template), str(data)]) for _ in range(args.repeat)]
+    if "journal" in args.parts:
+        results["journal"] = measure_journals(args, homes)
 
-    sinks = {"plain": SinkProcess(0), f"{args.delay_ms:g} ms": SinkProcess(args.delay_ms)}
+    sinks = {}
     try:
+        if "plain" in args.sinks:
+            sinks["plain"] = SinkProcess(0)
+        if "slow" in args.sinks:
+            sinks[f"{args.delay_ms:g} ms"] = SinkProcess(args.delay_ms)
         for sink_name, sink in sinks.items():
-            results["sink_limit"][sink_name] = [
-                _sink_run(sink, ["sink-limit", str(template), str(data), str(sink.port), str(args.count)])
-                for _ in range(args.repeat)
-            ]
-            for count in connections:
-                key = f"{sink_name}, {count} connections"
-                results["send"][key] = [
-                    _sink_run(sink, ["send", str(template), str(data), str(sink.port), str(count), "durable",
-                                     str(work / f"home-{next(runs)}")])
-                    for _ in range(args.repeat)
-                ]
-            if sink_name == "plain":
-                results["send"]["plain, 4 connections, journal not durable"] = [
-                    _sink_run(sink, ["send", str(template), str(data), str(sink.port), "4", "fast",
-                                     str(work / f"home-{next(runs)}")])
-                    for _ in range(args.repeat)
-                ]
-            results["smtplib"][sink_name] = [
-                _sink_run(sink, ["smtplib", str(template), str(data), str(sink.port)]) for _ in range(args.repeat)
-            ]
-        plain = sinks["plain"]
-        for size, (small_template, small_data) in smaller.items():
-            results["memory"][size] = [_sink_run(plain, ["send", str(small_template), str(small_data), str(plain.port),
-                                                         "4", "durable", str(work / f"home-{next(runs)}")])]
+            measure_sink(args, results, sink_name, sink, (template, data), connections, homes)
+        if "memory" in args.parts and "plain" in sinks:
+            results["memory"] = measure_memory(args, work, sinks["plain"], homes)
     finally:
-        received = {name: sink.stop() for name, sink in sinks.items()}
-    results["received_by_sinks"] = received
+        results["received_by_sinks"] = {name: sink.stop() for name, sink in sinks.items()}
     print_results(args, results)
     return results
 
 
-def print_results(args: argparse.Namespace, results: dict) -> None:
-    render = results["render"]
-    print_table(
-        f"Rendering and building {args.count:,} messages (no sending)",
-        ["step", "messages/s", "CPU s", "mean size KB", "peak RSS MB"],
-        [["rendering alone (Merge.prepare)", median([run["messages"] / run["render_seconds"] for run in render]),
-          _med(render, "render_cpu"), "", ""],
-         ["full building (Merge.render + as_bytes)", _rate(render), _med(render, "cpu"), _med(render, "mean_kb"),
-          _med(render, "peak_rss_mb")]],
-    )
+def measure_journals(args: argparse.Namespace, homes: Iterator[Path]) -> dict:
+    results = {}
+    for count_name, journal_mode in (("durable", "durable"), ("not durable", "fast")):
+        results[f"mark_sending + mark_done, {count_name}"] = [
+            run_child(["journal", str(args.count), journal_mode, str(next(homes))]) for _ in range(args.repeat)
+        ]
+    results["claim + mark_done_many, groups of 16, durable"] = [
+        run_child(["claims", str(args.count), str(next(homes))]) for _ in range(args.repeat)
+    ]
+    return results
+
+
+def measure_sink(args: argparse.Namespace, results: dict, sink_name: str, sink: SinkProcess,
+                 inputs: tuple[Path, Path], connections: list[int], homes: Iterator[Path]) -> None:
+    """Run the probe, send and smtplib parts against one sink."""
+    template, data = inputs
+    if "probe" in args.parts:
+        # Into the slow sink, N connections of the probe send about N / (delay + round trips) messages a second,
+        # so only the sink limit is measured there.
+        probe_counts = sorted({*connections, 16}) if sink_name == "plain" else [16]
+        for count in probe_counts:
+            results["probe"][f"{sink_name}, {count} connections"] = [
+                _sink_run(sink, ["sink-limit", str(template), str(data), str(sink.port), str(args.count), str(count)])
+                for _ in range(args.repeat)
+            ]
+    if "send" in args.parts:
+        for count in connections:
+            results["send"][f"{sink_name}, {count} connections"] = [
+                _sink_run(sink, ["send", str(template), str(data), str(sink.port), str(count), "durable",
+                                 str(next(homes))])
+                for _ in range(args.repeat)
+            ]
+        if sink_name == "plain":
+            results["send"]["plain, 4 connections, journal not durable"] = [
+                _sink_run(sink, ["send", str(template), str(data), str(sink.port), "4", "fast", str(next(homes))])
+                for _ in range(args.repeat)
+            ]
+    if "smtplib" in args.parts:
+        results["smtplib"][sink_name] = [
+            _sink_run(sink, ["smtplib", str(template), str(data), str(sink.port)]) for _ in range(args.repeat)
+        ]
+
+
+def measure_memory(args: argparse.Namespace, work: Path, plain: SinkProcess, homes: Iterator[Path]) -> dict:
+    """Send N/10 and N/2 rows with 4 connections into the plain sink, once each, for their peak RSS."""
+    results = {}
+    for size in sorted({max(args.count // 10, 1), max(args.count // 2, 1)} - {args.count}):
+        template, data = write_inputs(work / f"inputs-{size}", size)
+        results[size] = [_sink_run(plain, ["send", str(template), str(data), str(plain.port), "4", "durable",
+                                           str(next(homes))])]
+    return results
+
+
+def _sink_limit(results: dict, sink_name: str) -> float | None:
+    runs = results["probe"].get(f"{sink_name}, 16 connections")
+    return _rate(runs) if runs else None
+
+
+def _sink_rows(results: dict) -> list[list]:
     rows = []
-    for name, runs in results["sink_limit"].items():
+    for name, runs in results["probe"].items():
         sink_cpu = _med(runs, "sink_cpu")
-        rows.append([f"sink limit probe, {name}, 16 connections", _rate(runs), _med(runs, "cpu"), sink_cpu,
+        rows.append([f"minimal client, {name}", _rate(runs), _med(runs, "cpu"), sink_cpu,
                      sink_cpu / _med(runs, "messages") * 1000, _med(runs, "peak_rss_mb"), 0])
     for name, runs in results["send"].items():
         sink_cpu = _med(runs, "sink_cpu")
         rows.append([f"merge send, {name}", _rate(runs), _med(runs, "cpu"), sink_cpu,
                      sink_cpu / _med(runs, "messages") * 1000, _med(runs, "peak_rss_mb"),
-                     sum(run["failed"] for run in runs)])
+                     sum(run["not_sent"] for run in runs)])
     for name, runs in results["smtplib"].items():
         sink_cpu = _med(runs, "sink_cpu")
         rows.append([f"smtplib loop, {name}", _rate(runs), _med(runs, "cpu"), sink_cpu,
                      sink_cpu / _med(runs, "messages") * 1000, _med(runs, "peak_rss_mb"), 0])
-    print_table(
-        f"Sending {args.count:,} messages to local aiosmtpd sinks (medians of {args.repeat})",
-        ["run", "messages/s", "sender CPU s", "sink CPU s", "sink ms/message", "peak RSS MB", "not sent"],
-        rows,
-    )
-    ratios = []
-    for sink_name in results["smtplib"]:
-        loop = _rate(results["smtplib"][sink_name])
-        limit = _rate(results["sink_limit"][sink_name])
-        for key, runs in results["send"].items():
-            if key.startswith(f"{sink_name}, "):
-                rate = _rate(runs)
-                ratios.append([f"merge send, {key}", rate, rate / loop, rate / limit])
-    print_table("Merge send against the smtplib loop and the sink limit of the same sink",
-                ["run", "messages/s", "times the smtplib loop", "share of the sink limit"], ratios)
+    return rows
+
+
+def _ratio_rows(results: dict) -> list[list]:
+    rows = []
+    for key, runs in results["send"].items():
+        sink_name, _, rest = key.partition(", ")
+        rate = _rate(runs)
+        probe = results["probe"].get(f"{sink_name}, {rest}")
+        loop = results["smtplib"].get(sink_name)
+        limit = _sink_limit(results, sink_name)
+        rows.append([f"merge send, {key}", rate, rate / _rate(probe) if probe else "",
+                     rate / limit if limit else "", rate / _rate(loop) if loop else ""])
+    return rows
+
+
+def print_results(args: argparse.Namespace, results: dict) -> None:
+    render = results["render"]
+    if render:
+        print_table(
+            f"Rendering and building {args.count:,} messages (no sending)",
+            ["step", "messages/s", "CPU s", "mean size KB", "peak RSS MB"],
+            [["rendering alone (Merge.prepare)", median([run["messages"] / run["render_seconds"] for run in render]),
+              _med(render, "render_cpu"), "", ""],
+             ["full building (Merge.render + as_bytes)", _rate(render), _med(render, "cpu"),
+              _med(render, "mean_kb"), _med(render, "peak_rss_mb")]],
+        )
+    rows = _sink_rows(results)
+    if rows:
+        print_table(
+            f"Sending {args.count:,} messages to local aiosmtpd sinks (medians of {args.repeat})",
+            ["run", "messages/s", "sender CPU s", "sink CPU s", "sink ms/message", "peak RSS MB", "not sent"],
+            rows,
+        )
+    ratios = _ratio_rows(results)
+    if ratios:
+        print_table("Merge send against the minimal client with as many connections, the sink limit (minimal "
+                    "client, 16 connections) and the smtplib loop, all into the same sink",
+                    ["run", "messages/s", "share of the minimal client", "share of the sink limit",
+                     "times the smtplib loop"], ratios)
     journal = results["journal"]
-    print_table(
-        f"Journal writes alone for {args.count:,} messages",
-        ["calls", "µs/message", "messages/s"],
-        [[name, _med(runs, "us_per_message"), _rate(runs)] for name, runs in journal.items()],
-    )
+    if journal:
+        print_table(
+            f"Journal writes alone for {args.count:,} messages",
+            ["calls", "µs/message", "messages/s"],
+            [[name, _med(runs, "us_per_message"), _rate(runs)] for name, runs in journal.items()],
+        )
     memory = [[size, runs[0]["messages"], runs[0]["peak_rss_mb"]] for size, runs in results["memory"].items()]
-    if "plain, 4 connections" in results["send"]:
+    if memory and "plain, 4 connections" in results["send"]:
         large = results["send"]["plain, 4 connections"]
         memory.append([args.count, _med(large, "messages"), _med(large, "peak_rss_mb")])
-    print_table("Peak RSS of a send with 4 connections (plain sink) by batch size",
-                ["recipients", "sent", "peak RSS MB"], memory)
+    if memory:
+        print_table("Peak RSS of a send with 4 connections (plain sink) by batch size",
+                    ["recipients", "sent", "peak RSS MB"], memory)
 
 
 if __name__ == "__main__":

@@ -537,6 +537,19 @@ class Journal:
             (account, SENT, since),
         )]
 
+    def sent_counts(self, account: str, since: float) -> list[tuple[float, int]]:
+        """Return how many messages the account sent in each minute since ``since``, over every merge.
+
+        Each pair is (Unix time of the end of the minute, count), oldest first, so the result has at most one pair
+        per minute however many messages were sent (see ``RateLimiter``).
+        """
+        return [(minute * 60.0 + 60.0, count) for minute, count in self._db.execute(
+            "SELECT CAST(r.finished_at / 60 AS INTEGER) AS minute, COUNT(*) FROM recipients r"
+            " JOIN merges m ON m.id = r.merge_id WHERE m.account = ? AND r.state = ? AND r.finished_at >= ?"
+            " GROUP BY minute ORDER BY minute",
+            (account, SENT, since),
+        )]
+
     def sent_addresses(self, merge_ids: Iterable[str]) -> dict[str, str]:
         """Return each address (lower case) that one of ``merge_ids`` sent to, with the first of those ids that did.
 

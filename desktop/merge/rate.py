@@ -3,8 +3,10 @@
 ``RateLimiter`` runs on the sender's asyncio loop. Every worker awaits
 ``acquire()`` before a message. The per-minute limit spaces messages evenly
 (60/N seconds apart), and the hour and day limits count the messages sent in
-a sliding window. Those windows are seeded with the account's earlier sends
-from the journal, so a resumed merge keeps within them. ``slow_down()``
+a sliding window, in buckets of up to a minute, so memory does not grow with
+the number of messages. Those windows are seeded with the account's earlier
+sends from the journal, counted per minute, so a resumed merge keeps within
+them. ``slow_down()``
 halves the rate after a provider's "too many messages" reply and makes every
 worker wait for a while.
 """
@@ -17,6 +19,7 @@ import logging
 import random
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,8 @@ log = logging.getLogger(__name__)
 MINUTE = 60.0
 HOUR = 3600.0
 DAY = 86400.0
+# Messages booked within this many seconds share one bucket of the hour and day windows.
+_BUCKET_SECONDS = MINUTE
 
 
 class RateError(ValueError):
@@ -125,13 +130,20 @@ def _number(value: float) -> str:
 class RateLimiter:
     """Spaces the messages of all connections of one send. Runs on one asyncio loop.
 
+    The hour and day windows keep [first, last, count] buckets of messages
+    booked within ``_BUCKET_SECONDS`` of each other. A bucket counts as sent
+    at its last message, so it leaves a window up to a minute later than its
+    first message would: the limits are kept, at worst a little late.
+
     Args:
         rate: The limits.
-        earlier: Unix times of messages the account sent before, for the hour and day windows.
+        earlier: (Unix time, count) pairs of messages the account sent before, for the hour and day windows; the
+            messages of a pair count as sent at its time (``Journal.sent_counts`` gives the end of each minute).
         seed: Seeds the random numbers of the jitter, so that tests can repeat a run.
     """
 
-    def __init__(self, rate: Rate, earlier: list[float] | None = None, *, seed: int | None = None) -> None:
+    def __init__(self, rate: Rate, earlier: Iterable[tuple[float, int]] | None = None, *,
+                 seed: int | None = None) -> None:
         self.rate = rate
         self._random = random.Random(seed)
         self._interval = MINUTE / rate.per_minute if rate.per_minute else 0.0
@@ -139,11 +151,12 @@ class RateLimiter:
         self._held_until = 0.0
         self._since_pause = 0
         self._lock = asyncio.Lock()
-        self._windows = [(seconds, limit, collections.deque()) for seconds, limit in
+        self._windows = [_Window(seconds, limit) for seconds, limit in
                          ((HOUR, rate.per_hour), (DAY, rate.per_day)) if limit]
         offset = time.monotonic() - time.time()
-        for _, _, times in self._windows:
-            times.extend(moment + offset for moment in sorted(earlier or ()))
+        for moment, count in sorted(earlier or ()):
+            for window in self._windows:
+                window.add(moment + offset, count, new_bucket=True)
         self.slowdowns = 0
 
     @property
@@ -166,16 +179,13 @@ class RateLimiter:
 
     def _delay(self, now: float) -> float:
         delay = max(self._next_slot - now, self._held_until - now)
-        for seconds, limit, times in self._windows:
-            while times and times[0] <= now - seconds:
-                times.popleft()
-            if len(times) >= limit:
-                delay = max(delay, times[0] + seconds - now)
+        for window in self._windows:
+            delay = max(delay, window.delay(now))
         return delay
 
     def _book(self, now: float) -> None:
-        for _, _, times in self._windows:
-            times.append(now)
+        for window in self._windows:
+            window.add(now, 1)
         if self._interval:
             self._next_slot = now + self._vary(self._interval)
         self._since_pause += 1
@@ -204,3 +214,36 @@ class RateLimiter:
         log.warning("The server asked to send more slowly: now %.1f messages per minute after a pause of %.0f s",
                     MINUTE / self._interval, hold_seconds)
         return self._interval
+
+
+class _Window:
+    """The messages of a sliding window (an hour or a day) as [first, last, count] buckets, monotonic times."""
+
+    def __init__(self, seconds: float, limit: int) -> None:
+        self.seconds = seconds
+        self.limit = limit
+        self.total = 0
+        self.buckets: collections.deque[list] = collections.deque()
+
+    def add(self, moment: float, count: int, *, new_bucket: bool = False) -> None:
+        last = self.buckets[-1] if self.buckets else None
+        if last is not None and not new_bucket and moment - last[0] < _BUCKET_SECONDS:
+            last[1] = max(last[1], moment)
+            last[2] += count
+        else:
+            self.buckets.append([moment, moment, count])
+        self.total += count
+
+    def delay(self, now: float) -> float:
+        """Return the seconds until one more message fits in the window (0 when it fits now)."""
+        while self.buckets and self.buckets[0][1] <= now - self.seconds:
+            self.total -= self.buckets.popleft()[2]
+        if self.total < self.limit:
+            return 0.0
+        # The oldest buckets leave first; wait until enough of them left for one more message.
+        left = self.total
+        for _, last, count in self.buckets:
+            left -= count
+            if left < self.limit:
+                return last + self.seconds - now
+        return self.seconds

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from desktop.merge import journal as jn
 from desktop.merge.rate import PRESETS, Rate, RateError, RateLimiter, parse_rate
 
 
@@ -74,7 +75,7 @@ def test_no_limit_does_not_wait():
 
 
 def test_hour_window_counts_earlier_sends():
-    earlier = [time.time() - 120, time.time() - 60]
+    earlier = [(time.time() - 120, 1), (time.time() - 60, 1)]
     limiter = RateLimiter(Rate(per_hour=3), earlier)
 
     async def run() -> str:
@@ -89,11 +90,51 @@ def test_hour_window_counts_earlier_sends():
 
 
 def test_old_sends_leave_window():
-    limiter = RateLimiter(Rate(per_hour=2), [time.time() - 4000, time.time() - 3700])
+    limiter = RateLimiter(Rate(per_hour=2), [(time.time() - 4000, 1), (time.time() - 3700, 1)])
 
     moments = acquire_times(limiter, 2)
 
     assert moments[1] - moments[0] < 0.5
+
+
+def test_day_window_counts_earlier_minutes():
+    limiter = RateLimiter(Rate(per_day=500), [(time.time() - 7200, 300), (time.time() - 30, 200)])
+
+    async def run() -> str:
+        try:
+            await asyncio.wait_for(limiter.acquire(), 0.3)
+        except asyncio.TimeoutError:
+            return "held"
+        return "sent"
+
+    assert asyncio.run(run()) == "held"
+
+
+def test_windows_keep_buckets_not_times():
+    limiter = RateLimiter(Rate(per_hour=100_000, per_day=100_000))
+
+    acquire_times(limiter, 5000)
+
+    # 5,000 messages within a few seconds share one bucket per window.
+    assert [len(window.buckets) for window in limiter._windows] == [1, 1]
+    assert [window.total for window in limiter._windows] == [5000, 5000]
+
+
+def test_journal_sent_counts_per_minute(tmp_path):
+    with jn.Journal(tmp_path / jn.JOURNAL_NAME) as journal:
+        record = journal.create_merge(kind=jn.KIND_SEND, merge_key="k", template="/t.md", data="/d.csv",
+                                      account="work", options={}, total=30)
+        journal.claim(record.id, [(row, f"{row}:k", f"u{row}@example.org", f"<{row}@x>", "date")
+                                  for row in range(1, 31)])
+        journal.mark_done_many(record.id, [(row, jn.SENT, "250 OK") for row in range(1, 31)])
+
+        counts = journal.sent_counts("work", time.time() - 3600)
+        other = journal.sent_counts("other", 0)
+
+    assert sum(count for _, count in counts) == 30
+    assert 1 <= len(counts) <= 2  # the 30 rows may straddle a minute
+    assert all(end % 60 == 0 and end > time.time() - 60 for end, _ in counts)
+    assert other == []
 
 
 def test_pause_every_holds():
