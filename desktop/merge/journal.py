@@ -175,6 +175,8 @@ class Journal:
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # Each connection keeps at most 1 MB of pages, so memory stays the same as the journal grows.
+            self._db.execute("PRAGMA cache_size=-1024")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as error:
@@ -550,20 +552,23 @@ class Journal:
             (account, SENT, since),
         )]
 
-    def sent_addresses(self, merge_ids: Iterable[str]) -> dict[str, str]:
-        """Return each address (lower case) that one of ``merge_ids`` sent to, with the first of those ids that did.
+    def sent_to(self, merge_ids: list[str], addresses: Iterable[str]) -> dict[str, str]:
+        """Return which of ``addresses`` (lower case) one of ``merge_ids`` sent to, with the first of those ids that did.
 
         Rows in ``unknown`` or ``sending`` count as sent, because their message may have arrived. Pass the ids
-        newest first to get the latest merge of each address.
+        newest first to get the latest merge of each address. Ask for a few hundred addresses at a time.
         """
-        first: dict[str, str] = {}
-        for merge_id in merge_ids:
-            for (address,) in self._db.execute(
-                "SELECT address FROM recipients WHERE merge_id = ? AND state IN (?, ?, ?)",
-                (merge_id, SENT, UNKNOWN, SENDING),
-            ):
-                first.setdefault(address.lower(), merge_id)
-        return first
+        wanted = sorted({address.lower() for address in addresses})
+        if not merge_ids or not wanted:
+            return {}
+        order = {merge_id: index for index, merge_id in enumerate(merge_ids)}
+        query = (f"SELECT lower(address), merge_id FROM recipients WHERE merge_id IN ({', '.join('?' * len(merge_ids))})"
+                 f" AND state IN (?, ?, ?) AND lower(address) IN ({', '.join('?' * len(wanted))})")
+        found: dict[str, str] = {}
+        for address, merge_id in self._db.execute(query, (*merge_ids, SENT, UNKNOWN, SENDING, *wanted)):
+            if address not in found or order[merge_id] < order[found[address]]:
+                found[address] = merge_id
+        return found
 
 
 def journal_path(data_dir: Path) -> Path:

@@ -30,6 +30,8 @@ EXIT_USAGE = 2
 LOG_INTERVAL = 5.0
 # Seconds to wait for the IMAP server when Sent copies are appended right after a send.
 APPEND_TIMEOUT = 30.0
+# Addresses looked up in the journal per query when looking for recipients who already got a template.
+_LOOKUP_BATCH = 500
 
 
 def run(args: argparse.Namespace, profile) -> int:
@@ -236,7 +238,7 @@ def find_already_sent(journal: jn.Journal, merge, template: Path) -> AlreadySent
     """Find the rows of ``merge`` whose address got this template in an earlier merge, or None if there are none.
 
     An earlier merge counts when its template has the same resolved path, or when the file at its recorded path
-    has the same content as ``template`` now. Sent and unknown rows count (see ``Journal.sent_addresses``), failed
+    has the same content as ``template`` now. Sent and unknown rows count (see ``Journal.sent_to``), failed
     ones do not.
     """
     resolved = str(template.resolve())
@@ -245,19 +247,31 @@ def find_already_sent(journal: jn.Journal, merge, template: Path) -> AlreadySent
                if record.kind == jn.KIND_SEND and (record.template == resolved or _same_file(record.template, source))]
     if not related:
         return None
-    sent = journal.sent_addresses(record.id for record in related)
+    merge_ids = [record.id for record in related]
     rows: dict[int, tuple[str, str, str]] = {}
+    batch: list[tuple[int, str]] = []
     for row in merge.rows:
         try:
-            primary = merge.prepare(row).primary
+            batch.append((row.number, merge.prepare(row).primary))
         except MergeError:
             continue
-        merge_id = sent.get(primary.lower())
-        if merge_id is not None:
-            rows[row.number] = (f"{row.number}:{primary.lower()}", primary, merge_id)
+        if len(batch) == _LOOKUP_BATCH:
+            _match_sent(journal, merge_ids, batch, rows)
+            batch = []
+    _match_sent(journal, merge_ids, batch, rows)
     if not rows:
         return None
     return AlreadySent(rows, related, len(merge))
+
+
+def _match_sent(journal: jn.Journal, merge_ids: list[str], batch: list[tuple[int, str]],
+                rows: dict[int, tuple[str, str, str]]) -> None:
+    """Add to ``rows`` the rows of ``batch`` (row number, address) whose address one of ``merge_ids`` sent to."""
+    sent = journal.sent_to(merge_ids, (address for _, address in batch))
+    for number, primary in batch:
+        merge_id = sent.get(primary.lower())
+        if merge_id is not None:
+            rows[number] = (f"{number}:{primary.lower()}", primary, merge_id)
 
 
 def record_rest(journal: jn.Journal, merge, template: Path, data: Path, account: str, options: SendOptions,
