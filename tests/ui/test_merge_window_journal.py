@@ -136,6 +136,35 @@ def test_earlier_sends_check_cancel(qtbot, window, server, tmp_path, monkeypatch
     assert len(server.received) == 2
 
 
+def test_close_waits_for_earlier_sends_check(qtbot, window, server, tmp_path, monkeypatch):
+    folder = tmp_path / "m"
+    template, data = write_merge(folder, 2)
+    open_and_check(qtbot, window, template, data)
+    send_and_wait(qtbot, window)
+    write_merge(folder, 3)
+    open_and_check(qtbot, window, template, data)
+    release = threading.Event()
+    real_find = window_module.find_already_sent
+
+    def find_when_released(*args):
+        release.wait(20)
+        return real_find(*args)
+
+    monkeypatch.setattr(window_module, "find_already_sent", find_when_released)
+    window.show()
+    window.send_panel.send_button.click()
+    threading.Timer(0.3, release.set).start()
+
+    assert window.close()
+
+    assert not window.isVisible()
+    assert not window.is_checking_earlier_sends()
+    qtbot.waitUntil(lambda: not window.resend_check_job.is_running(), timeout=5000)
+    qtbot.wait(100)
+    assert window.resume_box is None
+    assert len(server.received) == 2
+
+
 def test_all_reached_offers_no_rest(qtbot, window, server, tmp_path):
     template, data = write_merge(tmp_path / "m", 3)
     open_and_check(qtbot, window, template, data)
