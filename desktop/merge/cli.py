@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 COMMANDS = ("merge",)
+TEMPLATE_HELP = "the message template: header lines, a blank line, then a Markdown (or .html) body"
+DATA_HELP = "the recipients: a .csv file (any delimiter and encoding) or an .xlsx workbook"
 
 
 def add_commands(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -17,13 +19,13 @@ def add_commands(commands: argparse._SubParsersAction, common: argparse.Argument
 
     check = actions.add_parser("check", parents=[common],
                                help="report every problem of a merge before anything is sent")
-    check.add_argument("template", type=Path, metavar="TEMPLATE")
-    check.add_argument("data", type=Path, metavar="DATA")
+    check.add_argument("template", type=Path, metavar="TEMPLATE", help=TEMPLATE_HELP)
+    check.add_argument("data", type=Path, metavar="DATA", help=DATA_HELP)
 
     preview = actions.add_parser("preview", parents=[common],
                                  help="show one rendered message, or write every message as .eml files")
-    preview.add_argument("template", type=Path, metavar="TEMPLATE")
-    preview.add_argument("data", type=Path, metavar="DATA")
+    preview.add_argument("template", type=Path, metavar="TEMPLATE", help=TEMPLATE_HELP)
+    preview.add_argument("data", type=Path, metavar="DATA", help=DATA_HELP)
     preview.add_argument("--row", type=int, metavar="N", help="the data row to show (1 is the first recipient)")
     preview.add_argument("--out", type=Path, metavar="DIR", help="write one .eml file per recipient into DIR")
 
@@ -36,9 +38,10 @@ def add_commands(commands: argparse._SubParsersAction, common: argparse.Argument
                           help="why the addresses are added, shown by list (default: unsubscribed)")
 
     send = actions.add_parser("send", parents=[common], help="send the merge through an account's SMTP server")
-    send.add_argument("template", type=Path, metavar="TEMPLATE")
-    send.add_argument("data", type=Path, metavar="DATA")
-    send.add_argument("--account", required=True, metavar="NAME")
+    send.add_argument("template", type=Path, metavar="TEMPLATE", help=TEMPLATE_HELP)
+    send.add_argument("data", type=Path, metavar="DATA", help=DATA_HELP)
+    send.add_argument("--account", required=True, metavar="NAME",
+                      help="the account to send from (see 'sluice account list')")
     send.add_argument("--test-to", metavar="ADDRESS",
                       help="send the first messages to ADDRESS only, marked as tests")
     send.add_argument("--test-count", type=int, default=3, metavar="N",
