@@ -403,8 +403,7 @@ class MergeWindow(QWidget):
         self.total_label.setText(self._total_text(report))
         self.status_label.setText(self._total_text(report))
         self.preview.set_merge(merge)
-        earlier = earlier_merge(self._profile, merge.merge_key)
-        self._show_unknown_count(earlier.id if earlier is not None else "")
+        self._show_unknown_count_of(merge.merge_key)
         self.merge_checked.emit(report)
 
     @Slot(str)
@@ -531,7 +530,11 @@ class MergeWindow(QWidget):
         request = self._request(test=False)
         if request is None:
             return
-        earlier = earlier_merge(self._profile, request.merge_key)
+        try:
+            earlier = earlier_merge(self._profile, request.merge_key)
+        except jn.JournalError as error:
+            self._on_send_failed(str(error))
+            return
         if earlier is not None:
             self._offer_resume(request, earlier)
             return
@@ -653,6 +656,15 @@ class MergeWindow(QWidget):
         dialog.open()
 
     # --- rows of unknown outcome -----------------------------------------------------------
+
+    def _show_unknown_count_of(self, merge_key: str) -> None:
+        """Offer the rows of unknown outcome of the latest send of the checked files, if there is one."""
+        try:
+            earlier = earlier_merge(self._profile, merge_key)
+        except jn.JournalError as error:
+            log.warning("Merge composer: the journal cannot be read for earlier sends: %s", error)
+            earlier = None
+        self._show_unknown_count(earlier.id if earlier is not None else "")
 
     def _show_unknown_count(self, merge_id: str) -> None:
         """Make ``merge_id`` the merge whose rows of unknown outcome the Send page offers to send again."""

@@ -205,6 +205,22 @@ def test_send_after_test_send_checks_then_sends(qtbot, window, server, tmp_path)
     assert received_counts(server) == {"me@example.com": 1, address(1): 1, address(2): 1, address(3): 1}
 
 
+def test_unreadable_journal_named_on_send(qtbot, window, server, tmp_path, caplog):
+    template, data = write_merge(tmp_path / "m", 2)
+    path = jn.journal_path(default_profile().data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a database" * 100)
+
+    open_and_check(qtbot, window, template, data)
+    window.send_panel.send_button.click()
+
+    assert "cannot be read for earlier sends" in caplog.text
+    assert not window.send_panel.unknown_button.isEnabled()
+    assert f"The send journal {path} cannot be opened" in window.status_label.text()
+    assert window.runner is None
+    assert server.received == []
+
+
 # --- resuming with the recorded options -------------------------------------------------------------------
 
 
