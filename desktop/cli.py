@@ -27,6 +27,7 @@ from desktop.credentials import CredentialError, delete_password, store_password
 from desktop.logs import setup_logging
 from desktop.paths import HOME_ENV, Profile, default_profile, profile_at
 from desktop.store import StoreError
+from desktop.text import sentence
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +297,7 @@ def _open_profile(args: argparse.Namespace) -> Profile:
         try:
             return prepare_demo(chosen)
         except OSError as error:
-            raise ConfigError(f"Cannot set up the demo profile: {error}.") from error
+            raise ConfigError(f"Cannot set up the demo profile: {sentence(error)}") from error
     try:
         return profile.ensure()
     except OSError as error:

@@ -28,6 +28,7 @@ from desktop.store.snooze import (
     SnoozeResult,
     WakeResult,
 )
+from desktop.text import sentence
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def _create_on_server(client, account: Account, name: str) -> None:
         client.create_folder(name)
     except IMAPClientError as error:
         log.warning("Server of account %s rejected CREATE %s: %s", account.name, name, error)
-        raise SnoozeError(f"The server of account {account.name!r} rejected creating folder {name!r}: {error}. "
+        raise SnoozeError(f"The server of account {account.name!r} rejected creating folder {name!r}: {sentence(error)} "
                           f"Create a folder named {name} in another mail program and snooze again.") from error
     try:
         client.subscribe_folder(name)

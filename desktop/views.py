@@ -35,6 +35,7 @@ import tomli_w
 from desktop.index import QueryError, SearchIndex, parse_query
 from desktop.store import FolderRow, Store
 from desktop.store.lanes import ALL_LANES, NO_LANE
+from desktop.text import sentence
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ def make_search(name: str, query: str, lane: bool = False, *, others: Sequence[S
 
 
 def _sentence(problem: str) -> str:
-    return problem[0].upper() + problem[1:].rstrip(".") + "."
+    return sentence(problem[0].upper() + problem[1:])
 
 
 # --- reading and writing the file ------------------------------------------------------

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from desktop.text import sentence
+
 log = logging.getLogger(__name__)
 
 TRIGGER = ";"
@@ -138,4 +140,4 @@ def render_snippet(folder: Path, name: str, values: dict[str, str]) -> str:
     except jinja2.TemplateError as error:
         line = getattr(error, "lineno", None)
         where = f"{snippet.path}:{line}" if line else str(snippet.path)
-        raise SnippetError(f"Snippet {name!r} has a template error at {where}: {error}. Fix the file.") from error
+        raise SnippetError(f"Snippet {name!r} has a template error at {where}: {sentence(error)} Fix the file.") from error

@@ -70,15 +70,6 @@ def duration_text(seconds: float | None) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
-def sentence(text: str) -> str:
-    """Return ``text`` ending in a full stop, adding one only when it does not end in ``.``, ``!`` or ``?`` already.
-
-    Use it where a message from elsewhere (a server reply, a library error) is followed by more text.
-    """
-    text = text.rstrip()
-    return text if text.endswith((".", "!", "?")) else f"{text}."
-
-
 def _time_text(moment: float | None) -> str:
     if moment is None:
         return ""

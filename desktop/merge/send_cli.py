@@ -17,7 +17,8 @@ from desktop.config import ConfigError, load_config
 from desktop.merge import journal as jn
 from desktop.merge.errors import MergeError
 from desktop.merge.rate import Rate, RateError, parse_rate
-from desktop.merge.report import duration_text, sentence, summary_lines, write_report
+from desktop.merge.report import duration_text, summary_lines, write_report
+from desktop.text import sentence
 from desktop.merge.sender import MergeSend, Progress, SendOptions, options_from_dict
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from desktop.rules.locate import RuleLines, locate
 from desktop.rules.model import DEFAULT_FOLDERS, AllOf, Condition, Copy, Move, Rule, RuleSet, Scope
 from desktop.rules.problems import RuleFileError, RuleProblem, closest, unknown_key_message
 from desktop.rules.values import type_name
+from desktop.text import sentence
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ def _load_file(path: Path) -> tuple[list[Rule], list[RuleProblem]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        return [], [RuleProblem(path, 1, None, f"Cannot read the rule file: {error}. Check that it exists and is UTF-8 text.")]
+        return [], [RuleProblem(path, 1, None, f"Cannot read the rule file: {sentence(error)} Check that it exists and is UTF-8 text.")]
     return _parse_text(path, text)
 
 

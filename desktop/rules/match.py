@@ -61,6 +61,7 @@ from desktop.rules.model import (
     When,
 )
 from desktop.store import MessageRow, Store
+from desktop.text import sentence
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ def compile_text_match(match: TextMatch) -> Callable[[str], bool]:
         try:
             pattern = re.compile(match.value, 0 if match.case_sensitive else re.IGNORECASE)
         except re.error as error:
-            raise ValueError(f"Invalid regex {match.value!r}: {error}. Fix the expression in the rule.") from None
+            raise ValueError(f"Invalid regex {match.value!r}: {sentence(error)} Fix the expression in the rule.") from None
         return lambda value: pattern.search(value) is not None
 
     fold: Callable[[str], str] = str if match.case_sensitive else str.casefold  # type: ignore[assignment]

@@ -21,6 +21,7 @@ from desktop.credentials import (
     get_password,
     store_password,
 )
+from desktop.text import sentence
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def smtp_secret(account: Account) -> tuple[str, bool]:
         password = keyring.get_password(KEYRING_SERVICE, entry)
     except keyring.errors.KeyringError as error:
         raise CredentialError(
-            f"Reading the SMTP password of account {account.name!r} (keyring entry {entry!r}) failed: {error}. "
+            f"Reading the SMTP password of account {account.name!r} (keyring entry {entry!r}) failed: {sentence(error)} "
             "Start a Secret Service such as GNOME Keyring or KWallet."
         ) from error
     if password is None:

@@ -35,6 +35,7 @@ import aiosmtplib
 from desktop.config import Account
 from desktop.credentials import CredentialError
 from desktop.send.credentials import smtp_secret
+from desktop.text import sentence
 
 log = logging.getLogger(__name__)
 
@@ -491,7 +492,7 @@ def classify_error(account: Account, error: BaseException) -> SendError:
         )
     return SendError(
         KIND_NETWORK,
-        f"Sending through the SMTP server {server} of account {name!r} failed: {error}. Check the network and the "
+        f"Sending through the SMTP server {server} of account {name!r} failed: {sentence(error)} Check the network and the "
         "account's SMTP settings.",
         account=name, server=server,
     )

@@ -31,6 +31,7 @@ from desktop.store.rules import RulesMixin
 from desktop.store.schema import MIGRATIONS, SCHEMA_VERSION
 from desktop.store.snooze import SnoozeMixin
 from desktop.store.threads import ThreadsMixin
+from desktop.text import sentence
 
 if TYPE_CHECKING:
     from desktop.mail.parse import Summary
@@ -189,7 +190,7 @@ class Store(JournalMixin, BodiesMixin, GmailMixin, RulesMixin, AutoRepliesMixin,
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as error:
-            raise StoreError(f"Cannot open the store {path}: {error}. If the file is damaged, move it away and sync again.") from error
+            raise StoreError(f"Cannot open the store {path}: {sentence(error)} If the file is damaged, move it away and sync again.") from error
         self._seq = itertools.count(int(time.time() * 1000))
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from desktop.config import Account
 from desktop.credentials import CredentialError, get_oauth2_token, get_password
 from desktop.sync.errors import SyncError
+from desktop.text import sentence
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,7 @@ def _classify(account: Account, error: BaseException) -> SyncError:
         return SyncError(name, "tls", f"TLS with {where} failed for account {name!r}: {error.reason or error}. Check that --security matches the port (tls: 993, starttls: 143).")
     if isinstance(error, OSError):
         return SyncError(name, "network", f"Network error talking to {where} for account {name!r}: {error.strerror or error}.")
-    return SyncError(name, "protocol", f"The IMAP server {where} of account {name!r} sent an unexpected response: {error}.")
+    return SyncError(name, "protocol", f"The IMAP server {where} of account {name!r} sent an unexpected response: {sentence(error)}")
 
 
 def _server_text(error: BaseException) -> str:

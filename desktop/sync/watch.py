@@ -53,6 +53,7 @@ from desktop.sync.service import (
     sync_one_folder,
     thread_new_mail,
 )
+from desktop.text import sentence
 
 log = logging.getLogger(__name__)
 
@@ -299,11 +300,11 @@ class AccountWatcher:
                     # repeated failed logins, so the account waits for the user to fix it and sync.
                     log.error("Stopped watching account %s: %s", name, error)
                     yield SyncProgress(name, self._folder, "error", 0, 0,
-                                       f"{name}: {_sentence(str(error))} Not retried; sync again once it is fixed.")
+                                       f"{name}: {sentence(error)} Not retried; sync again once it is fixed.")
                     return
                 yield from self._wait_to_retry(backoff, error)
             except (OSError, IMAPClientError) as error:
-                lost = SyncError(name, "network", f"The connection of account {name!r} failed: {error}.")
+                lost = SyncError(name, "network", f"The connection of account {name!r} failed: {sentence(error)}")
                 yield from self._wait_to_retry(backoff, lost)
 
     def _session(self, backoff: Backoff) -> Iterator[object]:
@@ -519,14 +520,10 @@ class AccountWatcher:
         log.warning("Connection of account %s failed (%s, attempt %d): %s Retrying in %.2f s",
                     name, error.cause, backoff.attempts, error, delay)
         yield SyncProgress(name, self._folder, "retry", backoff.attempts, 0,
-                           f"{name}: {_sentence(str(error))} Retrying in {delay:.0f} s.")
+                           f"{name}: {sentence(error)} Retrying in {delay:.0f} s.")
         self._token.wait(delay)
 
 
-def _sentence(text: str) -> str:
-    """Return ``text`` ending with a full stop, so another sentence can follow it."""
-    text = text.rstrip()
-    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _has_change(responses: list) -> bool:

@@ -13,7 +13,7 @@ from desktop.compose.cli import parse_time
 
 from desktop.merge import journal as jn
 from desktop.paths import default_profile
-from desktop.merge.report import sentence
+from desktop.text import sentence
 from tests.merge.send_helpers import (
     send,
     ACCOUNT,
