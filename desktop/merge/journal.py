@@ -19,8 +19,9 @@ States of a recipient row:
 A sender claims rows in groups (``claim``): one transaction, and one disk
 sync, commits ``sending`` and the Message-ID for several rows before any of
 them goes out. When a send stops, its rows claimed but not sent are put back to
-``queued`` (``release``). After a kill they stay in ``sending`` and read as
-``unknown``, like any other row left there.
+``queued`` (``release``). After a kill they stay in ``sending``, and ``recover``
+reads the send's ``WireLog`` to find which of them had their message data
+sent. Only those become ``unknown``, and the others are queued again.
 
 The file uses WAL with ``synchronous=NORMAL``: a commit survives the process
 being killed (the case this journal is for). NOTE: after a power failure the
@@ -34,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -494,25 +496,73 @@ class Journal:
                            [(merge_id, row) for row in rows])
 
     def recover(self, merge_id: str) -> list[RecipientRecord]:
-        """Turn rows left in ``sending`` by a stopped process into ``unknown``; return them.
+        """Settle the rows left in ``sending`` by a stopped send; return those that became ``unknown``.
 
-        Such a message may or may not have reached the server, so it is not
-        sent again automatically.
+        Without a usable wire log (see ``read_wire_log``) every such row
+        becomes ``unknown``: its message may or may not have reached the
+        server, so it is not sent again automatically. With one, a row whose
+        outcome the log has gets that outcome, a row whose message data went
+        out becomes ``unknown``, and a row never sent is queued again. The
+        merge lock is taken unless this process has it already. While another
+        process has it, that process is sending, so nothing changes.
         """
+        lock = MergeLock(self.path, merge_id)
+        if lock.path in MergeLock._locked_paths:
+            return self._recover(merge_id)
+        try:
+            lock.acquire()
+        except JournalError:
+            log.info("Merge %s is being sent by another process, so its rows are left as they are", merge_id)
+            return []
+        try:
+            return self._recover(merge_id)
+        finally:
+            lock.release()
+
+    def _recover(self, merge_id: str) -> list[RecipientRecord]:
+        path = wire_log_path(self.path, merge_id)
+        events = read_wire_log(path)
         with self.transaction() as db:
             rows = db.execute(
                 f"SELECT {_RECIPIENT_COLUMNS} FROM recipients WHERE merge_id = ? AND state = ? ORDER BY row",
                 (merge_id, SENDING),
             ).fetchall()
-            db.execute(
+            if events is None:
+                lost = unknown = rows
+            else:
+                lost = [row for row in rows if events.get(row[1]) == ("data",)]
+                unknown = [row for row in rows if events.get(row[1], ("",))[0] in ("data", UNKNOWN)]
+                self._settle_from_wire_log(db, merge_id, [row[1] for row in rows], events)
+            db.executemany(
                 "UPDATE recipients SET state = ?, finished_at = ?, reply = CASE WHEN reply = '' THEN ? ELSE reply END"
-                " WHERE merge_id = ? AND state = ?",
-                (UNKNOWN, time.time(), "the send stopped before the server's reply", merge_id, SENDING),
+                " WHERE merge_id = ? AND row = ? AND state = ?",
+                [(UNKNOWN, time.time(), "the send stopped before the server's reply", merge_id, row[1], SENDING)
+                 for row in lost],
             )
-        if rows:
+        path.unlink(missing_ok=True)
+        if unknown:
             log.warning("Merge %s: %d row(s) were being sent when the send stopped; marked unknown: %s",
-                        merge_id, len(rows), ", ".join(str(row[1]) for row in rows))
-        return [_recipient_record(row) for row in rows]
+                        merge_id, len(unknown), ", ".join(str(row[1]) for row in unknown))
+        return [_recipient_record(row) for row in unknown]
+
+    def _settle_from_wire_log(self, db: sqlite3.Connection, merge_id: str, rows: list[int],
+                              events: dict[int, tuple]) -> None:
+        """Give the rows whose outcome the wire log has that outcome, and queue the rows it never saw sent."""
+        queued = [row for row in rows if row not in events]
+        db.executemany(
+            "UPDATE recipients SET state = ?, message_id = '', date = '', attempts = MAX(attempts - 1, 0),"
+            " started_at = NULL WHERE merge_id = ? AND row = ? AND state = ?",
+            [(QUEUED, merge_id, row, SENDING) for row in queued],
+        )
+        settled = [(row, events[row]) for row in rows if row in events and events[row] != ("data",)]
+        db.executemany(
+            "UPDATE recipients SET state = ?, reply = ?, finished_at = ? WHERE merge_id = ? AND row = ? AND state = ?",
+            [(state, reply, None if state == QUEUED else at, merge_id, row, SENDING)
+             for row, (state, at, reply) in settled],
+        )
+        if queued or settled:
+            log.info("Merge %s: of the rows being sent when the send stopped, %d were never sent and are queued "
+                     "again, and %d got their outcome from the wire log", merge_id, len(queued), len(settled))
 
     def requeue_unknown(self, merge_id: str, rows: Iterable[int] | None = None) -> int:
         """Put rows in state ``unknown`` back to ``queued`` (all, or only ``rows``); return how many."""
@@ -574,6 +624,103 @@ class Journal:
 def journal_path(data_dir: Path) -> Path:
     """Return the journal file of a profile's data folder."""
     return Path(data_dir) / JOURNAL_NAME
+
+
+def wire_log_path(journal_file: Path, merge_id: str) -> Path:
+    """Return the file next to the journal where a send of ``merge_id`` logs what went out (see ``WireLog``)."""
+    return Path(journal_file).with_name(f"{Path(journal_file).stem}.{merge_id}.wire")
+
+
+def boot_id() -> str:
+    """Return the Linux kernel's random id of the running boot, or "" where it cannot be read."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+class WireLog:
+    """The log of one send: which rows had their message data sent, and their outcomes, for ``Journal.recover``.
+
+    Each line is appended with one ``os.write`` and never synced. After the
+    process is killed the kernel still writes the lines out, but a power
+    failure may lose them, so the first line is the boot id and
+    ``read_wire_log`` trusts the log only within the same boot. Lines
+    (tab-separated): ``boot ID``, then ``data ROW`` just before a row's
+    message data goes out, and ``done ROW STATE TIME REPLY`` when its outcome
+    is known. A write that fails empties the log, so that ``recover`` falls
+    back to marking every row in ``sending`` unknown.
+
+    Args:
+        path: The log file (``wire_log_path``); an older log there is replaced.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        self._write(f"boot\t{boot_id()}\n")
+
+    def data_going_out(self, row: int) -> None:
+        """Log that the message data of ``row`` is about to be sent."""
+        self._write(f"data\t{row}\n")
+
+    def outcome(self, row: int, state: str, reply: str) -> None:
+        """Log the outcome of ``row`` (a journal state) with the server's reply."""
+        reply = " ".join(reply.split())
+        self._write(f"done\t{row}\t{state}\t{time.time():.3f}\t{reply}\n")
+
+    def close(self, *, remove: bool) -> None:
+        """Close the log; with ``remove`` delete it, because the journal has every outcome."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if remove:
+            self.path.unlink(missing_ok=True)
+
+    def _write(self, line: str) -> None:
+        if self._fd is None:
+            return
+        try:
+            os.write(self._fd, line.encode("utf-8", "replace"))
+        except OSError as error:
+            log.warning("Writing the wire log %s failed (%s); after a kill, every row being sent then reads as "
+                        "unknown", self.path, error)
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)
+            self._fd = None
+
+
+def read_wire_log(path: Path) -> dict[int, tuple] | None:
+    """Return the last event of each row in a wire log: ``("data",)`` or ``(state, time, reply)``.
+
+    Returns None when the log is missing, unreadable, empty, or written
+    during another boot (or where the boot id cannot be read), because then
+    lines may be lost and the log cannot show that a row was never sent.
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as error:
+        log.warning("The wire log %s cannot be read (%s), so rows being sent read as unknown", path, error)
+        return None
+    current = boot_id()
+    if not lines or not current or lines[0] != f"boot\t{current}":
+        return None
+    events: dict[int, tuple] = {}
+    for line in lines[1:]:
+        fields = line.split("\t", 4)
+        try:
+            if fields[0] == "data" and len(fields) == 2:
+                events[int(fields[1])] = ("data",)
+            elif fields[0] == "done" and len(fields) == 5 and fields[2] in (SENT, FAILED, UNKNOWN, QUEUED):
+                events[int(fields[1])] = (fields[2], float(fields[3]), fields[4])
+            else:
+                raise ValueError(f"unexpected line {line!r}")
+        except ValueError as error:
+            # A line that cannot be read may have named a row whose data went out: trust none of the log.
+            log.warning("The wire log %s is damaged (%s), so rows being sent read as unknown", path, error)
+            return None
+    return events
 
 
 class MergeLock:

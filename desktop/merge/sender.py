@@ -77,7 +77,8 @@ TEST_SUBJECT_MARK = "[TEST]"
 # Maximum rows claimed for sending ahead of the connections (see MergeSend._claimer).
 _MAX_LOOKAHEAD = 64
 # Outcomes (sent, failed...) are written to the journal together, at most this many seconds after the first.
-# A process killed in between leaves those rows in ``sending``, so they read as unknown and are not resent.
+# A process killed in between leaves those rows in ``sending``, and ``Journal.recover`` takes their outcomes from
+# the wire log; only after a power failure do they read as unknown.
 _OUTCOME_DELAY = 0.01
 TEST_HEADER = "X-Sluice-Merge-Test"
 
@@ -288,6 +289,7 @@ class MergeSend:
         self._hand_over_due = False
         self._date_second = 0
         self._date_text = ""
+        self._wire_log: jn.WireLog | None = None
 
     # --- control from any thread ----------------------------------------------------
 
@@ -534,6 +536,7 @@ class MergeSend:
         self._resume_event = asyncio.Event()
         if not self._paused.is_set():
             self._resume_event.set()
+        self._wire_log = jn.WireLog(jn.wire_log_path(self.journal_file, self.merge_id))
         writer = _JournalWriter(self.journal_file, asyncio.get_running_loop())
         claimer: asyncio.Task | None = None
         try:
@@ -566,6 +569,8 @@ class MergeSend:
                     self._counts[jn.SENDING] = self._counts.get(jn.SENDING, 0) - len(rows)
                     self._counts[jn.QUEUED] = self._counts.get(jn.QUEUED, 0) + len(rows)
             await asyncio.get_running_loop().run_in_executor(None, writer.close)
+            # Every outcome and release is committed now, so the journal needs the log no more.
+            self._wire_log.close(remove=True)
 
     def _source_finished(self) -> None:
         self._state.source_done = True
@@ -794,6 +799,7 @@ class MergeSend:
             client.close()
             return OUTCOME_RETRY, f"connection lost before the message was sent: {error}", False
         try:
+            self._wire_log.data_going_out(item.row)
             response = await wire.content(item.payload)
         except aiosmtplib.SMTPResponseException as error:
             return classify_reply(error.code, error.message), f"{error.code} {error.message}", False
@@ -882,6 +888,7 @@ class MergeSend:
 
     def _record(self, state: _LoopState, row: int, outcome: str, reply: str) -> None:
         """Queue a row's outcome for the journal; outcomes are written together, within ``_OUTCOME_DELAY``."""
+        self._wire_log.outcome(row, outcome, reply)
         state.outcomes.append((row, outcome, reply))
         if len(state.outcomes) == 1:
             asyncio.get_running_loop().call_later(_OUTCOME_DELAY, self._write_outcomes, state)
