@@ -8,6 +8,7 @@ a simple CSV file and row N + 1 of the spreadsheet.
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import contextlib
 import csv
@@ -109,6 +110,7 @@ class DataTable:
         self._count = 0
         self._last = 0
         self._marks: list[tuple[int, int, object]] = []
+        self._blanks: list[int] = []
 
     def row(self, number: int) -> Row | None:
         """Return the non-blank row ``number``, or None when the file has no such row."""
@@ -155,12 +157,15 @@ class DataTable:
             if mark is not None:
                 self._marks.append(mark)
             if not any(value.strip() for value in fields):
+                self._blanks.append(number)
                 continue
             self._count += 1
             self._last = number
             problem = self._shape_problem(number, fields)
             if problem is not None:
                 self.problems[number] = problem
+        while self._blanks and self._blanks[-1] > self._last:
+            self._blanks.pop()
 
     def _shape_problem(self, number: int, fields: list[str]) -> RowError | None:
         width = len(self.columns)
@@ -204,6 +209,57 @@ class Rows:
     def first(self) -> Row | None:
         """Return the first non-blank row, or None when there is none."""
         return next(iter(self), None)
+
+    @property
+    def numbers(self) -> RowNumbers:
+        """The numbers of the non-blank rows, known without reading the file again."""
+        return RowNumbers(self._table._last, self._table._blanks)
+
+
+class RowNumbers:
+    """The numbers of the non-blank rows: 1 to ``last`` without the blank ones; memory grows only with blanks."""
+
+    def __init__(self, last: int = 0, blanks: list[int] | None = None) -> None:
+        self.last = last
+        self._blanks = blanks or []
+
+    def __len__(self) -> int:
+        return self.last - len(self._blanks)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __contains__(self, number: object) -> bool:
+        return isinstance(number, int) and 1 <= number <= self.last and not self._is_blank(number)
+
+    def __getitem__(self, index: int) -> int:
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        number = index + 1
+        for blank in self._blanks:
+            if blank > number:
+                break
+            number += 1
+        return number
+
+    def step(self, number: int, direction: int) -> int | None:
+        """Return the next row number after ``number`` (``direction`` 1) or before it (-1), or None at the end."""
+        candidate = number + direction
+        if direction < 0:
+            candidate = min(candidate, self.last)
+        else:
+            candidate = max(candidate, 1)
+        while 1 <= candidate <= self.last:
+            if not self._is_blank(candidate):
+                return candidate
+            candidate += direction
+        return None
+
+    def _is_blank(self, number: int) -> bool:
+        index = bisect.bisect_left(self._blanks, number)
+        return index < len(self._blanks) and self._blanks[index] == number
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.mail.html import sanitize_html
+from desktop.merge.data import RowNumbers
 from desktop.merge.errors import RowError
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class MergePreview(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._merge = None
-        self._numbers: list[int] = []
+        self._numbers = RowNumbers()
         self._init_widgets()
         self._init_layout()
         self._init_keys()
@@ -138,7 +139,7 @@ class MergePreview(QWidget):
     def set_merge(self, merge) -> None:
         """Show the rows of ``merge`` (an opened ``Merge``), starting at its first row; None clears the page."""
         self._merge = merge
-        self._numbers = [row.number for row in merge.rows] if merge is not None else []
+        self._numbers = merge.rows.numbers if merge is not None else RowNumbers()
         enabled = bool(self._numbers)
         for widget in (self.previous_button, self.next_button, self.row_box):
             widget.setEnabled(enabled)
@@ -165,10 +166,9 @@ class MergePreview(QWidget):
     def _step(self, direction: int) -> None:
         if not self._numbers:
             return
-        current = self.row_box.value()
-        later = [number for number in self._numbers if (number - current) * direction > 0]
-        if later:
-            self.show_row(min(later) if direction > 0 else max(later))
+        found = self._numbers.step(self.row_box.value(), direction)
+        if found is not None:
+            self.show_row(found)
 
     def show_row(self, number: int) -> None:
         """Render data row ``number`` and show its message, or the row's problem in place of it."""

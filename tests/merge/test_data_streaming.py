@@ -110,3 +110,21 @@ def test_memory_does_not_grow_with_rows(tmp_path):
     small_peak, large_peak = peak_while_reading(small), peak_while_reading(large)
     # Held rows would take more than 150 bytes each: 5.7 MB more for the large file.
     assert large_peak - small_peak < 1_000_000, (small_peak, large_peak)
+
+
+def test_row_numbers_without_reading_rows(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("email\n\na@example.org\n\n\nb@example.org\nc@example.org\n\n", encoding="utf-8")
+    table = read_data(path)
+    numbers = table.rows.numbers
+    assert list(numbers) == [row.number for row in table.rows] == [2, 5, 6]
+    assert len(numbers) == 3
+    assert numbers[-1] == 6
+    assert 5 in numbers and 4 not in numbers and 7 not in numbers
+    assert numbers.step(2, 1) == 5
+    assert numbers.step(3, 1) == 5
+    assert numbers.step(5, -1) == 2
+    assert numbers.step(2, -1) is None
+    assert numbers.step(6, 1) is None
+    assert numbers.step(0, 1) == 2
+    assert numbers.step(40, -1) == 6
