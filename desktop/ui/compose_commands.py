@@ -22,7 +22,7 @@ from desktop.compose.sending import SendOutcome
 from desktop.keymap import KeyMap
 from desktop.paths import Profile
 from desktop.ui.compose_send import PendingSend, SendUndoBar
-from desktop.ui.compose_service import ComposeService, DraftSlot
+from desktop.ui.compose_service import CloseOutcome, ComposeService, DraftSlot
 from desktop.ui.composer import ComposerWindow
 from desktop.ui.outbox import OutboxView
 from desktop.ui.status import LogView, StatusPanel
@@ -64,14 +64,14 @@ class ComposeCommands(QObject):
     def start(self) -> None:
         self.service.start()
 
-    def stop(self) -> None:
-        """Close the composers (their drafts are saved) and stop sending."""
+    def stop(self) -> CloseOutcome:
+        """Close the composers (their drafts are saved) and stop sending; return what waits for the server."""
         for composer in list(self.composers):
             composer.close()
         if self.outbox_view is not None:
             self.outbox_view.close()
         self.undo_bar.clear()
-        self.service.stop()
+        return self.service.stop()
 
     # --- opening composers -------------------------------------------------------------
 

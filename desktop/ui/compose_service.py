@@ -7,7 +7,15 @@ the order asked, so a send always follows the last autosave of its draft.
 Results come back to the GUI thread as signals.
 
 A composer keeps a ``DraftSlot``: the number of its local draft, set by the
-worker at the first save. Only the worker touches it after that.
+worker at the first save. Only the worker touches it after that, except at
+closing (see ``ComposeService.stop``).
+
+Closing waits ``CLOSE_GRACE_SECONDS`` for the queued writes. A draft save
+that pushes to an IMAP server that does not respond could otherwise hold the
+window for the whole IMAP timeout. After the grace period the writes that
+have not started run on the closing thread without the server: drafts go to
+the outbox file and to the store's Drafts folder, whose journal the next
+sync sends, and messages queued for sending wait in the outbox.
 """
 
 from __future__ import annotations
@@ -35,6 +43,9 @@ from desktop.store import Store
 
 log = logging.getLogger(__name__)
 
+# How long closing waits for queued draft saves and sends, in seconds, before it finishes them without the server.
+CLOSE_GRACE_SECONDS = 3.0
+
 
 @dataclass
 class DraftSlot:
@@ -47,6 +58,35 @@ class DraftSlot:
 
     draft_id: int | None = None
     server_saved: float = 0.0
+
+
+@dataclass(frozen=True)
+class CloseOutcome:
+    """The writes that ``ComposeService.stop`` left for later because they outlasted the grace period.
+
+    Attributes:
+        timed_out: The queued writes did not finish within the grace period.
+        drafts: Draft saves kept on this computer without reaching the server.
+        sends: Messages kept in the outbox, to be sent when the window opens again.
+    """
+
+    timed_out: bool = False
+    drafts: int = 0
+    sends: int = 0
+
+
+@dataclass
+class _Task:
+    """One write queued for the worker; ``started`` and ``taken`` change under ``ComposeService._tasks_lock``.
+
+    ``slot`` is the composer's draft that the write saves, sends or discards, if any.
+    """
+
+    work: Callable[[], None]
+    kind: str
+    slot: DraftSlot | None = None
+    started: bool = False
+    taken: bool = False
 
 
 class ComposeService(QObject):
@@ -91,6 +131,11 @@ class ComposeService(QObject):
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="compose")
         self._local = threading.local()
         self._closed = False
+        self._tasks_lock = threading.Lock()
+        self._waiting: list[_Task] = []
+        self._running: _Task | None = None
+        # Set when closing gave up waiting: writes skip the server and emit no more signals.
+        self._without_server = threading.Event()
 
     def _load_config(self) -> Config:
         try:
@@ -108,11 +153,29 @@ class ComposeService(QObject):
             store = self._local.store = Store(self.profile.store_file)
         return store
 
-    def _submit(self, work: Callable[[], None]) -> concurrent.futures.Future | None:
+    def _submit(self, work: Callable[[], None], kind: str = "other",
+                slot: DraftSlot | None = None) -> concurrent.futures.Future | None:
+        """Queue ``work`` for the worker; ``kind`` ("draft", "send", "discard", "contacts") decides what closing does with it."""
         if self._closed:
             log.warning("A compose task came after the window closed; it was dropped")
             return None
-        return self._pool.submit(self._guarded, work)
+        task = _Task(work, kind, slot)
+        with self._tasks_lock:
+            self._waiting.append(task)
+        return self._pool.submit(self._run, task)
+
+    def _run(self, task: _Task) -> None:
+        with self._tasks_lock:
+            if task.taken:
+                return
+            task.started = True
+            self._waiting.remove(task)
+            self._running = task
+        try:
+            self._guarded(task.work)
+        finally:
+            with self._tasks_lock:
+                self._running = None
 
     @staticmethod
     def _guarded(work: Callable[[], None]) -> None:
@@ -123,7 +186,7 @@ class ComposeService(QObject):
 
     def load_contacts(self) -> None:
         """Read the ranked contacts from the store in the worker thread; ``contacts_ready`` follows."""
-        self._submit(self._load_contacts)
+        self._submit(self._load_contacts, "contacts")
 
     def start(self) -> None:
         """Load the contacts and start the send loop, which also sends what waited over a restart."""
@@ -145,21 +208,54 @@ class ComposeService(QObject):
         self.outcome.emit(result)
         self.outbox_changed.emit()
 
-    def stop(self, wait: bool = True) -> None:
-        """Finish the queued writes, stop the send loop and close the files."""
+    def stop(self, wait: bool = True, *, grace_seconds: float = CLOSE_GRACE_SECONDS) -> CloseOutcome:
+        """Finish the queued writes, stop the send loop and close the files.
+
+        With ``wait``, the queued writes get ``grace_seconds``. When they take
+        longer, those not started yet run here without the server, and the
+        running one ends on the worker in the background.
+
+        NOTE: the worker thread is not a daemon, so the interpreter's exit
+        still waits for that running write, up to the IMAP timeout.
+        """
         if self._closed:
-            return
-        self._closed = True
+            return CloseOutcome()
         if self._sender is not None:
             self._sender.stop()
             self._sender = None
+        outcome = CloseOutcome()
+        if wait and not self.wait_idle(grace_seconds):
+            outcome = self._finish_without_server(grace_seconds)
+        self._closed = True
         self._pool.submit(self._close_worker_store)
-        self._pool.shutdown(wait=wait)
+        self._pool.shutdown(wait=wait and not outcome.timed_out)
         if self._smtp is not None:
             self._smtp.close()
             self._smtp = None
-        self.outbox.close()
+        if not outcome.timed_out:
+            # NOTE: after a timeout the outbox stays open, because the running write may still use it.
+            self.outbox.close()
         log.info("Stopped the compose service")
+        return outcome
+
+    def _finish_without_server(self, grace_seconds: float) -> CloseOutcome:
+        """Run the writes that have not started here, without the server; return what they kept for later."""
+        self._without_server.set()
+        with self._tasks_lock:
+            taken = [task for task in self._waiting if task.kind != "contacts"]
+            for task in self._waiting:
+                task.taken = True
+            self._waiting.clear()
+            running = self._running
+        log.warning("The compose worker did not finish within %.0f s (running: %s), so %d queued write(s) finish "
+                    "without the server", grace_seconds, running.kind if running else "nothing", len(taken))
+        for task in taken:
+            self._guarded(task.work)
+        self._close_worker_store()
+        # Several saves of one composer's draft count as one draft.
+        drafts = len({id(task.slot) for task in [*taken, running] if task is not None and task.kind == "draft"})
+        sends = sum(1 for task in taken if task.kind == "send")
+        return CloseOutcome(timed_out=True, drafts=drafts, sends=sends)
 
     def _close_worker_store(self) -> None:
         store = getattr(self._local, "store", None)
@@ -220,15 +316,18 @@ class ComposeService(QObject):
                     store = self._store()
                     self.drafts.save_to_server(slot.draft_id, account, store)
                     slot.server_saved = time.time()
-                    error = push_account(account, store, ssl_context=self._imap_ssl_context)
+                    # When closing gave up on the server, the journal keeps the copy for the next sync.
+                    if not self._without_server.is_set():
+                        error = push_account(account, store, ssl_context=self._imap_ssl_context)
                 except BuildError as problem:
                     # The local copy is safe; the server copy waits until the fields are valid.
                     error = str(problem)
             if error:
                 log.warning("Draft %s of account %s was saved locally only: %s", slot.draft_id, snapshot.account, error)
-            self.draft_saved.emit(slot, error)
+            if not self._without_server.is_set():
+                self.draft_saved.emit(slot, error)
 
-        self._submit(work)
+        self._submit(work, "draft", slot)
 
     def discard_draft(self, slot: DraftSlot, account_name: str) -> None:
         """Remove the local draft and its copy in the Drafts folder; ``discarded`` follows."""
@@ -238,11 +337,12 @@ class ComposeService(QObject):
                 store = self._store()
                 self.drafts.discard(slot.draft_id, store, account_name)
                 account = self.config.accounts.get(account_name)
-                if account is not None:
+                if account is not None and not self._without_server.is_set():
                     push_account(account, store, ssl_context=self._imap_ssl_context)
-            self.discarded.emit(slot)
+            if not self._without_server.is_set():
+                self.discarded.emit(slot)
 
-        self._submit(work)
+        self._submit(work, "discard", slot)
 
     def load_draft(self, draft_id: int) -> Draft:
         """Return a saved draft's fields; raises OutboxError when it is gone."""
@@ -277,7 +377,7 @@ class ComposeService(QObject):
             if self._sender is not None:
                 self._sender.wake()
 
-        self._submit(work)
+        self._submit(work, "send", slot)
 
     def cancel(self, entry_id: int) -> bool:
         """Take a queued or failed entry out of the outbox; return False when it is being sent or sent."""

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from functools import partial
 
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QLocale, QModelIndex, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QSizePolicy,
     QSplitter,
     QStackedWidget,
@@ -56,6 +57,7 @@ from desktop.ui.folder_tree import (
 from desktop.ui.icons import app_icon
 from desktop.ui.cheatsheet import CheatSheet
 from desktop.ui.compose_commands import ComposeCommands
+from desktop.ui.compose_service import CLOSE_GRACE_SECONDS, CloseOutcome
 from desktop.ui.keys import COMMAND_KEYS_FIRST_PROPERTY, MODE_PROPERTY, KeyDispatcher, qt_key_sequence, translated
 from desktop.ui.lanes import LaneTabs
 from desktop.ui.message_list import FOLDER, SUBJECT, MessageListModel, MessageListView
@@ -1422,7 +1424,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         self._refresh_timer.stop()
         self.snooze_commands.stop()
-        self.compose_commands.stop()
+        self._report_kept_drafts(self.compose_commands.stop())
         self.bulk_sender.shutdown()
         self.key_dispatcher.detach()
         self.cheat_sheet.close()
@@ -1430,6 +1432,31 @@ class MainWindow(QMainWindow):
         self.reader.cancel_downloads(CLOSE_WAIT_MS)
         self._store.close()
         super().closeEvent(event)
+
+    def _report_kept_drafts(self, outcome: CloseOutcome) -> None:
+        """Tell the user which drafts and messages closing kept on this computer because the server did not respond."""
+        if not outcome.timed_out or not (outcome.drafts or outcome.sends):
+            return
+        seconds = self._locale_number(CLOSE_GRACE_SECONDS)
+        parts = [self.tr("The mail server did not respond within %1 seconds.").replace("%1", seconds)]
+        if outcome.drafts:
+            parts.append(self.tr("%Ln draft(s) were kept on this computer, in the Drafts folder. The next sync saves "
+                                 "them on the server.", "", outcome.drafts))
+        if outcome.sends:
+            parts.append(self.tr("%Ln message(s) wait in the outbox and are sent when Sluice opens again.", "",
+                                 outcome.sends))
+        text = " ".join(parts)
+        log.warning("Closed without the server: %d draft(s) and %d message(s) kept locally", outcome.drafts,
+                    outcome.sends)
+        box = QMessageBox(QMessageBox.Icon.Information, self.tr("Drafts kept on this computer"), text,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("keptDraftsBox")
+        box.exec()
+        box.deleteLater()
+
+    @staticmethod
+    def _locale_number(value: float) -> str:
+        return QLocale().toString(value, "g", 3)
 
 
 def _escape(text: str) -> str:
