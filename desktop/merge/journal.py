@@ -700,6 +700,8 @@ def read_wire_log(path: Path) -> dict[int, tuple] | None:
     """
     try:
         lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return None
     except OSError as error:
         log.warning("The wire log %s cannot be read (%s), so rows being sent read as unknown", path, error)
         return None

@@ -76,6 +76,14 @@ log = logging.getLogger(__name__)
 TEST_SUBJECT_MARK = "[TEST]"
 # Maximum rows claimed for sending ahead of the connections (see MergeSend._claimer).
 _MAX_LOOKAHEAD = 64
+# The claimed rows cover the messages that go out in this many seconds at the current rate (or three claim commits,
+# when longer): larger groups mean fewer disk syncs. The wire log lets ``Journal.recover`` queue again the rows
+# claimed but not sent after a kill; only after a restart do they read as unknown.
+_CLAIM_AHEAD_SECONDS = 0.05
+# The render thread takes free places for rendered messages in batches of this share of them, and hands the
+# messages over to the loop thread every ``_HAND_OVER_EVERY``, so the two threads wake each other less often.
+_RENDER_BATCH_SHARE = 4
+_HAND_OVER_EVERY = 8
 # Outcomes (sent, failed...) are written to the journal together, at most this many seconds after the first.
 # A process killed in between leaves those rows in ``sending``, and ``Journal.recover`` takes their outcomes from
 # the wire log; only after a power failure do they read as unknown.
@@ -283,7 +291,8 @@ class MergeSend:
         self._counts: dict[str, int] = {}
         self._total = 0
         self._state: _LoopState | None = None
-        self._slots = threading.BoundedSemaphore(1)
+        self._slots = _Slots(1, 1)
+        self._credit = 0  # places the render thread has taken and not filled yet
         self._main_started = threading.Event()
         self._rendered: collections.deque[Outgoing] = collections.deque()
         self._hand_over_due = False
@@ -345,7 +354,9 @@ class MergeSend:
     def _drive(self, journal: jn.Journal, earlier: list[tuple[float, int]]) -> Iterator[Progress]:
         self._started = time.monotonic()
         # Rendered messages not yet sent: enough for every connection plus the rows claimed ahead (see _claimer).
-        self._slots = threading.BoundedSemaphore(4 * self.options.connections + _MAX_LOOKAHEAD)
+        capacity = 4 * self.options.connections + _MAX_LOOKAHEAD
+        self._slots = _Slots(capacity, capacity // _RENDER_BATCH_SHARE)
+        self._credit = 0
         self._main_started = threading.Event()
         self._loop = self._smtp_loop()
         future = self._smtp.run_coroutine(self._main(earlier))
@@ -475,18 +486,23 @@ class MergeSend:
             self._call_in_loop(self._source_finished)
 
     def _put(self, item: Outgoing) -> bool:
-        """Hand ``item`` to the workers once a queue slot is free; False when the send was cancelled."""
-        while not self._slots.acquire(timeout=0.2):
-            if self._cancelled.is_set():
-                return False
-        if self._cancelled.is_set():
+        """Hand ``item`` to the workers once a place is free; False when the send was cancelled."""
+        if not self._credit:
+            self._hand_over()  # the loop gets every message rendered so far before this thread waits
+            self._credit = self._slots.take(self._cancelled)
+        if self._cancelled.is_set() or not self._credit:
             return False
+        self._credit -= 1
         self._rendered.append(item)
-        if not self._hand_over_due:
+        if len(self._rendered) >= _HAND_OVER_EVERY:
+            self._hand_over()
+        return True
+
+    def _hand_over(self) -> None:
+        if self._rendered and not self._hand_over_due:
             # One wake-up of the loop carries every message rendered until it runs.
             self._hand_over_due = True
             self._call_in_loop(self._take_rendered)
-        return True
 
     def _take_rendered(self) -> None:
         """Move the rendered messages to the loop thread; each counts as outstanding until its row is settled."""
@@ -573,6 +589,7 @@ class MergeSend:
             self._wire_log.close(remove=True)
 
     def _source_finished(self) -> None:
+        self._take_rendered()  # the last messages, rendered since the last hand-over
         self._state.source_done = True
         self._end_if_idle(self._state)
 
@@ -592,9 +609,11 @@ class MergeSend:
         A worker takes only rows whose ``sending`` record and Message-ID are
         committed, so the guarantee holds for every message before its MAIL
         FROM. Rows are claimed for the workers that wait, plus as many more as
-        go out during about three commits at the current rate, so that the disk
-        sync does not hold the connections up. Under a ``--rate`` limit no row
-        is claimed ahead, because each row is claimed when the limiter lets it go.
+        go out in ``_CLAIM_AHEAD_SECONDS`` (or during three commits, when
+        longer) at the current rate, so that the disk sync does not hold the
+        connections up. Under a ``--rate`` limit below 1,200 messages a minute
+        no row is claimed ahead, because each row is claimed when the limiter
+        lets it go.
         """
         try:
             await self._claim_rows(state)
@@ -609,7 +628,7 @@ class MergeSend:
         while not state.ended:
             await state.need.wait()
             state.need.clear()
-            lookahead = state.lookahead = min(_MAX_LOOKAHEAD, int(rate * latency * 3))
+            lookahead = state.lookahead = min(_MAX_LOOKAHEAD, int(rate * max(latency * 3, _CLAIM_AHEAD_SECONDS)))
             want = state.waiting + lookahead - state.ready.qsize()
             if not state.waiting and want < max(lookahead // 2, 1):
                 continue  # enough claimed for now: claims come in groups of at least half the lookahead
@@ -1097,6 +1116,37 @@ def _settle_future(future: asyncio.Future, ok: bool, value: object) -> None:
         future.set_result(value)
     else:
         future.set_exception(value)
+
+
+class _Slots:
+    """Places for rendered messages that are not claimed yet; the render thread takes them in batches.
+
+    Args:
+        capacity: Places in all.
+        batch: The render thread waits until at least this many are free, so it wakes once per batch.
+    """
+
+    def __init__(self, capacity: int, batch: int) -> None:
+        self._free = capacity
+        self._batch = max(1, min(batch, capacity))
+        self._freed = threading.Condition(threading.Lock())
+
+    def take(self, cancelled: threading.Event) -> int:
+        """Wait for a batch of free places and take every free one; return how many (0 once ``cancelled`` is set)."""
+        with self._freed:
+            while self._free < self._batch:
+                if cancelled.is_set():
+                    return 0
+                self._freed.wait(0.2)
+            taken, self._free = self._free, 0
+        return taken
+
+    def release(self) -> None:
+        """Free one place (called by the loop thread when a message leaves for the claim)."""
+        with self._freed:
+            self._free += 1
+            if self._free == self._batch:
+                self._freed.notify()
 
 
 class _WorkerRetired(Exception):
