@@ -180,6 +180,13 @@ class DataTable:
             fix = "name the extra columns in the header row, or clear those cells."
         return RowError(number, None, f"has {len(fields)} fields but the header names {width} columns: {fix}", kind="data")
 
+    def changed(self) -> bool:
+        """Tell whether the file is gone or has another size or modification time than when it was opened."""
+        try:
+            return _stamp(self.path) != self._stamp
+        except OSError:
+            return True
+
     def _check_unchanged(self) -> None:
         try:
             now = _stamp(self.path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import shlex
 import signal
 import sys
 import time
@@ -85,6 +86,7 @@ def send_command(args: argparse.Namespace, profile) -> int:
             record = earlier[0]
             options = _options(args, options_from_dict(record.options))
             print(f"Resuming merge {record.id} ({record.total} recipients).")
+            _print_skipped_elsewhere(skip_sent_elsewhere(journal, merge, Path(args.template), record))
         elif args.resume and not overlap:
             print("sluice merge send: This template was not sent to any address of this data before, so there is "
                   "nothing to resume. Run the command without --resume.", file=sys.stderr)
@@ -92,8 +94,11 @@ def send_command(args: argparse.Namespace, profile) -> int:
         elif overlap:
             record = record_rest(journal, merge, Path(args.template), Path(args.data), account.name, options, overlap)
             print(f"Merge {record.id}: {record.total} recipient(s) from {args.data.name} via account {account.name}.")
-            print(f"Skipping the {len(overlap.rows)} recipient(s) who already got this template; "
-                  f"sending to the other {record.total - len(overlap.rows)}.")
+            left_out = len({problem.row for problem in errors} - set(overlap.rows))
+            rest = f"sending the other {record.total - len(overlap.rows) - left_out}"
+            if left_out:
+                rest += f" ({left_out} more row(s) have errors and are left out)"
+            print(f"Leaving out the {len(overlap.rows)} row(s) whose address already got this template; {rest}.")
         else:
             record = _create(journal, merge, args, account.name, options, kind=jn.KIND_SEND)
             print(f"Merge {record.id}: {record.total} recipient(s) from {args.data.name} via account {account.name}.")
@@ -148,8 +153,8 @@ def resume_command(args: argparse.Namespace, profile) -> int:
         if merge.merge_key != record.merge_key:
             print(
                 f"sluice merge resume: The template {record.template} or the data {record.data} changed since merge "
-                f"{record.id} started, so its rows no longer match. Restore the files, or send the new version with "
-                "'sluice merge send ... --new'.",
+                f"{record.id} started, so its rows no longer match. Restore the files and resume, or send the new "
+                f"version only to the addresses that have not got this template: {_rest_command(record)}",
                 file=sys.stderr,
             )
             return EXIT_FAILED
@@ -157,8 +162,21 @@ def resume_command(args: argparse.Namespace, profile) -> int:
         if args.retry_unknown:
             _requeue(journal, record.id)
         print(f"Resuming merge {record.id} ({record.total} recipients).")
+        if record.kind == jn.KIND_SEND:
+            _print_skipped_elsewhere(skip_sent_elsewhere(journal, merge, Path(record.template), record))
         copies = options.sent_copies and record.kind == jn.KIND_SEND
         return _send(profile, journal, record, account, merge, options, copies=copies)
+
+
+def _print_skipped_elsewhere(count: int) -> None:
+    if count:
+        print(f"Leaving out {count} row(s) whose address got this template in another merge since.")
+
+
+def _rest_command(record: jn.MergeRecord) -> str:
+    """Return the command that sends a merge's template and data to the addresses that have not got it yet."""
+    return (f"sluice merge send {shlex.quote(record.template)} {shlex.quote(record.data)} "
+            f"--account {shlex.quote(record.account)} --resume")
 
 
 def _options(args: argparse.Namespace, base: SendOptions | None = None) -> SendOptions:
@@ -226,7 +244,7 @@ class AlreadySent:
             share = f", {counts[record.id]} of them" if len(involved) > 1 else ""
             parts.append(f"merge {record.id} (started {started}{share})")
         where = ", ".join(parts)
-        return f"{len(self.rows)} of the {self.total} recipients already got this template in {where}."
+        return f"{len(self.rows)} of the {self.total} rows go to addresses that already got this template in {where}."
 
     def skip_in(self, journal: jn.Journal, merge_id: str) -> None:
         """Record the rows as skipped in the new merge ``merge_id``, so the send leaves them out."""
@@ -235,8 +253,10 @@ class AlreadySent:
         log.info("Merge %s: skipped %d row(s) already sent from the same template", merge_id, len(self.rows))
 
 
-def find_already_sent(journal: jn.Journal, merge, template: Path) -> AlreadySent | None:
+def find_already_sent(journal: jn.Journal, merge, template: Path, *, exclude: str | None = None) -> AlreadySent | None:
     """Find the rows of ``merge`` whose address got this template in an earlier merge, or None if there are none.
+
+    ``exclude`` names a merge that does not count (the one being resumed, whose own rows its journal tracks).
 
     An earlier merge counts when its template has the same resolved path, or when the file at its recorded path
     has the same content as ``template`` now. Sent and unknown rows count (see ``Journal.sent_to``), failed
@@ -245,7 +265,8 @@ def find_already_sent(journal: jn.Journal, merge, template: Path) -> AlreadySent
     resolved = str(template.resolve())
     source = merge.template.source_bytes
     related = [record for record in journal.merges()
-               if record.kind == jn.KIND_SEND and (record.template == resolved or _same_file(record.template, source))]
+               if record.kind == jn.KIND_SEND and record.id != exclude
+               and (record.template == resolved or _same_file(record.template, source))]
     if not related:
         return None
     merge_ids = [record.id for record in related]
@@ -263,6 +284,24 @@ def find_already_sent(journal: jn.Journal, merge, template: Path) -> AlreadySent
     if not rows:
         return None
     return AlreadySent(rows, related, len(merge))
+
+
+def skip_sent_elsewhere(journal: jn.Journal, merge, template: Path, record: jn.MergeRecord) -> int:
+    """Before ``record`` is resumed, skip its rows whose address another send of this template reached meanwhile.
+
+    Without this, resuming a merge after a second merge of the same template (a rest-only send of a changed data
+    file, say) sent those addresses the message again. Rows the merge already finished keep their state; only
+    queued rows are skipped. Return how many rows were skipped.
+    """
+    overlap = find_already_sent(journal, merge, template, exclude=record.id)
+    if overlap is None:
+        return 0
+    before = journal.counts(record.id)[jn.SKIPPED]
+    overlap.skip_in(journal, record.id)
+    skipped = journal.counts(record.id)[jn.SKIPPED] - before
+    if skipped:
+        log.info("Merge %s: skipped %d row(s) that another merge of the same template sent", record.id, skipped)
+    return skipped
 
 
 def _match_sent(journal: jn.Journal, merge_ids: list[str], batch: list[tuple[int, str]],
@@ -351,7 +390,12 @@ def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, 
         print(f"The {len(unknown)} row(s) of unknown outcome may have reached their recipients and are not resent. "
               f"Check with the recipients, then send them with: sluice merge resume {record.id} --retry-unknown")
     if final is not None and final.state != jn.FINISHED:
-        print(f"Stopped: {sentence(final.note)} Continue with: sluice merge resume {record.id}")
+        if merge.table.changed():
+            print(f"Stopped: {sentence(final.note)} Put the data file back as it was and continue with "
+                  f"'sluice merge resume {record.id}', or send the changed file only to the addresses that have "
+                  f"not got this template: {_rest_command(record)}")
+        else:
+            print(f"Stopped: {sentence(final.note)} Continue with: sluice merge resume {record.id}")
     print(f"Report: {report}")
     finished = final is not None and final.state == jn.FINISHED
     return EXIT_OK if finished and not failed else EXIT_FAILED

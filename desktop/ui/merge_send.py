@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from desktop.merge import journal as jn
 from desktop.merge.errors import MergeError
 from desktop.merge.report import summary_lines, write_report
-from desktop.merge.send_cli import AlreadySent, record_rest
+from desktop.merge.send_cli import AlreadySent, record_rest, skip_sent_elsewhere
 from desktop.merge.sender import MergeSend, Progress, SendOptions
 from desktop.merge.suppress import SuppressionList
 from desktop.ui.workers import BackgroundJob
@@ -212,8 +212,8 @@ class MergeSendRunner(QObject):
         record = journal.merge(request.resume_id)
         if record.merge_key != merge.merge_key:
             raise MergeError(f"The template {record.template} or the data {record.data} changed since merge "
-                             f"{record.id} started, so its rows no longer match. Restore the files, or send them "
-                             "again as a new merge.")
+                             f"{record.id} started, so its rows no longer match. Restore the files, or send the new "
+                             "version with Send, which offers to leave out the addresses that already got it.")
         if request.retry_unknown:
             # The lock keeps another process from sending the merge while its rows change state.
             with jn.MergeLock(journal.path, record.id):
@@ -221,6 +221,8 @@ class MergeSendRunner(QObject):
                 count = journal.requeue_unknown(record.id, request.retry_unknown)
             log.info("Merge %s: requeued %d of %d row(s) of unknown outcome from the window", record.id, count,
                      len(request.retry_unknown))
+        if record.kind == jn.KIND_SEND:
+            skip_sent_elsewhere(journal, merge, Path(record.template), record)
         log.info("Merge %s resumed from the window", record.id)
         return record
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shlex
 
 import pytest
 
@@ -137,8 +138,13 @@ def test_resume_refuses_changed_data(tmp_path, server, capsys):
 
     assert code == 1
     assert "changed since merge" in err
-    assert "--new" in err
     assert len(server.received) == 1
+    # The advice sends the changed file only to the addresses the merge has not reached.
+    advice = err.split("have not got this template: ", 1)[1].strip()
+    assert advice.startswith("sluice merge send ") and advice.endswith(" --resume")
+    code, _, err = run(capsys, *shlex.split(advice)[1:], "--no-sent-copy")
+    assert code == 0, err
+    assert received_counts(server) == {address(number): 1 for number in range(1, 5)}
 
 
 def test_status_lists_and_shows(tmp_path, server, capsys):

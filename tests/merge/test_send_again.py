@@ -51,7 +51,7 @@ def test_changed_data_stops_without_flag(tmp_path, server, capsys):
     code, out, err = send(capsys, template, data)
 
     assert code == 1
-    assert f"2 of the 3 recipients already got this template in merge {first.id} (started " in err
+    assert f"2 of the 3 rows go to addresses that already got this template in merge {first.id} (started " in err
     assert "Nothing was sent now" in err
     assert "--resume" in err
     assert "--new" in err
@@ -95,7 +95,7 @@ def test_copied_template_content_counts(tmp_path, server, capsys):
     code, _, err = send(capsys, copy, copy.parent / "people.csv")
 
     assert code == 1
-    assert "2 of the 3 recipients already got this template" in err
+    assert "2 of the 3 rows go to addresses that already got this template" in err
     assert len(server.received) == 2
 
 
@@ -173,7 +173,7 @@ def test_window_sends_rest_only(qtbot, tmp_path, server, capsys):
     qtbot.waitUntil(lambda: window.resume_box is not None, timeout=10000)
 
     assert len(server.received) == 2
-    assert f"2 of the 3 recipients already got this template in merge {first.id}" in window.resume_box.text()
+    assert f"2 of the 3 rows go to addresses that already got this template in merge {first.id}" in window.resume_box.text()
     result = click_in_offer(qtbot, window, "Send to the rest only")
     assert result.progress.state == jn.FINISHED
     assert received_counts(server) == {address(1): 1, address(2): 1, address(3): 1}

@@ -134,7 +134,7 @@ def test_fixed_row_resume_sends_it(tmp_path, server, capsys):
     resumed = send(capsys, template, data, "--resume")
 
     assert stopped[0] == 1
-    assert f"2 of the 3 recipients already got this template in merge {first.id}" in stopped[2]
+    assert f"2 of the 3 rows go to addresses that already got this template in merge {first.id}" in stopped[2]
     assert resumed[0] == 0, resumed[2]
     assert received_counts(server) == {address(1): 1, address(2): 1, address(3): 1}
 

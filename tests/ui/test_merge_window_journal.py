@@ -96,7 +96,7 @@ def test_earlier_sends_checked_on_worker(qtbot, window, server, tmp_path, monkey
     assert threads
     assert threads[0] is not threading.main_thread()
     assert not window.is_checking_earlier_sends()
-    assert "3 of the 5 recipients already got this template" in window.resume_box.text()
+    assert "3 of the 5 rows go to addresses that already got this template" in window.resume_box.text()
     rest = next(button for button in window.resume_box.buttons() if button.text() == "Send to the rest only")
     with qtbot.waitSignal(window.send_finished, timeout=30000) as blocker:
         rest.click()
@@ -183,7 +183,7 @@ def test_all_reached_offers_no_rest(qtbot, window, server, tmp_path):
     assert "Send to the rest only" not in labels
     assert "Send to everyone again" in labels
     assert box.defaultButton() is box.button(box.StandardButton.Cancel)
-    assert "3 of the 3 recipients already got this template" in box.text()
+    assert "3 of the 3 rows go to addresses that already got this template" in box.text()
     assert box.text().endswith("Send it to everyone again?")
     box.reject()
     qtbot.waitUntil(lambda: window.resume_box is None, timeout=5000)
