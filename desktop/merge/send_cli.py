@@ -64,7 +64,8 @@ def send_command(args: argparse.Namespace, profile) -> int:
     except MergeError as error:
         print(f"sluice merge send: {error}", file=sys.stderr)
         return EXIT_FAILED
-    errors = _check_before_send(merge, skip_errors=getattr(args, "skip_errors", False))
+    errors = _check_before_send(merge, skip_errors=getattr(args, "skip_errors", False),
+                                test_count=options.test_count if options.test_to else 0)
     if errors is None:
         return EXIT_FAILED
     profile.ensure()
@@ -72,7 +73,11 @@ def send_command(args: argparse.Namespace, profile) -> int:
         if options.test_to:
             record = _create(journal, merge, args, account.name, options, kind=jn.KIND_TEST)
             print(f"Test send {record.id}: the first {record.total} message(s) go to {options.test_to}, marked [TEST].")
-            return _send(profile, journal, record, account, merge, options, copies=False)
+            skip_error_rows(journal, record.id, merge, errors)
+            # The sender passes over rows the journal has as done, so N rows with k left out send N - k messages.
+            options.test_count -= len(errors)
+            code = _send(profile, journal, record, account, merge, options, copies=False)
+            return EXIT_FAILED if errors else code
         earlier = journal.merges_with_key(merge.merge_key)
         if earlier and not (args.resume or args.new):
             print(_already_sent_text(journal, earlier[0]), file=sys.stderr)
@@ -104,12 +109,12 @@ def send_command(args: argparse.Namespace, profile) -> int:
             print(f"Merge {record.id}: {record.total} recipient(s) from {args.data.name} via account {account.name}.")
         if getattr(args, "retry_unknown", False):
             _requeue(journal, record.id)
-        _skip_error_rows(journal, record.id, merge, errors)
+        skip_error_rows(journal, record.id, merge, errors)
         code = _send(profile, journal, record, account, merge, options, copies=options.sent_copies)
         return EXIT_FAILED if errors else code
 
 
-def _skip_error_rows(journal: jn.Journal, merge_id: str, merge, errors: list) -> None:
+def skip_error_rows(journal: jn.Journal, merge_id: str, merge, errors: list) -> None:
     """Record the rows with errors as skipped, with the error, so the send leaves them out."""
     for problem in errors:
         cell = merge.row(problem.row).get(merge.address_column or "", "")
@@ -117,12 +122,16 @@ def _skip_error_rows(journal: jn.Journal, merge_id: str, merge, errors: list) ->
         journal.mark_skipped(merge_id, problem.row, f"{problem.row}:{cell.lower()}", cell, reason)
 
 
-def _check_before_send(merge, *, skip_errors: bool) -> list | None:
+def _check_before_send(merge, *, skip_errors: bool, test_count: int = 0) -> list | None:
     """Check every row as ``merge check`` does; return the error problems, one per row, or None to stop the send.
 
-    With errors the send stops unless ``skip_errors`` is set, and then the rows with errors are left out.
+    With errors the send stops unless ``skip_errors`` is set, and then the rows with errors are left out. A test
+    send (``test_count`` above 0) looks only at its first ``test_count`` rows: errors in later rows do not stop
+    it, and its rows with errors are left out unless every one of them has errors.
     """
     report = merge.check()
+    if test_count:
+        return _check_test_rows(merge, report, test_count)
     if report.errors and not skip_errors:
         for line in report.lines():
             print(line, file=sys.stderr)
@@ -134,6 +143,27 @@ def _check_before_send(merge, *, skip_errors: bool) -> list | None:
         first_of_row.setdefault(problem.row, problem)
     if first_of_row:
         print(f"Leaving out {len(first_of_row)} row(s) with errors (--skip-errors).")
+    return list(first_of_row.values())
+
+
+def _check_test_rows(merge, report, test_count: int) -> list | None:
+    """Return one error of each of the first ``test_count`` rows that has errors, or None when all of them have."""
+    from desktop.merge.check import grouped_lines
+
+    numbers = merge.rows.numbers
+    tested = {numbers[index] for index in range(min(test_count, len(numbers)))}
+    first_of_row = {}
+    for problem in report.errors:
+        if problem.row in tested:
+            first_of_row.setdefault(problem.row, problem)
+    if first_of_row and len(first_of_row) == len(tested):
+        for line in grouped_lines(first_of_row.values()):
+            print(f"error: {line}", file=sys.stderr)
+        print(f"sluice merge send: Nothing was sent. Each of the first {len(tested)} row(s) has errors; fix them, or "
+              "raise --test-count to include rows without errors.", file=sys.stderr)
+        return None
+    if first_of_row:
+        print(f"Leaving out {len(first_of_row)} of the first {len(tested)} row(s), because they have errors.")
     return list(first_of_row.values())
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
-from PySide6.QtGui import QFontDatabase, QKeyEvent
+from PySide6.QtGui import QFontDatabase, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -103,7 +103,12 @@ class MergePreview(QWidget):
         return box
 
     def _init_keys(self) -> None:
-        # QTextBrowser takes Alt+Left and Alt+Right for its own history, so the keys are caught before it receives them.
+        # The shortcuts work wherever the focus is on the page, also on the buttons, which would otherwise move the
+        # focus on Alt+Right. QTextBrowser takes Alt+Left and Alt+Right for its own history, so the event filter
+        # catches the keys before the text views and the row box receive them.
+        context = Qt.ShortcutContext.WidgetWithChildrenShortcut
+        self.next_shortcut = QShortcut(QKeySequence("Alt+Right"), self, context=context)
+        self.previous_shortcut = QShortcut(QKeySequence("Alt+Left"), self, context=context)
         for widget in (self.html_view, self.text_view, self.headers_view, self.attachments_list, self.row_box):
             widget.installEventFilter(self)
         self.next_button.setToolTip(self.tr("Next recipient (Alt+Right, or Page Down outside the text)"))
@@ -120,13 +125,12 @@ class MergePreview(QWidget):
         return True
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt API
-        """Page with Alt+Right and Alt+Left, and with Page Down and Page Up that the text views leave unused."""
+        """Page with Page Down and Page Up, which the text views leave unused."""
         key = event.key()
-        alt = event.modifiers() == Qt.KeyboardModifier.AltModifier
         plain = event.modifiers() == Qt.KeyboardModifier.NoModifier
-        if (alt and key == Qt.Key.Key_Right) or (plain and key == Qt.Key.Key_PageDown):
+        if plain and key == Qt.Key.Key_PageDown:
             self.show_next()
-        elif (alt and key == Qt.Key.Key_Left) or (plain and key == Qt.Key.Key_PageUp):
+        elif plain and key == Qt.Key.Key_PageUp:
             self.show_previous()
         else:
             super().keyPressEvent(event)
@@ -134,6 +138,8 @@ class MergePreview(QWidget):
     def _connect_signals(self) -> None:
         self.previous_button.clicked.connect(self.show_previous)
         self.next_button.clicked.connect(self.show_next)
+        self.next_shortcut.activated.connect(self.show_next)
+        self.previous_shortcut.activated.connect(self.show_previous)
         self.row_box.valueChanged.connect(self._on_row_box_value_changed)
 
     def set_merge(self, merge) -> None:

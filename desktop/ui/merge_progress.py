@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QTableView,
     QVBoxLayout,
@@ -71,10 +72,17 @@ class MergeSendPanel(QWidget):
         self.connections_box = QSpinBox()
         self.connections_box.setRange(1, 64)
         self.connections_box.setValue(4)
+        # Two digits need no more than the size hint; the form would otherwise stretch the box across the page.
+        self.connections_box.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.rate_edit = QLineEdit()
         self.rate_edit.setPlaceholderText(self.tr("no limit; e.g. 30/min, 500/h or gmail"))
         self.copies_box = QCheckBox(self.tr("Keep a copy of each message in the Sent folder"))
         self.copies_box.setChecked(True)
+        self.copies_note = QLabel()
+        self.copies_note.setObjectName("merge-copies-note")
+        self.copies_note.setWordWrap(True)
+        self.copies_note.setStyleSheet("color: #8a5300;")
+        self.copies_note.hide()
 
         self.send_button = QPushButton(self.tr("Send merge"))
         self.pause_button = QPushButton(self.tr("Pause"))
@@ -116,6 +124,7 @@ class MergeSendPanel(QWidget):
         form.addRow(self.tr("Connections"), self.connections_box)
         form.addRow(self.tr("Rate limit"), self.rate_edit)
         form.addRow("", self.copies_box)
+        form.addRow("", self.copies_note)
         controls = QHBoxLayout()
         for button in (self.send_button, self.pause_button, self.resume_button, self.cancel_button):
             controls.addWidget(button)
@@ -182,6 +191,11 @@ class MergeSendPanel(QWidget):
             self.progress_bar.setRange(0, 1)
             self.progress_bar.reset()
             self.state_label.clear()
+
+    def set_copies_note(self, reason: str) -> None:
+        """Show under the Sent copies box why a send keeps no copies although it is ticked; "" hides the note."""
+        self.copies_note.setText(self.tr("No Sent copies will be kept. {0}").format(reason) if reason else "")
+        self.copies_note.setVisible(bool(reason))
 
     def set_unknown_count(self, count: int) -> None:
         """Enable the unknown-outcome button when ``count`` rows of the current merge have an unknown outcome."""

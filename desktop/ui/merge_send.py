@@ -11,15 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop.merge import journal as jn
+from desktop.merge.check import Problem
 from desktop.merge.errors import MergeError
 from desktop.merge.report import summary_lines, write_report
 from desktop.merge.send_cli import AlreadySent, record_rest, skip_sent_elsewhere
+from desktop.merge.send_cli import skip_error_rows
 from desktop.merge.sender import MergeSend, Progress, SendOptions
 from desktop.merge.suppress import SuppressionList
 from desktop.ui.workers import BackgroundJob
@@ -37,6 +39,9 @@ class SendRequest:
     merge to continue, and "" records a new one. ``retry_unknown`` lists rows
     of that merge in state ``unknown`` to queue and send again. ``rest`` records
     a new merge that skips the rows an earlier merge of the template reached.
+    ``left_out`` holds one error of each row with check errors that the send
+    leaves out, as ``merge send --skip-errors`` does. In a test send these are
+    only the rows among the first ``test_count``.
     """
 
     merge_key: str
@@ -47,6 +52,7 @@ class SendRequest:
     resume_id: str = ""
     retry_unknown: tuple[int, ...] = ()
     rest: AlreadySent | None = None
+    left_out: tuple[Problem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,37 @@ class SendResult:
     progress: Progress | None
     report: Path
     summary: list[str]
+
+
+def open_sent_copier(profile, account):
+    """Return ``(SentCopier, "")`` for a send from ``account`` that keeps Sent copies, or ``(None, reason)``.
+
+    It decides as ``merge send`` does: the account's ``sent_copy`` setting first, then whether the store knows
+    the account's Sent folder. The reason is a sentence for the user.
+    """
+    from desktop.compose.sending import wants_sent_copy
+    from desktop.merge.send_cli import SentCopier
+    from desktop.store import Store
+
+    profile.ensure()
+    with Store(profile.store_file) as store:
+        wanted = wants_sent_copy(account, store)
+    if not wanted:
+        server = " and its server files sent mail itself" if account.sent_copy == "auto" else ""
+        return None, f"Account {account.name!r} has sent_copy = {account.sent_copy!r} in config.toml{server}."
+    copier = SentCopier(profile, account)
+    if copier.folder_id is None:
+        copier.close()
+        return None, copier.reason
+    return copier, ""
+
+
+def sent_copies_reason(profile, account) -> str:
+    """Return why a send from ``account`` keeps no Sent copies, or "" when it keeps them."""
+    copier, reason = open_sent_copier(profile, account)
+    if copier is not None:
+        copier.close()
+    return reason
 
 
 def earlier_merge(profile, merge_key: str) -> jn.MergeRecord | None:
@@ -143,14 +180,15 @@ class MergeSendRunner(QObject):
         self._profile.ensure()
         journal_file = jn.journal_path(self._profile.data_dir)
         record = self._record(journal_file, merge)
+        options = self._leave_out_errors(journal_file, record, merge)
         yield ("started", record.id)
         with ExitStack() as stack:
-            copier = self._copier(record) if request.options.sent_copies else None
+            copier, copies_line = self._copier(record) if request.options.sent_copies else (None, "")
             if copier is not None:
                 stack.callback(copier.close)
             smtp = stack.enter_context(SmtpSender())
             send = MergeSend(account=request.account, merge=merge, journal_file=journal_file,
-                             merge_id=record.id, options=request.options, smtp=smtp,
+                             merge_id=record.id, options=options, smtp=smtp,
                              suppression=SuppressionList(self._profile),
                              store_copies=copier.keep if copier is not None else None)
             self._send = send
@@ -162,26 +200,47 @@ class MergeSendRunner(QObject):
                 if token.cancelled:
                     send.cancel()
                 yield progress
-            copies_line = copier.append_now() if copier is not None else ""
+            if copier is not None:
+                copies_line = copier.append_now()
         with jn.Journal(journal_file) as journal:
             report = write_report(journal, record.id)
             summary = summary_lines(journal, record.id)
+        if request.left_out:
+            summary.insert(1, f"Left out {len(request.left_out)} row(s) with errors found by the check; the "
+                              "report lists each with its error.")
         if copies_line:
             summary.append(copies_line)
         yield ("report", report, summary)
 
-    def _copier(self, record: jn.MergeRecord):
-        """Return the Sent folder copier of a real send, or None for a test send or an account without a Sent folder."""
-        from desktop.merge.send_cli import SentCopier
+    def _leave_out_errors(self, journal_file: Path, record: jn.MergeRecord, merge) -> SendOptions:
+        """Record the rows of ``request.left_out`` as skipped, with their error; return the options to send with.
 
+        The sender passes over rows the journal has as done, so a test send of the first N rows that leaves out
+        k of them sends N - k messages: the test count shrinks by k.
+        """
+        left_out = self._request.left_out
+        options = self._request.options
+        if not left_out:
+            return options
+        with jn.Journal(journal_file) as journal:
+            skip_error_rows(journal, record.id, merge, list(left_out))
+        log.info("Merge %s: left out %d row(s) with check errors", record.id, len(left_out))
+        if options.test_to:
+            return replace(options, test_count=options.test_count - len(left_out))
+        return options
+
+    def _copier(self, record: jn.MergeRecord):
+        """Return ``(copier, "")`` for a real send that keeps Sent copies, else ``(None, reason)``.
+
+        A test send keeps no copies and gives no reason, because it never keeps them.
+        """
         if record.kind != jn.KIND_SEND:
-            return None
-        copier = SentCopier(self._profile, self._request.account)
-        if copier.folder_id is None:
-            log.warning("Merge %s keeps no Sent copies: %s", record.id, copier.reason)
-            copier.close()
-            return None
-        return copier
+            return None, ""
+        copier, reason = open_sent_copier(self._profile, self._request.account)
+        if copier is None:
+            log.warning("Merge %s keeps no Sent copies: %s", record.id, reason)
+            return None, f"No Sent copies were kept. {reason}"
+        return copier, ""
 
     def _record(self, journal_file: Path, merge) -> jn.MergeRecord:
         request = self._request

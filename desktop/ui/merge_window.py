@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, Qt, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QFontDatabase
+from PySide6.QtGui import QCloseEvent, QFontDatabase, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -42,10 +42,11 @@ from desktop.merge.errors import MergeError
 from desktop.merge.send_cli import AlreadySent, find_already_sent
 from desktop.merge.sender import options_from_dict
 from desktop.ui.merge_dialogs import RESUME, SEND_AGAIN, ResumeDialog, UnknownRowsDialog
+from desktop.ui.merge_files import LastMerge, MergeFileWatch, load_last_merge, save_last_merge
 from desktop.ui.merge_models import ProblemModel
 from desktop.ui.merge_preview import MergePreview
 from desktop.ui.merge_progress import MergeSendPanel
-from desktop.ui.merge_send import MergeSendRunner, SendRequest, SendResult, earlier_merge
+from desktop.ui.merge_send import MergeSendRunner, SendRequest, SendResult, earlier_merge, sent_copies_reason
 from desktop.ui.workers import BackgroundJob
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,8 @@ class MergeWindow(QWidget):
         self.resume_dialog: ResumeDialog | None = None
         self.unknown_dialog: UnknownRowsDialog | None = None
         self.close_box: QMessageBox | None = None
+        self.errors_box: QMessageBox | None = None
+        self.file_watch = MergeFileWatch(self)
         self._check_job: BackgroundJob | None = None
         self._check_generation = 0
         self.resend_check_job: BackgroundJob | None = None
@@ -144,17 +147,20 @@ class MergeWindow(QWidget):
         self._init_layout()
         self._connect_signals()
         self.load_accounts()
+        self.reopen_last_merge()
         self.resize(1100, 760)
 
     # --- construction -----------------------------------------------------------------
 
     def _init_widgets(self) -> None:
         self.template_edit = QLineEdit()
-        self.template_edit.setReadOnly(True)
+        self.template_edit.setObjectName("merge-template-path")
+        self.template_edit.setPlaceholderText(self.tr("Type or paste the path of a .md or .html template, or click Open…"))
         self.open_template_button = QPushButton(self.tr("Open…"))
         self.new_template_button = QPushButton(self.tr("New…"))
         self.data_edit = QLineEdit()
-        self.data_edit.setReadOnly(True)
+        self.data_edit.setObjectName("merge-data-path")
+        self.data_edit.setPlaceholderText(self.tr("Type or paste the path of a .csv, .tsv or .xlsx file, or click Open…"))
         self.open_data_button = QPushButton(self.tr("Open…"))
         self.account_box = QComboBox()
 
@@ -168,7 +174,9 @@ class MergeWindow(QWidget):
         self.headers_editor.setMaximumHeight(160)
         self.body_editor = QPlainTextEdit()
         self.body_editor.setFont(fixed)
-        self.save_button = QPushButton(self.tr("Save and check"))
+        self.save_button = QPushButton(self.tr("Save template and check"))
+        self.save_button.setToolTip(self.tr("Write the header lines and body to the template file, then read the "
+                                            "data file again and check every row"))
 
         self.source_label = QLabel()
         self.source_label.setWordWrap(True)
@@ -179,6 +187,16 @@ class MergeWindow(QWidget):
         self.total_label = QLabel()
         self.total_label.setObjectName("merge-total")
         self.total_label.setWordWrap(True)
+        self.stale_label = QLabel()
+        self.stale_label.setObjectName("merge-stale")
+        self.stale_label.setWordWrap(True)
+        self.stale_label.setStyleSheet("color: #8a5300;")
+        self.stale_label.hide()
+        self.check_again_button = QPushButton(self.tr("Check again"))
+        self.check_again_button.setObjectName("merge-check-again")
+        self.check_again_button.setToolTip(self.tr("Read the template and the data file from disk again and check "
+                                                   "every row (F5)"))
+        self.check_again_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Refresh), self)
         self.problem_view = QTreeView()
         self.problem_view.setObjectName("merge-problems")
         self.problem_view.setModel(self.problem_model)
@@ -219,9 +237,13 @@ class MergeWindow(QWidget):
         composer.setStretchFactor(0, 3)
         composer.setStretchFactor(1, 1)
 
-        check_page = QWidget()
+        check_page = self._check_page = QWidget()
         check_layout = QVBoxLayout(check_page)
-        check_layout.addWidget(self.total_label)
+        check_bar = QHBoxLayout()
+        check_bar.addWidget(self.total_label, 1)
+        check_bar.addWidget(self.check_again_button, 0, Qt.AlignmentFlag.AlignTop)
+        check_layout.addLayout(check_bar)
+        check_layout.addWidget(self.stale_label)
         check_layout.addWidget(QLabel(self.tr(
             "Identical problems of several rows share a line: click it to list the rows, or double-click it to "
             "preview the first. Click a single row to preview it.")))
@@ -251,6 +273,13 @@ class MergeWindow(QWidget):
         self.new_template_button.clicked.connect(self._on_new_template_clicked)
         self.open_data_button.clicked.connect(self._on_open_data_clicked)
         self.save_button.clicked.connect(self.save_and_check)
+        self.template_edit.editingFinished.connect(self._on_template_edit_finished)
+        self.data_edit.editingFinished.connect(self._on_data_edit_finished)
+        self.check_again_button.clicked.connect(self.check_again)
+        self.check_again_shortcut.activated.connect(self.check_again)
+        self.file_watch.file_changed.connect(self._on_file_changed)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.send_panel.copies_box.toggled.connect(self._on_copies_toggled)
         self.address_box.activated.connect(self._on_address_box_activated)
         self.attach_box.activated.connect(self._on_attach_box_activated)
         self.problem_view.clicked.connect(self._on_problem_clicked)
@@ -360,6 +389,105 @@ class MergeWindow(QWidget):
         known = self.template_path or self.data_path
         return str(known.parent) if known is not None else str(Path.home())
 
+    @Slot()
+    def _on_template_edit_finished(self) -> None:
+        path = self._typed_path(self.template_edit, self.template_path, self.tr("template"))
+        if path is not None:
+            self.open_files(template=path)
+
+    @Slot()
+    def _on_data_edit_finished(self) -> None:
+        path = self._typed_path(self.data_edit, self.data_path, self.tr("data file"))
+        if path is not None:
+            self.open_files(data=path)
+
+    def _typed_path(self, edit: QLineEdit, current: Path | None, file_kind: str) -> Path | None:
+        """Return the new file typed or pasted into ``edit``, or None when it is unchanged, empty or not a file.
+
+        A missing file is named in the status line, and the field keeps the text so that it can be corrected.
+        """
+        text = edit.text().strip().strip('"')
+        if not text:
+            if current is not None:
+                edit.setText(display_path(current))
+            return None
+        path = Path(text).expanduser()
+        if current is not None and path.resolve() == current.resolve():
+            return None
+        if not path.is_file():
+            problem = self.tr("is a folder") if path.is_dir() else self.tr("does not exist")
+            self.status_label.setText(self.tr("The {0} {1} {2}. Type the path of an existing file, or click Open…")
+                                      .format(file_kind, path, problem))
+            log.info("Merge composer: the typed %s %s %s", file_kind, path, "is a folder" if path.is_dir() else "is missing")
+            return None
+        return path
+
+    # --- the last merge and changes on disk ----------------------------------------------
+
+    def reopen_last_merge(self) -> None:
+        """Open the template, data and account of the profile's last checked merge, where the files still exist."""
+        last = load_last_merge(self._profile.data_dir)
+        if last is None:
+            return
+        index = self.account_box.findData(last.account)
+        if index >= 0:
+            self.account_box.setCurrentIndex(index)
+        missing = [path for path in (last.template, last.data) if path is not None and not path.is_file()]
+        template = last.template if last.template is not None and last.template not in missing else None
+        data = last.data if last.data is not None and last.data not in missing else None
+        log.info("Merge composer: reopening the last merge (template %s, data %s)", template, data)
+        if template is not None or data is not None:
+            self.open_files(template, data)
+        if missing:
+            self.status_label.setText(self.tr("The last merge's {0} is gone, so it was not opened again.")
+                                      .format(", ".join(str(path) for path in missing)))
+
+    def _remember_merge(self) -> None:
+        save_last_merge(self._profile.data_dir,
+                        LastMerge(self.template_path, self.data_path, self.account_box.currentData() or ""))
+
+    @Slot(str)
+    def _on_file_changed(self, name: str) -> None:
+        """Mark the check out of date when the template or data changed on disk, and offer to check again."""
+        changed = self.file_watch.changed_files()
+        if not changed:
+            return
+        names = ", ".join(display_path(path) for path in changed)
+        if self.has_unsaved_edits() and self.template_path in changed:
+            text = self.tr("{0} changed on disk after the check, and the editors have unsaved edits of the template. "
+                           "Save template and check writes your edits over the file on disk.").format(names)
+        else:
+            text = self.tr("{0} changed on disk after the check, so the check and the preview may be out of date. "
+                           "Click Check again (F5) to read the files again.").format(names)
+        self.stale_label.setText(text)
+        self.stale_label.show()
+        self.status_label.setText(text)
+        self.tabs.setTabText(self.tabs.indexOf(self._check_page), self.tr("Check (out of date)"))
+
+    def _clear_stale(self) -> None:
+        self.stale_label.hide()
+        self.stale_label.clear()
+        self.tabs.setTabText(self.tabs.indexOf(self._check_page), self.tr("Check"))
+
+    def is_check_stale(self) -> bool:
+        return not self.stale_label.isHidden()
+
+    @Slot()
+    def check_again(self) -> None:
+        """Read the template and the data file from disk again and check every row.
+
+        The editors take the template's text from disk, unless they have unsaved edits: those are kept, and the
+        user is asked to save them first.
+        """
+        if self.template_path is None or self.data_path is None:
+            self.check_now()
+            return
+        if self.has_unsaved_edits():
+            self.status_label.setText(self.tr("The template has unsaved edits; click Save template and check to "
+                                              "save them and check again."))
+            return
+        self.open_files(template=self.template_path)
+
     # --- open and check on a worker ------------------------------------------------------
 
     def check_now(self) -> None:
@@ -380,6 +508,8 @@ class MergeWindow(QWidget):
             yield generation, merge, merge.check()
 
         self.status_label.setText(self.tr("Checking every row…"))
+        self._clear_stale()
+        self.file_watch.watch([template, data])
         job = BackgroundJob(steps, expected_errors=(MergeError, OSError), name="merge-check", parent=self)
         job.progressed.connect(self._on_check_progressed)
         job.failed.connect(self._on_check_failed)
@@ -401,8 +531,10 @@ class MergeWindow(QWidget):
         self._show_choices(merge)
         self.problem_model.set_problems(report.problems)
         self.total_label.setText(self._total_text(report))
-        self.status_label.setText(self._total_text(report))
+        # The Check page shows the totals, so the status line only reports that the check ended.
+        self.status_label.setText(self.tr("Checked. See the Check page for the rows and their problems."))
         self.preview.set_merge(merge)
+        self._remember_merge()
         self._show_unknown_count_of(merge.merge_key)
         self.merge_checked.emit(report)
 
@@ -426,7 +558,7 @@ class MergeWindow(QWidget):
                        "Data read as {5}.").format(len(report.sendable), report.total_rows, report.recipients,
                                                    len(report.skipped), error_rows, report.source)
         if report.errors:
-            text += " " + self.tr("Fix the errors (or remove those rows) before sending.")
+            text += " " + self.tr("Fix the errors, or leave those rows out when you send.")
         return text
 
     def _show_columns(self, columns: list[str], source: str) -> None:
@@ -497,6 +629,27 @@ class MergeWindow(QWidget):
         account = self.current_account()
         if account is not None and not self.send_panel.test_address.text():
             self.send_panel.test_address.setText(account.address or "")
+        if self.report is not None:
+            self._remember_merge()
+        self._update_copies_note()
+
+    @Slot(int)
+    def _on_tab_changed(self, _index: int) -> None:
+        self._update_copies_note()
+
+    @Slot(bool)
+    def _on_copies_toggled(self, _checked: bool) -> None:
+        self._update_copies_note()
+
+    def _update_copies_note(self) -> None:
+        """Say on the Send page when the ticked Sent copies will not be kept, and why, as ``merge send`` prints it."""
+        account = self.current_account()
+        if self.tabs.currentWidget() is not self.send_panel or account is None:
+            return
+        if not self.send_panel.copies_box.isChecked():
+            self.send_panel.set_copies_note("")
+            return
+        self.send_panel.set_copies_note(sent_copies_reason(self._profile, account))
 
     def _request(self, *, test: bool, resume_id: str = "") -> SendRequest | None:
         account = self.current_account()
@@ -507,10 +660,8 @@ class MergeWindow(QWidget):
             self.status_label.setText(self.tr("Add an account with an SMTP server first (sluice account add)."))
             return None
         if self.has_unsaved_edits():
-            self.status_label.setText(self.tr("The template has unsaved edits; click Save and check before sending."))
-            return None
-        if not self.report.ok and not test:
-            self.status_label.setText(self.tr("The check found errors; fix them (see Check) before sending."))
+            self.status_label.setText(self.tr("The template has unsaved edits; click Save template and check before "
+                                              "sending."))
             return None
         try:
             options = self.send_panel.options(test=test)
@@ -519,17 +670,76 @@ class MergeWindow(QWidget):
             return None
         return SendRequest(self.merge.merge_key, self.template_path, self.data_path, account, options, resume_id)
 
+    def _row_errors(self, rows: set[int] | None = None) -> tuple:
+        """Return one check error of each row with errors, in row order; only of ``rows`` when given."""
+        first_of_row = {}
+        for problem in self.report.errors:
+            if rows is None or problem.row in rows:
+                first_of_row.setdefault(problem.row, problem)
+        return tuple(first_of_row.values())
+
     @Slot()
     def _on_test_requested(self) -> None:
+        """Send the test; its rows with check errors are left out, and errors in later rows do not matter."""
         request = self._request(test=True)
-        if request is not None:
-            self._start_send(request)
+        if request is None:
+            return
+        numbers = self.merge.rows.numbers
+        tested = {numbers[index] for index in range(min(request.options.test_count, len(numbers)))}
+        left_out = self._row_errors(tested)
+        if left_out and len(left_out) == len(tested):
+            self.status_label.setText(self.tr(
+                "Each of the first %n row(s) has errors, so the test sends nothing. Fix them (see Check), or raise "
+                "the number of test messages to include rows without errors.", "", len(tested)))
+            return
+        if left_out:
+            self.status_label.setText(self.tr(
+                "Leaving out {0} of the first %n row(s) of the test, because they have errors (see Check).", "",
+                len(tested)).format(len(left_out)))
+        self._start_send(replace(request, left_out=left_out))
 
     @Slot()
     def _on_send_requested(self) -> None:
         request = self._request(test=False)
         if request is None:
             return
+        if not self.report.ok:
+            self._offer_skip_errors(request)
+            return
+        self._continue_send(request)
+
+    def _offer_skip_errors(self, request: SendRequest) -> None:
+        """Ask whether to send only the rows without check errors, as ``merge send --skip-errors`` does, or stop."""
+        left_out = self._row_errors()
+        rest = self.report.total_rows - len(left_out)
+        self.status_label.setText(self.tr("The check found errors in %n row(s).", "", len(left_out)))
+        if rest <= 0:
+            self.status_label.setText(self.tr("The check found errors in every row; fix them (see Check) before "
+                                              "sending."))
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Rows with errors"), self.tr(
+            "The check found errors in %n row(s) (see Check). Send only the {0} other row(s) and leave the rows "
+            "with errors out? The report lists each row left out with its error, and a later send of the fixed "
+            "files offers to send to the rest.", "", len(left_out)).format(rest),
+            QMessageBox.StandardButton.NoButton, self)
+        skip = box.addButton(self.tr("Leave out %n row(s) and send", "", len(left_out)),
+                             QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setObjectName("merge-errors-box")
+        self.errors_box = box
+
+        def on_finished() -> None:
+            self.errors_box = None
+            if box.clickedButton() is skip:
+                log.info("Merge composer: the user chose to leave out %d row(s) with errors", len(left_out))
+                self._continue_send(replace(request, left_out=left_out))
+
+        box.finished.connect(on_finished)
+        box.open()
+
+    def _continue_send(self, request: SendRequest) -> None:
+        """Offer to resume an earlier send of the same files, or look for addresses reached before, then send."""
         try:
             earlier = earlier_merge(self._profile, request.merge_key)
         except jn.JournalError as error:

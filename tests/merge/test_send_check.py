@@ -223,3 +223,50 @@ def test_at_future_iso_time_queued(tmp_path, server, capsys, monkeypatch):
     assert code == 0, err
     assert "Queued as outbox entry" in out
     assert len(server.received) == 0
+
+
+def test_send_ignores_errors_after_tested(tmp_path, server, capsys):
+    add_smtp_account(server)
+    template, data = write_merge(tmp_path / "m", 5)
+    break_address(data, 4)
+
+    code, out, err = send(capsys, template, data, "--test-to", "me@example.com", "--test-count", "2")
+
+    assert code == 0, err
+    assert received_counts(server) == {"me@example.com": 2}
+    assert "Leaving out" not in out
+
+
+def test_send_test_leaves_out_error_rows(tmp_path, server, capsys):
+    from tests.merge.send_helpers import parsed
+
+    add_smtp_account(server)
+    template, data = write_merge(tmp_path / "m", 4)
+    break_address(data, 2)
+
+    code, out, err = send(capsys, template, data, "--test-to", "me@example.com", "--test-count", "3")
+
+    assert code == 1
+    assert "Leaving out 1 of the first 3 row(s), because they have errors." in out
+    assert received_counts(server) == {"me@example.com": 2}
+    subjects = sorted(str(parsed(item.data)["Subject"]) for item in server.received)
+    assert subjects == ["[TEST] Your results, User 1", "[TEST] Your results, User 3"]
+    with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
+        record = journal.merges()[0]
+        rows = {row.row: row.state for row in journal.recipients(record.id)}
+    assert record.kind == jn.KIND_TEST
+    assert rows == {1: jn.SENT, 2: jn.SKIPPED, 3: jn.SENT}
+
+
+def test_send_test_stops_when_all_tested_rows_fail(tmp_path, server, capsys):
+    add_smtp_account(server)
+    template, data = write_merge(tmp_path / "m", 4)
+    break_address(data, 1)
+    break_address(data, 2)
+
+    code, _, err = send(capsys, template, data, "--test-to", "me@example.com", "--test-count", "2")
+
+    assert code == 1
+    assert "Each of the first 2 row(s) has errors" in err
+    assert "--test-count" in err
+    assert len(server.received) == 0
