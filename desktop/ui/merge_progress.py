@@ -194,7 +194,7 @@ class MergeSendPanel(QWidget):
 
     def set_copies_note(self, reason: str) -> None:
         """Show under the Sent copies box why a send keeps no copies although it is ticked; "" hides the note."""
-        self.copies_note.setText(self.tr("No Sent copies will be kept. {0}").format(reason) if reason else "")
+        self.copies_note.setText(reason)
         self.copies_note.setVisible(bool(reason))
 
     def set_unknown_count(self, count: int) -> None:

@@ -80,7 +80,8 @@ def open_sent_copier(profile, account):
         wanted = wants_sent_copy(account, store)
     if not wanted:
         server = " and its server files sent mail itself" if account.sent_copy == "auto" else ""
-        return None, f"Account {account.name!r} has sent_copy = {account.sent_copy!r} in config.toml{server}."
+        return None, (f"Account {account.name!r} has sent_copy = {account.sent_copy!r} in config.toml{server}, so no "
+                      "Sent copies are kept.")
     copier = SentCopier(profile, account)
     if copier.folder_id is None:
         copier.close()
@@ -239,7 +240,7 @@ class MergeSendRunner(QObject):
         copier, reason = open_sent_copier(self._profile, self._request.account)
         if copier is None:
             log.warning("Merge %s keeps no Sent copies: %s", record.id, reason)
-            return None, f"No Sent copies were kept. {reason}"
+            return None, reason
         return copier, ""
 
     def _record(self, journal_file: Path, merge) -> jn.MergeRecord:

@@ -367,8 +367,8 @@ def test_copies_note_without_sent_folder(qtbot, server, tmp_path):
 
     note = window.send_panel.copies_note
     assert not note.isHidden()
-    assert note.text().startswith("No Sent copies will be kept.")
-    assert f"No Sent folder of account {ACCOUNT!r}" in note.text()
+    assert note.text().startswith(f"No Sent folder of account {ACCOUNT!r} is in the store yet")
+    assert "no copies are kept" in note.text()
     window.send_panel.copies_box.setChecked(False)
     assert note.isHidden()
     window.send_panel.copies_box.setChecked(True)
@@ -377,8 +377,8 @@ def test_copies_note_without_sent_folder(qtbot, server, tmp_path):
         window.send_panel.send_button.click()
 
     assert len(server.received) == 2
-    assert any(line.startswith("No Sent copies were kept. No Sent folder") for line in blocker.args[0].summary)
-    assert "No Sent copies were kept" in window.send_panel.summary_label.text()
+    assert note.text() in blocker.args[0].summary
+    assert note.text() in window.send_panel.summary_label.text()
 
 
 def test_copies_note_names_account_setting(qtbot, server, tmp_path):
@@ -387,4 +387,6 @@ def test_copies_note_names_account_setting(qtbot, server, tmp_path):
 
     window.tabs.setCurrentWidget(window.send_panel)
 
-    assert f"Account {ACCOUNT!r} has sent_copy = 'never'" in window.send_panel.copies_note.text()
+    note = window.send_panel.copies_note.text()
+    assert note.startswith(f"Account {ACCOUNT!r} has sent_copy = 'never' in config.toml")
+    assert note.endswith("so no Sent copies are kept.")
