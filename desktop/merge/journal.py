@@ -40,7 +40,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,8 @@ DONE_STATES = (SENT, FAILED, UNKNOWN, SKIPPED)
 RUNNING = "running"
 STOPPED = "stopped"
 FINISHED = "finished"
+# Shown, never stored: a merge recorded as running whose sending process is gone (see ``shown_state``).
+INTERRUPTED = "interrupted"
 
 KIND_SEND = "send"
 KIND_TEST = "test"
@@ -772,6 +774,42 @@ class MergeLock:
             self._file.close()
             self._file = None
         # The file stays: removing it would let a second process lock a new file while a third still holds the old one.
+
+    def is_held(self) -> bool:
+        """Return whether some process, this one included, holds the lock now; the lock is not kept."""
+        import fcntl
+
+        if self.path in self._locked_paths:
+            return True
+        try:
+            handle = open(self.path)  # noqa: SIM115 - closed below; a missing file means nobody ever locked it
+        except FileNotFoundError:
+            return False
+        with handle:
+            # NOTE: a sender that tries to lock during this shared probe of a few microseconds is rejected as busy.
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False
+
+
+def shown_state(journal_file: Path, record: MergeRecord) -> str:
+    """Return the state to show for ``record``: ``interrupted`` for a running merge that no process is sending.
+
+    The journal says ``running`` from the start of a send until it stops. A
+    process killed in between cannot change that, but the kernel drops its
+    merge lock, so a free lock means the send was interrupted.
+    """
+    if record.state != RUNNING or MergeLock(journal_file, record.id).is_held():
+        return record.state
+    return INTERRUPTED
+
+
+def shown_record(journal_file: Path, record: MergeRecord) -> MergeRecord:
+    """Return ``record`` with the state to show in place of the stored one (see ``shown_state``)."""
+    return replace(record, state=shown_state(journal_file, record))
 
 
 def _merge_record(row: tuple) -> MergeRecord:

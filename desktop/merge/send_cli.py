@@ -368,8 +368,9 @@ def _same_file(path: str, source: bytes) -> bool:
 def _already_sent_text(journal: jn.Journal, record: jn.MergeRecord) -> str:
     counts = journal.counts(record.id)
     created = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created))
+    state = jn.shown_state(journal.path, record)
     return (
-        f"sluice merge send: This template and data were sent before as merge {record.id} ({created}, {record.state}: "
+        f"sluice merge send: This template and data were sent before as merge {record.id} ({created}, {state}: "
         f"{counts[jn.SENT]} of {record.total} sent). Nothing was sent now. Continue that merge with --resume, or send "
         "every message again as a new merge with --new."
     )
@@ -411,7 +412,7 @@ def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, 
         final = _run_with_signals(send)
         if copier is not None:
             print(copier.append_now())
-    report = write_report(journal, record.id)
+    report = write_report(journal, record.id, merge)
     for line in summary_lines(journal, record.id):
         print(line)
     failed = journal.counts(record.id)[jn.FAILED]
@@ -595,27 +596,36 @@ def status_command(args: argparse.Namespace, profile) -> int:
         return EXIT_OK
     with jn.Journal(path) as journal:
         if args.merge_id:
-            return _show_merge(journal, args.merge_id)
+            return _show_merge(journal, args.merge_id, profile)
         records = journal.merges()
         if not records:
             print("No merges yet. Start one with: sluice merge send TEMPLATE DATA --account NAME")
             return EXIT_OK
         width = max(len("ACCOUNT"), *(len(record.account) for record in records))
-        print(f"{'ID':<14} {'KIND':<5} {'STATE':<9} {'CREATED':<16} {'SENT':>6} {'FAILED':>6} {'UNKNOWN':>7} "
+        print(f"{'ID':<14} {'KIND':<5} {'STATE':<11} {'CREATED':<16} {'SENT':>6} {'FAILED':>6} {'UNKNOWN':>7} "
               f"{'TOTAL':>6}  {'ACCOUNT':<{width}}  TEMPLATE")
+        interrupted = False
         for record in records:
             counts = journal.counts(record.id)
             created = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created))
-            print(f"{record.id:<14} {record.kind:<5} {record.state:<9} {created:<16} {counts[jn.SENT]:>6} "
+            state = jn.shown_state(journal.path, record)
+            interrupted = interrupted or state == jn.INTERRUPTED
+            print(f"{record.id:<14} {record.kind:<5} {state:<11} {created:<16} {counts[jn.SENT]:>6} "
                   f"{counts[jn.FAILED]:>6} {counts[jn.UNKNOWN]:>7} {record.total:>6}  {record.account:<{width}}  "
                   f"{Path(record.template).name}")
+        if interrupted:
+            print(f"An {jn.INTERRUPTED} merge stopped before it finished because its process ended. "
+                  "Continue it with: sluice merge resume MERGE-ID")
     return EXIT_OK
 
 
-def _show_merge(journal: jn.Journal, merge_id: str) -> int:
+def _show_merge(journal: jn.Journal, merge_id: str, profile) -> int:
     record = journal.merge(merge_id)
     created = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created))
-    print(f"Merge {record.id} ({record.kind}), {record.state}{': ' + record.note if record.note else ''}")
+    state = jn.shown_state(journal.path, record)
+    print(f"Merge {record.id} ({record.kind}), {state}{': ' + record.note if record.note else ''}")
+    if state == jn.INTERRUPTED:
+        print(f"  Its process ended before it finished. Continue with: sluice merge resume {record.id}")
     print(f"  created {created}, account {record.account}")
     print(f"  template {record.template}")
     print(f"  data {record.data}")
@@ -626,5 +636,20 @@ def _show_merge(journal: jn.Journal, merge_id: str) -> int:
         print(f"{'ROW':>5} {'STATE':<8} {'TRIES':>5}  ADDRESS / MESSAGE-ID / REPLY")
         for row in rows:
             print(f"{row.row:>5} {row.state:<8} {row.attempts:>5}  {row.address}  {row.message_id}  {row.reply}")
-    print(f"Report: {write_report(journal, merge_id)}")
+    print(f"Report: {write_report(journal, merge_id, _open_recorded(record, profile))}")
     return EXIT_OK
+
+
+def _open_recorded(record: jn.MergeRecord, profile):
+    """Open the template and data of ``record`` for its report; return None, saying why, when they changed."""
+    from desktop.merge.render import open_merge
+
+    try:
+        merge = open_merge(Path(record.template), Path(record.data), profile=profile)
+        if merge.merge_key == record.merge_key:
+            return merge
+        reason = "the template or the data changed since the merge started."
+    except MergeError as error:
+        reason = sentence(str(error))
+    print(f"The report lists only the rows in the journal, because {reason}")
+    return None

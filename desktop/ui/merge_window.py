@@ -41,6 +41,7 @@ from desktop.merge import journal as jn
 from desktop.merge.errors import MergeError
 from desktop.merge.send_cli import AlreadySent, find_already_sent
 from desktop.merge.sender import options_from_dict
+from desktop.store import StoreError
 from desktop.ui.merge_dialogs import RESUME, SEND_AGAIN, ResumeDialog, UnknownRowsDialog
 from desktop.ui.merge_files import LastMerge, MergeFileWatch, load_last_merge, save_last_merge
 from desktop.ui.merge_models import ProblemModel
@@ -649,7 +650,13 @@ class MergeWindow(QWidget):
         if not self.send_panel.copies_box.isChecked():
             self.send_panel.set_copies_note("")
             return
-        self.send_panel.set_copies_note(sent_copies_reason(self._profile, account))
+        try:
+            reason = sent_copies_reason(self._profile, account)
+        except (StoreError, OSError) as error:
+            log.warning("Merge composer: the store cannot be read to find the Sent folder of %s: %s", account.name, error)
+            reason = self.tr("The store cannot be read to find the Sent folder ({0}), so Sent copies may not be "
+                             "kept.").format(error)
+        self.send_panel.set_copies_note(reason)
 
     def _request(self, *, test: bool, resume_id: str = "") -> SendRequest | None:
         account = self.current_account()
@@ -852,7 +859,7 @@ class MergeWindow(QWidget):
             return
         with jn.Journal(jn.journal_path(self._profile.data_dir)) as journal:
             counts = journal.counts(earlier.id)
-        dialog = ResumeDialog(earlier, counts, self)
+        dialog = ResumeDialog(jn.shown_record(journal.path, earlier), counts, self)
         self.resume_dialog = dialog
 
         def on_finished() -> None:
