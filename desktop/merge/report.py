@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import logging
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from desktop.merge import journal as jn
+from desktop.merge.check import describe_rows
+from desktop.merge.errors import MergeError
 
 log = logging.getLogger(__name__)
 
 REPORT_COLUMNS = ("row", "address", "state", "message_id", "reply", "attempts", "finished")
+# Max lines per state in the on-screen summary. Each line is one reply with all the rows that got it.
+SUMMARY_GROUPS = 20
+# Skip reasons written by the send (see AlreadySent.skip_in and SuppressedError), listed after real errors.
+_ALREADY_SENT = "already sent in merge "
+_SUPPRESSED = "on the suppression list"
 
 
 def report_path(journal_file: Path, merge_id: str) -> Path:
@@ -18,28 +27,70 @@ def report_path(journal_file: Path, merge_id: str) -> Path:
     return Path(journal_file).with_name(f"merge-{merge_id}-report.csv")
 
 
-def write_report(journal: jn.Journal, merge_id: str) -> Path:
+def write_report(journal: jn.Journal, merge_id: str, merge=None) -> Path:  # noqa: ANN001 - a render.Merge
     """Write the report CSV of a merge (UTF-8 with a BOM, so spreadsheets read it) and return its path.
 
-    Rows never journaled (not reached yet) are absent; ``merge status`` counts them as remaining.
+    With ``merge``, the merge's template and data as they are now, the report
+    lists every data row: the rows the send has not reached yet have state
+    ``queued``. Rows are read from the data file one at a time. Without it, for
+    a test send, or when the data file changed (its ``merge_key`` differs, or it
+    changes while being read), the report lists only the rows in the journal.
     """
+    record = journal.merge(merge_id)
+    if merge is not None and (record.kind != jn.KIND_SEND or merge.merge_key != record.merge_key):
+        merge = None
     path = report_path(journal.path, merge_id)
     partial = path.with_suffix(".csv.partial")
-    with partial.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(REPORT_COLUMNS)
-        for record in journal.recipients(merge_id):
-            writer.writerow((
-                record.row, record.address, record.state, record.message_id, record.reply, record.attempts,
-                _time_text(record.finished_at),
-            ))
+    records = journal.recipients(merge_id)
+    try:
+        _write_rows(partial, _report_rows(records, merge))
+    except MergeError as error:
+        log.warning("Merge %s: the report lists only the journaled rows, because the data file failed: %s",
+                    merge_id, error)
+        _write_rows(partial, _report_rows(records, None))
     partial.replace(path)
     log.info("Wrote the report of merge %s to %s", merge_id, path)
     return path
 
 
+def _write_rows(path: Path, rows: Iterable[tuple]) -> None:
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(REPORT_COLUMNS)
+        writer.writerows(rows)
+
+
+def _report_rows(records: list[jn.RecipientRecord], merge) -> Iterator[tuple]:  # noqa: ANN001 - a render.Merge
+    """Yield the CSV rows: the journal's rows, and with ``merge`` a ``queued`` row for each data row not in it."""
+    journaled = iter(records)
+    record = next(journaled, None)
+    for row in merge.rows if merge is not None else ():
+        while record is not None and record.row < row.number:
+            yield _record_fields(record)
+            record = next(journaled, None)
+        if record is not None and record.row == row.number:
+            yield _record_fields(record)
+            record = next(journaled, None)
+            continue
+        address = row.get(merge.address_column or "", "").strip()
+        yield (row.number, address, jn.QUEUED, "", "", 0, "")
+    while record is not None:
+        yield _record_fields(record)
+        record = next(journaled, None)
+
+
+def _record_fields(record: jn.RecipientRecord) -> tuple:
+    return (record.row, record.address, record.state, record.message_id, record.reply, record.attempts,
+            _time_text(record.finished_at))
+
+
 def summary_lines(journal: jn.Journal, merge_id: str) -> list[str]:
-    """Return the on-screen summary of a merge: counts, and every failed and unknown row with its reply."""
+    """Return the on-screen summary of a merge: counts, then the failed, unknown and skipped rows grouped by reply.
+
+    Rows with the same reply share one line, and within the skipped rows the
+    errors come before suppressed addresses and rows already sent in another
+    merge, so a real problem is never hidden behind many routine skips.
+    """
     record = journal.merge(merge_id)
     counts = journal.counts(merge_id)
     done = sum(counts[state] for state in jn.DONE_STATES)
@@ -49,13 +100,48 @@ def summary_lines(journal: jn.Journal, merge_id: str) -> list[str]:
     ]
     for state, title in ((jn.FAILED, "Failed"), (jn.UNKNOWN, "Unknown outcome"), (jn.SKIPPED, "Skipped")):
         rows = journal.recipients(merge_id, [state])
-        if not rows:
-            continue
-        lines.append(f"{title}:")
-        lines.extend(f"  row {row.row} {row.address or '-'}: {row.reply}" for row in rows[:50])
-        if len(rows) > 50:
-            lines.append(f"  ... and {len(rows) - 50} more (see the report)")
+        if rows:
+            lines.append(f"{title}:")
+            lines.extend(_grouped_lines(rows))
     return lines
+
+
+def _grouped_lines(rows: list[jn.RecipientRecord]) -> list[str]:
+    """Return one line per distinct reply, errors first, at most SUMMARY_GROUPS of them, then what was left out."""
+    groups: dict[str, list[jn.RecipientRecord]] = {}
+    for row in rows:
+        groups.setdefault(_reply_text(row), []).append(row)
+    # sorted() is stable, so replies of the same rank keep the order of their first row.
+    ordered = sorted(groups.items(), key=lambda item: _rank(item[0]))
+    lines = []
+    for reply, members in ordered[:SUMMARY_GROUPS]:
+        if len(members) == 1:
+            where = f"row {members[0].row} {members[0].address or '-'}"
+        else:
+            where = describe_rows([member.row for member in members])
+        lines.append(f"  {where}: {reply}")
+    left_out = ordered[SUMMARY_GROUPS:]
+    if left_out:
+        count = sum(len(members) for _, members in left_out)
+        lines.append(f"  ... and {count} more row(s) with {len(left_out)} other replies (see the report)")
+    return lines
+
+
+def _reply_text(row: jn.RecipientRecord) -> str:
+    """Return the row's reply without the ``row N, `` or ``row N: `` that a skip reason starts with."""
+    reply = row.reply or "no reply recorded"
+    for prefix in (f"row {row.row}, ", f"row {row.row}: "):
+        if reply.startswith(prefix):
+            return reply[len(prefix):]
+    return reply
+
+
+def _rank(reply: str) -> int:
+    if reply.startswith(_ALREADY_SENT):
+        return 2
+    if _SUPPRESSED in reply:
+        return 1
+    return 0
 
 
 def duration_text(seconds: float | None) -> str:
@@ -73,6 +159,4 @@ def duration_text(seconds: float | None) -> str:
 def _time_text(moment: float | None) -> str:
     if moment is None:
         return ""
-    import datetime
-
     return datetime.datetime.fromtimestamp(moment, datetime.timezone.utc).isoformat(timespec="seconds")

@@ -68,7 +68,7 @@ class SendResult:
 def open_sent_copier(profile, account):
     """Return ``(SentCopier, "")`` for a send from ``account`` that keeps Sent copies, or ``(None, reason)``.
 
-    It decides as ``merge send`` does: the account's ``sent_copy`` setting first, then whether the store knows
+    It decides as ``merge send`` does: the account's ``sent_copy`` setting first, then whether the store contains
     the account's Sent folder. The reason is a sentence for the user.
     """
     from desktop.compose.sending import wants_sent_copy
@@ -204,7 +204,7 @@ class MergeSendRunner(QObject):
             if copier is not None:
                 copies_line = copier.append_now()
         with jn.Journal(journal_file) as journal:
-            report = write_report(journal, record.id)
+            report = write_report(journal, record.id, merge)
             summary = summary_lines(journal, record.id)
         if request.left_out:
             summary.insert(1, f"Left out {len(request.left_out)} row(s) with errors found by the check; the "
