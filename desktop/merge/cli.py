@@ -60,22 +60,35 @@ def add_commands(commands: argparse._SubParsersAction, common: argparse.Argument
 
     resume = actions.add_parser("resume", parents=[common], help="continue an interrupted merge")
     resume.add_argument("merge_id", metavar="MERGE-ID")
-    _add_send_options(resume)
+    _add_send_options(resume, resume=True)
     resume.add_argument("--retry-unknown", action="store_true",
                         help="send the rows of unknown outcome again (they may arrive twice)")
 
 
-def _add_send_options(parser: argparse.ArgumentParser) -> None:
+def _add_send_options(parser: argparse.ArgumentParser, *, resume: bool = False) -> None:
+    """Add the rate, connection and copy options; for ``resume`` their defaults are the values the merge recorded."""
+    if resume:
+        recorded = "default: as the merge recorded it"
+        defaults = dict.fromkeys(("rate", "connections", "pause", "jitter", "copy"), recorded)
+    else:
+        defaults = {"rate": "default: no limit; with --resume, as the merge recorded it",
+                    "connections": "default 4; with --resume, as the merge recorded it",
+                    "pause": "default: no pauses; with --resume, as the merge recorded it",
+                    "jitter": "default 0; with --resume, as the merge recorded it",
+                    "copy": "default: keep copies as the account's sent_copy setting says; with --resume, as the "
+                            "merge recorded it"}
     parser.add_argument("--rate", metavar="N/min",
                         help="at most N messages per minute (N/min), hour (N/h) or day (N/day), comma-separated, or "
-                        "a provider preset: gmail, google-workspace, office365, yahoo (default: no limit)")
+                        f"a provider preset: gmail, google-workspace, office365, yahoo ({defaults['rate']})")
     parser.add_argument("--connections", type=int, metavar="N",
-                        help="SMTP connections in parallel, each sending many messages (default 4)")
-    parser.add_argument("--pause", metavar="N:SECONDS", help="pause SECONDS after every N messages")
+                        help=f"SMTP connections in parallel, each sending many messages ({defaults['connections']})")
+    parser.add_argument("--pause", metavar="N:SECONDS",
+                        help=f"pause SECONDS after every N messages ({defaults['pause']})")
     parser.add_argument("--jitter", type=float, metavar="FRACTION",
-                        help="vary the spacing and pauses at random by up to this fraction, e.g. 0.3")
+                        help="vary the spacing and pauses at random by up to this fraction, e.g. 0.3 "
+                        f"({defaults['jitter']})")
     parser.add_argument("--no-sent-copy", action="store_true",
-                        help="keep no copy of the sent messages in the account's Sent folder")
+                        help=f"keep no copy of the sent messages in the account's Sent folder ({defaults['copy']})")
 
 
 def run(args: argparse.Namespace, profile) -> int:
