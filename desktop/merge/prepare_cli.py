@@ -14,13 +14,15 @@ from desktop.config import is_plain_address
 from desktop.merge.check import Problem, grouped_lines, scan_rows
 from desktop.merge.errors import MergeError, RowError
 from desktop.merge.render import Merge, open_merge
-from desktop.merge.suppress import SuppressionList
+from desktop.merge.suppress import SuppressionList, read_address_file
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 _UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9@._+-]+")
+# Max invalid addresses printed by ``merge suppress``, because a wrong file (such as a CSV) would list every line.
+MAX_SHOWN_PROBLEMS = 100
 
 
 def run(args: argparse.Namespace, profile) -> int:
@@ -109,18 +111,20 @@ def _suppress(args: argparse.Namespace, profile) -> int:
             print(f"{entry.address}\t{added}\t{entry.reason}")
         return EXIT_OK
     try:
-        addresses = list(args.addresses) + _addresses_in(args.file)
+        listed = read_address_file(args.file) if args.file else None
     except OSError as error:
         print(f"sluice: cannot read {args.file}: {error.strerror}; give a text file with one address a line.",
               file=sys.stderr)
         return EXIT_FAILED
+    addresses = list(args.addresses) + (listed.addresses if listed else [])
+    problems = [f"{address!r} is not an address" for address in args.addresses if not is_plain_address(address.strip())]
+    if listed:
+        problems += [f"{args.file}, line {number}: {text!r} is not an address" for number, text in listed.bad_lines]
+    if problems:
+        _print_address_problems(problems, args.suppress_action)
+        return EXIT_FAILED
     if not addresses:
         print(f"sluice: give the addresses to {args.suppress_action}, or --file with one address a line.", file=sys.stderr)
-        return EXIT_FAILED
-    invalid = [address for address in addresses if not is_plain_address(address.strip())]
-    if invalid:
-        print(f"sluice: {invalid[0]!r} is not an address; write it as name@example.com. Nothing was changed.",
-              file=sys.stderr)
         return EXIT_FAILED
     if args.suppress_action == "add":
         changed = sum(suppression.add(address, args.reason) for address in addresses)
@@ -131,12 +135,15 @@ def _suppress(args: argparse.Namespace, profile) -> int:
     return EXIT_OK
 
 
-def _addresses_in(path: Path | None) -> list[str]:
-    """Return the addresses in a text file, one a line; blank lines and lines starting with # are left out."""
-    if path is None:
-        return []
-    lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+def _print_address_problems(problems: list[str], action: str) -> None:
+    """Print each invalid address (at most MAX_SHOWN_PROBLEMS), then that nothing was changed."""
+    for problem in problems[:MAX_SHOWN_PROBLEMS]:
+        print(f"sluice: {problem}.", file=sys.stderr)
+    if len(problems) > MAX_SHOWN_PROBLEMS:
+        print(f"sluice: ... and {len(problems) - MAX_SHOWN_PROBLEMS} more invalid addresses.", file=sys.stderr)
+    print(f"sluice: Nothing was changed, so no address was {'added' if action == 'add' else 'removed'}. Write each "
+          "address as name@example.com (start a line with # to leave it out), then run the command again.",
+          file=sys.stderr)
 
 
 def _addresses(count: int) -> str:

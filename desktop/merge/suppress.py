@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from desktop.config import is_plain_address
+
 log = logging.getLogger(__name__)
 
 FILE_NAME = "suppression.sqlite3"
@@ -101,6 +103,40 @@ class SuppressionList:
         """Return every suppressed address, lowercased, for checking many rows at once."""
         with self._connect() as connection:
             return {row[0] for row in connection.execute("SELECT address FROM suppressed")}
+
+
+@dataclass(frozen=True)
+class AddressFile:
+    """The addresses of a text file with one address a line.
+
+    Attributes:
+        addresses: The valid addresses, stripped, in file order.
+        bad_lines: ``(line number, text)`` of each line that is not a bare
+            address such as ``ana@example.com``; the first line is 1.
+    """
+
+    addresses: list[str]
+    bad_lines: list[tuple[int, str]]
+
+
+def read_address_file(path: Path) -> AddressFile:
+    """Read a text file with one address a line; blank lines and lines starting with ``#`` are left out.
+
+    Raises:
+        OSError: when the file cannot be read.
+    """
+    addresses: list[str] = []
+    bad_lines: list[tuple[int, str]] = []
+    with Path(path).open(encoding="utf-8-sig", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            if is_plain_address(text):
+                addresses.append(text)
+            else:
+                bad_lines.append((number, text))
+    return AddressFile(addresses, bad_lines)
 
 
 def _key(address: str) -> str:
