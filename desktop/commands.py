@@ -378,7 +378,9 @@ def markdown(bindings: dict[str, dict[str, list[str]]], commands: Iterable[Comma
 
 
 def _markdown_keys(keys: Sequence[str]) -> str:
-    return ", ".join(f"`{key}`".replace("|", "\\|") for key in keys) if keys else ""
+    from desktop.keymap import display_text
+
+    return ", ".join(f"`{display_text(key)}`".replace("|", "\\|") for key in keys) if keys else ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -135,6 +135,20 @@ def sequence_text(sequence: Sequence[str]) -> str:
     return " ".join(sequence)
 
 
+def display_text(text: str) -> str:
+    """Return a key sequence's text as menus write it, with a letter after a modifier in upper case: ``Shift+J``.
+
+    The canonical text (``Shift+j``) has the letter in lower case, and both spellings parse to the same key.
+    """
+    keys = []
+    for key in text.split(" "):
+        modifiers, name = split_key(key)
+        if modifiers and len(name) == 1 and name.isalpha():
+            key = "+".join([*modifiers, name.upper()])
+        keys.append(key)
+    return " ".join(keys)
+
+
 def split_key(key: str) -> tuple[list[str], str]:
     """Split a canonical key into its modifiers and its key name (``Ctrl++`` into ``["Ctrl"], "+"``)."""
     if key == "+":

@@ -9,7 +9,7 @@ from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from desktop.commands import COMMANDS, GROUPS, MODE_TITLES, MODES
-from desktop.keymap import KeyMap
+from desktop.keymap import KeyMap, display_text
 from desktop.ui.keys import translated
 
 
@@ -46,7 +46,7 @@ def _group_table(group: str, keymap: KeyMap) -> str:
 
 
 def _keys_html(keys: list[str]) -> str:
-    return ", ".join(f"<code><b>{html.escape(key)}</b></code>" for key in keys)
+    return ", ".join(f"<code><b>{html.escape(display_text(key))}</b></code>" for key in keys)
 
 
 class CheatSheet(QDialog):

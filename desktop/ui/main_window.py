@@ -437,7 +437,7 @@ class MainWindow(QMainWindow):
         if self._config_error:
             self.status_panel.show_message(self._config_error, error=True)
         elif not folders and self._watch_enabled:
-            self.status_panel.show_message(self.tr("Checking for mail…"))
+            self.status_panel.show_check_started(self.tr("Checking for mail…"))
         elif not folders:
             self.status_panel.show_message(self.tr("No mail stored yet. Press Ctrl+R to sync."))
 
@@ -900,8 +900,9 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._show_account_step(step)
-        if step.phase == "watching" and self.status_panel.message() == self.tr("Checking for mail…"):
-            self.status_panel.show_message(self.tr("%n message(s)", "", self.message_model.rowCount()))
+        if step.phase in ("watching", "retry", "error"):
+            self.status_panel.show_check_outcome(step.phase, step.text,
+                                                 self.tr("%n message(s)", "", self.message_model.rowCount()))
         if step.phase in ("arrived", "warning"):
             self.status_panel.show_message(step.text)
         if step.phase in _REFRESH_PHASES:

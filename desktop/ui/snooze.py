@@ -78,12 +78,17 @@ class SnoozeChange(StoreChange):
         return result.bulk_id, {"snoozed": result.snoozed, "rescheduled": result.rescheduled}
 
 
-def format_wake(moment: datetime) -> str:
-    """Return a wake time as the short weekday, date and time of the user's locale."""
+def format_wake(moment: datetime, now: datetime | None = None) -> str:
+    """Return a wake time as the locale's short weekday, day, month name and time: ``Sun 6 Dec, 08:00``.
+
+    The year is added when it is not the year of ``now`` (default: the current time). The locale's own short
+    date format is not used because some locales, such as C (``LANG=C.UTF-8``), write it as bare numbers.
+    """
     locale = QLocale()
     local = QDateTime.fromSecsSinceEpoch(int(moment.timestamp()))
-    weekday = locale.dayName(local.date().dayOfWeek(), QLocale.FormatType.ShortFormat)
-    return f"{weekday} {locale.toString(local, QLocale.FormatType.ShortFormat)}"
+    current_year = (now or datetime.now()).year
+    date_part = "ddd d MMM" if local.date().year() == current_year else "ddd d MMM yyyy"
+    return locale.toString(local, f"{date_part}, {locale.timeFormat(QLocale.FormatType.ShortFormat)}")
 
 
 class SnoozePicker(QDialog):

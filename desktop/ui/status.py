@@ -31,6 +31,8 @@ class StatusPanel(QWidget):
         self.progress_bar.setMaximumWidth(220)
         self.progress_bar.setTextVisible(False)
         self.cancel_button = QPushButton(self.tr("Cancel"), objectName="cancelSync")
+        # Whether the message is about checking for new mail, which the watch's next outcome replaces.
+        self._showing_check = False
         self._init_layout()
         self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
         self.hide_progress()
@@ -44,6 +46,7 @@ class StatusPanel(QWidget):
 
     def show_message(self, text: str, *, error: bool = False) -> None:
         """Show the first line of ``text``; the tooltip has all of it, in a fixed-width font so a caret lines up."""
+        self._showing_check = False
         lines = text.splitlines()
         self.message_label.setText(lines[0] if lines else "")
         self.message_label.setToolTip(f"<pre>{html.escape(text)}</pre>" if len(lines) > 1 else text)
@@ -54,6 +57,26 @@ class StatusPanel(QWidget):
 
     def message(self) -> str:
         return self.message_label.text()
+
+    def show_check_started(self, text: str) -> None:
+        """Show that the window checks for new mail; ``show_check_outcome`` replaces the message later."""
+        self.show_message(text)
+        self._showing_check = True
+
+    def show_check_outcome(self, phase: str, text: str, watching_text: str) -> None:
+        """Replace the checking message with the outcome of a watch step, unless another message replaced it.
+
+        A ``retry`` or ``error`` step shows ``text`` (why the server could not be
+        reached) as an error, which the next outcome replaces again. ``watching``
+        means the check succeeded, and shows ``watching_text``.
+        """
+        if not self._showing_check:
+            return
+        if phase in ("retry", "error"):
+            self.show_message(text, error=True)
+            self._showing_check = True
+        elif phase == "watching":
+            self.show_message(watching_text)
 
     def show_progress(self, done: int, total: int) -> None:
         """Show determinate progress when ``total`` is known, else a busy bar."""

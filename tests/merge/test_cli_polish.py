@@ -59,7 +59,7 @@ def test_status_running_then_interrupted(tmp_path, server, capsys):
     template, data = write_merge(tmp_path / "m", 3)
     send(capsys, template, data)
     [record] = send_merges()
-    # What a killed send leaves behind: the journal still says running.
+    # What a killed send leaves behind: the journal still has state running.
     with jn.Journal(journal_file()) as journal:
         journal.set_state(record.id, jn.RUNNING)
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(journal_file()), record.id], cwd=REPO,

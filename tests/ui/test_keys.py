@@ -523,7 +523,7 @@ def test_question_mark_shows_cheat_sheet(qtbot, window: MainWindow) -> None:
     text = window.cheat_sheet.text()
     for command in COMMANDS:
         assert command.text in text, command.name
-    for keys in ("* a", "g i", "Shift+i", "Ctrl+k", "Ctrl+Enter"):
+    for keys in ("* a", "g i", "Shift+I", "Ctrl+K", "Ctrl+Enter"):
         assert keys in text
     window.cheat_sheet.close()
 
