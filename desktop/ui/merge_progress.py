@@ -6,7 +6,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -82,6 +82,7 @@ class MergeSendPanel(QWidget):
         self.copies_note.setObjectName("merge-copies-note")
         self.copies_note.setWordWrap(True)
         self.copies_note.setStyleSheet("color: #8a5300;")
+        self.copies_note.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.copies_note.hide()
 
         self.send_button = QPushButton(self.tr("Send merge"))
@@ -123,8 +124,11 @@ class MergeSendPanel(QWidget):
         form = QFormLayout(options_box)
         form.addRow(self.tr("Connections"), self.connections_box)
         form.addRow(self.tr("Rate limit"), self.rate_edit)
-        form.addRow("", self.copies_box)
-        form.addRow("", self.copies_note)
+        copies = QVBoxLayout()
+        copies.setSpacing(2)
+        copies.addWidget(self.copies_box)
+        copies.addWidget(self.copies_note)
+        form.addRow("", copies)
         controls = QHBoxLayout()
         for button in (self.send_button, self.pause_button, self.resume_button, self.cancel_button):
             controls.addWidget(button)
