@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 REPORT_COLUMNS = ("row", "address", "state", "message_id", "reply", "attempts", "finished")
 # Max lines per state in the on-screen summary. Each line is one reply with all the rows that got it.
 SUMMARY_GROUPS = 20
+# Max addresses named on one line of failed or unknown rows, so the user knows whom to check with.
+SUMMARY_ADDRESSES = 5
 # Skip reasons written by the send (see AlreadySent.skip_in and SuppressedError), listed after real errors.
 _ALREADY_SENT = "already sent in merge "
 _SUPPRESSED = "on the suppression list"
@@ -102,12 +104,16 @@ def summary_lines(journal: jn.Journal, merge_id: str) -> list[str]:
         rows = journal.recipients(merge_id, [state])
         if rows:
             lines.append(f"{title}:")
-            lines.extend(_grouped_lines(rows))
+            lines.extend(_grouped_lines(rows, with_addresses=state != jn.SKIPPED))
     return lines
 
 
-def _grouped_lines(rows: list[jn.RecipientRecord]) -> list[str]:
-    """Return one line per distinct reply, errors first, at most SUMMARY_GROUPS of them, then what was left out."""
+def _grouped_lines(rows: list[jn.RecipientRecord], *, with_addresses: bool) -> list[str]:
+    """Return one line per distinct reply, errors first, at most SUMMARY_GROUPS of them, then what was left out.
+
+    A line of one row names its address. With ``with_addresses``, a line of several rows names the first
+    SUMMARY_ADDRESSES addresses too.
+    """
     groups: dict[str, list[jn.RecipientRecord]] = {}
     for row in rows:
         groups.setdefault(_reply_text(row), []).append(row)
@@ -119,12 +125,20 @@ def _grouped_lines(rows: list[jn.RecipientRecord]) -> list[str]:
             where = f"row {members[0].row} {members[0].address or '-'}"
         else:
             where = describe_rows([member.row for member in members])
+            if with_addresses:
+                where += f" ({_addresses_text(members)})"
         lines.append(f"  {where}: {reply}")
     left_out = ordered[SUMMARY_GROUPS:]
     if left_out:
         count = sum(len(members) for _, members in left_out)
         lines.append(f"  ... and {count} more row(s) with {len(left_out)} other replies (see the report)")
     return lines
+
+
+def _addresses_text(members: list[jn.RecipientRecord]) -> str:
+    shown = ", ".join(member.address or "-" for member in members[:SUMMARY_ADDRESSES])
+    left = len(members) - SUMMARY_ADDRESSES
+    return f"{shown} and {left} more" if left > 0 else shown
 
 
 def _reply_text(row: jn.RecipientRecord) -> str:

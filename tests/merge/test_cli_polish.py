@@ -138,7 +138,22 @@ def test_summary_groups_identical_failures(tmp_path, server, capsys):
 
     assert code == 1
     failed = out.split("Failed:", 1)[1].splitlines()[1]
-    assert failed == "  rows 2-3, 5: 554 5.7.1 Rejected by policy"
+    assert failed == ("  rows 2-3, 5 (user2@example.org, user3@example.org, user5@example.org): "
+                      "554 5.7.1 Rejected by policy")
+
+
+def test_summary_names_first_failed_addresses(tmp_path, server, capsys):
+    add_smtp_account(server)
+    template, data = write_merge(tmp_path / "m", 9)
+    for number in range(1, 9):
+        server.script(address(number), "rcpt", ["554 5.7.1 Rejected by policy"])
+
+    code, out, _ = send(capsys, template, data)
+
+    assert code == 1
+    failed = out.split("Failed:", 1)[1].splitlines()[1]
+    named = ", ".join(address(number) for number in range(1, 6))
+    assert failed == f"  rows 1-8 ({named} and 3 more): 554 5.7.1 Rejected by policy"
 
 
 # --- the report of a stopped merge ---------------------------------------------------------------
