@@ -136,9 +136,9 @@ def _grouped_lines(rows: list[jn.RecipientRecord], *, with_addresses: bool) -> l
 
 
 def _addresses_text(members: list[jn.RecipientRecord]) -> str:
-    shown = ", ".join(member.address or "-" for member in members[:SUMMARY_ADDRESSES])
+    named = ", ".join(member.address or "-" for member in members[:SUMMARY_ADDRESSES])
     left = len(members) - SUMMARY_ADDRESSES
-    return f"{shown} and {left} more" if left > 0 else shown
+    return f"{named} and {left} more" if left > 0 else named
 
 
 def _reply_text(row: jn.RecipientRecord) -> str:
