@@ -659,7 +659,15 @@ class WireLog:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        self._fd: int | None = None
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        except OSError as error:
+            log.warning("Opening the wire log %s failed (%s); after a kill, every row being sent then reads as "
+                        "unknown", self.path, error)
+            with contextlib.suppress(OSError):
+                self.path.unlink(missing_ok=True)  # an older log must not speak for this send
+            return
         self._write(f"boot\t{boot_id()}\n")
 
     def data_going_out(self, row: int) -> None:
