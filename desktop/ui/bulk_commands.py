@@ -4,11 +4,10 @@
 the store at once as one bulk action that undo reverses, refreshes the
 list, and lets the window's ``BulkSender`` send the journal to the server
 in the background. Moves above ``MOVE_CONFIRM_THRESHOLD`` messages ask
-first. Moves of ``BACKGROUND_MIN_MESSAGES`` messages or more, copies,
-label changes and spam reports of ``COPY_LABEL_SPAM_BACKGROUND_MIN`` or
-more, and every change asked for while the store queue works, change the
-list at once and the store on a worker, as archive does. The bulk record,
-the change and its journal are then one transaction there.
+first. Changes of ``BACKGROUND_MIN_MESSAGES`` messages or more, and every
+change asked for while the store queue works, change the list at once and
+the store on a worker, as archive does. The bulk record, the change and its
+journal are then one transaction there.
 
 A selection of several accounts moves or copies per account, into the
 folder of the chosen name in each. When an account has no such folder,
@@ -44,10 +43,6 @@ from desktop.ui.workers import BackgroundJob, JobSet
 
 log = logging.getLogger(__name__)
 
-# Copies, label changes and spam reports of at least this many messages change the store on a worker. On the
-# window's thread, 800 messages held it for 49 to 69 ms (median) and 400 for 17 to 29 ms, measured with
-# bench/small_bulk_bench.py on 2 shared cores (docs/benchmarks.md, section 10).
-COPY_LABEL_SPAM_BACKGROUND_MIN = 500
 JUNK = "$Junk"
 NOT_JUNK = "$NotJunk"
 # Folder names offered first in the move and copy pickers, most recent first.
@@ -274,7 +269,7 @@ class BulkCommands(QObject):
             return False
         self.remember_target(name)
         text = self.tr("Copied %Ln message(s) to %1", "", len(copying)).replace("%1", name)
-        if self._in_background(len(copying), COPY_LABEL_SPAM_BACKGROUND_MIN):
+        if self._in_background(len(copying)):
             # The originals stay where they are, so the list keeps its rows. The copies show after the commit.
             self._window.bulk_sender.change_in_background("copy", text, copying, CopyChange(targets))
             self._finish_in_background(text)
@@ -347,7 +342,7 @@ class BulkCommands(QObject):
         that have the labels already.
         """
         parts = [f"+{name}" for name in add] + [f"−{name}" for name in remove]
-        if self._in_background(len(ids), COPY_LABEL_SPAM_BACKGROUND_MIN):
+        if self._in_background(len(ids)):
             text = self.tr("Changed the labels of %Ln message(s) (%1)", "", len(ids)).replace("%1", ", ".join(parts))
             show_flags(self._window.message_model, ids, add, remove)
             self._window.bulk_sender.change_in_background("label", text, list(ids),
@@ -393,7 +388,7 @@ class BulkCommands(QObject):
                 else self.tr("Marked %Ln message(s) as not spam and moved them to INBOX", "", len(not_spam)))
         if to_junk and not_spam:
             text = self.tr("%1; %Ln back to INBOX as not spam", "", len(not_spam)).replace("%1", text)
-        if self._in_background(total, COPY_LABEL_SPAM_BACKGROUND_MIN):
+        if self._in_background(total):
             self._leave_list_in_background("spam", text, [*to_junk, *not_spam], SpamChange(junk, inboxes))
             return True
         rows = self._store.messages([*to_junk, *not_spam])
@@ -483,9 +478,9 @@ class BulkCommands(QObject):
             self._window.status_panel.show_message(self.tr("No message selected."))
         return ids
 
-    def _in_background(self, count: int, minimum: int = BACKGROUND_MIN_MESSAGES) -> bool:
-        """Return whether a change of ``count`` messages goes to the store queue's worker: ``minimum`` or more, or while it works."""
-        return count >= minimum or self._window.bulk_sender.store_queue.is_busy()
+    def _in_background(self, count: int) -> bool:
+        """Return whether a change of ``count`` messages goes to the store queue's worker, as the window decides it."""
+        return count >= BACKGROUND_MIN_MESSAGES or self._window.bulk_sender.store_queue.is_busy()
 
     def _finish_in_background(self, text: str) -> None:
         """Show ``text`` with the undo hint for a change that keeps the list's rows and runs on a worker."""

@@ -56,8 +56,10 @@ log = logging.getLogger(__name__)
 PROGRESS_MIN_MESSAGES = 500
 # How long the result of a finished send stays next to the status message.
 DONE_SHOWN_MS = 5000
-# Bulk changes of at least this many messages change the store on a worker, so the list changes at once.
-BACKGROUND_MIN_MESSAGES = 2000
+# Bulk changes of at least this many messages change the store on a worker, so the list changes at once and the
+# window's thread stays free. Written on that thread, 800 messages held it for 37 to 71 ms and 499 for 18 to 35 ms
+# (median per command). Measured with bench/small_bulk_bench.py on 2 shared cores (docs/benchmarks.md, section 10).
+BACKGROUND_MIN_MESSAGES = 500
 # The name of a background move's count in its bulk record, as the window's own bulk actions name it.
 _COUNT_NAMES = {"archive": "archived"}
 

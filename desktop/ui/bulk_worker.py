@@ -23,7 +23,8 @@ A change is a ``StoreChange``: ``MoveChange``, ``DeleteChange``,
 ``FlagChange`` (also for labels, which are keywords) or ``CopyChange``, or a
 subclass with its own ``apply`` (and ``apply_recorded``, when its store call
 writes the bulk record itself). The window uses the first three for
-archive, delete, star and read/unread of 2,000 messages or more;
+archive, delete, star and read/unread of ``BACKGROUND_MIN_MESSAGES`` (in
+``desktop.ui.bulk_progress``) messages or more;
 ``desktop.ui.bulk_commands`` uses them for move, copy and labels, and a
 subclass for spam reports.
 """

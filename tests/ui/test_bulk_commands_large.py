@@ -137,7 +137,7 @@ def test_copy_on_worker_keeps_originals(qtbot, tmp_path: Path, dovecot_server, i
         assert window.bulk_sender.store_queue.is_busy()
         # The originals stay, so the list keeps its rows.
         assert window.message_model.rowCount() == count
-        assert window.status_panel.message() == "Copied 2,000 message(s) to Projects — z to undo"
+        assert window.status_panel.message() == f"Copied {count:,} message(s) to Projects — z to undo"
     ticks.stop()
 
     assert ticks.at_commit is not None

@@ -255,6 +255,8 @@ def test_large_move_asks_once(qtbot, tmp_path: Path, button: QMessageBox.Standar
         press(qtbot, picker.field, "Enter")
     finally:
         answer.stop()
+    # A move of this size changes the store on the store queue's worker.
+    qtbot.waitUntil(lambda: not window.bulk_sender.store_queue.is_busy(), timeout=20_000)
 
     assert answer.texts == [f"Move {count} message(s) to Projects?"]
     with Store(profile.store_file) as store:
