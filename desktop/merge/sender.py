@@ -76,21 +76,21 @@ log = logging.getLogger(__name__)
 TEST_SUBJECT_MARK = "[TEST]"
 # Maximum rows claimed for sending ahead of the connections (see MergeSend._claimer).
 _MAX_LOOKAHEAD = 64
-# The claimed rows cover the messages that go out in this many seconds at the current rate (or three claim commits,
-# when longer): larger groups mean fewer disk syncs. The wire log lets ``Journal.recover`` queue again the rows
-# claimed but not sent after a kill; only after a restart do they read as unknown.
+# The claimed rows cover the messages that go out in this many seconds at the current rate (or during three claim
+# commits, when longer), because larger groups mean fewer disk syncs. After a kill, ``Journal.recover`` queues the
+# rows claimed but not sent again, thanks to the wire log. Only after a restart of the machine do they read as unknown.
 _CLAIM_AHEAD_SECONDS = 0.05
 # The render thread takes free places for rendered messages in batches of this share of them, and hands the
 # messages over to the loop thread every ``_HAND_OVER_EVERY``, so the two threads wake each other less often.
 _RENDER_BATCH_SHARE = 4
 _HAND_OVER_EVERY = 8
 # The render thread sleeps this long after each message. Sleeping releases the GIL, so the loop thread takes it
-# at once instead of waiting up to sys.getswitchinterval() (5 ms) while a batch renders: with 4 connections into
-# a local server this raised the rate by about a third (see docs/benchmarks.md, section 8).
+# at once instead of waiting up to sys.getswitchinterval() (5 ms) while a batch renders. With 4 connections into
+# a local server this raised the rate by about a third (docs/benchmarks.md, section 8).
 _RENDER_PAUSE_SECONDS = 0.00002
 # Outcomes (sent, failed...) are written to the journal together, at most this many seconds after the first.
 # A process killed in between leaves those rows in ``sending``, and ``Journal.recover`` takes their outcomes from
-# the wire log; only after a power failure do they read as unknown.
+# the wire log. Only after a restart of the machine do they read as unknown.
 _OUTCOME_DELAY = 0.01
 TEST_HEADER = "X-Sluice-Merge-Test"
 
