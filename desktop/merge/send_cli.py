@@ -405,12 +405,14 @@ def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, 
             smtp=smtp, suppression=SuppressionList(profile), store_copies=copier.keep if copier else None,
         )
         if copier is not None:
-            copier.copy_missing(journal, record.id, merge)
+            _copy_missing(copier, journal, record.id, merge)
         limits = options.rate.describe()
         limits = "no rate limit" if limits == "no limit" else f"rate {limits}"
         _print(f"Sending over {options.connections} connection(s), {limits}. Ctrl+C stops after the messages in flight.")
         final = _run_with_signals(send)
         if copier is not None:
+            # Rows that the send's recovery settled as sent from the wire log of a killed run get their copy now.
+            _copy_missing(copier, journal, record.id, merge)
             print(copier.append_now())
     report = write_report(journal, record.id, merge)
     for line in summary_lines(journal, record.id):
@@ -430,6 +432,15 @@ def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, 
     print(f"Report: {report}")
     finished = final is not None and final.state == jn.FINISHED
     return EXIT_OK if finished and not failed else EXIT_FAILED
+
+
+def _copy_missing(copier: SentCopier, journal: jn.Journal, merge_id: str, merge) -> None:
+    """Store the Sent copies an interrupted run missed; a data file changed since opening leaves them for later."""
+    try:
+        copier.copy_missing(journal, merge_id, merge)
+    except MergeError as error:
+        log.warning("Merge %s: the missing Sent copies were not made: %s", merge_id, error)
+        print(f"The Sent copies of earlier runs were not made: {sentence(error)} They are made at the next resume.")
 
 
 def _account_wants_copies(profile, account) -> bool:
