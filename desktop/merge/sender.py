@@ -41,7 +41,9 @@ import asyncio
 import collections
 import concurrent.futures
 import email.utils
+import hashlib
 import logging
+import multiprocessing
 import queue
 import random
 import re
@@ -92,6 +94,14 @@ _RENDER_PAUSE_SECONDS = 0.00002
 # A process killed in between leaves those rows in ``sending``, and ``Journal.recover`` takes their outcomes from
 # the wire log. Only after a restart of the machine do they read as unknown.
 _OUTCOME_DELAY = 0.01
+# From this many unsent rows on, the messages are rendered in a separate process. Rendering in the sending
+# process makes each reply wait for the interpreter lock while a message renders; with every message rendered
+# beforehand, 4 connections sent a fifth more (docs/benchmarks.md, section 8). Starting the process takes
+# about half a second, which a small merge does not win back.
+RENDER_PROCESS_MIN_ROWS = 1000
+# The render process sends the messages in batches of this many; the pipe's buffer holds them back when the
+# sending falls behind, so the process renders only a little ahead.
+_PROCESS_BATCH = 8
 TEST_HEADER = "X-Sluice-Merge-Test"
 
 # Connection failures that no retry can fix: the send stops and waits for the user.
@@ -166,6 +176,8 @@ class SendOptions:
         test_count: For a test send: how many messages (the first rendered rows).
         durable: Sync the journal's "sending" record to disk before each message,
             so that even a power failure cannot make a message go out twice.
+        render_process: Render the messages in a separate process (True), in a thread of this one (False), or
+            choose by size (None): a process from RENDER_PROCESS_MIN_ROWS unsent rows, not for test sends.
     """
 
     connections: int = 4
@@ -181,6 +193,7 @@ class SendOptions:
     test_to: str = ""
     test_count: int = 3
     durable: bool = True
+    render_process: bool | None = None
 
     def validate(self) -> None:
         """Raise ValueError naming the first invalid option and its valid range."""
@@ -300,8 +313,6 @@ class MergeSend:
         self._main_started = threading.Event()
         self._rendered: collections.deque[Outgoing] = collections.deque()
         self._hand_over_due = False
-        self._date_second = 0
-        self._date_text = ""
         self._wire_log: jn.WireLog | None = None
 
     # --- control from any thread ----------------------------------------------------
@@ -466,28 +477,42 @@ class MergeSend:
     # --- the render thread ---------------------------------------------------------------
 
     def _produce(self) -> None:
-        produced = 0
         try:
-            # The rows are read from the data file as they are sent, and the journal is asked which of them are
-            # done a range at a time, so memory does not grow with the number of rows.
-            with jn.Journal(self.journal_file) as journal:
-                done = _DoneRows(journal, self.merge_id)
-                for row in self.merge.rows:
-                    if self._cancelled.is_set():
-                        break
-                    if done.contains(_row_number(row)):
-                        continue
-                    if self.options.test_to and produced >= self.options.test_count:
-                        break
-                    item = self._prepare(row)
-                    produced += 1
-                    if not self._put(item):
-                        break
+            for item in self._items():
+                if self._cancelled.is_set() or not self._put(item):
+                    break
         except Exception as error:  # noqa: BLE001 - reported as the reason the send stopped
             log.exception("Merge %s: reading the rows failed", self.merge_id)
             self.cancel(f"reading the data failed: {error}")
         finally:
             self._call_in_loop(self._source_finished)
+
+    def _items(self) -> Iterator[Outgoing]:
+        """Yield the messages to send, rendered in a separate process for large merges, or in this thread."""
+        spec = self._process_spec()
+        if spec is not None:
+            log.info("Merge %s: rendering in a separate process", self.merge_id)
+            yield from _items_from_process(spec, self._cancelled)
+            return
+        renderer = _Renderer(self.merge, self.account.address, self.options.test_to)
+        with jn.Journal(self.journal_file) as journal:
+            yield from renderer.items(journal, self.merge_id, self.options.test_count if self.options.test_to else 0)
+
+    def _process_spec(self) -> _RenderSpec | None:
+        """Return what a render process needs, or None to render in this thread (small merges, test sends)."""
+        choice = self.options.render_process
+        remaining = self._total - sum(self._counts.get(state, 0) for state in jn.DONE_STATES)
+        if choice is False or (choice is None and (self.options.test_to or remaining < RENDER_PROCESS_MIN_ROWS)):
+            return None
+        template, table = getattr(self.merge, "template", None), getattr(self.merge, "table", None)
+        if template is None or table is None or not getattr(table, "digest", ""):
+            return None
+        return _RenderSpec(
+            template=str(template.path), data=str(table.path), template_digest=_digest(template.source_bytes),
+            data_digest=table.digest, suppressed=frozenset(self.merge.suppressed), sender=self.account.address,
+            test_to=self.options.test_to, test_count=self.options.test_count if self.options.test_to else 0,
+            journal_file=str(self.journal_file), merge_id=self.merge_id,
+        )
 
     def _put(self, item: Outgoing) -> bool:
         """Hand ``item`` to the workers once a place is free; False when the send was cancelled."""
@@ -517,39 +542,6 @@ class MergeSend:
             state.outstanding += 1
             state.pending.append((self._rendered.popleft(), True))
         state.need.set()
-
-    def _prepare(self, row) -> Outgoing:  # noqa: ANN001 - a data Row, or a row number
-        from desktop.merge.errors import RowError
-
-        number = _row_number(row)
-        try:
-            rendered = self.merge.render(row)
-        except RowError as error:
-            # A suppressed recipient (SuppressedError) lands here too, with its own reason.
-            return Outgoing(number, "", "", "", "", "", b"", skip_reason=error.describe())
-        recipients = [str(address) for address in rendered.to]
-        address, others = recipients[0], tuple(recipients[1:])
-        envelope_sender = self.account.address or rendered.sender
-        domain = envelope_sender.rpartition("@")[2] or "localhost"
-        message_id = email.utils.make_msgid(domain=domain)
-        date = self._date_header()
-        if self.options.test_to:
-            message: EmailMessage = rendered.message
-            _mark_as_test(message, address, number)
-            address, others = self.options.test_to, ()
-            data = serialize(message, message_id, date)
-        else:
-            data = wire_bytes(rendered, message_id, date)
-        return Outgoing(number, rendered.key, address, envelope_sender, message_id, date, data, copies_to=others,
-                        payload=_dot_stuffed(data))
-
-    def _date_header(self) -> str:
-        """Return the Date header value for now, formatted once per second because formatting takes about 10 µs."""
-        second = int(time.time())
-        if second != self._date_second:
-            self._date_second = second
-            self._date_text = email.utils.format_datetime(email.utils.localtime())
-        return self._date_text
 
     # --- the loop thread -------------------------------------------------------------------
 
@@ -1198,6 +1190,159 @@ async def _reset(client: aiosmtplib.SMTP) -> None:
 
 def _row_number(row) -> int:
     return int(getattr(row, "number", row))
+
+
+class _Renderer:
+    """Turns data rows into messages ready for the wire: in the render thread, or in a render process.
+
+    Args:
+        merge: The opened merge.
+        sender: The account's address, the envelope sender (the From address when empty).
+        test_to: For a test send, the address that gets every message, marked as a test.
+    """
+
+    def __init__(self, merge, sender: str, test_to: str) -> None:  # noqa: ANN001 - desktop.merge.render.Merge
+        self.merge = merge
+        self.sender = sender
+        self.test_to = test_to
+        self._date_second = 0
+        self._date_text = ""
+
+    def items(self, journal: jn.Journal, merge_id: str, limit: int = 0) -> Iterator[Outgoing]:
+        """Yield a message for each row the journal does not have as done, the first ``limit`` only if given.
+
+        The rows are read from the data file as they are sent, and the journal is asked which of them are done a
+        range at a time, so memory does not grow with the number of rows.
+        """
+        done = _DoneRows(journal, merge_id)
+        produced = 0
+        for row in self.merge.rows:
+            if done.contains(_row_number(row)):
+                continue
+            if limit and produced >= limit:
+                return
+            produced += 1
+            yield self.outgoing(row)
+
+    def outgoing(self, row) -> Outgoing:  # noqa: ANN001 - a data Row, or a row number
+        from desktop.merge.errors import RowError
+
+        number = _row_number(row)
+        try:
+            rendered = self.merge.render(row)
+        except RowError as error:
+            # A suppressed recipient (SuppressedError) lands here too, with its own reason.
+            return Outgoing(number, "", "", "", "", "", b"", skip_reason=error.describe())
+        recipients = [str(address) for address in rendered.to]
+        address, others = recipients[0], tuple(recipients[1:])
+        envelope_sender = self.sender or rendered.sender
+        domain = envelope_sender.rpartition("@")[2] or "localhost"
+        message_id = email.utils.make_msgid(domain=domain)
+        date = self._date_header()
+        if self.test_to:
+            message: EmailMessage = rendered.message
+            _mark_as_test(message, address, number)
+            address, others = self.test_to, ()
+            data = serialize(message, message_id, date)
+        else:
+            data = wire_bytes(rendered, message_id, date)
+        return Outgoing(number, rendered.key, address, envelope_sender, message_id, date, data, copies_to=others,
+                        payload=_dot_stuffed(data))
+
+    def _date_header(self) -> str:
+        """Return the Date header value for now, formatted once per second because formatting takes about 10 µs."""
+        second = int(time.time())
+        if second != self._date_second:
+            self._date_second = second
+            self._date_text = email.utils.format_datetime(email.utils.localtime())
+        return self._date_text
+
+
+@dataclass(frozen=True)
+class _RenderSpec:
+    """What a render process needs to open the same merge and render its unsent rows."""
+
+    template: str
+    data: str
+    template_digest: str
+    data_digest: str
+    suppressed: frozenset
+    sender: str
+    test_to: str
+    test_count: int
+    journal_file: str
+    merge_id: str
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _items_from_process(spec: _RenderSpec, cancelled: threading.Event) -> Iterator[Outgoing]:
+    """Start a render process for ``spec`` and yield the messages it sends, until it ends or ``cancelled`` is set."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_render_process_main, args=(spec, sender), name=f"merge-render-{spec.merge_id}",
+                              daemon=True)
+    process.start()
+    sender.close()
+    log.info("Merge %s: render process %s started", spec.merge_id, process.pid)
+    try:
+        while True:
+            while not receiver.poll(0.2):
+                if cancelled.is_set():
+                    return
+                if not process.is_alive() and not receiver.poll(0):
+                    raise RuntimeError(f"the render process ended unexpectedly (exit code {process.exitcode})")
+            try:
+                kind, value = receiver.recv()
+            except EOFError:
+                raise RuntimeError(f"the render process ended unexpectedly (exit code {process.exitcode})") from None
+            if kind == "items":
+                yield from value
+            elif kind == "end":
+                return
+            else:
+                raise RuntimeError(value)
+    finally:
+        receiver.close()
+        process.join(timeout=2)
+        if process.is_alive():
+            log.info("Merge %s: stopping render process %s", spec.merge_id, process.pid)
+            process.terminate()
+            process.join(timeout=5)
+
+
+def _render_process_main(spec: _RenderSpec, connection) -> None:  # noqa: ANN001 - a multiprocessing Connection
+    """Render the unsent rows of a merge in this process and send them over ``connection`` in batches."""
+    from desktop.merge.errors import MergeError
+    from desktop.merge.render import open_merge
+
+    try:
+        merge = open_merge(Path(spec.template), Path(spec.data), profile=None)
+        if _digest(merge.template.source_bytes) != spec.template_digest or merge.table.digest != spec.data_digest:
+            raise MergeError(f"{spec.template} or {spec.data} changed after the merge was opened; open the merge "
+                             "again (check it) before sending.")
+        merge.suppressed = set(spec.suppressed)
+        renderer = _Renderer(merge, spec.sender, spec.test_to)
+        batch: list[Outgoing] = []
+        with jn.Journal(Path(spec.journal_file)) as journal:
+            for item in renderer.items(journal, spec.merge_id, spec.test_count):
+                batch.append(item)
+                if len(batch) >= _PROCESS_BATCH:
+                    connection.send(("items", batch))
+                    batch = []
+        connection.send(("items", batch))
+        connection.send(("end", ""))
+    except (BrokenPipeError, EOFError):
+        return  # the send stopped and closed its end
+    except Exception as error:  # noqa: BLE001 - sent to the sending process, which stops with it
+        try:
+            connection.send(("error", str(error) or repr(error)))
+        except (BrokenPipeError, EOFError, OSError):
+            pass
+    finally:
+        connection.close()
 
 
 class _DoneRows:
