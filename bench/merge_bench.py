@@ -22,8 +22,10 @@ peak RSS (``ru_maxrss``):
    waiting for each reply can send over that many connections.
 3. merge send: ``MergeSend`` with 1, 4 and 16 connections into each sink, a
    fresh journal each time (durable ``sending`` records, the default). Into
-   the plain sink, 4 connections also run once more with every message
-   rendered before the clock starts, to show what rendering costs the send.
+   the plain sink, 4 connections also run once with the messages rendered
+   in a thread of the sending process instead of a render process (what the
+   sender does below ``RENDER_PROCESS_MIN_ROWS`` rows), and once with every
+   message rendered before the clock starts, to show what rendering costs.
 4. merge send without durable journal writes (``SendOptions.durable=False``),
    4 connections, plain sink, to show what the disk syncs cost.
 5. smtplib: a plain loop rendering each message and sending it with
@@ -215,8 +217,12 @@ def measure_sink_limit(template: Path, data: Path, port: int, count: int, connec
 
 
 def measure_send(template: Path, data: Path, port: int, connections: int, durable: bool, home: Path,
-                 prerendered: bool = False) -> dict:
-    """Send the merge with ``MergeSend``; with ``prerendered``, every message is rendered before the clock starts."""
+                 prerendered: bool = False, render_process: bool | None = None) -> dict:
+    """Send the merge with ``MergeSend``; with ``prerendered``, every message is rendered before the clock starts.
+
+    ``render_process`` is ``SendOptions.render_process``: None lets the sender choose (a render process for
+    large merges), False renders in a thread of the sending process.
+    """
     from desktop.config import Account
     from desktop.merge import journal as jn
     from desktop.merge.render import open_merge
@@ -232,14 +238,18 @@ def measure_send(template: Path, data: Path, port: int, connections: int, durabl
     with jn.Journal(journal_file) as journal:
         record_id = journal.create_merge(kind=jn.KIND_SEND, merge_key=merge.merge_key, template=str(template),
                                          data=str(data), account="bench", options={}, total=len(merge)).id
-    options = SendOptions(connections=connections, durable=durable, sent_copies=False, timeout=60)
+    options = SendOptions(connections=connections, durable=durable, sent_copies=False, timeout=60,
+                          render_process=render_process)
     with SmtpSender() as smtp:
         send = MergeSend(account=account, merge=merge, journal_file=journal_file, merge_id=record_id,
                          options=options, smtp=smtp)
         if prerendered:
             # An experiment, not a way to send: it shows how fast the send is when rendering costs nothing.
-            messages = {row.number: send._prepare(row) for row in merge.rows}
-            send._prepare = lambda row: messages[row.number]
+            from desktop.merge.sender import _Renderer
+
+            renderer = _Renderer(merge, account.address, "")
+            messages = [renderer.outgoing(row) for row in merge.rows]
+            send._items = lambda: iter(messages)
         started, cpu = time.perf_counter(), _usage()["cpu"]
         final = None
         for final in send.run():
@@ -318,7 +328,8 @@ def child(arguments: list[str]) -> None:
         result = measure_render(Path(rest[0]), Path(rest[1]))
     elif kind == "send":
         result = measure_send(Path(rest[0]), Path(rest[1]), int(rest[2]), int(rest[3]), rest[4] != "fast",
-                              Path(rest[5]), prerendered=rest[4] == "prerendered")
+                              Path(rest[5]), prerendered=rest[4] == "prerendered",
+                              render_process=False if rest[4] == "thread" else None)
     elif kind == "smtplib":
         result = measure_smtplib(Path(rest[0]), Path(rest[1]), int(rest[2]))
     elif kind == "sink-limit":
@@ -463,6 +474,10 @@ def measure_sink(args: argparse.Namespace, results: dict, sink_name: str, sink: 
         if sink_name == "plain":
             results["send"]["plain, 4 connections, journal not durable"] = [
                 _sink_run(sink, ["send", str(template), str(data), str(sink.port), "4", "fast", str(next(homes))])
+                for _ in range(args.repeat)
+            ]
+            results["send"]["plain, 4 connections, rendered in a thread of the sender"] = [
+                _sink_run(sink, ["send", str(template), str(data), str(sink.port), "4", "thread", str(next(homes))])
                 for _ in range(args.repeat)
             ]
             results["send"]["plain, 4 connections, rendered before the send"] = [
