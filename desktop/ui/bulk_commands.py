@@ -244,17 +244,9 @@ class BulkCommands(QObject):
         return self._run_bulk("move", text, rows, change)
 
     def _leave_list_in_background(self, kind: str, text: str, ids: list[int], change: StoreChange) -> None:
-        """Take ``ids`` out of the list at once and let the window's ``BulkSender`` change them on a worker."""
-        window = self._window
-        leaving = set(ids)
-        listed = window.message_model.ids()
-        # In a search the messages leave the results too, and an undo lists them again.
-        restore = (window._search_serial, listed) if window._search_active else None
-        window.message_model.set_selected(())
-        window._show_ids_keeping_view([message for message in listed if message not in leaving])
-        window.bulk_sender.change_in_background(kind, text, ids, change, restore=restore)
-        window.status_panel.show_message(window._with_undo_hint(text))
-        window.log_view.add_line(text)
+        """Take ``ids`` out of the list at once, as the window's archive does, and change them on a worker."""
+        self._window._leave_list_in_background(kind, text, ids, change)
+        self._window.log_view.add_line(text)
 
     def copy_to(self, ids: Sequence[int], name: str) -> bool:
         """Copy ``ids`` into the folder ``name`` of each one's account; return whether anything was copied."""
@@ -495,8 +487,9 @@ class BulkCommands(QObject):
         works, to ``BulkSender.change_in_background`` instead.
         """
         window = self._window
-        current_row = window.message_view.currentIndex().row()
-        count_before = window.message_model.rowCount()
+        # Move and spam report take the messages out of their folder, so the cursor moves past them.
+        moved = kind in ("move", "spam")
+        next_id = window._message_after_change(row.id for row in rows) if moved else None
         try:
             with self._store.transaction():
                 bulk_id = self._store.begin_bulk(kind, text, rows)
@@ -506,11 +499,11 @@ class BulkCommands(QObject):
             window._report_error(self.tr("Could not change the messages: %1").replace("%1", str(error)))
             return False
         log.info("%s: %d message(s), bulk action %d, %s", kind, len(rows), bulk_id, counts)
-        window._refresh_after_sync()
+        if moved:
+            window._leave_selection([row.id for row in rows], next_id)
+        else:
+            window._refresh_after_sync()
         window.bulk_sender.request(kind)
-        count = window.message_model.rowCount()
-        if count and current_row >= 0 and count < count_before:
-            window._move_to_row(min(current_row, count - 1))
         window.status_panel.show_message(window._with_undo_hint(text))
         window.log_view.add_line(text)
         return True

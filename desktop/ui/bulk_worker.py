@@ -4,7 +4,8 @@ Large bulk changes and every undo take the same path:
 
 1. The window changes the view at once from the rows it lists: rows leave
    the list (callers of ``BulkSender.change_in_background`` remove them
-   themselves) or show their new flags (``show_flags``).
+   themselves, and search results keep moved rows) or show their new flags
+   (``show_flags``).
 2. ``StoreQueue.change`` runs the store change on a worker with a store
    connection of its own. The bulk record (``begin_bulk``/``finish_bulk``),
    the change and its journal are one transaction, so a crash leaves all

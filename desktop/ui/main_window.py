@@ -11,7 +11,7 @@ leaves the others and the stored mail usable.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from functools import partial
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QLocale, QModelIndex, Qt, QTimer, Signal, Slot
@@ -722,6 +722,27 @@ class MainWindow(QMainWindow):
             model.setCurrentIndex(self.message_model.index(current_row, SUBJECT), QItemSelectionModel.SelectionFlag.NoUpdate)
         model.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
+    def _message_after_change(self, changed: Iterable[int]) -> int | None:
+        """Return the message the cursor moves to when ``changed`` are archived, deleted or moved, or None.
+
+        The cursor moves on only when the current row's messages are all in ``changed``: to the first row
+        below that is not, else to the nearest one above. In a search the moved messages stay listed, so
+        the cursor moves past them there too.
+        """
+        current = self.message_view.currentIndex()
+        if not current.isValid():
+            return None
+        changed_set = set(changed)
+        if not changed_set.issuperset(self.message_model.row_message_ids(current.row())):
+            return None
+        return self.message_model.message_outside(current.row(), changed_set)
+
+    def _move_to_message(self, message_id: int | None) -> None:
+        """Make the row of ``message_id`` current and show it. None, or a message not listed, changes nothing."""
+        row = self.message_model.row_of(message_id) if message_id is not None else None
+        if row is not None:
+            self._move_to_row(row)
+
     def _move_to_row(self, row: int) -> None:
         index = self.message_model.index(row, SUBJECT)
         self.message_view.selectionModel().setCurrentIndex(
@@ -1206,15 +1227,25 @@ class MainWindow(QMainWindow):
         return count >= BACKGROUND_MIN_MESSAGES or self.bulk_sender.store_queue.is_busy()
 
     def _leave_list_in_background(self, kind: str, text: str, ids: list[int], change: StoreChange, *,
-                                  undoable: bool = True) -> None:
-        """Take ``ids`` out of the list at once and let ``BulkSender`` change them in the store and on the server."""
-        leaving = set(ids)
+                                  undoable: bool = True, deleted_for_good: Collection[int] = ()) -> None:
+        """Take ``ids`` out of the list at once and let ``BulkSender`` change them in the store and on the server.
+
+        The cursor moves past ``ids`` as after a change on the window's thread. Search results keep the
+        moved messages, as there, and lose only ``deleted_for_good``. They show the new
+        folder once the change has committed and the list is read again.
+        """
+        next_id = self._message_after_change(ids)
+        leaving = set(deleted_for_good) if self._search_active else set(ids)
         listed = self.message_model.ids()
-        # In a search the messages leave the results too, and an undo lists them again.
+        # An undo lists the search results again as they were before the change.
         restore = (self._search_serial, listed) if self._search_active else None
         self.message_model.set_selected(())
-        self._show_ids_keeping_view([message for message in listed if message not in leaving])
+        remaining = [message for message in listed if message not in leaving]
+        if len(remaining) < len(listed):
+            self._show_ids_keeping_view(remaining)
         self.bulk_sender.change_in_background(kind, text, ids, change, restore=restore)
+        # Moved after the change was queued, so marking the next message read follows the change in the queue.
+        self._move_to_message(next_id)
         self.status_panel.show_message(self._with_undo_hint(text) if undoable else text)
 
     @Slot(object)
@@ -1270,7 +1301,9 @@ class MainWindow(QMainWindow):
         """Delete ``ids`` as ``_on_delete_triggered`` does, reading only their places here and changing the store on a worker."""
         places = self._store.message_places(ids)
         trash = self._folders_with_role("\\Trash")
-        for_good = sum(1 for account, folder in places.values() if trash.get(account) in (None, folder))
+        deleted_for_good = [message for message, (account, folder) in places.items()
+                            if trash.get(account) in (None, folder)]
+        for_good = len(deleted_for_good)
         if not self._confirm_delete(len(places), for_good):
             self.status_panel.show_message(self.tr("Delete cancelled; no message changed."))
             return
@@ -1280,7 +1313,8 @@ class MainWindow(QMainWindow):
                 text = self.tr("%1; moved %Ln to Trash", "", len(places) - for_good).replace("%1", text)
         else:
             text = self.tr("Moved %Ln message(s) to Trash", "", len(places))
-        self._leave_list_in_background("delete", text, list(places), DeleteChange(), undoable=not for_good)
+        self._leave_list_in_background("delete", text, list(places), DeleteChange(), undoable=not for_good,
+                                       deleted_for_good=deleted_for_good)
 
     def _confirm_delete(self, count: int, for_good: int) -> bool:
         """Ask before a delete of ``count`` messages, ``for_good`` of them for good; return whether to go on.
@@ -1294,9 +1328,8 @@ class MainWindow(QMainWindow):
         return confirm_move(self, self.tr("Delete %Ln message(s)?", "", count), count)
 
     def _change_messages(self, kind: str, text: str, rows: list[MessageRow], change, *, undoable: bool = True) -> None:
-        """Run ``change`` (a store change of ``rows``) as one bulk action, then show the list without the rows."""
-        current_row = self.message_view.currentIndex().row()
-        count_before = self.message_model.rowCount()
+        """Run ``change`` (a store change of ``rows``) as one bulk action, then show the list as ``_leave_selection`` does."""
+        next_id = self._message_after_change(row.id for row in rows)
         try:
             with self._store.transaction():
                 bulk_id = self._store.begin_bulk(kind, text, rows)
@@ -1306,14 +1339,25 @@ class MainWindow(QMainWindow):
             self._report_error(self.tr("Could not change the messages: %1").replace("%1", str(error)))
             return
         log.info("%s: %d message(s), bulk action %d", kind, len(rows), bulk_id)
-        self._refresh_after_sync()
+        self._leave_selection([row.id for row in rows], next_id)
         self.bulk_sender.request(kind)
-        count = self.message_model.rowCount()
-        if count and current_row >= 0 and count < count_before:
-            # The next message takes the place of the one that left, as in other mail clients. A search
-            # list keeps moved messages that still match; showing one would mark it read, so the view stays.
-            self._move_to_row(min(current_row, count - 1))
         self.status_panel.show_message(self._with_undo_hint(text) if undoable else text)
+
+    def _leave_selection(self, changed: list[int], next_id: int | None) -> None:
+        """Show the list after ``changed`` were moved by a change on this thread, and move the cursor to ``next_id``.
+
+        Search results keep the moved messages with their new folder and lose those deleted for good, as
+        ``_leave_list_in_background`` leaves them. The selection is cleared, as the moved messages leave it.
+        """
+        self.message_model.set_selected(())
+        if self._search_active:
+            stored = self._store.message_places(changed)
+            deleted_for_good = {message for message in changed if message not in stored}
+            if deleted_for_good:
+                self._show_ids_keeping_view([message for message in self.message_model.ids()
+                                             if message not in deleted_for_good])
+        self._refresh_after_sync()
+        self._move_to_message(next_id)
 
     # --- snooze ------------------------------------------------------------------------
 
@@ -1331,12 +1375,12 @@ class MainWindow(QMainWindow):
     def _on_snooze_commands_store_changed(self, text: str, undoable: bool) -> None:
         if self._closed:
             return
-        current_row = self.message_view.currentIndex().row()
-        count_before = self.message_model.rowCount()
-        self._refresh_after_sync()
-        count = self.message_model.rowCount()
-        if undoable and count and current_row >= 0 and count < count_before:
-            self._move_to_row(min(current_row, count - 1))
+        if undoable:
+            # A snooze moves the messages to Snoozed, so the cursor moves past them as after an archive.
+            snoozed = self.snooze_commands.last_snoozed
+            self._leave_selection(snoozed, self._message_after_change(snoozed))
+        else:
+            self._refresh_after_sync()
         self.status_panel.show_message(self._with_undo_hint(text) if undoable else text)
         self.log_view.add_line(text)
         self.bulk_sender.request("changes")

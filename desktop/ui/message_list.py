@@ -142,6 +142,23 @@ class MessageListModel(QAbstractTableModel):
             return self._layout.row_of(message_id)
         return self._row_of_id_map().get(message_id)
 
+    def message_outside(self, row: int, changed: set[int]) -> int | None:
+        """Return the first message below ``row`` that is not in ``changed``, else the nearest one above, or None.
+
+        A row stands for every message it shows, so a conversation's row
+        counts while any of its messages is not in ``changed``.
+        """
+        if self._layout is None:
+            below = next((message for message in self._ids[row + 1:] if message not in changed), None)
+            if below is not None:
+                return below
+            return next((message for message in reversed(self._ids[:row]) if message not in changed), None)
+        for candidate in [*range(row + 1, self.rowCount()), *range(row - 1, -1, -1)]:
+            staying = [message for message in self._layout.message_ids(candidate) if message not in changed]
+            if staying:
+                return staying[0]
+        return None
+
     # --- selection ------------------------------------------------------------
 
     def selected_ids(self) -> list[int]:

@@ -8,7 +8,8 @@ least every ``MAX_TIMER_MS``, so snoozes made from the command line and a
 clock that jumped after a sleep are noticed too. The window refreshes its
 list when ``store_changed`` arrives. A snooze of ``BACKGROUND_MIN_MESSAGES``
 messages or more, or any while the window's store queue works, takes the
-rows out of the list at once and changes the store on that queue's worker.
+rows out of the list at once (search results keep them) and changes the
+store on that queue's worker.
 """
 
 from __future__ import annotations
@@ -297,6 +298,9 @@ def _folder_steps(profile: Profile, accounts: list[str], _cancel: CancelToken) -
 class SnoozeCommands(QObject):
     """Snoozing the selection, listing snoozed messages and waking them on time.
 
+    Attributes:
+        last_snoozed: The messages of the last snooze made on the window's thread, for the window's cursor.
+
     Signals:
         store_changed(str, bool): messages were snoozed or woken; a status
             text, and whether undo can reverse it (True for a snooze).
@@ -315,6 +319,7 @@ class SnoozeCommands(QObject):
         self._selected_rows = selected_rows
         self._pending: list[MessageRow] = []
         self._stopped = False
+        self.last_snoozed: list[int] = []
         self.picker = SnoozePicker(parent)
         self.snoozed_list = SnoozedList(parent)
         self.timer = QTimer(self, singleShot=True, objectName="snoozeTimer")
@@ -387,6 +392,7 @@ class SnoozeCommands(QObject):
         except (StoreError, ValueError) as error:
             self.failed.emit(self.tr("Could not snooze: %1").replace("%1", str(error)))
             return
+        self.last_snoozed = [row.id for row in rows]
         self.store_changed.emit(text, True)
         self._arm_timer()
 
@@ -394,7 +400,7 @@ class SnoozeCommands(QObject):
                               text: str) -> None:
         """Take ``rows`` out of the window's list at once and let its store queue snooze them on a worker.
 
-        In a search, an undo lists the messages again, as it does after a large archive.
+        Search results keep the rows, as after a large archive.
         """
         window = self.parent()
         ids = [row.id for row in rows]
