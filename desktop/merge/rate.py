@@ -158,6 +158,10 @@ class RateLimiter:
             for window in self._windows:
                 window.add(moment + offset, count, new_bucket=True)
         self.slowdowns = 0
+        # While ``acquire`` waits more than a minute for the hour or day window: the Unix time it waits for, and
+        # which limit ("hourly" or "daily"). Read by other threads for the progress shown.
+        self.waiting_until = 0.0
+        self.waiting_for = ""
 
     @property
     def interval(self) -> float:
@@ -172,7 +176,11 @@ class RateLimiter:
                 delay = self._delay(time.monotonic())
                 if delay <= 0:
                     break
+                if delay > MINUTE:
+                    self.waiting_for = self._long_wait_name(time.monotonic())
+                    self.waiting_until = time.time() + delay
                 await asyncio.sleep(delay)
+            self.waiting_until, self.waiting_for = 0.0, ""
             now = time.monotonic()
             self._book(now)
         return time.monotonic() - started
@@ -182,6 +190,20 @@ class RateLimiter:
         for window in self._windows:
             delay = max(delay, window.delay(now))
         return delay
+
+    def long_run_per_second(self) -> float:
+        """Return the messages per second the limits allow over a long send (0 when nothing limits it)."""
+        limits = [limit / seconds for limit, seconds in
+                  ((self.rate.per_hour, HOUR), (self.rate.per_day, DAY)) if limit]
+        if self._interval:
+            limits.append(1 / self._interval)
+        return min(limits) if limits else 0.0
+
+    def _long_wait_name(self, now: float) -> str:
+        longest = max(self._windows, key=lambda window: window.delay(now), default=None)
+        if longest is None or longest.delay(now) <= MINUTE:
+            return "pause"
+        return "daily" if longest.seconds == DAY else "hourly"
 
     def _book(self, now: float) -> None:
         for window in self._windows:

@@ -344,6 +344,8 @@ class MergeSend:
         if self._resume_event is not None:
             self._resume_event.set()
         if self._state is not None:
+            if self._cancelled.is_set():
+                self._state.stopping.set()
             self._end_if_idle(self._state)
 
     def _call_in_loop(self, callback: Callable[[], object]) -> None:
@@ -440,7 +442,14 @@ class MergeSend:
         elapsed = min(now - self._started, 60.0)
         per_minute = recent * 60.0 / elapsed if elapsed > 0.1 else 0.0
         remaining = max(self._total - sum(counts.get(name, 0) for name in jn.DONE_STATES), 0)
-        seconds_left = remaining / (per_minute / 60.0) if per_minute > 0 else None
+        state_now = self._state
+        limiter = state_now.limiter if state_now is not None else None
+        seconds_left = _time_left(remaining, per_minute, limiter)
+        if limiter is not None and limiter.waiting_until > time.time() + 60 and state == "running":
+            until = time.strftime("%Y-%m-%d %H:%M", time.localtime(limiter.waiting_until))
+            waiting = (f"pausing until {until}" if limiter.waiting_for == "pause"
+                       else f"waiting for the {limiter.waiting_for} limit until {until}")
+            note = f"{waiting}; {note}" if note else waiting
         return Progress(
             merge_id=self.merge_id, total=self._total, sent=counts.get(jn.SENT, 0), failed=counts.get(jn.FAILED, 0),
             unknown=counts.get(jn.UNKNOWN, 0), skipped=counts.get(jn.SKIPPED, 0), remaining=remaining,
@@ -640,6 +649,11 @@ class MergeSend:
                     self._count(jn.SKIPPED)
                     self._finish_item(state)
                     continue
+                if batch and state.limiter.interval:
+                    # Under a per-minute limit each row is claimed as the limiter lets it go. Waiting for the
+                    # next one first would claim this row an interval late, and both would go out together.
+                    state.pending.appendleft((item, False))
+                    break
                 await state.limiter.acquire()
                 batch.append(item)
             if not batch or self._cancelled.is_set():
@@ -705,6 +719,21 @@ class MergeSend:
             if client is not None:
                 await self._drop(state, client)
 
+    async def _keep_spacing(self, state: _LoopState) -> None:
+        """Under a per-minute limit, keep the messages apart on the wire as well as when they are let go.
+
+        The limiter spaces the rows when they are claimed, but a connection that is still opening holds its row
+        back; without this, the first messages of a send went out together once the connections were open.
+        """
+        interval = state.limiter.interval
+        if not interval:
+            return
+        now = time.monotonic()
+        start = max(now, state.next_transmit)
+        state.next_transmit = start + interval * (1 - self.options.rate.jitter)
+        if start > now:
+            await _wait_unless_stopping(state, start - now)
+
     def _finish_item(self, state: _LoopState) -> None:
         state.outstanding -= 1
         self._end_if_idle(state)
@@ -744,6 +773,7 @@ class MergeSend:
             if client is None:
                 self._unclaim(state, item)
                 return None
+        await self._keep_spacing(state)
         outcome, reply, delivered_unknown = await self._transmit(client, item, watchdog)
         if delivered_unknown or not client.is_connected:
             await self._drop(state, client)
@@ -772,10 +802,18 @@ class MergeSend:
             elif state.connect_failures >= self.options.max_attempts:
                 self.cancel(f"the SMTP server could not be reached {state.connect_failures} times: {error}")
             else:
-                await asyncio.sleep(self._backoff(state.connect_failures))
+                delay = self._backoff(state.connect_failures)
+                with self._lock:
+                    self._note = (f"the SMTP server could not be reached, try {state.connect_failures} of "
+                                  f"{self.options.max_attempts}, next in {delay:.0f} s: {error}")
+                await _wait_unless_stopping(state, delay)
             self._unclaim(state, item)
             self._retry_later(state, item, 0)
             return None
+        if state.connect_failures:
+            with self._lock:
+                if self._note.startswith("the SMTP server could not be reached"):
+                    self._note = ""
         state.connect_failures = 0
         state.live_connections += 1
         return client
@@ -1171,6 +1209,30 @@ class _LoopState:
     live_connections: int = 0
     slowdowns_in_row: int = 0
     throttled: dict[int, int] = field(default_factory=dict)  # row: tries the server deferred to slow the send
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set by cancel: waits before a retry end
+    next_transmit: float = 0.0  # monotonic time before which no message starts, under a per-minute limit
+
+
+def _time_left(remaining: int, per_minute: float, limiter: RateLimiter | None) -> float | None:
+    """Estimate the seconds until ``remaining`` messages are sent at the rate measured, or slower where the limits
+    of ``limiter`` allow fewer messages in the long run (a day limit of 450 sends 2,990 messages in 6.6 days).
+    """
+    per_second = per_minute / 60.0
+    allowed = limiter.long_run_per_second() if limiter is not None else 0.0
+    if allowed and (not per_second or allowed < per_second):
+        per_second = allowed
+    seconds = remaining / per_second if per_second > 0 else None
+    if limiter is not None and seconds is not None:
+        seconds = max(seconds, limiter.waiting_until - time.time())
+    return seconds
+
+
+async def _wait_unless_stopping(state: _LoopState, seconds: float) -> None:
+    """Wait ``seconds``, or less when the send is cancelled meanwhile."""
+    try:
+        await asyncio.wait_for(state.stopping.wait(), seconds)
+    except (TimeoutError, asyncio.TimeoutError):
+        pass
 
 
 async def _running_loop() -> asyncio.AbstractEventLoop:
