@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
 from desktop.commands import COMMANDS_BY_NAME
 from desktop.compose.build import SIGNATURE_SEPARATOR, BuildError, Draft, parse_address_list, render_markdown
 from desktop.compose.snippets import SnippetError, list_snippets, render_snippet, snippet_values
-from desktop.keymap import KeyMap
+from desktop.keymap import KeyMap, display_text
 from desktop.ui.compose_fields import AddressField, AttachmentList, BodyEditor, dropped_files
 from desktop.ui.compose_send import SendLaterDialog
 from desktop.ui.compose_service import ComposeService, DraftSlot
@@ -354,7 +354,7 @@ class ComposerWindow(QMainWindow):
             command = COMMANDS_BY_NAME[name]
             if name == "command-palette":
                 continue
-            keys = ", ".join(self.keymap.keys_of("composer", name))
+            keys = ", ".join(display_text(key) for key in self.keymap.keys_of("composer", name))
             title = translated(command.text)
             items.append(PaletteItem("command", title, translated(command.description), keys, name, f"{title} {name}"))
         self.command_picker = CommandPalette(self)

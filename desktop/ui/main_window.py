@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from desktop.commands import COMMANDS, COMMANDS_BY_NAME, MENUS
 from desktop.config import ConfigError, load_config
 from desktop.index import QueryError, SearchIndex
-from desktop.keymap import KeyProblem, load_keymap, user_keys_file
+from desktop.keymap import KeyProblem, display_text, load_keymap, user_keys_file
 from desktop.paths import Profile
 from desktop.store import FLAGGED, SEEN, MessageRow, Store, StoreError
 from desktop.sync.service import CancelToken, SyncProgress
@@ -1094,7 +1094,7 @@ class MainWindow(QMainWindow):
 
     def _with_undo_hint(self, text: str) -> str:
         keys = self.keymap.keys_of("list", "undo")
-        return self.tr("%1 — %2 to undo").replace("%1", text).replace("%2", keys[0]) if keys else text
+        return self.tr("%1 — %2 to undo").replace("%1", text).replace("%2", display_text(keys[0])) if keys else text
 
     def _show_key_problems(self, problems: Sequence[KeyProblem]) -> None:
         if not problems:
@@ -1411,7 +1411,8 @@ class MainWindow(QMainWindow):
         items = []
         for command in COMMANDS:
             title = translated(command.text)
-            keys = ", ".join(self.keymap.keys_of("list", command.name) or self.keymap.keys_of("reader", command.name))
+            keys = ", ".join(display_text(key) for key in
+                             self.keymap.keys_of("list", command.name) or self.keymap.keys_of("reader", command.name))
             detail = translated(command.description)
             if not command.available:
                 detail = self.tr("Not available yet. %1").replace("%1", detail)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -435,6 +436,17 @@ def test_invalid_bindings_reported_in_status(qtbot, profile: Profile, caplog: py
 
 
 # --- palette and cheat sheet ----------------------------------------------------------------------
+
+
+def test_palette_writes_shifted_letters_upper(qtbot, window: MainWindow) -> None:
+    _select_row(qtbot, window, 0)
+    press(qtbot, window.message_view, "Ctrl+k")
+    qtbot.waitUntil(window.palette.isVisible, timeout=2000)
+
+    keys = [item.keys for item in window.palette.shown_items() if item.kind == "command" and item.keys]
+
+    assert any("Shift+J" in text for text in keys), keys
+    assert not any(re.search(r"(Shift|Ctrl|Alt)\+[a-z]\b", text) for text in keys), keys
 
 
 def test_palette_filters_and_runs_command(qtbot, window: MainWindow, profile: Profile) -> None:
