@@ -133,4 +133,3 @@ def test_resume_question_says_interrupted(qtbot, server, tmp_path, capsys):
     assert "(interrupted: 3 of 3 sent" in dialog.question_label.text()
     assert "running" not in dialog.question_label.text()
     dialog.reject()
-
