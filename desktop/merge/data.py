@@ -32,8 +32,8 @@ _SNIFF_RECORDS = 50
 _SNIFF_CHARS = 64 * 1024
 _HEAD_BYTES = 4096
 _BLOCK_BYTES = 64 * 1024
-# Every this many records the first read notes where a record starts, so that ``DataTable.row`` need not read
-# from the top; and every this many records a pass checks that the file did not change.
+# Every _MARK_EVERY records the first read notes where a record starts, so ``DataTable.row`` need not read from
+# the top. Every _STAT_EVERY records a pass checks that the file did not change.
 _MARK_EVERY = 1000
 _STAT_EVERY = 1000
 # Normalised column names (lowercase, without spaces, '-', '_' and '.') taken as the address column, best first.
