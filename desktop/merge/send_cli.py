@@ -369,11 +369,11 @@ def _already_sent_text(journal: jn.Journal, record: jn.MergeRecord) -> str:
     counts = journal.counts(record.id)
     created = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created))
     state = jn.shown_state(journal.path, record)
-    return (
-        f"sluice merge send: This template and data were sent before as merge {record.id} ({created}, {state}: "
-        f"{counts[jn.SENT]} of {record.total} sent). Nothing was sent now. Continue that merge with --resume, or send "
-        "every message again as a new merge with --new."
-    )
+    sent_before = (f"sluice merge send: This template and data were sent before as merge {record.id} ({created}, "
+                   f"{state}: {counts[jn.SENT]} of {record.total} sent). Nothing was sent now.")
+    if state == jn.FINISHED:
+        return f"{sent_before} That merge is finished; to send every message again as a new merge, add --new."
+    return f"{sent_before} Continue that merge with --resume, or send every message again as a new merge with --new."
 
 
 def _requeue(journal: jn.Journal, merge_id: str) -> None:

@@ -794,6 +794,14 @@ class MergeSend:
                 self._unclaim(state, item)
                 self._retry_later(state, item, 0)
                 raise _WorkerRetired from error
+            now = time.monotonic()
+            if error.temporary and error.kind not in _FATAL_KINDS and now < state.connect_retry_at:
+                # Another connection failed a moment ago and its wait is running: connections that fail
+                # together count as one try, and each waits for the same next try.
+                await _wait_unless_stopping(state, state.connect_retry_at - now)
+                self._unclaim(state, item)
+                self._retry_later(state, item, 0)
+                return None
             state.connect_failures += 1
             log.warning("Merge %s: connecting to the SMTP server failed (%s, try %d): %s",
                         self.merge_id, error.kind, state.connect_failures, error)
@@ -803,6 +811,7 @@ class MergeSend:
                 self.cancel(f"the SMTP server could not be reached {state.connect_failures} times: {error}")
             else:
                 delay = self._backoff(state.connect_failures)
+                state.connect_retry_at = time.monotonic() + delay
                 with self._lock:
                     self._note = (f"the SMTP server could not be reached, try {state.connect_failures} of "
                                   f"{self.options.max_attempts}, next in {delay:.0f} s: {error}")
@@ -1211,6 +1220,7 @@ class _LoopState:
     throttled: dict[int, int] = field(default_factory=dict)  # row: tries the server deferred to slow the send
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set by cancel: waits before a retry end
     next_transmit: float = 0.0  # monotonic time before which no message starts, under a per-minute limit
+    connect_retry_at: float = 0.0  # monotonic time of the next try after connections failed
 
 
 def _time_left(remaining: int, per_minute: float, limiter: RateLimiter | None) -> float | None:

@@ -480,7 +480,7 @@ def classify_error(account: Account, error: BaseException) -> SendError:
         return SendError(
             KIND_REFUSED,
             f"The SMTP server {server} of account {name!r} refused the connection. Check the host, the port "
-            "(465 for tls, 587 for starttls) and that the server runs.",
+            "(465 for tls, 587 for starttls, 25 or 587 for none) and that the server runs.",
             account=name, server=server,
         )
     if isinstance(error, aiosmtplib.SMTPServerDisconnected):

@@ -63,7 +63,9 @@ def test_same_merge_twice_stops(tmp_path, server, capsys):
 
     assert code == 1
     assert f"sent before as merge {record.id}" in err
-    assert "--resume" in err
+    # The merge is finished, so there is nothing to continue: only a deliberate second send is offered.
+    assert "--resume" not in err
+    assert "That merge is finished" in err
     assert "--new" in err
     assert "Nothing was sent now" in err
     assert len(server.received) == 3

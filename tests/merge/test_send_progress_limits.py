@@ -53,12 +53,12 @@ def test_send_says_it_waits_for_the_day_limit(tmp_path, server, smtp):
     assert len(server.received) == 2
 
 
-def test_unreachable_server_stops_without_waiting_out_the_retries(tmp_path, smtp):
+def test_unreachable_server_counts_connections_failing_together_once(tmp_path, smtp):
     account = Account(name="work", imap_host="127.0.0.1", user="ana", security="none", smtp_host="127.0.0.1",
                       smtp_port=free_port(), smtp_security="none", address="ana@example.com")
     merge, journal_file, merge_id = start(tmp_path, 5)
-    # The default waits: 5 s after the first refusal, then 10, 20 and 40 s.
-    options = SendOptions(connections=4, timeout=5.0)
+    # Waits of 0.2, 0.4, 0.8 and 1.6 s (each within 20%) between the 5 tries.
+    options = SendOptions(connections=4, timeout=5.0, backoff_seconds=0.2)
     send = MergeSend(account=account, merge=merge, journal_file=journal_file, merge_id=merge_id, options=options,
                      smtp=smtp)
     started = time.monotonic()
@@ -68,10 +68,10 @@ def test_unreachable_server_stops_without_waiting_out_the_retries(tmp_path, smtp
     assert seen[-1].state == jn.STOPPED
     assert "could not be reached 5 times" in seen[-1].note
     assert "refused the connection" in seen[-1].note
-    # Four connections fail at once; the fifth try comes after the first wait of 5 s, and the send then stops
-    # without waiting for the other connections' longer waits (10, 20 and 40 s).
-    assert took < 20, took
-    assert any(", next in " in item.note for item in seen[:-1])
+    # The four connections fail together and count as one try, so all four waits pass before the send stops;
+    # and none of them waits longer than the next try.
+    assert 2.0 < took < 10, took
+    assert any("try 4 of 5, next in" in item.note for item in seen[:-1]), [item.note for item in seen]
 
 
 def test_rate_spaces_the_first_messages_too(tmp_path, smtp):
