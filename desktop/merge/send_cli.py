@@ -109,6 +109,9 @@ def send_command(args: argparse.Namespace, profile) -> int:
             print(f"Merge {record.id}: {record.total} recipient(s) from {args.data.name} via account {account.name}.")
         if getattr(args, "retry_unknown", False):
             _requeue(journal, record.id)
+        if errors:
+            # Said only now, once it is sure that something is sent.
+            print(f"Leaving out {len(errors)} row(s) with errors (--skip-errors).")
         skip_error_rows(journal, record.id, merge, errors)
         code = _send(profile, journal, record, account, merge, options, copies=options.sent_copies)
         return EXIT_FAILED if errors else code
@@ -141,8 +144,6 @@ def _check_before_send(merge, *, skip_errors: bool, test_count: int = 0) -> list
     first_of_row = {}
     for problem in report.errors:
         first_of_row.setdefault(problem.row, problem)
-    if first_of_row:
-        print(f"Leaving out {len(first_of_row)} row(s) with errors (--skip-errors).")
     return list(first_of_row.values())
 
 

@@ -67,6 +67,20 @@ def test_template_typo_stops_send(tmp_path, server, capsys):
         assert journal.merges() == []
 
 
+def test_skip_errors_says_nothing_of_left_out_rows_when_nothing_is_sent(tmp_path, server, capsys):
+    add_smtp_account(server)
+    template, data = write_merge(tmp_path / "m", 3)
+    break_address(data, 2)
+    assert send(capsys, template, data, "--skip-errors")[0] == 1
+
+    code, out, err = send(capsys, template, data, "--skip-errors")
+
+    assert code == 1
+    assert "Nothing was sent now" in err
+    assert "Leaving out" not in out
+    assert len(server.received) == 2
+
+
 def test_skip_errors_sends_good_rows(tmp_path, server, capsys):
     add_smtp_account(server)
     template, data = write_merge(tmp_path / "m", 3)
