@@ -405,7 +405,7 @@ def _open_csv(path: Path, head: bytes) -> DataTable:
 def _scan_encoding(path: Path, head: bytes) -> tuple[str, str, str, int]:
     """Read the file's bytes once; return the codec to open it with, its description, the SHA-256 and the size.
 
-    The choice is the one ``decode_text`` makes on the whole file; here the file is read in blocks and checked as
+    The choice is the one ``decode_text`` makes on the whole file. Here the file is read in blocks and checked as
     it goes, so a long file is never in memory at once. Raise MergeError for bytes the encoding cannot decode and
     for NUL bytes in a file that is not UTF-16 or UTF-32.
     """

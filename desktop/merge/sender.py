@@ -94,13 +94,13 @@ _RENDER_PAUSE_SECONDS = 0.00002
 # A process killed in between leaves those rows in ``sending``, and ``Journal.recover`` takes their outcomes from
 # the wire log. Only after a restart of the machine do they read as unknown.
 _OUTCOME_DELAY = 0.01
-# From this many unsent rows on, the messages are rendered in a separate process. Rendering in the sending
-# process makes each reply wait for the interpreter lock while a message renders; with every message rendered
-# beforehand, 4 connections sent a fifth more (docs/benchmarks.md, section 8). Starting the process takes
-# about half a second, which a small merge does not win back.
+# From this many unsent rows on, the messages are rendered in a separate process, so rendering no longer takes
+# the interpreter lock from the replies or from the window's thread. On 2 cores it halved the sending process's
+# CPU time, with no measurable gain in rate (docs/benchmarks.md, section 8). Starting the process takes about
+# half a second, which a small merge does not win back.
 RENDER_PROCESS_MIN_ROWS = 1000
-# The render process sends the messages in batches of this many; the pipe's buffer holds them back when the
-# sending falls behind, so the process renders only a little ahead.
+# The render process sends the messages in batches of this many. A full pipe blocks it when the sending falls
+# behind, so the process renders only a little ahead.
 _PROCESS_BATCH = 8
 TEST_HEADER = "X-Sluice-Merge-Test"
 
@@ -722,8 +722,8 @@ class MergeSend:
     async def _keep_spacing(self, state: _LoopState) -> None:
         """Under a per-minute limit, keep the messages apart on the wire as well as when they are let go.
 
-        The limiter spaces the rows when they are claimed, but a connection that is still opening holds its row
-        back; without this, the first messages of a send went out together once the connections were open.
+        The limiter spaces the rows when they are claimed, but a connection that is still opening delays its row.
+        Without this wait, the first messages of a send went out together once the connections were open.
         """
         interval = state.limiter.interval
         if not interval:
@@ -1332,7 +1332,7 @@ class _Renderer:
 
 @dataclass(frozen=True)
 class _RenderSpec:
-    """What a render process needs to open the same merge and render its unsent rows."""
+    """Paths, digests and options that a render process needs to open the same merge and render its unsent rows."""
 
     template: str
     data: str
@@ -1418,7 +1418,7 @@ def _render_process_main(spec: _RenderSpec, connection) -> None:  # noqa: ANN001
 
 
 class _DoneRows:
-    """Which rows of a merge the journal has as done, read a range of rows at a time as the rows go by in order."""
+    """Done rows of a merge, read from the journal one range of rows at a time as the rows go by in order."""
 
     SPAN = 1000
 

@@ -120,7 +120,9 @@ def test_row_numbers_without_reading_rows(tmp_path):
     assert list(numbers) == [row.number for row in table.rows] == [2, 5, 6]
     assert len(numbers) == 3
     assert numbers[-1] == 6
-    assert 5 in numbers and 4 not in numbers and 7 not in numbers
+    assert 5 in numbers
+    assert 4 not in numbers
+    assert 7 not in numbers
     assert numbers.step(2, 1) == 5
     assert numbers.step(3, 1) == 5
     assert numbers.step(5, -1) == 2

@@ -143,7 +143,8 @@ def test_resume_refuses_changed_data(tmp_path, server, capsys):
     assert len(server.received) == 1
     # The advice sends the changed file only to the addresses the merge has not reached.
     advice = err.split("have not got this template: ", 1)[1].strip()
-    assert advice.startswith("sluice merge send ") and advice.endswith(" --resume")
+    assert advice.startswith("sluice merge send ")
+    assert advice.endswith(" --resume")
     code, _, err = run(capsys, *shlex.split(advice)[1:], "--no-sent-copy")
     assert code == 0, err
     assert received_counts(server) == {address(number): 1 for number in range(1, 5)}

@@ -1,4 +1,4 @@
-"""Resuming a merge after another merge of the same template reached some of its addresses sends nobody twice."""
+"""Resuming a merge after another merge of the same template reached some of its addresses sends no address twice."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def stopped_then_rest_sent(tmp_path, server, capsys):
     return template, data, first
 
 
-def test_resume_command_skips_addresses_of_a_later_merge(tmp_path, server, capsys):
+def test_resume_skips_later_merge_addresses(tmp_path, server, capsys):
     _, _, first = stopped_then_rest_sent(tmp_path, server, capsys)
 
     code, out, err = run(capsys, "merge", "resume", first.id, "--no-sent-copy")
@@ -47,7 +47,7 @@ def test_resume_command_skips_addresses_of_a_later_merge(tmp_path, server, capsy
     assert reasons == {f"already sent in merge {later.id}"}
 
 
-def test_send_resume_flag_skips_addresses_of_a_later_merge(tmp_path, server, capsys):
+def test_send_resume_skips_later_merge_addresses(tmp_path, server, capsys):
     template, data, _ = stopped_then_rest_sent(tmp_path, server, capsys)
 
     code, out, err = send(capsys, template, data, "--resume")

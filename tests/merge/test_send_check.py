@@ -67,7 +67,7 @@ def test_template_typo_stops_send(tmp_path, server, capsys):
         assert journal.merges() == []
 
 
-def test_skip_errors_says_nothing_of_left_out_rows_when_nothing_is_sent(tmp_path, server, capsys):
+def test_refused_skip_errors_send_is_silent(tmp_path, server, capsys):
     add_smtp_account(server)
     template, data = write_merge(tmp_path / "m", 3)
     break_address(data, 2)

@@ -68,8 +68,8 @@ def test_unreachable_server_counts_connections_failing_together_once(tmp_path, s
     assert seen[-1].state == jn.STOPPED
     assert "could not be reached 5 times" in seen[-1].note
     assert "refused the connection" in seen[-1].note
-    # The four connections fail together and count as one try, so all four waits pass before the send stops;
-    # and none of them waits longer than the next try.
+    # The four connections fail together and count as one try, so all four waits pass before the send stops.
+    # None of them waits longer than the next try.
     assert 2.0 < took < 10, took
     assert any("try 4 of 5, next in" in item.note for item in seen[:-1]), [item.note for item in seen]
 

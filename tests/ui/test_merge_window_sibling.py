@@ -19,7 +19,7 @@ def server():
         yield instance
 
 
-def test_window_resume_skips_addresses_of_a_later_merge(qtbot, server, tmp_path, capsys):
+def test_window_resume_skips_later_merge(qtbot, server, tmp_path, capsys):
     add_smtp_account(server)
     template, data = write_merge(tmp_path / "m", 8)
     server.script(address(3), "data", ["550 5.4.5 Daily user sending quota exceeded"])
