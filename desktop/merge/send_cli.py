@@ -291,8 +291,11 @@ def find_already_sent(journal: jn.Journal, merge, template: Path, *, exclude: st
 
     An earlier merge counts when its template has the same resolved path, or when the file at its recorded path
     has the same content as ``template`` now. Sent and unknown rows count (see ``Journal.sent_to``), failed
-    ones do not.
+    ones do not. Rows that the check reports as errors or as suppressed never count, so a row that repeats an
+    earlier row's address counts as an error even when that address got the template before.
     """
+    from desktop.merge.check import scan_rows
+
     resolved = str(template.resolve())
     source = merge.template.source_bytes
     related = [record for record in journal.merges()
@@ -303,11 +306,10 @@ def find_already_sent(journal: jn.Journal, merge, template: Path, *, exclude: st
     merge_ids = [record.id for record in related]
     rows: dict[int, tuple[str, str, str]] = {}
     batch: list[tuple[int, str]] = []
-    for row in merge.rows:
-        try:
-            batch.append((row.number, merge.prepare(row).primary))
-        except MergeError:
+    for number, prepared, problem in scan_rows(merge):
+        if problem is not None:
             continue
+        batch.append((number, prepared.primary))
         if len(batch) == _LOOKUP_BATCH:
             _match_sent(journal, merge_ids, batch, rows)
             batch = []
