@@ -6,7 +6,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QLocale, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -229,6 +229,29 @@ class MergeSendPanel(QWidget):
                  "stopped": self.tr("Stopped")}.get(progress.state, progress.state)
         self.state_label.setText(f"{state} ({progress.note})" if progress.note else state)
         self.set_running(progress.state in ("running", "paused", "stopping"), paused=progress.state == "paused")
+
+    def outcome_text(self, progress: Progress, test_to: str = "") -> str:
+        """Return one line on how a send ended, from its last progress. ``test_to`` is a test send's address, or ""."""
+        locale = QLocale()
+        finished = progress.state == "finished"
+        if finished and test_to:
+            text = self.tr("Sent {0} of %Ln test message(s) to {1}", "", progress.total)
+        elif finished:
+            text = self.tr("Sent {0} of %Ln message(s)", "", progress.total)
+        elif test_to:
+            text = self.tr("Stopped after sending {0} of %Ln test message(s) to {1}", "", progress.total)
+        else:
+            text = self.tr("Stopped after sending {0} of %Ln message(s)", "", progress.total)
+        text = text.format(locale.toString(progress.sent), test_to)
+        if not finished and progress.note:
+            text += f" ({progress.note})"
+
+        counts = ((progress.failed, self.tr("{0} failed")), (progress.unknown, self.tr("{0} of unknown outcome")),
+                  (progress.skipped, self.tr("{0} skipped")), (progress.remaining, self.tr("{0} not sent yet")))
+        for count, label in counts:
+            if count:
+                text += "; " + label.format(locale.toString(count))
+        return text + ". " + self.tr("See the Send page.")
 
     def show_result(self, result: SendResult, records) -> None:
         """Show the final report: the summary lines and one table row per recipient."""

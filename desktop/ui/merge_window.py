@@ -141,6 +141,8 @@ class MergeWindow(QWidget):
         self._resend_generation = 0
         self._pending_request: SendRequest | None = None
         self._unknown_merge_id = ""
+        # Lines for the status line above the tabs from before or during a send, kept in front of its outcome.
+        self._send_notes: list[str] = []
         self._close_after_send = False
         self._accounts: dict = {}
         self.problem_model = ProblemModel(self)
@@ -659,6 +661,7 @@ class MergeWindow(QWidget):
         self.send_panel.set_copies_note(reason)
 
     def _request(self, *, test: bool, resume_id: str = "") -> SendRequest | None:
+        self._send_notes = []
         account = self.current_account()
         if self.merge is None or self.report is None:
             self.status_label.setText(self.tr("Open the template and the data first."))
@@ -700,9 +703,10 @@ class MergeWindow(QWidget):
                 "the number of test messages to include rows without errors.", "", len(tested)))
             return
         if left_out:
-            self.status_label.setText(self.tr(
-                "Leaving out {0} of the first %n row(s) of the test, because they have errors (see Check).", "",
-                len(tested)).format(len(left_out)))
+            note = self.tr("Leaving out {0} of the first %n row(s) of the test, because they have errors (see Check).",
+                           "", len(tested)).format(len(left_out))
+            self.status_label.setText(note)
+            self._send_notes.append(note)
         self._start_send(replace(request, left_out=left_out))
 
     @Slot()
@@ -928,6 +932,7 @@ class MergeWindow(QWidget):
                 "again.").format(record.id, record.template, record.data))
             return
         log.info("Merge %s: the user confirmed sending %d row(s) of unknown outcome again", record.id, len(rows))
+        self._send_notes = []
         self._start_send(SendRequest(record.merge_key, self.template_path, self.data_path, account,
                                      options_from_dict(record.options), record.id, retry_unknown=tuple(rows)))
 
@@ -969,6 +974,7 @@ class MergeWindow(QWidget):
     @Slot(str)
     def _on_send_failed(self, message: str) -> None:
         log.warning("Merge send from the window failed: %s", message)
+        self._send_notes.append(message)
         self.send_panel.state_label.setText(message)
         self.status_label.setText(message)
 
@@ -979,11 +985,21 @@ class MergeWindow(QWidget):
             with jn.Journal(jn.journal_path(self._profile.data_dir)) as journal:
                 records = journal.recipients(result.merge_id)
         self.send_panel.show_result(result, records)
+        self._show_send_outcome(result)
         if result.merge_id:
             self._show_unknown_count(result.merge_id)
         self.send_finished.emit(result)
         if self._close_after_send:
             self.close()
+
+    def _show_send_outcome(self, result: SendResult) -> None:
+        """Replace the check's line above the tabs with how the send ended. A send that never ran leaves its error."""
+        notes, self._send_notes = self._send_notes, []
+        if result.progress is None:
+            return
+        test_to = self.runner.request.options.test_to if self.runner is not None else ""
+        outcome = self.send_panel.outcome_text(result.progress, test_to)
+        self.status_label.setText(" ".join([*notes, outcome]))
 
     # --- closing -----------------------------------------------------------------------------
 
