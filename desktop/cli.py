@@ -27,7 +27,7 @@ from desktop.credentials import CredentialError, delete_password, store_password
 from desktop.logs import setup_logging
 from desktop.paths import HOME_ENV, Profile, default_profile, profile_at
 from desktop.store import StoreError
-from desktop.text import sentence
+from desktop.text import pluralize, sentence
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def _add_rules_commands(commands: argparse._SubParsersAction, common: argparse.A
     check = actions.add_parser(
         "check", parents=[common],
         help="validate rule files and list every problem with its file and line",
-        description="Validate rule files. Prints 'OK: N rule(s) in M file(s)', or each problem on stderr and "
+        description="Validate rule files. Prints 'OK: N rules in M files', or each problem on stderr and "
         "exits with status 1. When the local store has folders, folder names in the rules are checked too.",
     )
     check.add_argument("files", nargs="*", metavar="FILE", type=Path,
@@ -513,7 +513,7 @@ def _account_remove(args: argparse.Namespace, profile: Profile) -> int:
         # A new account of the same name must not inherit the auto-reply rate limits.
         store.forget_auto_replies(account.name)
     _drain_index(profile)
-    print(f"Removed account {account.name!r} and {removed} local message(s). Mail on the server is untouched.")
+    print(f"Removed account {account.name!r} and {pluralize(removed, 'local message')}. Mail on the server is untouched.")
     return EXIT_OK
 
 
@@ -675,7 +675,7 @@ def _index_rebuild(profile: Profile) -> int:
                 _print_progress(_IndexStep(step.done, step.total))
         finally:
             index.close()
-    print(f"Rebuilt the index: {total} message(s).")
+    print(f"Rebuilt the index: {pluralize(total, 'message')}.")
     return EXIT_OK
 
 
@@ -715,14 +715,15 @@ def _folder(args: argparse.Namespace, profile: Profile) -> int:
         elif args.folder_command == "rename":
             moved = rename_folder(profile, account, args.old, args.new)
             _drain_index(profile)
-            print(f"Renamed folder {args.old!r} of account {account!r} to {args.new!r} ({moved} local message(s) kept).")
+            print(f"Renamed folder {args.old!r} of account {account!r} to {args.new!r} "
+                  f"({pluralize(moved, 'local message')} kept).")
         else:
             if not args.yes and not _confirm_delete(config.accounts[account], args.name,
                                                    local_message_count(profile, account, args.name)):
                 return EXIT_USAGE
             removed = delete_folder(profile, account, args.name)
             _drain_index(profile)
-            print(f"Deleted folder {args.name!r} of account {account!r} and {removed} local message(s).")
+            print(f"Deleted folder {args.name!r} of account {account!r} and {pluralize(removed, 'local message')}.")
     except (FolderError, SyncError) as error:
         print(f"sluice: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -732,7 +733,7 @@ def _folder(args: argparse.Namespace, profile: Profile) -> int:
 def _confirm_delete(account: Account, name: str, count: int) -> bool:
     """Ask on the terminal; without one, print how to confirm with --yes and return False."""
     server = " with its mail on the server" if account.kind == "imap" else ""
-    what = f"folder {name!r} of account {account.name!r}{server} and {count} local message(s)"
+    what = f"folder {name!r} of account {account.name!r}{server} and {pluralize(count, 'local message')}"
     if not sys.stdin.isatty():
         print(f"sluice: Not deleting {what}: no terminal to confirm on. Add --yes to delete it.", file=sys.stderr)
         return False
@@ -755,10 +756,10 @@ def _rules_check(args: argparse.Namespace, profile: Profile) -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
-        print(f"{len(problems)} problem(s) found.", file=sys.stderr)
+        print(f"{pluralize(len(problems), 'problem')} found.", file=sys.stderr)
         return EXIT_FAILED
     file_count = len(ruleset.files)
     if file_count == 0:
         print(f"No rule files in {', '.join(str(path) for path in paths)}. Add a *.toml file (see docs/rules.md).")
-    print(f"OK: {len(ruleset.rules)} rule(s) in {file_count} file(s)")
+    print(f"OK: {pluralize(len(ruleset.rules), 'rule')} in {pluralize(file_count, 'file')}")
     return EXIT_OK

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from desktop.commands import COMMANDS, COMMANDS_BY_NAME, MODES
 from desktop.rules.locate import locate
+from desktop.text import pluralize
 
 log = logging.getLogger(__name__)
 
@@ -506,12 +507,13 @@ def check_command(args: argparse.Namespace, profile: object) -> int:
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
-        print(f"{len(problems)} problem(s) found; the default keys stay in force for those lines.", file=sys.stderr)
+        print(f"{pluralize(len(problems), 'problem')} found; the default keys stay in force for those lines.",
+              file=sys.stderr)
         return 1
     if not path.exists():
         print(f"OK: no {path}, so the default keys are in force.")
     else:
-        print(f"OK: {len(overrides)} binding(s) in {path}.")
+        print(f"OK: {pluralize(len(overrides), 'binding')} in {path}.")
     return 0
 
 

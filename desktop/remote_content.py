@@ -146,7 +146,8 @@ def load_allow_list(path: Path) -> RemoteAllowList:
         raise RemoteContentError(f"{path}: could not be read ({error}).") from error
     unknown = sorted(set(data) - set(_KEYS))
     if unknown:
-        raise RemoteContentError(f"{path}: unknown key(s) {', '.join(unknown)}; the file may contain addresses and domains.")
+        keys = "key" if len(unknown) == 1 else "keys"
+        raise RemoteContentError(f"{path}: unknown {keys} {', '.join(unknown)}; the file may contain addresses and domains.")
     allow_list = RemoteAllowList(path=path)
     for key, normalize, target in (("addresses", normalize_address, allow_list.addresses),
                                    ("domains", normalize_domain, allow_list.domains)):

@@ -6,6 +6,8 @@ import argparse
 import sys
 from datetime import datetime
 
+from desktop.text import pluralize
+
 COMMANDS = ("snooze",)
 
 PRESETS = ("later-today", "tomorrow", "weekend", "next-week")
@@ -69,7 +71,7 @@ def _wake(args: argparse.Namespace, profile) -> int:
         result = store.wake_snoozes(account=args.account, entry_ids=entry_ids)
     for text in result.dropped:
         print(text)
-    print(f"Woke {len(result.woken)} snoozed message(s); 'sluice sync' sends the moves to the server.")
+    print(f"Woke {pluralize(len(result.woken), 'snoozed message')}; 'sluice sync' sends the moves to the server.")
     return 0
 
 
@@ -94,11 +96,11 @@ def _add(args: argparse.Namespace, profile) -> int:
         folders = ensure_snooze_folders(profile, {row.account for row in rows})
         with Store(profile.store_file) as store:
             result = store.snooze_messages([row.id for row in rows], wake_at, folders,
-                                           f"Snoozed {len(rows)} message(s) until {_local(wake_at)}")
+                                           f"Snoozed {pluralize(len(rows), 'message')} until {_local(wake_at)}")
     except (SnoozeError, ValueError) as error:
         print(f"sluice: {error}", file=sys.stderr)
         return 1
-    print(f"Snoozed {result.snoozed} message(s) until {_local(wake_at)}"
+    print(f"Snoozed {pluralize(result.snoozed, 'message')} until {_local(wake_at)}"
           f"{f', rescheduled {result.rescheduled}' if result.rescheduled else ''}; "
           "'sluice sync' sends the change to the server, and 'sluice undo' reverses it.")
     return 0

@@ -46,6 +46,8 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from typing import TYPE_CHECKING
 
+from desktop.text import pluralize
+
 if TYPE_CHECKING:
     import ssl
 
@@ -323,7 +325,8 @@ class AutoReplier:
         previous = self._store.last_auto_reply(account.name, rule.name, target)
         if previous is not None and previous.text_hash == hash_value and now - previous.sent < timedelta(days=action.days):
             when = previous.sent.astimezone().strftime("%Y-%m-%d %H:%M")
-            return f"not sent: already replied to {target.lower()} on {when} (at most once every {action.days} day(s))"
+            every = pluralize(action.days, "day")
+            return f"not sent: already replied to {target.lower()} on {when} (at most once every {every})"
         if not account.smtp_host:
             return (f"not sent: account {account.name!r} has no SMTP server; set smtp_host in its table of "
                     "config.toml or add it with --smtp-host")

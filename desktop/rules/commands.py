@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from desktop.config import load_config
 from desktop.paths import Profile
+from desktop.text import pluralize
 
 if TYPE_CHECKING:
     from desktop.index import SearchIndex
@@ -74,7 +75,7 @@ def apply_command(args: argparse.Namespace, profile: Profile) -> int:
             print("Dry run: nothing was changed. Run the same command without --dry-run to apply.")
             return EXIT_FAILED if plan.problems else EXIT_OK
         if plan.problems:
-            print(f"sluice: Nothing was applied, because of the {len(plan.problems)} problem(s) above. "
+            print(f"sluice: Nothing was applied, because of the {pluralize(len(plan.problems), 'problem')} above. "
                   "Fix them and run the command again.", file=sys.stderr)
             return EXIT_FAILED
         replier = _auto_replier(store, config, plan, stack) if args.send_auto_replies else None
@@ -87,12 +88,13 @@ def apply_command(args: argparse.Namespace, profile: Profile) -> int:
     for line in result.replies:
         print(f"Auto-reply: {line}")
     if result.replies_off:
-        print(f"Skipped {result.replies_off} auto-reply(ies): 'rules apply' sends none to existing mail. "
+        print(f"Skipped {pluralize(result.replies_off, 'auto-reply', 'auto-replies')}: "
+              "'rules apply' sends none to existing mail. "
               "Add --send-auto-replies to send them.")
     if result.bulk_id is None:
         print("Nothing changed.")
         return EXIT_OK
-    print(f"Changed {result.changed} message(s): {_counts_text(result.counts)} (bulk action {result.bulk_id}).")
+    print(f"Changed {pluralize(result.changed, 'message')}: {_counts_text(result.counts)} (bulk action {result.bulk_id}).")
     _print_sending(sending)
     print("Undo with: sluice undo")
     return EXIT_OK
@@ -167,8 +169,8 @@ def undo_command(args: argparse.Namespace, profile: Profile) -> int:
         _catch_up_index(store, profile)
     record = result.bulk
     print(f"Undid bulk action {record.id} ({record.description}, {record.created:%Y-%m-%d %H:%M} UTC).")
-    print(f"Restored {result.restored} message(s): {result.moved_back} moved back, {result.flags_restored} with "
-          f"their flags set back; removed {result.copies_removed} copy(ies).")
+    print(f"Restored {pluralize(result.restored, 'message')}: {result.moved_back} moved back, "
+          f"{result.flags_restored} with their flags set back; removed {pluralize(result.copies_removed, 'copy', 'copies')}.")
     if result.skipped:
         print(f"Left {len(result.skipped)} alone:")
         for line in result.skipped:
@@ -286,7 +288,7 @@ def _load(path: Path | None, profile: Profile) -> RuleSet | None:
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
-        print(f"sluice: {len(problems)} problem(s) in the rule files, so no rule was run. "
+        print(f"sluice: {pluralize(len(problems), 'problem')} in the rule files, so no rule was run. "
               "Fix them ('sluice rules check' lists them) and run the command again.", file=sys.stderr)
         return None
     if not ruleset.rules:
@@ -388,7 +390,7 @@ def _print_plan(plan: Plan, ruleset: RuleSet) -> None:
     for report in plan.reports:
         rule = report.rule
         actions = [describe_action(action) for action in rule.actions] + (["stop"] if rule.stop else [])
-        print(f"Rule '{rule.name}': {report.count} message(s)")
+        print(f"Rule '{rule.name}': {pluralize(report.count, 'message')}")
         print(f"  actions: {', '.join(actions)}")
         for row in report.sample:
             print(f"    {_row_line(row)}")
@@ -396,14 +398,15 @@ def _print_plan(plan: Plan, ruleset: RuleSet) -> None:
             print(f"    ... and {report.count - len(report.sample)} more")
     skipped = sum(len(effect.skipped) for effect in plan.effects.values())
     blocked = sum(1 for effect in plan.effects.values() if effect.blocked)
-    total = f"Total: {plan.matched} of {plan.examined} message(s) matched by {len(ruleset.rules)} rule(s)"
+    total = (f"Total: {plan.matched} of {pluralize(plan.examined, 'message')} matched by "
+             f"{pluralize(len(ruleset.rules), 'rule')}")
     if skipped:
-        total += f"; {skipped} action(s) skipped where an earlier rule moved the message or set its lane"
+        total += f"; {pluralize(skipped, 'action')} skipped where an earlier rule moved the message or set its lane"
     if blocked:
-        total += f"; {blocked} message(s) left unchanged by a rule whose target folder is missing (see below)"
+        total += f"; {pluralize(blocked, 'message')} left unchanged by a rule whose target folder is missing (see below)"
     print(total + ".")
     if plan.waiting_for_body:
-        print(f"{len(plan.waiting_for_body)} message(s) were left out: a rule needs their body, which is not "
+        print(f"Left out {pluralize(len(plan.waiting_for_body), 'message')}: a rule needs the body, which is not "
               "downloaded yet. Run 'sluice sync' to fetch the bodies, then run the rules again.")
 
 

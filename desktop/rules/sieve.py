@@ -76,6 +76,7 @@ from desktop.rules.sieve_patterns import (
     glob_to_sieve,
     python_regex_to_posix,
 )
+from desktop.text import pluralize
 
 logger = logging.getLogger(__name__)
 
@@ -525,11 +526,11 @@ def _scope_problem(rule: Rule, target: ExportTarget) -> str | None:
     """Return why the rule's scope keeps it out of the script, or None."""
     if "INBOX" not in (folder.upper() for folder in rule.scope.folders):
         return (
-            f"its scope is the folder(s) {', '.join(rule.scope.folders)}; a Sieve script runs only on new mail "
+            f"its scope is the {_named('folder', rule.scope.folders)}; a Sieve script runs only on new mail "
             f"as it is delivered to INBOX"
         )
     if target.account is not None and rule.scope.accounts and target.account not in rule.scope.accounts:
-        return f"it applies only to account(s) {', '.join(rule.scope.accounts)}, not to '{target.account}'"
+        return f"it applies only to {_named('account', rule.scope.accounts)}, not to '{target.account}'"
     return None
 
 
@@ -537,12 +538,18 @@ def _scope_notes(rule: Rule, target: ExportTarget) -> list[str]:
     notes = []
     others = [folder for folder in rule.scope.folders if folder.upper() != "INBOX"]
     if others:
-        notes.append(f"Sieve sorts only mail arriving in INBOX, so its folders {', '.join(others)} are not covered")
+        verb = "is" if len(others) == 1 else "are"
+        notes.append(f"Sieve sorts only mail arriving in INBOX, so its {_named('folder', others)} {verb} not covered")
     if target.account is None and rule.scope.accounts:
         notes.append(
-            f"it applies only to account(s) {', '.join(rule.scope.accounts)}; install the script only on their servers"
+            f"it applies only to {_named('account', rule.scope.accounts)}; install the script only on their servers"
         )
     return notes
+
+
+def _named(noun: str, names: Sequence[str]) -> str:
+    """Return "folder Work" or "folders Work, Lists": the noun in the form the number of names needs, then the names."""
+    return f"{noun if len(names) == 1 else noun + 's'} {', '.join(names)}"
 
 
 def _needs_variables(rules: Iterable[Rule]) -> bool:
@@ -634,7 +641,8 @@ def export_command(args: argparse.Namespace, profile: Profile) -> int:
     if problems:
         for problem in problems:
             print(problem, file=sys.stderr)
-        print(f"{len(problems)} problem(s) found; fix them ('sluice rules check') and export again.", file=sys.stderr)
+        print(f"{pluralize(len(problems), 'problem')} found; fix them ('sluice rules check') and export again.",
+              file=sys.stderr)
         return EXIT_FAILED
 
     result = export_sieve(ruleset, export_target(profile))
@@ -646,12 +654,13 @@ def export_command(args: argparse.Namespace, profile: Profile) -> int:
         except OSError as error:
             print(f"sluice: cannot write {args.output}: {error.strerror}. Choose another --output.", file=sys.stderr)
             return EXIT_FAILED
-        print(f"Wrote {len(result.exported)} rule(s) to {args.output}.")
+        print(f"Wrote {pluralize(len(result.exported), 'rule')} to {args.output}.")
 
     for omission in result.omissions:
         print(omission, file=sys.stderr)
     left_out = sum(1 for omission in result.omissions if omission.whole)
-    print(f"Exported {len(result.exported)} of {len(ruleset.rules)} rule(s); {left_out} left out.", file=sys.stderr)
+    print(f"Exported {len(result.exported)} of {pluralize(len(ruleset.rules), 'rule')}; {left_out} left out.",
+          file=sys.stderr)
     logger.info("Exported %d of %d rule(s) to Sieve, %d left out", len(result.exported), len(ruleset.rules), left_out)
     return EXIT_OK
 

@@ -162,7 +162,8 @@ class SnoozeMixin:
     def _check_snooze_folders(self, accounts: set[str], snooze_folders: Mapping[str, int]) -> None:
         missing = sorted(accounts - set(snooze_folders))
         if missing:
-            raise ValueError(f"No Snoozed folder given for account(s) {', '.join(missing)}; "
+            accounts = "account" if len(missing) == 1 else "accounts"
+            raise ValueError(f"No Snoozed folder given for {accounts} {', '.join(missing)}; "
                              "create the folder (the window does it on the first snooze) and try again.")
         for account in accounts:
             folder = self.folder(snooze_folders[account])

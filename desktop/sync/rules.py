@@ -29,6 +29,7 @@ from desktop.rules.model import AutoReply, Rule, RuleSet
 from desktop.store import Store
 from desktop.sync.actions import replay_account
 from desktop.sync.bodies import _batches, _fetch_batch, _Selection
+from desktop.text import pluralize
 
 if TYPE_CHECKING:
     from desktop.rules.engine import ApplyResult, Plan
@@ -151,7 +152,7 @@ def _apply_and_clear(client: IMAPClient, account: Account, store: Store, rules: 
     """Apply the plan as one bulk action and clear the marks of every pending message, matched or not."""
     from desktop.rules.engine import apply_plan
 
-    description = f"Rules on {len(pending)} new message(s) of {account.name}"
+    description = f"Rules on {pluralize(len(pending), 'new message')} of {account.name}"
     replying = [message for message, effect in plan.effects.items() if effect.replies]
     if not replying:
         with store.transaction():

@@ -36,6 +36,7 @@ from desktop.sync.connection import DEFAULT_TIMEOUT, classify_error, connect
 from desktop.sync.engine import FolderProgress, FolderResult, FolderUnavailable, sync_folder
 from desktop.sync.errors import SyncError, SyncFailures
 from desktop.sync.list_status import list_folders_with_status, unchanged_since_sync
+from desktop.text import pluralize
 
 if TYPE_CHECKING:
     from desktop.index import SearchIndex
@@ -260,11 +261,13 @@ def load_sync_rules(profile: Profile) -> tuple[RuleSet | None, list[SyncProgress
         return ruleset, []
     steps = [SyncProgress("", "", "warning", 0, 0, str(problem)) for problem in problems]
     if ruleset.rules:
-        fallback = (f"The rule files have {len(problems)} problem(s), so the previous {len(ruleset.rules)} rule(s) stay active "
-                    "until they are fixed; check them with 'sluice rules check'.")
+        verb = "stays" if len(ruleset.rules) == 1 else "stay"
+        fallback = (f"The rule files have {pluralize(len(problems), 'problem')}, so the previous "
+                    f"{pluralize(len(ruleset.rules), 'rule')} {verb} active until they are fixed; "
+                    "check them with 'sluice rules check'.")
     else:
-        fallback = (f"The rule files have {len(problems)} problem(s) and there are no earlier valid rules, so no rules run "
-                    "on new mail until they are fixed; check them with 'sluice rules check'.")
+        fallback = (f"The rule files have {pluralize(len(problems), 'problem')} and there are no earlier valid rules, "
+                    "so no rules run on new mail until they are fixed; check them with 'sluice rules check'.")
     steps.append(SyncProgress("", "", "warning", 0, 0, fallback))
     return ruleset, steps
 
@@ -303,7 +306,7 @@ def sync_folders(client: IMAPClient, account: Account, store: Store, token: Canc
     """
     account_id = store.ensure_account(account.name, "imap")
     remote, statuses = list_folders_with_status(client, account.name)
-    yield SyncProgress(account.name, "", "folders", 0, len(remote), f"{account.name}: {len(remote)} folder(s)")
+    yield SyncProgress(account.name, "", "folders", 0, len(remote), f"{account.name}: {pluralize(len(remote), 'folder')}")
     _drop_vanished_folders(store, account.name, {name for name, *_ in remote})
     folder_ids = [
         store.upsert_folder(account_id, name, delimiter=delimiter, special_use=special_use, selectable=selectable)
@@ -360,7 +363,8 @@ def run_rules(client: IMAPClient, account: Account, store: Store, rules: NewMail
 
     outcome = run_rules_on_new_mail(client, account, store, rules, send=send)
     for name, count in outcome.acted:
-        yield SyncProgress(account.name, "", "rules", count, count, f"{account.name}: rule '{name}' acted on {count} new message(s)")
+        yield SyncProgress(account.name, "", "rules", count, count,
+                           f"{account.name}: rule '{name}' acted on {pluralize(count, 'new message')}")
     for problem in outcome.problems:
         yield SyncProgress(account.name, "", "warning", 0, 0, f"{account.name}: rules on new mail: {problem}")
     if outcome.bulk_id is not None:
@@ -381,7 +385,7 @@ def sync_one_folder(client: IMAPClient, store: Store, account: Account, folder_i
                                f"{account.name}/{name}: {verb} {step.done}/{step.total}")
         elif isinstance(step, FolderResult):
             text = (f"{account.name}/{name}: {step.fetched} new, {step.deleted} removed, "
-                    f"{step.flags_changed} flag change(s)" + (" (renumbered on the server)" if step.reset else ""))
+                    f"{pluralize(step.flags_changed, 'flag change')}" + (" (renumbered on the server)" if step.reset else ""))
             yield SyncProgress(account.name, name, "folder-done", step.fetched, step.fetched, text)
 
 

@@ -53,7 +53,7 @@ from desktop.sync.service import (
     sync_one_folder,
     thread_new_mail,
 )
-from desktop.text import sentence
+from desktop.text import pluralize, sentence
 
 log = logging.getLogger(__name__)
 
@@ -499,7 +499,7 @@ class AccountWatcher:
         if self._primary and texts != self._reported_problems:
             if not texts:
                 yield SyncProgress(self._account.name, self._folder, "rules", 0, 0,
-                                   f"The rule files load without problems again; {len(ruleset.rules)} rule(s) active.")
+                                   f"The rule files load without problems again; {pluralize(len(ruleset.rules), 'rule')} active.")
             self._reported_problems = texts
             for step in problem_steps:
                 yield SyncProgress(self._account.name, self._folder, step.phase, 0, 0, step.text)

@@ -355,7 +355,7 @@ def test_cli_keys_check_reports_lines(tmp_path: Path, capsys: pytest.CaptureFixt
     path = home.resolve() / "keys.toml"
     assert err[0].startswith(f"{path}:2: unknown command 'archve'. Did you mean 'archive'?")
     assert err[1].startswith(f"{path}:5: delete: 'g' is the start of 'g ")
-    assert err[2] == "2 problem(s) found; the default keys stay in force for those lines."
+    assert err[2] == "2 problems found; the default keys stay in force for those lines."
 
 
 def test_cli_keys_check_accepts_good_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -364,7 +364,7 @@ def test_cli_keys_check_accepts_good_file(tmp_path: Path, capsys: pytest.Capture
 
     assert main(["--home", str(tmp_path / "home"), "keys", "check", str(good)]) == 0
 
-    assert capsys.readouterr().out.strip() == f"OK: 1 binding(s) in {good}."
+    assert capsys.readouterr().out.strip() == f"OK: 1 binding in {good}."
 
 
 def test_cli_keys_check_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -115,7 +115,7 @@ def test_international_domain_is_stored_as_punycode(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ('addresses = ["news@example.org"\n', "invalid TOML"),
-        ('adresses = ["news@example.org"]\n', "unknown key(s) adresses"),
+        ('adresses = ["news@example.org"]\n', "unknown key adresses;"),
         ('addresses = "news@example.org"\n', 'addresses must be a list of quoted strings, as in addresses = ["news@example.org"]'),
         ("domains = [1]\n", "domains must be a list of quoted strings"),
         ('addresses = ["Ana <ana@example.org>"]\n', "in addresses: 'Ana <ana@example.org>' is not a valid mail address"),

@@ -267,14 +267,14 @@ def test_cli_add_list_and_wake(capsys):
         message = add_message(store, inbox, 1, "Budget", flags=(SEEN,))
 
     assert main(["snooze", "add", "<Budget@example.com>", "--until", "2999-01-01 08:00"]) == 0
-    assert "Snoozed 1 message(s) until 2999-01-01 08:00" in capsys.readouterr().out
+    assert "Snoozed 1 message until 2999-01-01 08:00;" in capsys.readouterr().out
     assert main(["snooze", "list"]) == 0
     listed = capsys.readouterr().out
     assert "2999-01-01 08:00\thome\tINBOX\tBudget" in listed
     assert main(["snooze", "wake"]) == 0
-    assert "Woke 0 snoozed message(s)" in capsys.readouterr().out
+    assert "Woke 0 snoozed messages;" in capsys.readouterr().out
     assert main(["snooze", "wake", "--all"]) == 0
-    assert "Woke 1 snoozed message(s)" in capsys.readouterr().out
+    assert "Woke 1 snoozed message;" in capsys.readouterr().out
     with Store(profile.store_file) as store:
         row = store.message(message)
         assert row.folder == "INBOX"

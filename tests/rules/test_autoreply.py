@@ -247,7 +247,7 @@ def test_repeat_sender_limited_across_restarts(box, away, smtp_server):
     second = run_replies(box, away, now=NOW + timedelta(days=6, hours=23), only_new=seen)
 
     assert second["Second"].startswith("not sent: already replied to ana@example.com on ")
-    assert second["Second"].endswith("(at most once every 7 day(s))")
+    assert second["Second"].endswith("(at most once every 7 days)")
     box.deliver(make_mail("ana@example.com", box.address, "Third"))
     box.sync()
     assert run_replies(box, away, now=NOW + timedelta(days=7), only_new=seen) == {"Third": "sent to ana@example.com"}

@@ -254,7 +254,7 @@ def test_ten_thousand_moves_take_few_commands(imap_user, dovecot_server, direct_
         """)
         code, out, err = run(capsys, "rules", "apply", "--no-send", "--rules", str(rules))
         assert code == 0, err
-        assert "Rule 'Sort': 10000 message(s)" in out
+        assert "Rule 'Sort': 10000 messages" in out
         sent_before = [len(connection.from_client) for connection in proxy.connections]
         sync(capsys)
         lines = [line for connection, start in zip(proxy.connections, sent_before + [0] * 100)

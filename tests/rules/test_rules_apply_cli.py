@@ -52,14 +52,14 @@ def test_dry_run_changes_nothing(mailbox, capsys):
     assert code == 0, err
 
     receipts = rule_section(out, "Receipts")
-    assert receipts[0] == "Rule 'Receipts': 2 message(s)"
+    assert receipts[0] == "Rule 'Receipts': 2 messages"
     assert receipts[1] == "  actions: move to Receipts, mark read, stop"
     assert len(receipts) == 4 and all(SAMPLE_LINE.match(line) for line in receipts[2:])
     assert any("Invoice 1001 for your order" in line and "Shop" in line for line in receipts[2:])
-    assert rule_section(out, "Boss is VIP")[:2] == ["Rule 'Boss is VIP': 1 message(s)",
+    assert rule_section(out, "Boss is VIP")[:2] == ["Rule 'Boss is VIP': 1 message",
                                                      "  actions: lane vip, flag, priority +50"]
-    assert rule_section(out, "Holiday reply")[0] == "Rule 'Holiday reply': 0 message(s)"
-    assert "Total: 7 of 9 message(s) matched by 8 rule(s)." in out
+    assert rule_section(out, "Holiday reply")[0] == "Rule 'Holiday reply': 0 messages"
+    assert "Total: 7 of 9 messages matched by 8 rules." in out
     assert "Dry run: nothing was changed." in out
 
     sync(capsys)
@@ -74,7 +74,7 @@ def test_dry_run_sample_is_capped_at_five(mailbox, tmp_path, capsys):
     code, out, _err = run(capsys, "rules", "apply", "--dry-run", "--rules", str(rules))
     assert code == 0
     section = rule_section(out, "Everything")
-    assert section[0] == "Rule 'Everything': 9 message(s)"
+    assert section[0] == "Rule 'Everything': 9 messages"
     assert sum(1 for line in section if SAMPLE_LINE.match(line)) == 5
     assert section[-1] == "    ... and 4 more"
 
@@ -82,7 +82,7 @@ def test_dry_run_sample_is_capped_at_five(mailbox, tmp_path, capsys):
 def test_apply_prints_counts_and_undo_hint(mailbox, capsys):
     code, out, err = run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))
     assert code == 0, err
-    match = re.search(r"Changed 7 message\(s\): (.*) \(bulk action (\d+)\)\.", out)
+    match = re.search(r"Changed 7 messages: (.*) \(bulk action (\d+)\)\.", out)
     assert match, out
     assert "moved 3" in match.group(1)
     assert "archived 1" in match.group(1)
@@ -114,7 +114,7 @@ def test_apply_uses_the_profiles_rules_folder_by_default(mailbox, capsys):
         '[[rule]]\nname = "Boss"\nwhen = \'from:boss@example.com\'\nactions = [{ lane = "vip" }]\n', encoding="utf-8")
     code, out, _err = run(capsys, "rules", "apply")
     assert code == 0
-    assert "Rule 'Boss': 1 message(s)" in out
+    assert "Rule 'Boss': 1 message" in out.splitlines()
     (boss,) = stored("budget@example.com")
     assert boss.lane == "vip"
 
@@ -174,7 +174,7 @@ def test_apply_sends_auto_replies(imap_user, dovecot_server, direct_client, smtp
 
     code, out, _err = run(capsys, "rules", "apply", "--dry-run", "--rules", str(rules))
     assert code == 0
-    assert "Rule 'Away': 6 message(s)" in out
+    assert "Rule 'Away': 6 messages" in out
     assert "Auto-replies: 6 left out; 'rules apply' sends none to existing mail." in out
     code, out, _err = run(capsys, "rules", "apply", "--dry-run", "--send-auto-replies", "--rules", str(rules))
     assert code == 0
@@ -183,7 +183,7 @@ def test_apply_sends_auto_replies(imap_user, dovecot_server, direct_client, smtp
 
     code, out, err = run(capsys, "rules", "apply", "--rules", str(rules))
     assert code == 0, err
-    assert "Skipped 6 auto-reply(ies): 'rules apply' sends none to existing mail." in out
+    assert "Skipped 6 auto-replies: 'rules apply' sends none to existing mail." in out
     assert "Auto-reply:" not in out
     assert smtp_server.received == [], "no reply without --send-auto-replies"
 
@@ -224,7 +224,7 @@ def test_missing_target_names_the_folder(mailbox, tmp_path, capsys):
     code, out, err = run(capsys, "rules", "apply", "--dry-run", "--rules", str(rules))
 
     assert code == 1
-    assert "Total: 2 of 9 message(s) matched by 1 rule(s); 2 message(s) left unchanged by a rule whose target " \
+    assert "Total: 2 of 9 messages matched by 1 rule; 2 messages left unchanged by a rule whose target " \
            "folder is missing (see below)." in out
     assert "earlier rule moved" not in out
     assert "rule 'Receipts': folder 'Recipts' not found in account 'test'" in err
@@ -241,7 +241,7 @@ def test_missing_target_reported_without_matches(mailbox, tmp_path, capsys):
     for extra in (["--dry-run"], []):
         code, out, err = run(capsys, "rules", "apply", "--rules", str(rules), *extra)
         assert code == 1, out
-        assert "Rule 'Receipts': 0 message(s)" in out
+        assert "Rule 'Receipts': 0 messages" in out
         assert "rule 'Receipts': folder 'Recipts' not found in account 'test'" in err
     assert journal_and_bulk_counts()[1] == 0
 
@@ -280,7 +280,7 @@ def test_inbox_scope_in_any_case(mailbox, tmp_path, capsys):
     code, out, err = run(capsys, "rules", "apply", "--rules", str(rules), "--folder", "inbox")
 
     assert code == 0, err
-    assert "Rule 'Boss': 1 message(s)" in out
+    assert "Rule 'Boss': 1 message" in out.splitlines()
     (boss,) = stored("budget@example.com")
     assert "\\Flagged" in boss.flags
     assert run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))[0] == 0
@@ -353,7 +353,7 @@ def test_unreachable_server_leaves_the_changes_queued(mailbox, dovecot_server, c
 
     code, out, err = run(capsys, "rules", "apply", "--rules", str(EXAMPLE_RULES))
     assert code == 0, err
-    assert re.search(r"Changed 7 message\(s\)", out)
+    assert re.search(r"Changed 7 messages:", out)
     assert "The changes of account 'test' are queued; they go to the server at the next 'sluice sync'." in out
     assert "Could not send the changes of account 'test' now:" in err
     assert f"127.0.0.1:{port}" in err

@@ -20,7 +20,7 @@ def test_check_default_folder_ok(capsys):
 
     output = capsys.readouterr()
     assert code == 0
-    assert output.out.strip() == "OK: 2 rule(s) in 2 file(s)"
+    assert output.out.strip() == "OK: 2 rules in 2 files"
     assert output.err == ""
 
 
@@ -35,7 +35,7 @@ def test_check_problems_exit_one(tmp_path, capsys):
     assert output.out == ""
     lines = output.err.splitlines()
     assert lines[0].startswith(f"{bad}:3: rule 'Receipts': Invalid lane name 'VIP'.")
-    assert lines[-1] == "1 problem(s) found."
+    assert lines[-1] == "1 problem found."
 
 
 def test_check_missing_file(tmp_path, capsys):
@@ -51,7 +51,7 @@ def test_check_empty_folder(capsys):
     output = capsys.readouterr()
     assert code == 0
     assert "No rule files in" in output.out
-    assert output.out.strip().endswith("OK: 0 rule(s) in 0 file(s)")
+    assert output.out.strip().endswith("OK: 0 rules in 0 files")
 
 
 def test_check_unknown_folder_with_store(tmp_path, capsys):
@@ -99,7 +99,7 @@ def test_check_folders_with_other_problems(tmp_path, capsys):
     assert lines[0].startswith(f"{tmp_path / 'a.toml'}:4: rule 'Receipts': Folder 'Reciepts' not found")
     assert lines[1].startswith(f"{tmp_path / 'b.toml'}:4: rule 'Bills': Folder 'Bills' not found")
     assert lines[2].startswith(f"{tmp_path / 'b.toml'}:8: rule 'Lanes': Invalid lane name 'VIP'.")
-    assert lines[3] == "3 problem(s) found."
+    assert lines[3] == "3 problems found."
 
 
 def test_check_inbox_in_any_case(tmp_path, capsys):
@@ -119,7 +119,7 @@ def test_check_inbox_in_any_case(tmp_path, capsys):
 
     output = capsys.readouterr()
     assert code == 0, output.err
-    assert output.out.strip() == "OK: 2 rule(s) in 1 file(s)"
+    assert output.out.strip() == "OK: 2 rules in 1 file"
     rules.write_text(rules.read_text(encoding="utf-8").replace('"Receipts"', '"receipts"'), encoding="utf-8")
     assert main(["rules", "check", str(rules)]) == 1
     assert "Folder 'receipts' not found in account 'work'" in capsys.readouterr().err

@@ -598,9 +598,9 @@ def test_scope_folders_and_accounts(tmp_path):
     assert result.exported == ("Both",)
     reasons = left_out(result)
     assert "a Sieve script runs only on new mail as it is delivered to INBOX" in reasons["Lists only"]
-    assert "applies only to account(s) home, not to 'work'" in reasons["Home"]
+    assert "applies only to account home, not to 'work'" in reasons["Home"]
     parts = [omission.reason for omission in result.omissions if not omission.whole]
-    assert parts == ["Sieve sorts only mail arriving in INBOX, so its folders Lists are not covered"]
+    assert parts == ["Sieve sorts only mail arriving in INBOX, so its folder Lists is not covered"]
 
 
 # Auto-reply
@@ -710,9 +710,9 @@ def test_command_writes_file_and_lists(tmp_path, capsys, pigeonhole):
 
     streams = capsys.readouterr()
     assert code == 0
-    assert streams.out.strip() == f"Wrote 2 rule(s) to {output}."
+    assert streams.out.strip() == f"Wrote 2 rules to {output}."
     assert f"{rules / 'a.toml'}:6: rule 'Old': Left out: Sieve cannot test a message's age" in streams.err
-    assert streams.err.strip().endswith("Exported 2 of 3 rule(s); 1 left out.")
+    assert streams.err.strip().endswith("Exported 2 of 3 rules; 1 left out.")
     script = output.read_text(encoding="utf-8")
     assert 'fileinto "Papierkorb";' in script
     assert ':addresses ["me@example.org", "me@old.example.org"]' in script

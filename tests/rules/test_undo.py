@@ -47,7 +47,7 @@ def test_undo_restores_server_after_restart(mailbox, capsys):
 
     code, out, err = run(capsys, "undo")
     assert code == 0, err
-    assert "Restored 7 message(s): 4 moved back" in out
+    assert "Restored 7 messages: 4 moved back" in out
     sync(capsys)
 
     assert server_state(mailbox) == server_before
@@ -126,7 +126,7 @@ def test_undo_removes_the_copies_a_run_made(mailbox, tmp_path, capsys):
 
     code, out, _err = run(capsys, "undo")
     assert code == 0
-    assert "removed 1 copy(ies)" in out
+    assert "removed 1 copy." in out
     sync(capsys)
     assert where(server_state(mailbox), "invoice@shop.example") == [("INBOX", frozenset())]
     assert [row.folder for row in stored("invoice@shop.example")] == ["INBOX"]

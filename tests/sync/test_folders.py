@@ -170,7 +170,7 @@ def test_delete_removes_server_and_local(server, capsys):
     assert "Old" not in server_folders(server)
     assert "Old" not in local_folders()
     assert search("xylophone") == []
-    assert "1 local message(s)" in capsys.readouterr().out
+    assert "and 1 local message." in capsys.readouterr().out
 
 
 @pytest.mark.dovecot
@@ -284,7 +284,7 @@ def test_local_delete_removes_messages(demo, capsys):
     assert folder("delete", "Lists/book-club", "--yes") == 0
 
     assert "Lists/book-club" not in local_folders(DEMO_ACCOUNT)
-    assert f"{len(ids)} local message(s)" in capsys.readouterr().out
+    assert f"and {len(ids)} local messages." in capsys.readouterr().out
     assert search("folder:Lists/book-club") == []
 
 

@@ -418,7 +418,7 @@ def test_index_rebuild_restores_search(server, capsys):
 
     assert main(["index", "rebuild"]) == 0
 
-    assert "Rebuilt the index: 1 message(s)." in capsys.readouterr().out
+    assert "Rebuilt the index: 1 message." in capsys.readouterr().out
     assert len(search("harbour")) == 1
 
 

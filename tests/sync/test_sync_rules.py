@@ -148,8 +148,8 @@ def test_new_mail_sorted_on_server_and_store(server, capsys):
     code, out, err = sync(capsys)
 
     assert code == 0, err
-    assert "test: rule 'Receipts' acted on 1 new message(s)" in out
-    assert "test: rule 'Boss' acted on 1 new message(s)" in out
+    assert "test: rule 'Receipts' acted on 1 new message\n" in out
+    assert "test: rule 'Boss' acted on 1 new message\n" in out
     assert "sluice undo" in out
     inbox = server_messages(server, "INBOX")
     assert set(inbox) == {"Hello", "Budget", "Lunch?"}
@@ -251,7 +251,7 @@ def test_crash_before_rules_repaired_by_next_sync(server, capsys):
     code, out, err = sync(capsys)
 
     assert code == 0, err
-    assert "rule 'Receipts' acted on 1 new message(s)" in out
+    assert "rule 'Receipts' acted on 1 new message\n" in out
     assert pending_count() == 0
     assert set(stored("INBOX")) == {"Hello", "Not for any rule"}
     assert set(stored("Receipts")) == {"Invoice 10"}
@@ -285,8 +285,8 @@ def test_broken_rule_file_keeps_previous_rules(server, capsys):
 
     assert code == 0, err
     assert f"{path}:4: rule 'Receipts': Unknown action 'moove'." in err
-    assert "the previous 2 rule(s) stay active" in err
-    assert "rule 'Receipts' acted on 1 new message(s)" in out
+    assert "the previous 2 rules stay active" in err
+    assert "rule 'Receipts' acted on 1 new message\n" in out
     assert set(server_messages(server, "Receipts")) == {"Invoice 11"}
     assert (snapshot_dir(default_profile()) / path.name).read_text(encoding="utf-8") == RULES
 
@@ -378,7 +378,7 @@ def test_rule_needing_body_fetches_it(server, capsys):
     code, out, err = sync(capsys)
 
     assert code == 0, err
-    assert "rule 'Xylophone orders' acted on 1 new message(s)" in out
+    assert "rule 'Xylophone orders' acted on 1 new message\n" in out
     assert set(server_messages(server, "Receipts")) == {"Order"}
     assert set(stored("INBOX")) == {"Hello", "Other order"}
     with Store(profile.store_file) as store:
@@ -461,7 +461,7 @@ def test_watch_runs_rules_on_pushed_mail(server, capsys):
         assert wait_for(lambda: "Plain pushed" in stored("INBOX"), 5), steps
     assert not run.thread.is_alive()
     assert run.errors == []
-    assert any(step.text == "test: rule 'Receipts' acted on 1 new message(s)" for step in steps)
+    assert any(step.text == "test: rule 'Receipts' acted on 1 new message" for step in steps)
     arrived = " ".join(step.text for step in steps if step.phase == "arrived")
     assert "Plain pushed" in arrived
     assert "Invoice pushed" not in arrived
@@ -522,7 +522,7 @@ def test_sync_sends_auto_reply_to_new_mail(imap_user, dovecot_server, direct_cli
     code, out, err = sync(capsys)
 
     assert code == 0, err
-    assert "rule 'Away' acted on 1 new message(s)" in out
+    assert "rule 'Away' acted on 1 new message\n" in out
     (reply,) = smtp_server.wait_for(1)
     assert reply.rcpt_tos == ("bea@example.org",)
     assert reply.message["Auto-Submitted"] == "auto-replied"
