@@ -11,6 +11,7 @@ from pathlib import Path
 from desktop.merge import journal as jn
 from desktop.merge.check import describe_rows
 from desktop.merge.errors import MergeError
+from desktop.text import pluralize
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,8 @@ def _grouped_lines(rows: list[jn.RecipientRecord], *, with_addresses: bool) -> l
     left_out = ordered[SUMMARY_GROUPS:]
     if left_out:
         count = sum(len(members) for _, members in left_out)
-        lines.append(f"  ... and {count} more row(s) with {len(left_out)} other replies (see the report)")
+        replies = pluralize(len(left_out), "other reply", "other replies")
+        lines.append(f"  ... and {pluralize(count, 'more row')} with {replies} (see the report)")
     return lines
 
 

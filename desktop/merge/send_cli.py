@@ -19,7 +19,7 @@ from desktop.merge import journal as jn
 from desktop.merge.errors import MergeError
 from desktop.merge.rate import Rate, RateError, parse_rate
 from desktop.merge.report import duration_text, summary_lines, write_report
-from desktop.text import sentence
+from desktop.text import pluralize, sentence
 from desktop.merge.sender import MergeSend, Progress, SendOptions, options_from_dict
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,9 @@ def send_command(args: argparse.Namespace, profile) -> int:
     with jn.Journal(jn.journal_path(profile.data_dir)) as journal:
         if options.test_to:
             record = _create(journal, merge, args, account.name, options, kind=jn.KIND_TEST)
-            print(f"Test send {record.id}: the first {record.total} message(s) go to {options.test_to}, marked [TEST].")
+            verb = "goes" if record.total == 1 else "go"
+            print(f"Test send {record.id}: the first {pluralize(record.total, 'message')} {verb} to {options.test_to}, "
+                  "marked [TEST].")
             skip_error_rows(journal, record.id, merge, errors)
             # The sender passes over rows the journal has as done, so N rows with k left out send N - k messages.
             options.test_count -= len(errors)
@@ -98,20 +100,24 @@ def send_command(args: argparse.Namespace, profile) -> int:
             return EXIT_FAILED
         elif overlap:
             record = record_rest(journal, merge, Path(args.template), Path(args.data), account.name, options, overlap)
-            print(f"Merge {record.id}: {record.total} recipient(s) from {args.data.name} via account {account.name}.")
+            print(f"Merge {record.id}: {pluralize(record.total, 'recipient')} from {args.data.name} "
+                  f"via account {account.name}.")
             left_out = len({problem.row for problem in errors} - set(overlap.rows))
             rest = f"sending the other {record.total - len(overlap.rows) - left_out}"
             if left_out:
-                rest += f" ({left_out} more row(s) have errors and are left out)"
-            print(f"Leaving out the {len(overlap.rows)} row(s) whose address already got this template; {rest}.")
+                verb = "is" if left_out == 1 else "are"
+                rest += f" ({pluralize(left_out, 'more row')} with errors {verb} left out)"
+            print(f"Leaving out the {pluralize(len(overlap.rows), 'row')} whose address already got this template; "
+                  f"{rest}.")
         else:
             record = _create(journal, merge, args, account.name, options, kind=jn.KIND_SEND)
-            print(f"Merge {record.id}: {record.total} recipient(s) from {args.data.name} via account {account.name}.")
+            print(f"Merge {record.id}: {pluralize(record.total, 'recipient')} from {args.data.name} "
+                  f"via account {account.name}.")
         if getattr(args, "retry_unknown", False):
             _requeue(journal, record.id)
         if errors:
             # Said only now, once it is sure that something is sent.
-            print(f"Leaving out {len(errors)} row(s) with errors (--skip-errors).")
+            print(f"Leaving out {pluralize(len(errors), 'row')} with errors (--skip-errors).")
         skip_error_rows(journal, record.id, merge, errors)
         code = _send(profile, journal, record, account, merge, options, copies=options.sent_copies)
         return EXIT_FAILED if errors else code
@@ -160,11 +166,12 @@ def _check_test_rows(merge, report, test_count: int) -> list | None:
     if first_of_row and len(first_of_row) == len(tested):
         for line in grouped_lines(first_of_row.values()):
             print(f"error: {line}", file=sys.stderr)
-        print(f"sluice merge send: Nothing was sent. Each of the first {len(tested)} row(s) has errors; fix them, or "
-              "raise --test-count to include rows without errors.", file=sys.stderr)
+        print(f"sluice merge send: Nothing was sent. Each of the first {pluralize(len(tested), 'row')} has errors; "
+              "fix them, or raise --test-count to include rows without errors.", file=sys.stderr)
         return None
     if first_of_row:
-        print(f"Leaving out {len(first_of_row)} of the first {len(tested)} row(s), because they have errors.")
+        reason = "it has errors" if len(first_of_row) == 1 else "they have errors"
+        print(f"Leaving out {len(first_of_row)} of the first {pluralize(len(tested), 'row')}, because {reason}.")
     return list(first_of_row.values())
 
 
@@ -201,7 +208,7 @@ def resume_command(args: argparse.Namespace, profile) -> int:
 
 def _print_skipped_elsewhere(count: int) -> None:
     if count:
-        print(f"Leaving out {count} row(s) whose address got this template in another merge since.")
+        print(f"Leaving out {pluralize(count, 'row')} whose address got this template in another merge since.")
 
 
 def _rest_command(record: jn.MergeRecord) -> str:
@@ -382,7 +389,8 @@ def _already_sent_text(journal: jn.Journal, record: jn.MergeRecord) -> str:
 def _requeue(journal: jn.Journal, merge_id: str) -> None:
     journal.recover(merge_id)
     count = journal.requeue_unknown(merge_id)
-    print(f"Requeued {count} row(s) of unknown outcome; they are sent again now.")
+    sent_again = "it is sent again now" if count == 1 else "they are sent again now"
+    print(f"Requeued {pluralize(count, 'row')} of unknown outcome; {sent_again}.")
 
 
 def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, options: SendOptions, *,
@@ -411,7 +419,8 @@ def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, 
             _copy_missing(copier, journal, record.id, merge)
         limits = options.rate.describe()
         limits = "no rate limit" if limits == "no limit" else f"rate {limits}"
-        _print(f"Sending over {options.connections} connection(s), {limits}. Ctrl+C stops after the messages in flight.")
+        _print(f"Sending over {pluralize(options.connections, 'connection')}, {limits}. "
+               "Ctrl+C stops after the messages in flight.")
         final = _run_with_signals(send)
         if copier is not None:
             # Rows that the send's recovery settled as sent from the wire log of a killed run get their copy now.
@@ -422,8 +431,11 @@ def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, 
         print(line)
     failed = journal.counts(record.id)[jn.FAILED]
     unknown = journal.recipients(record.id, [jn.UNKNOWN])
-    if unknown:
-        print(f"The {len(unknown)} row(s) of unknown outcome may have reached their recipients and are not resent. "
+    if len(unknown) == 1:
+        print("The 1 row of unknown outcome may have reached its recipient and is not resent. "
+              f"Check with the recipient, then send it with: sluice merge resume {record.id} --retry-unknown")
+    elif unknown:
+        print(f"The {len(unknown)} rows of unknown outcome may have reached their recipients and are not resent. "
               f"Check with the recipients, then send them with: sluice merge resume {record.id} --retry-unknown")
     if final is not None and final.state != jn.FINISHED:
         if merge.table.changed():

@@ -72,6 +72,7 @@ from desktop.send.smtp import (
     classify_error,
     close_connection,
 )
+from desktop.text import pluralize
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +362,8 @@ class MergeSend:
             record = journal.merge(self.merge_id)
             recovered = journal.recover(self.merge_id)
             if recovered:
-                self._note = f"{len(recovered)} row(s) of unknown outcome from the last run are not resent"
+                verb = "is" if len(recovered) == 1 else "are"
+                self._note = f"{pluralize(len(recovered), 'row')} of unknown outcome from the last run {verb} not resent"
             self._total = record.total
             self._counts = journal.counts(self.merge_id)
             journal.set_state(self.merge_id, jn.RUNNING)
@@ -425,7 +427,7 @@ class MergeSend:
         self._counts = counts
         remaining = self._total - sum(counts[state] for state in jn.DONE_STATES)
         finished = remaining <= 0 and not self._stop_note
-        note = "" if finished else (self._stop_note or f"{remaining} row(s) not sent")
+        note = "" if finished else (self._stop_note or f"{pluralize(remaining, 'row')} not sent")
         journal.set_state(self.merge_id, jn.FINISHED if finished else jn.STOPPED, note)
         if note:
             journal.add_event(self.merge_id, "stop", note)

@@ -122,7 +122,8 @@ def test_retry_unknown_sends_them_again(tmp_path, capsys):
         code, out, err = run(capsys, "merge", "resume", record.id, "--retry-unknown", "--no-sent-copy")
 
         assert code == 0, err
-        assert f"Requeued {len(unknown)} row(s) of unknown outcome" in out
+        rows = "row" if len(unknown) == 1 else "rows"
+        assert f"Requeued {len(unknown)} {rows} of unknown outcome" in out
         after = received_counts(server)
         for name in unknown:
             assert after[name] == before[name] + 1

@@ -49,8 +49,8 @@ def test_rest_send_leaves_repeat_out_as_error(tmp_path, server, capsys):
 
     # The row with an error makes the exit status 1, as every send with --skip-errors that leaves rows out.
     assert code == 1
-    assert ("Leaving out the 1 row(s) whose address already got this template; sending the other 2 "
-            "(1 more row(s) have errors and are left out).") in out
+    assert ("Leaving out the 1 row whose address already got this template; sending the other 2 "
+            "(1 more row with errors is left out).") in out
     assert received_counts(server) == {address(1): 1, address(2): 1, address(4): 1}
     rest = send_merges()[0]
     assert rest.id != first.id

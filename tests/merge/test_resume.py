@@ -38,7 +38,7 @@ def test_send_prints_id_and_summary(tmp_path, server, capsys):
 
     record = only_merge()
     assert code == 1, err  # row 4 failed
-    assert out.startswith(f"Merge {record.id}: 5 recipient(s) from people.csv via account work.")
+    assert out.startswith(f"Merge {record.id}: 5 recipients from people.csv via account work.")
     assert f"Merge {record.id}: 4 sent, 1 failed, 0 unknown, 0 skipped, 0 remaining of 5." in out
     assert f"  row 4 {address(4)}: 550 5.1.1 No such user" in out
     report = jn.journal_path(default_profile().data_dir).with_name(f"merge-{record.id}-report.csv")
@@ -188,7 +188,7 @@ def test_test_to_then_real_send(tmp_path, server, capsys):
     code, out, _ = send(capsys, template, data, "--test-to", "me@example.com", "--test-count", "2")
 
     assert code == 0
-    assert "the first 2 message(s) go to me@example.com, marked [TEST]" in out
+    assert "the first 2 messages go to me@example.com, marked [TEST]" in out
     assert received_counts(server) == {"me@example.com": 2}
 
     code, out, err = send(capsys, template, data)

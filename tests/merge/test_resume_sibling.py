@@ -25,7 +25,7 @@ def stopped_then_rest_sent(tmp_path, server, capsys):
     data.write_text(original.replace("C0008", "C0999"), encoding="utf-8")
     code, out, err = send(capsys, template, data, "--resume")
     assert code == 0, err
-    assert "Leaving out the 2 row(s) whose address already got this template; sending the other 6." in out
+    assert "Leaving out the 2 rows whose address already got this template; sending the other 6." in out
     assert received_counts(server) == {address(number): 1 for number in range(1, 9)}
     data.write_text(original, encoding="utf-8")
     return template, data, first
@@ -37,7 +37,7 @@ def test_resume_skips_later_merge_addresses(tmp_path, server, capsys):
     code, out, err = run(capsys, "merge", "resume", first.id, "--no-sent-copy")
 
     assert code == 0, err
-    assert "Leaving out 6 row(s) whose address got this template in another merge since." in out
+    assert "Leaving out 6 rows whose address got this template in another merge since." in out
     assert received_counts(server) == {address(number): 1 for number in range(1, 9)}
     with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
         states = {row.row: row.state for row in journal.recipients(first.id)}
@@ -53,7 +53,7 @@ def test_send_resume_skips_later_merge_addresses(tmp_path, server, capsys):
     code, out, err = send(capsys, template, data, "--resume")
 
     assert code == 0, err
-    assert "Leaving out 6 row(s) whose address got this template in another merge since." in out
+    assert "Leaving out 6 rows whose address got this template in another merge since." in out
     assert received_counts(server) == {address(number): 1 for number in range(1, 9)}
 
 

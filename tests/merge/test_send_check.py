@@ -90,7 +90,7 @@ def test_skip_errors_sends_good_rows(tmp_path, server, capsys):
 
     assert code == 1
     assert received_counts(server) == {address(1): 1, address(3): 1}
-    assert "Leaving out 1 row(s) with errors (--skip-errors)." in out
+    assert "Leaving out 1 row with errors (--skip-errors)." in out
     record, rows = latest_send()
     assert rows[1][0] == jn.SENT
     assert rows[3][0] == jn.SENT
@@ -261,7 +261,7 @@ def test_send_test_leaves_out_error_rows(tmp_path, server, capsys):
     code, out, err = send(capsys, template, data, "--test-to", "me@example.com", "--test-count", "3")
 
     assert code == 1
-    assert "Leaving out 1 of the first 3 row(s), because they have errors." in out
+    assert "Leaving out 1 of the first 3 rows, because it has errors." in out
     assert received_counts(server) == {"me@example.com": 2}
     subjects = sorted(str(parsed(item.data)["Subject"]) for item in server.received)
     assert subjects == ["[TEST] Your results, User 1", "[TEST] Your results, User 3"]
@@ -281,6 +281,6 @@ def test_send_test_stops_when_all_tested_rows_fail(tmp_path, server, capsys):
     code, _, err = send(capsys, template, data, "--test-to", "me@example.com", "--test-count", "2")
 
     assert code == 1
-    assert "Each of the first 2 row(s) has errors" in err
+    assert "Each of the first 2 rows has errors" in err
     assert "--test-count" in err
     assert len(server.received) == 0
