@@ -15,6 +15,9 @@ from desktop.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
+# The catalogue of the source language, with the singular and plural forms of every string with a count.
+ENGLISH_CATALOGUE = "sluice_en"
+
 
 def run(profile: Profile, argv: list[str] | None = None) -> int:
     """Open the main window on ``profile`` and run the event loop; return the exit code."""
@@ -44,7 +47,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationDisplayName("Sluice")
     app.setOrganizationName("Sluice")
     app.setWindowIcon(app_icon())
-    _install_translations(app)
+    install_translations(app)
     app.setStyleSheet(load_style_sheet())
     return app
 
@@ -59,14 +62,25 @@ def load_style_sheet() -> str:
         return ""
 
 
-def _install_translations(app: QApplication) -> None:
-    # Qt's own strings (standard buttons, context menus) come from Qt's
-    # catalogue; Sluice's come from resources/translations when one exists
-    # for the user's language.
+def install_translations(app: QCoreApplication) -> list[QTranslator]:
+    """Install Qt's catalogue and Sluice's for the user's language; return the translators installed.
+
+    Qt's own strings (standard buttons, context menus) come from Qt's catalogue, and Sluice's from
+    resources/translations. Without a catalogue for the user's language, Sluice's English one is installed,
+    because the source strings write counts as "%n message(s)" and only a catalogue gives "1 message".
+    """
     locale = QLocale()
+    installed = []
     qt_translator = QTranslator(app)
     if qt_translator.load(locale, "qtbase", "_", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
         app.installTranslator(qt_translator)
+        installed.append(qt_translator)
+    folder = str(resource_path("translations"))
     sluice_translator = QTranslator(app)
-    if sluice_translator.load(locale, "sluice", "_", str(resource_path("translations"))):
+    if sluice_translator.load(locale, "sluice", "_", folder) or sluice_translator.load(ENGLISH_CATALOGUE, folder):
         app.installTranslator(sluice_translator)
+        installed.append(sluice_translator)
+    else:
+        log.warning("Catalogue %s.qm not found in %s, so counts show as \"1 message(s)\". Reinstall Sluice, or "
+                    "in a checkout run tools/update_translations.py", ENGLISH_CATALOGUE, folder)
+    return installed

@@ -24,6 +24,7 @@ from desktop.merge.send_cli import AlreadySent, record_rest, skip_sent_elsewhere
 from desktop.merge.send_cli import skip_error_rows
 from desktop.merge.sender import MergeSend, Progress, SendOptions
 from desktop.merge.suppress import SuppressionList
+from desktop.text import pluralize
 from desktop.ui.workers import BackgroundJob
 
 log = logging.getLogger(__name__)
@@ -207,8 +208,8 @@ class MergeSendRunner(QObject):
             report = write_report(journal, record.id, merge)
             summary = summary_lines(journal, record.id)
         if request.left_out:
-            summary.insert(1, f"Left out {len(request.left_out)} row(s) with errors found by the check; the "
-                              "report lists each with its error.")
+            summary.insert(1, f"Left out {pluralize(len(request.left_out), 'row')} with errors found by the "
+                              "check; the report lists each with its error.")
         if copies_line:
             summary.append(copies_line)
         yield ("report", report, summary)

@@ -703,8 +703,9 @@ class MergeWindow(QWidget):
                 "the number of test messages to include rows without errors.", "", len(tested)))
             return
         if left_out:
-            note = self.tr("Leaving out {0} of the first %n row(s) of the test, because they have errors (see Check).",
-                           "", len(tested)).format(len(left_out))
+            # %n counts the rows left out. Here at least one test row has no errors, so there are two test rows or more.
+            note = self.tr("Leaving out %n of the first {0} rows of the test, because they have errors (see Check).",
+                           "", len(left_out)).format(len(tested))
             self.status_label.setText(note)
             self._send_notes.append(note)
         self._start_send(replace(request, left_out=left_out))
@@ -728,11 +729,15 @@ class MergeWindow(QWidget):
             self.status_label.setText(self.tr("The check found errors in every row; fix them (see Check) before "
                                               "sending."))
             return
-        box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Rows with errors"), self.tr(
-            "The check found errors in %n row(s) (see Check). Send only the {0} other row(s) and leave the rows "
-            "with errors out? The report lists each row left out with its error, and a later send of the fixed "
-            "files offers to send to the rest.", "", len(left_out)).format(rest),
-            QMessageBox.StandardButton.NoButton, self)
+        # Two counts need two strings, because a catalogue entry has the plural forms of one count only.
+        question = " ".join((
+            self.tr("The check found errors in %n row(s) (see Check).", "", len(left_out)),
+            self.tr("Send only the %n other row(s) and leave the rows with errors out? The report lists each row "
+                    "left out with its error, and a later send of the fixed files offers to send to the rest.", "",
+                    rest),
+        ))
+        box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Rows with errors"), question,
+                          QMessageBox.StandardButton.NoButton, self)
         skip = box.addButton(self.tr("Leave out %n row(s) and send", "", len(left_out)),
                              QMessageBox.ButtonRole.AcceptRole)
         cancel = box.addButton(QMessageBox.StandardButton.Cancel)

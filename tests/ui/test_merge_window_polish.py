@@ -294,7 +294,7 @@ def test_send_leaves_out_error_rows(qtbot, window, server, tmp_path):
 
     result = blocker.args[0]
     assert sorted(item.rcpt_tos[0] for item in server.received) == ["user1@example.org", "user3@example.org"]
-    assert result.summary[1].startswith("Left out 1 row(s) with errors")
+    assert result.summary[1].startswith("Left out 1 row with errors")
     with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
         row = journal.recipient(result.merge_id, 2)
     assert row.state == jn.SKIPPED
@@ -335,9 +335,9 @@ def test_test_send_leaves_out_its_error_rows(qtbot, window, server, tmp_path):
     with qtbot.waitSignal(window.send_finished, timeout=30000) as blocker:
         window.send_panel.test_button.click()
 
-    assert "Leaving out 1 of the first 3 row(s) of the test" in window.status_label.text()
+    assert "Leaving out 1 of the first 3 rows of the test" in window.status_label.text()
     assert subjects(server) == ["[TEST] Results for User 1", "[TEST] Results for User 3"]
-    assert blocker.args[0].summary[1].startswith("Left out 1 row(s) with errors")
+    assert blocker.args[0].summary[1].startswith("Left out 1 row with errors")
 
 
 def test_test_send_all_rows_with_errors(qtbot, window, server, tmp_path):
