@@ -38,7 +38,7 @@ class Entry:
         source: The string as the code passes it.
         comment: The disambiguation argument, empty for none.
         forms: The singular form, then the plural form.
-        finished: False while the forms are drafts that nobody has reviewed yet.
+        finished: False while the forms are unreviewed drafts.
     """
 
     context: str
