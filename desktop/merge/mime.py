@@ -107,7 +107,7 @@ def address_header(name: str, addresses: list[Address]) -> str:
 def text_part(text: str, subtype: str) -> tuple[str, str]:
     """Return the headers and the encoded body of a UTF-8 text part (7bit when ASCII with short lines)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if text.isascii() and all(len(line) <= 998 for line in text.split("\n")) and "\0" not in text:
+    if text.isascii() and max(map(len, text.split("\n"))) <= 998 and "\0" not in text:
         encoding, body = "7bit", text
     else:
         encoding = "quoted-printable"

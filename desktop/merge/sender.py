@@ -250,10 +250,18 @@ class Outgoing:
     sender: str
     message_id: str
     date: str
-    data: bytes
+    payload: bytes  # the message as the DATA section (see _dot_stuffed), made here to spare the loop thread
+    size: int = 0  # the message's size in bytes before dot-stuffing, for the server's SIZE limit
     skip_reason: str = ""
     copies_to: tuple[str, ...] = ()  # further envelope recipients: the message's other To, Cc and Bcc addresses
-    payload: bytes = b""  # ``data`` as the DATA section (see _dot_stuffed), made here to spare the loop thread
+
+    @property
+    def data(self) -> bytes:
+        """The message as sent (CRLF line ends), taken back out of ``payload``.
+
+        Only the payload crosses from a render process: the message once, not twice, over the pipe.
+        """
+        return _unstuffed(self.payload)
 
 
 class MergeSend:
@@ -303,6 +311,7 @@ class MergeSend:
         self._note = ""
         self._stop_note = ""
         self._copies: list[tuple[int, bytes]] = []
+        self._render_pause = _RENDER_PAUSE_SECONDS
         # [second of time.monotonic(), messages sent in it] for the last minute, for Progress.per_minute.
         self._sent_seconds: collections.deque[list[int]] = collections.deque()
         self._started = 0.0
@@ -503,6 +512,7 @@ class MergeSend:
         spec = self._process_spec()
         if spec is not None:
             log.info("Merge %s: rendering in a separate process", self.merge_id)
+            self._render_pause = 0.0  # this thread only unpickles, so it holds the GIL only briefly
             yield from _items_from_process(spec, self._cancelled)
             return
         renderer = _Renderer(self.merge, self.account.address, self.options.test_to)
@@ -534,7 +544,8 @@ class MergeSend:
             return False
         self._credit -= 1
         self._rendered.append(item)
-        time.sleep(_RENDER_PAUSE_SECONDS)
+        if self._render_pause:
+            time.sleep(self._render_pause)
         if len(self._rendered) >= _HAND_OVER_EVERY:
             self._hand_over()
         return True
@@ -841,7 +852,7 @@ class MergeSend:
         """
         wire = _Wire(client, watchdog)
         try:
-            check_size(client, self.account, len(item.data))
+            check_size(client, self.account, item.size)
             await wire.mail(item.sender)
             await wire.rcpt(item.address)
             rejected = await self._further_recipients(wire, item)
@@ -1033,14 +1044,11 @@ class _Wire:
 
     async def _command(self, line: bytes) -> aiosmtplib.SMTPResponse:
         protocol = self.client.protocol
-        if protocol is None or not self.client.is_connected:
+        if protocol is None:
             raise aiosmtplib.SMTPServerDisconnected("Server not connected")
         self.watchdog.arm(self.client)
-        protocol.write(line)
-        return await self._reply(protocol)
-
-    async def _reply(self, protocol) -> aiosmtplib.SMTPResponse:  # noqa: ANN001 - aiosmtplib's SMTPProtocol
         try:
+            protocol.write(line)  # raises SMTPServerDisconnected when the connection is closed or closing
             response = await protocol.read_response(timeout=None)
         except aiosmtplib.SMTPServerDisconnected:
             # The reply may still come and would be taken for the next command's: the connection is given up.
@@ -1093,6 +1101,14 @@ def _dot_stuffed(data: bytes) -> bytes:
     if data.startswith(b"."):
         data = b"." + data
     return data + b".\r\n"
+
+
+def _unstuffed(payload: bytes) -> bytes:
+    """Return the message of a DATA section made by ``_dot_stuffed``: the inverse of it, line ends as sent."""
+    data = payload[:-3] if payload.endswith(b".\r\n") else payload
+    if data.startswith(b".."):
+        data = data[1:]
+    return data.replace(b"\r\n..", b"\r\n.")
 
 
 class _JournalWriter:
@@ -1320,8 +1336,8 @@ class _Renderer:
             data = serialize(message, message_id, date)
         else:
             data = wire_bytes(rendered, message_id, date)
-        return Outgoing(number, rendered.key, address, envelope_sender, message_id, date, data, copies_to=others,
-                        payload=_dot_stuffed(data))
+        return Outgoing(number, rendered.key, address, envelope_sender, message_id, date, _dot_stuffed(data),
+                        size=len(data), copies_to=others)
 
     def _date_header(self) -> str:
         """Return the Date header value for now, formatted once per second because formatting takes about 10 µs."""
