@@ -15,7 +15,7 @@ MESSAGES = [
 
 
 @pytest.mark.parametrize("message", MESSAGES)
-def test_unstuffed_gives_back_the_message_as_sent(message):
+def test_unstuffed_restores_sent_message(message):
     payload = _dot_stuffed(message)
     assert payload.endswith(b"\r\n.\r\n")
     assert b"\r\n.\r\n" not in b"\r\n" + payload[:-3], "a line of one dot would end the message early"
@@ -25,7 +25,7 @@ def test_unstuffed_gives_back_the_message_as_sent(message):
     assert _unstuffed(payload) == expected
 
 
-def test_outgoing_data_is_read_from_its_payload():
+def test_outgoing_data_from_payload():
     message = b"Subject: a\r\n\r\n.dot\r\nbody\r\n"
     item = Outgoing(1, "1:a@example.org", "a@example.org", "me@example.org", "<id@example.org>", "date",
                     _dot_stuffed(message), size=len(message))
