@@ -803,6 +803,147 @@ class MergeLock:
         return False
 
 
+@dataclass
+class _HeldTemplateLock:
+    """A template lock that this process holds, with the merge being sent, the locked file and its holder count."""
+
+    merge_id: str
+    fd: int
+    holders: int
+
+
+class TemplateLock:
+    """An exclusive lock on the real sends of one template and data file (one ``merge_key``) in one journal.
+
+    A send skips the rows whose address another merge of the same files
+    reached (``send_cli.skip_sent_elsewhere``), but it looks only once, before
+    it starts. Two such sends running at once could then both reach an
+    address, so a second one is rejected while the first runs. Hold the lock
+    from before the journal is searched for earlier sends until the send
+    ends. Like ``MergeLock`` it is an ``flock`` on a file next to the journal,
+    which the kernel drops when the process ends. The file contains the id of
+    the merge that holds it, so the rejection can name that merge.
+
+    In one process a second lock for the same merge id joins the first,
+    because the command-line send and the window take the lock before
+    ``MergeSend.run`` takes it again. A lock with another merge id, or with
+    none (a merge not recorded yet), is rejected. Test sends take no template lock, because they mail only the
+    test address and no other merge counts their rows as sent.
+
+    NOTE: a rest-only send of a changed data file has a merge_key of its own,
+    so it can run beside a send of the original file and reach an address
+    that this send reaches later.
+
+    Args:
+        journal_file: The journal of the merges.
+        merge_key: The ``merge_key`` of the template and data.
+        merge_id: The merge this lock is for, or "" for a merge not recorded yet (see ``set_merge_id``).
+    """
+
+    _held_locks: dict[Path, _HeldTemplateLock] = {}
+    _guard = threading.Lock()
+
+    def __init__(self, journal_file: Path, merge_key: str, merge_id: str = "") -> None:
+        self.path = Path(journal_file).with_name(f"{Path(journal_file).stem}.template-{merge_key}.lock")
+        self.merge_id = merge_id
+        self._acquired = False
+
+    def __enter__(self) -> TemplateLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        """Take the lock, or raise JournalError naming the merge that is being sent from the same files."""
+        import fcntl
+
+        with self._guard:
+            held = self._held_locks.get(self.path)
+            if held is not None:
+                if not self.merge_id or held.merge_id != self.merge_id:
+                    raise JournalError(_template_busy_text(held.merge_id))
+                held.holders += 1
+                self._acquired = True
+                return
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as error:
+                raise JournalError(f"The lock file {self.path} cannot be opened ({error.strerror}); make its folder "
+                                   "writable, then send again.") from error
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+                os.close(fd)
+                raise JournalError(_template_busy_text(holder)) from None
+            self._held_locks[self.path] = _HeldTemplateLock(self.merge_id, fd, 1)
+            _write_holder(fd, self.merge_id)
+            self._acquired = True
+        log.debug("Took the template lock %s for merge %s", self.path.name, self.merge_id or "(new)")
+
+    def set_merge_id(self, merge_id: str) -> None:
+        """Name the merge that holds the lock, once a lock taken for a new merge has its recorded id."""
+        with self._guard:
+            held = self._held_locks.get(self.path)
+            if not self._acquired or held is None:
+                raise JournalError(f"The template lock {self.path.name} is not held, so merge {merge_id} cannot "
+                                   "take it over; take the lock first.")
+            self.merge_id = held.merge_id = merge_id
+            _write_holder(held.fd, merge_id)
+
+    def release(self) -> None:
+        if not self._acquired:
+            return
+        with self._guard:
+            self._acquired = False
+            held = self._held_locks[self.path]
+            held.holders -= 1
+            if held.holders:
+                return
+            del self._held_locks[self.path]
+            # Emptied first, so that no later reader names a merge that has stopped. The file itself stays, as
+            # MergeLock's does.
+            with contextlib.suppress(OSError):
+                os.ftruncate(held.fd, 0)
+            os.close(held.fd)
+
+
+def _write_holder(fd: int, merge_id: str) -> None:
+    """Replace the content of a template lock file with ``merge_id``. A failed write loses the name, not the lock."""
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, merge_id.encode("utf-8"), 0)
+    except OSError as error:
+        log.warning("Writing the merge id %s into its template lock failed (%s), so a second send is still rejected "
+                    "but its message cannot name the merge", merge_id, error)
+
+
+def _template_busy_text(holder: str) -> str:
+    """Return the rejection of a second send of the same template and data while ``holder`` is being sent."""
+    if not holder:
+        return ("Another merge of the same template and data is being sent now, and two sends of them at once "
+                "could reach an address twice. Wait for that merge to finish or stop it (see 'sluice merge status'), "
+                "then try again.")
+    return (f"Merge {holder} of the same template and data is being sent now, and two sends of them at once could "
+            f"reach an address twice. Wait for merge {holder} to finish or stop it, then try again.")
+
+
+@contextlib.contextmanager
+def send_locks(journal: Journal, merge_id: str) -> Iterator[MergeRecord]:
+    """Hold the locks that a send of ``merge_id`` needs and yield its record.
+
+    Every send holds its ``MergeLock``, and a real send also holds the ``TemplateLock`` of its template and data.
+    """
+    record = journal.merge(merge_id)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(MergeLock(journal.path, merge_id))
+        if record.kind == KIND_SEND:
+            stack.enter_context(TemplateLock(journal.path, record.merge_key, merge_id))
+        yield record
+
+
 def shown_state(journal_file: Path, record: MergeRecord) -> str:
     """Return the state to show for ``record``: ``interrupted`` for a running merge that no process is sending.
 

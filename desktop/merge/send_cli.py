@@ -69,7 +69,7 @@ def send_command(args: argparse.Namespace, profile) -> int:
     if errors is None:
         return EXIT_FAILED
     profile.ensure()
-    with jn.Journal(jn.journal_path(profile.data_dir)) as journal:
+    with jn.Journal(jn.journal_path(profile.data_dir)) as journal, ExitStack() as locks:
         if options.test_to:
             record = _create(journal, merge, args, account.name, options, kind=jn.KIND_TEST)
             verb = "goes" if record.total == 1 else "go"
@@ -80,6 +80,9 @@ def send_command(args: argparse.Namespace, profile) -> int:
             options.test_count -= len(errors)
             code = _send(profile, journal, record, account, merge, options, copies=False)
             return EXIT_FAILED if errors else code
+        # Held until the send ends, so that no other send of these files reaches an address after the look-up of
+        # earlier sends below.
+        template_lock = locks.enter_context(jn.TemplateLock(journal.path, merge.merge_key))
         earlier = journal.merges_with_key(merge.merge_key)
         if earlier and not (args.resume or args.new):
             print(_already_sent_text(journal, earlier[0]), file=sys.stderr)
@@ -113,6 +116,7 @@ def send_command(args: argparse.Namespace, profile) -> int:
             record = _create(journal, merge, args, account.name, options, kind=jn.KIND_SEND)
             print(f"Merge {record.id}: {pluralize(record.total, 'recipient')} from {args.data.name} "
                   f"via account {account.name}.")
+        template_lock.set_merge_id(record.id)
         if getattr(args, "retry_unknown", False):
             _requeue(journal, record.id)
         if errors:
@@ -179,7 +183,7 @@ def resume_command(args: argparse.Namespace, profile) -> int:
     """Continue a merge by id with the template, data and options it was started with."""
     from desktop.merge.render import open_merge
 
-    with jn.Journal(jn.journal_path(profile.data_dir)) as journal:
+    with jn.Journal(jn.journal_path(profile.data_dir)) as journal, ExitStack() as locks:
         record = journal.merge(args.merge_id)
         config = load_config(profile.config_file)
         account = config.account(record.account)
@@ -197,6 +201,10 @@ def resume_command(args: argparse.Namespace, profile) -> int:
             )
             return EXIT_FAILED
         options = _options(args, options_from_dict(record.options))
+        if record.kind == jn.KIND_SEND:
+            # Held until the send ends, so that no other send of these files reaches an address after the look-up
+            # of other merges' sends below.
+            locks.enter_context(jn.TemplateLock(journal.path, record.merge_key, record.id))
         if args.retry_unknown:
             _requeue(journal, record.id)
         print(f"Resuming merge {record.id} ({record.total} recipients).")

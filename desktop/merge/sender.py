@@ -367,8 +367,7 @@ class MergeSend:
 
     def run(self) -> Iterator[Progress]:
         """Send, yielding progress about four times a second and a final snapshot."""
-        with jn.Journal(self.journal_file) as journal, jn.MergeLock(self.journal_file, self.merge_id):
-            record = journal.merge(self.merge_id)
+        with jn.Journal(self.journal_file) as journal, jn.send_locks(journal, self.merge_id) as record:
             recovered = journal.recover(self.merge_id)
             if recovered:
                 verb = "is" if len(recovered) == 1 else "are"

@@ -170,8 +170,6 @@ class MergeSendRunner(QObject):
     # --- the worker thread ----------------------------------------------------------
 
     def _steps(self, token) -> Iterator[object]:
-        from desktop.send.smtp import SmtpSender
-
         from desktop.merge.render import open_merge
 
         request = self._request
@@ -181,7 +179,21 @@ class MergeSendRunner(QObject):
                              "before sending.")
         self._profile.ensure()
         journal_file = jn.journal_path(self._profile.data_dir)
-        record = self._record(journal_file, merge)
+        if request.options.test_to:
+            record = self._record(journal_file, merge)
+            yield from self._send_steps(token, journal_file, record, merge)
+            return
+        # Held until the send ends, so that no other send of these files reaches an address after the look-up of
+        # other merges' sends in _record.
+        with jn.TemplateLock(journal_file, merge.merge_key, request.resume_id) as template_lock:
+            record = self._record(journal_file, merge)
+            template_lock.set_merge_id(record.id)
+            yield from self._send_steps(token, journal_file, record, merge)
+
+    def _send_steps(self, token, journal_file: Path, record: jn.MergeRecord, merge) -> Iterator[object]:
+        from desktop.send.smtp import SmtpSender
+
+        request = self._request
         options = self._leave_out_errors(journal_file, record, merge)
         yield ("started", record.id)
         with ExitStack() as stack:
