@@ -113,6 +113,8 @@ class UndoResult:
         bulk: The bulk action that was undone (its state before this undo).
         restored: Messages put back into their recorded state.
         moved_back: Of those, messages moved back to their old folder.
+        moved_back_ids: Ids of the messages moved back, which the window
+            makes current again.
         flags_restored: Of those, messages whose flags were set back.
         copies_removed: Copies made by the run that were deleted.
         skipped: One line per message left alone, with the reason.
@@ -121,6 +123,7 @@ class UndoResult:
     bulk: BulkRecord
     restored: int = 0
     moved_back: int = 0
+    moved_back_ids: list[int] = field(default_factory=list)
     flags_restored: int = 0
     copies_removed: int = 0
     skipped: list[str] = field(default_factory=list)
@@ -427,6 +430,7 @@ class RulesMixin:
             result.flags_restored += self.change_flags(ids, add=add, remove=remove)
         for folder_id, ids in moves.items():
             result.moved_back += self.move_messages(ids, folder_id)
+            result.moved_back_ids += ids
         self.set_priority_lane(scores)
 
     def _skip_blocked(self, blocked: list[int], before: dict[int, MessageState], after: dict[int, MessageState],

@@ -39,6 +39,7 @@ from desktop.index import QueryError, SearchIndex
 from desktop.keymap import KeyProblem, display_text, load_keymap, user_keys_file
 from desktop.paths import Profile
 from desktop.store import FLAGGED, SEEN, MessageRow, Store, StoreError
+from desktop.store.rules import UndoResult
 from desktop.sync.service import CancelToken, SyncProgress
 from desktop.sync.watch import WatchOptions
 from desktop.ui.account_state import next_state, stopped_state
@@ -145,6 +146,9 @@ class MainWindow(QMainWindow):
         self._jobs = JobSet(self)
         self._remote_allowed: set[int] = set()
         self._mark_read_on_show = True
+        self._show_selection_count = True
+        # The id of the bulk action whose undo made its restored messages current before the undo committed.
+        self._restored_shown_for: int | None = None
         self._rebuilding_tree = False
         self._restoring_view = False
         self.actions_by_name: dict[str, QAction] = {}
@@ -395,6 +399,8 @@ class MainWindow(QMainWindow):
         self.lane_tabs.lane_changed.connect(self._on_lane_tabs_lane_changed)
         self.rule_commands.store_changed.connect(self._on_rule_commands_store_changed)
         self.bulk_sender.follow_rules(self.rule_commands.controller)
+        # Connected after the rule commands and the sender, whose slots list the restored messages again first.
+        self.rule_commands.controller.undone.connect(self._on_rules_undone)
         self.bulk_sender.store_changed.connect(self._on_rule_commands_store_changed)
         self.bulk_sender.rows_restored.connect(self._on_bulk_sender_rows_restored)
         self.bulk_sender.move_failed.connect(self._on_bulk_sender_move_failed)
@@ -569,6 +575,8 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def _on_message_model_selection_changed(self, count: int) -> None:
+        if not self._show_selection_count:
+            return
         if count:
             self.status_panel.show_message(self.tr("%Ln selected", "", count))
         else:
@@ -596,6 +604,17 @@ class MainWindow(QMainWindow):
         self.reader.open_message(row, self._store.raw(row.id), remote_allowed=row.id in self._remote_allowed)
         if self._mark_read_on_show and not row.seen:
             self._change_flags([row.id], add=[SEEN])
+
+    def _show_row_unmarked(self, row: int) -> None:
+        """Make ``row`` current and show it in the reader without marking it read.
+
+        The window calls this where the user did not pick the message: after an undo.
+        """
+        self._mark_read_on_show = False
+        try:
+            self._move_to_row(row)
+        finally:
+            self._mark_read_on_show = True
 
     def _selected_ids(self) -> list[int]:
         """Return the messages a bulk action acts on: the selection set, else the highlighted rows."""
@@ -1039,6 +1058,37 @@ class MainWindow(QMainWindow):
                 # Listing the same ids again would drop the cached rows that show_flag_sets changes.
                 self._show_ids_keeping_view(ids)
         show_flag_sets(self.message_model, {message: flags for message, (_folder, flags, _date) in before.items()})
+        places = self._store.message_places(list(before))
+        returning = [message for message, (folder, _flags, _date) in before.items()
+                     if message in places and places[message][1] != folder]
+        if self._show_restored(returning):
+            self._restored_shown_for = bulk_id
+
+    @Slot(object)
+    def _on_rules_undone(self, result: UndoResult | None) -> None:
+        """Make the messages the undo moved back current, unless ``_show_undo_at_once`` did so before the commit."""
+        if self._closed or result is None or result.bulk.id == self._restored_shown_for:
+            return
+        self._show_restored(result.moved_back_ids)
+
+    def _show_restored(self, ids: Collection[int]) -> bool:
+        """Make the first listed row of ``ids`` current and show it. Return False when none of them is listed.
+
+        Messages of several rows also become the selection again, because the change took them out of it.
+        The status bar keeps the undo's message. The message shown is not marked read, because undo puts
+        back the flags it had, and a flag change before the undo commits would make the undo skip it.
+        """
+        rows = sorted({row for row in map(self.message_model.row_of, ids) if row is not None})
+        if not rows:
+            return False
+        if len(rows) > 1:
+            self._show_selection_count = False
+            try:
+                self.message_model.set_selected(ids)
+            finally:
+                self._show_selection_count = True
+        self._show_row_unmarked(rows[0])
+        return True
 
     @Slot()
     def _on_rule_commands_store_changed(self) -> None:
