@@ -455,6 +455,10 @@ class MainWindow(QMainWindow):
             self.folder_view.setCurrentIndex(self.folder_model.index(0, 0, with_folders[0]))
         elif accounts:
             self.folder_view.setCurrentIndex(accounts[0])
+        # The cursor starts on the first row, so j, k and the reader work at once. Opening the window is no
+        # sign that the user read that message, so it stays unread.
+        if self.message_model.rowCount():
+            self._show_row_unmarked(0)
 
     def _show_empty_state(self) -> None:
         if self._config_error:
@@ -608,7 +612,7 @@ class MainWindow(QMainWindow):
     def _show_row_unmarked(self, row: int) -> None:
         """Make ``row`` current and show it in the reader without marking it read.
 
-        The window calls this where the user did not pick the message: after an undo.
+        The window calls this where the user did not pick the message: at start and after an undo.
         """
         self._mark_read_on_show = False
         try:

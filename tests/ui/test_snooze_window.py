@@ -132,7 +132,8 @@ def test_custom_time_rejects_past(qtbot, window: MainWindow, profile: Profile) -
 
 
 def test_timer_brings_snooze_back_unread(qtbot, window: MainWindow, profile: Profile) -> None:
-    message_id = _select_row(qtbot, window, 0)
+    # Row 0 is current from the start and stays unread, so the test shows the next unread row.
+    message_id = _select_row(qtbot, window, 2)
     rows = window._selected_rows()
     wake_at = datetime.now().astimezone() + timedelta(seconds=WAKE_SECONDS)
     with qtbot.waitSignal(window.folders_refreshed, timeout=5000):

@@ -68,10 +68,12 @@ def test_window_syncs_and_sends_star(qtbot, tmp_path: Path, imap_user, dovecot_s
     assert window.message_model.rowCount() == 3
     assert window.message_model.message(0).subject == "Travel plans"
 
+    # The first folders made the first row current without marking it read; o opens it and marks it read.
     window.message_view.setFocus()
-    window.message_view.selectRow(0)
+    qtbot.keyClick(window.message_view, Qt.Key.Key_O)
     qtbot.waitUntil(lambda: window.reader.message_id() == window.message_model.message_id(0), timeout=2000)
     assert "Body of Travel plans." in window.reader.browser.toPlainText()
+    window.message_view.setFocus()
     qtbot.keyClick(window.message_view, Qt.Key.Key_S)
     with Store(profile.store_file) as store:
         assert FLAGGED in store.message(window.message_model.message_id(0)).flags

@@ -59,8 +59,8 @@ def test_unreachable_server_shows_error(qtbot, tmp_path: Path) -> None:
     assert not window.is_syncing()
 
     qtbot.keyClick(window.message_view, Qt.Key.Key_J)
-    assert window.message_view.currentIndex().row() == 0
-    qtbot.waitUntil(lambda: window.reader.message_id() == window.message_model.message_id(0), timeout=2000)
+    assert window.message_view.currentIndex().row() == 1
+    qtbot.waitUntil(lambda: window.reader.message_id() == window.message_model.message_id(1), timeout=2000)
 
 
 def test_sync_action_runs_again_after_failure(qtbot, tmp_path: Path) -> None:
