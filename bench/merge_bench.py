@@ -21,10 +21,11 @@ peak RSS (``ru_maxrss``):
    with each count of ``--connections``: it is the fastest that any client
    waiting for each reply can send over that many connections.
 3. merge send: ``MergeSend`` with 1, 4 and 16 connections into each sink, a
-   fresh journal each time (durable ``sending`` records, the default). Into
-   the plain sink, 4 connections also run once with the messages rendered
-   in a thread of the sending process instead of a render process (what the
-   sender does below ``RENDER_PROCESS_MIN_ROWS`` rows), and once with every
+   fresh journal each time (durable ``sending`` records, the default), the
+   messages rendered on the sending loop as the command line does. Into the
+   plain sink, 4 and 16 connections also run with the messages rendered in a
+   render process (what a send from the window does from
+   ``RENDER_PROCESS_MIN_ROWS`` rows), and 4 connections once with every
    message rendered before the clock starts, to show what rendering costs.
 4. merge send without durable journal writes (``SendOptions.durable=False``),
    4 connections, plain sink, to show what the disk syncs cost.
@@ -217,11 +218,11 @@ def measure_sink_limit(template: Path, data: Path, port: int, count: int, connec
 
 
 def measure_send(template: Path, data: Path, port: int, connections: int, durable: bool, home: Path,
-                 prerendered: bool = False, render_process: bool | None = None) -> dict:
+                 prerendered: bool = False, render_process: bool | None = False) -> dict:
     """Send the merge with ``MergeSend``; with ``prerendered``, every message is rendered before the clock starts.
 
-    ``render_process`` is ``SendOptions.render_process``: None lets the sender choose (a render process for
-    large merges), False renders in a thread of the sending process.
+    ``render_process`` is ``SendOptions.render_process``: False renders on the sending loop (the command line),
+    True in a render process (the window, for large merges).
     """
     from desktop.config import Account
     from desktop.merge import journal as jn
@@ -249,7 +250,7 @@ def measure_send(template: Path, data: Path, port: int, connections: int, durabl
 
             renderer = _Renderer(merge, account.address, "")
             messages = [renderer.outgoing(row) for row in merge.rows]
-            send._items = lambda: iter(messages)
+            send._loop_items = lambda journal: iter(messages)
         started, cpu = time.perf_counter(), _usage()["cpu"]
         final = None
         for final in send.run():
@@ -329,7 +330,7 @@ def child(arguments: list[str]) -> None:
     elif kind == "send":
         result = measure_send(Path(rest[0]), Path(rest[1]), int(rest[2]), int(rest[3]), rest[4] != "fast",
                               Path(rest[5]), prerendered=rest[4] == "prerendered",
-                              render_process=False if rest[4] == "thread" else None)
+                              render_process=rest[4] == "process")
     elif kind == "smtplib":
         result = measure_smtplib(Path(rest[0]), Path(rest[1]), int(rest[2]))
     elif kind == "sink-limit":
@@ -476,10 +477,12 @@ def measure_sink(args: argparse.Namespace, results: dict, sink_name: str, sink: 
                 _sink_run(sink, ["send", str(template), str(data), str(sink.port), "4", "fast", str(next(homes))])
                 for _ in range(args.repeat)
             ]
-            results["send"]["plain, 4 connections, rendered in a thread of the sender"] = [
-                _sink_run(sink, ["send", str(template), str(data), str(sink.port), "4", "thread", str(next(homes))])
-                for _ in range(args.repeat)
-            ]
+            for count in (4, 16):
+                results["send"][f"plain, {count} connections, rendered in a render process"] = [
+                    _sink_run(sink, ["send", str(template), str(data), str(sink.port), str(count), "process",
+                                     str(next(homes))])
+                    for _ in range(args.repeat)
+                ]
             results["send"]["plain, 4 connections, rendered before the send"] = [
                 _sink_run(sink, ["send", str(template), str(data), str(sink.port), "4", "prerendered",
                                  str(next(homes))])

@@ -3,12 +3,15 @@
 ``MergeSend`` is plain Python for the command line and the window alike.
 ``run()`` is a generator that yields ``Progress`` a few times a second in the
 caller's thread. ``pause``, ``resume`` and ``cancel`` may be called from any
-thread. Four threads take part:
+thread. Three threads take part:
 
-- a render thread turns data rows into bytes (Message-ID and Date set here)
-  and feeds a bounded queue, so the data is streamed, not held;
-- the loop thread of ``SmtpSender`` runs one worker per connection, and each
-  worker keeps its connection open for many messages. A claim task on the same
+- the loop thread of ``SmtpSender`` renders the data rows into bytes
+  (Message-ID and Date set here) between the replies, a bounded number
+  ahead, so the data is streamed, not held. It runs one worker per
+  connection, and each worker keeps its connection open for many messages.
+  For a large send from the window the rows are rendered in a separate
+  process instead, and a fourth thread receives them (see
+  ``SendOptions.render_process``). A claim task on the same
   loop commits the ``sending`` record of a group of rows before the workers
   take them (see ``_claimer``), and outcomes are written in groups after the
   replies;
@@ -83,14 +86,10 @@ _MAX_LOOKAHEAD = 64
 # commits, when longer), because larger groups mean fewer disk syncs. After a kill, ``Journal.recover`` queues the
 # rows claimed but not sent again, thanks to the wire log. Only after a restart of the machine do they read as unknown.
 _CLAIM_AHEAD_SECONDS = 0.05
-# The render thread takes free places for rendered messages in batches of this share of them, and hands the
+# The renderer takes free places for rendered messages in batches of this share of them, and hands the
 # messages over to the loop thread every ``_HAND_OVER_EVERY``, so the two threads wake each other less often.
 _RENDER_BATCH_SHARE = 4
 _HAND_OVER_EVERY = 8
-# The render thread sleeps this long after each message. Sleeping releases the GIL, so the loop thread takes it
-# at once instead of waiting up to sys.getswitchinterval() (5 ms) while a batch renders. With 4 connections into
-# a local server this raised the rate by about a third (docs/benchmarks.md, section 8).
-_RENDER_PAUSE_SECONDS = 0.00002
 # Outcomes (sent, failed...) are written to the journal together, at most this many seconds after the first.
 # A process killed in between leaves those rows in ``sending``, and ``Journal.recover`` takes their outcomes from
 # the wire log. Only after a restart of the machine do they read as unknown.
@@ -177,8 +176,10 @@ class SendOptions:
         test_count: For a test send: how many messages (the first rendered rows).
         durable: Sync the journal's "sending" record to disk before each message,
             so that even a power failure cannot make a message go out twice.
-        render_process: Render the messages in a separate process (True), in a thread of this one (False), or
-            choose by size (None): a process from RENDER_PROCESS_MIN_ROWS unsent rows, not for test sends.
+        render_process: Render the messages in a separate process (True), on the sending loop between its
+            replies (False), or choose by size (None): a process from RENDER_PROCESS_MIN_ROWS unsent rows, not
+            for test sends. The window chooses by size, so that rendering does not hold the interpreter lock
+            that its own thread needs. The command line renders on the loop, which costs the least CPU time.
     """
 
     connections: int = 4
@@ -194,7 +195,7 @@ class SendOptions:
     test_to: str = ""
     test_count: int = 3
     durable: bool = True
-    render_process: bool | None = None
+    render_process: bool | None = False
 
     def validate(self) -> None:
         """Raise ValueError naming the first invalid option and its valid range."""
@@ -242,7 +243,7 @@ class Progress:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message ready for the wire, made by the render thread."""
+    """One message ready for the wire, made by the renderer."""
 
     row: int
     key: str
@@ -311,7 +312,7 @@ class MergeSend:
         self._note = ""
         self._stop_note = ""
         self._copies: list[tuple[int, bytes]] = []
-        self._render_pause = _RENDER_PAUSE_SECONDS
+        self._spec: _RenderSpec | None = None
         # [second of time.monotonic(), messages sent in it] for the last minute, for Progress.per_minute.
         self._sent_seconds: collections.deque[list[int]] = collections.deque()
         self._started = 0.0
@@ -319,7 +320,7 @@ class MergeSend:
         self._total = 0
         self._state: _LoopState | None = None
         self._slots = _Slots(1, 1)
-        self._credit = 0  # places the render thread has taken and not filled yet
+        self._credit = 0  # places the renderer has taken and not filled yet
         self._main_started = threading.Event()
         self._rendered: collections.deque[Outgoing] = collections.deque()
         self._hand_over_due = False
@@ -384,6 +385,7 @@ class MergeSend:
         capacity = 4 * self.options.connections + _MAX_LOOKAHEAD
         self._slots = _Slots(capacity, capacity // _RENDER_BATCH_SHARE)
         self._credit = 0
+        self._spec = self._process_spec()
         self._main_started = threading.Event()
         self._loop = self._smtp_loop()
         future = self._smtp.run_coroutine(self._main(earlier))
@@ -391,8 +393,10 @@ class MergeSend:
             future.cancel()
             raise RuntimeError("The SMTP sender loop did not start the merge in 30 s.")
 
-        producer = threading.Thread(target=self._produce, name="merge-render", daemon=True)
-        producer.start()
+        producer = None
+        if self._spec is not None:
+            producer = threading.Thread(target=self._produce, name="merge-render", daemon=True)
+            producer.start()
         error: BaseException | None = None
         try:
             while not future.done():
@@ -402,7 +406,8 @@ class MergeSend:
                 yield self._snapshot(self._state_name())
         finally:
             error = self._wait_for_end(future)
-            producer.join(timeout=self.options.timeout)
+            if producer is not None:
+                producer.join(timeout=self.options.timeout)
             self._flush_copies(journal, final=True)
 
         if error is not None:
@@ -493,11 +498,13 @@ class MergeSend:
                 else:
                     self._sent_seconds.append([second, 1])
 
-    # --- the render thread ---------------------------------------------------------------
+    # --- rendering -------------------------------------------------------------------------
 
     def _produce(self) -> None:
+        """Receive the messages of the render process and hand them to the loop (the thread of a process send)."""
         try:
-            for item in self._items():
+            log.info("Merge %s: rendering in a separate process", self.merge_id)
+            for item in _items_from_process(self._spec, self._cancelled):
                 if self._cancelled.is_set() or not self._put(item):
                     break
         except Exception as error:  # noqa: BLE001 - reported as the reason the send stopped
@@ -506,20 +513,48 @@ class MergeSend:
         finally:
             self._call_in_loop(self._source_finished)
 
-    def _items(self) -> Iterator[Outgoing]:
-        """Yield the messages to send, rendered in a separate process for large merges, or in this thread."""
-        spec = self._process_spec()
-        if spec is not None:
-            log.info("Merge %s: rendering in a separate process", self.merge_id)
-            self._render_pause = 0.0  # this thread only unpickles, so it holds the GIL only briefly
-            yield from _items_from_process(spec, self._cancelled)
-            return
+    async def _produce_in_loop(self, state: _LoopState) -> None:
+        """Render the messages on the loop thread, one between two turns of the loop.
+
+        Each message takes about a tenth of a millisecond, so a reply waits at most that long. With 16
+        connections into a local server this sent 5 to 17% more messages a second than a render thread did,
+        on less CPU time, because the interpreter lock no longer passes between two threads (docs/benchmarks.md,
+        section 8).
+        """
+        try:
+            with jn.Journal(self.journal_file) as journal:
+                for item in self._loop_items(journal):
+                    while not self._credit:
+                        self._credit = self._slots.try_take()
+                        if self._credit:
+                            break
+                        state.room.clear()
+                        try:
+                            await asyncio.wait_for(state.room.wait(), 0.2)
+                        except asyncio.TimeoutError:
+                            pass
+                        if self._cancelled.is_set():
+                            return
+                    if self._cancelled.is_set():
+                        return
+                    self._credit -= 1
+                    state.outstanding += 1
+                    state.pending.append((item, True))
+                    state.need.set()
+                    await asyncio.sleep(0)
+        except Exception as error:  # noqa: BLE001 - reported as the reason the send stopped
+            log.exception("Merge %s: reading the rows failed", self.merge_id)
+            self.cancel(f"reading the data failed: {error}")
+        finally:
+            self._source_finished()
+
+    def _loop_items(self, journal: jn.Journal) -> Iterator[Outgoing]:
+        """Yield the messages that the loop renders: each row's that ``journal`` does not have as done."""
         renderer = _Renderer(self.merge, self.account.address, self.options.test_to)
-        with jn.Journal(self.journal_file) as journal:
-            yield from renderer.items(journal, self.merge_id, self.options.test_count if self.options.test_to else 0)
+        return renderer.items(journal, self.merge_id, self.options.test_count if self.options.test_to else 0)
 
     def _process_spec(self) -> _RenderSpec | None:
-        """Return what a render process needs, or None to render in this thread (small merges, test sends)."""
+        """Return what a render process needs, or None to render on the loop (see ``SendOptions.render_process``)."""
         choice = self.options.render_process
         remaining = self._total - sum(self._counts.get(state, 0) for state in jn.DONE_STATES)
         if choice is False or (choice is None and (self.options.test_to or remaining < RENDER_PROCESS_MIN_ROWS)):
@@ -543,8 +578,6 @@ class MergeSend:
             return False
         self._credit -= 1
         self._rendered.append(item)
-        if self._render_pause:
-            time.sleep(self._render_pause)
         if len(self._rendered) >= _HAND_OVER_EVERY:
             self._hand_over()
         return True
@@ -573,9 +606,12 @@ class MergeSend:
         self._wire_log = jn.WireLog(jn.wire_log_path(self.journal_file, self.merge_id))
         writer = _JournalWriter(self.journal_file, asyncio.get_running_loop())
         claimer: asyncio.Task | None = None
+        renderer_task: asyncio.Task | None = None
         try:
             self._state = state = _LoopState(journal=writer, limiter=RateLimiter(self.options.rate, earlier))
             claimer = asyncio.create_task(self._claimer(state))
+            if self._spec is None:
+                renderer_task = asyncio.create_task(self._produce_in_loop(state))
             self._main_started.set()
             workers = [asyncio.create_task(self._worker(state, number))
                        for number in range(self.options.connections)]
@@ -589,9 +625,10 @@ class MergeSend:
                 await asyncio.gather(*workers, return_exceptions=True)
                 raise
         finally:
-            if claimer is not None:
-                claimer.cancel()
-                await asyncio.gather(claimer, return_exceptions=True)
+            for task in (claimer, renderer_task):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
             if self._state is not None:
                 self._write_outcomes(self._state)
             if self._state is not None and self._state.claimed:
@@ -655,6 +692,7 @@ class MergeSend:
                 item, first = state.pending.popleft()
                 if first:
                     self._slots.release()
+                    state.room.set()
                 if item.skip_reason:
                     state.journal.post("mark_skipped", self.merge_id, item.row, item.key, item.address,
                                        item.skip_reason)
@@ -1090,9 +1128,13 @@ class _Wire:
         return response
 
 
-def _dot_stuffed(data: bytes) -> bytes:
-    """Return ``data`` as the DATA section: CRLF line ends, a dot doubled at each line start, ``.`` on a line to end."""
-    if data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n"):
+def _dot_stuffed(data: bytes, *, crlf: bool = False) -> bytes:
+    """Return ``data`` as the DATA section: CRLF line ends, a dot doubled at each line start, ``.`` on a line to end.
+
+    With ``crlf``, the caller knows every line of ``data`` ends in CRLF (as ``RenderedMessage.raw`` does), which
+    spares three scans of the message.
+    """
+    if not crlf and (data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n")):
         data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
@@ -1180,11 +1222,11 @@ def _settle_future(future: asyncio.Future, ok: bool, value: object) -> None:
 
 
 class _Slots:
-    """Places for rendered messages that are not claimed yet; the render thread takes them in batches.
+    """Places for rendered messages that are not claimed yet; the renderer takes them in batches.
 
     Args:
         capacity: Places in all.
-        batch: The render thread waits until at least this many are free, so it wakes once per batch.
+        batch: The renderer waits until at least this many are free, so it wakes once per batch.
     """
 
     def __init__(self, capacity: int, batch: int) -> None:
@@ -1199,6 +1241,14 @@ class _Slots:
                 if cancelled.is_set():
                     return 0
                 self._freed.wait(0.2)
+            taken, self._free = self._free, 0
+        return taken
+
+    def try_take(self) -> int:
+        """Take every free place without waiting once a batch is free; return how many (0: wait for ``release``)."""
+        with self._freed:
+            if self._free < self._batch:
+                return 0
             taken, self._free = self._free, 0
         return taken
 
@@ -1236,6 +1286,7 @@ class _LoopState:
     slowdowns_in_row: int = 0
     throttled: dict[int, int] = field(default_factory=dict)  # row: tries the server deferred to slow the send
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set by cancel: waits before a retry end
+    room: asyncio.Event = field(default_factory=asyncio.Event)  # set when a rendered message leaves for its claim
     next_transmit: float = 0.0  # monotonic time before which no message starts, under a per-minute limit
     connect_retry_at: float = 0.0  # monotonic time of the next try after connections failed
 
@@ -1282,7 +1333,7 @@ def _row_number(row) -> int:
 
 
 class _Renderer:
-    """Turns data rows into messages ready for the wire: in the render thread, or in a render process.
+    """Turns data rows into messages ready for the wire: on the sending loop, or in a render process.
 
     Args:
         merge: The opened merge.
@@ -1333,9 +1384,11 @@ class _Renderer:
             _mark_as_test(message, address, number)
             address, others = self.test_to, ()
             data = serialize(message, message_id, date)
+            payload = _dot_stuffed(data)
         else:
             data = wire_bytes(rendered, message_id, date)
-        return Outgoing(number, rendered.key, address, envelope_sender, message_id, date, _dot_stuffed(data),
+            payload = _dot_stuffed(data, crlf=hasattr(rendered, "as_bytes"))
+        return Outgoing(number, rendered.key, address, envelope_sender, message_id, date, payload,
                         size=len(data), copies_to=others)
 
     def _date_header(self) -> str:

@@ -194,7 +194,9 @@ class MergeSendRunner(QObject):
         from desktop.send.smtp import SmtpSender
 
         request = self._request
-        options = self._leave_out_errors(journal_file, record, merge)
+        # A large send renders in a process of its own, so that rendering does not hold the interpreter lock
+        # that the window's thread needs.
+        options = replace(self._leave_out_errors(journal_file, record, merge), render_process=None)
         yield ("started", record.id)
         with ExitStack() as stack:
             copier, copies_line = self._copier(record) if request.options.sent_copies else (None, "")

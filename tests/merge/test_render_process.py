@@ -16,11 +16,11 @@ def shapes(received) -> dict[str, list]:
     return {item.rcpt_tos[0]: message_shape(parsed(item.data)) for item in received}
 
 
-def test_process_sends_the_same_messages_as_the_thread(tmp_path, server, smtp):
+def test_process_matches_loop_rendering(tmp_path, server, smtp):
     account = add_smtp_account(server)
-    merge, journal_file, merge_id = start(tmp_path / "thread", 12)
+    merge, journal_file, merge_id = start(tmp_path / "loop", 12)
     send_all(account, merge, journal_file, merge_id, smtp, render_process=False)
-    by_thread = shapes(server.received)
+    by_loop = shapes(server.received)
     first = len(server.received)
     merge, journal_file, merge_id = start(tmp_path / "process", 12)
     with jn.Journal(journal_file) as journal:
@@ -32,13 +32,26 @@ def test_process_sends_the_same_messages_as_the_thread(tmp_path, server, smtp):
     assert progress[-1].state == jn.FINISHED
     assert received_counts(server) == {address(number): 2 for number in range(1, 13)}
     by_process = server.received[first:]
-    assert shapes(by_process) == by_thread
+    assert shapes(by_process) == by_loop
     with jn.Journal(journal_file) as journal:
         ids = {row.message_id for row in journal.recipients(merge_id)}
     assert ids == {str(parsed(item.data)["Message-ID"]) for item in by_process}
 
 
-def test_large_merge_renders_in_a_process(tmp_path, server, smtp, caplog):
+def test_large_merge_chosen_by_size_uses_process(tmp_path, server, smtp, caplog):
+    account = add_smtp_account(server)
+    count = RENDER_PROCESS_MIN_ROWS + 50
+    merge, journal_file, merge_id = start(tmp_path, count)
+
+    with caplog.at_level("INFO", logger="desktop.merge.sender"):
+        _, progress = send_all(account, merge, journal_file, merge_id, smtp, connections=4, render_process=None)
+
+    assert "rendering in a separate process" in caplog.text
+    assert progress[-1].state == jn.FINISHED
+    assert received_counts(server) == {address(number): 1 for number in range(1, count + 1)}
+
+
+def test_large_merge_renders_on_loop_by_default(tmp_path, server, smtp, caplog):
     account = add_smtp_account(server)
     count = RENDER_PROCESS_MIN_ROWS + 50
     merge, journal_file, merge_id = start(tmp_path, count)
@@ -46,7 +59,7 @@ def test_large_merge_renders_in_a_process(tmp_path, server, smtp, caplog):
     with caplog.at_level("INFO", logger="desktop.merge.sender"):
         _, progress = send_all(account, merge, journal_file, merge_id, smtp, connections=4)
 
-    assert "rendering in a separate process" in caplog.text
+    assert "rendering in a separate process" not in caplog.text
     assert progress[-1].state == jn.FINISHED
     assert received_counts(server) == {address(number): 1 for number in range(1, count + 1)}
 
