@@ -82,5 +82,5 @@ def install_translations(app: QCoreApplication) -> list[QTranslator]:
         installed.append(sluice_translator)
     else:
         log.warning("Catalogue %s.qm not found in %s, so counts show as \"1 message(s)\". Reinstall Sluice, or "
-                    "in a checkout run tools/update_translations.py", ENGLISH_CATALOGUE, folder)
+                    "in a checkout run python -m desktop.ui.update_translations", ENGLISH_CATALOGUE, folder)
     return installed

@@ -3,7 +3,7 @@
 The window's strings write counts as "%n message(s)". Only the catalogue in resources/translations turns that
 into "1 message" and "2 messages". So these tests fail when a string with a count has no finished entry there.
 They also fail when the compiled .qm differs from the .ts, or when an entry is left over from a string that is gone.
-After changing such a string, run ``.venv/bin/python tools/update_translations.py`` and read its drafts.
+After changing such a string, run ``.venv/bin/python -m desktop.ui.update_translations`` and read its drafts.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 UI_SOURCE = REPOSITORY / "desktop" / "ui"
 CATALOGUE = REPOSITORY / "resources" / "translations" / "sluice_en.ts"
 COUNT = re.compile(r"%L?n")
-REFRESH = "run .venv/bin/python tools/update_translations.py and read the drafts it lists"
+REFRESH = "run .venv/bin/python -m desktop.ui.update_translations and read the drafts it lists"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Run from the checkout, after adding or changing a ``tr()`` string with ``%n`` or ``%Ln``:
 
-    .venv/bin/python tools/update_translations.py
+    .venv/bin/python -m desktop.ui.update_translations
 
 It extracts the strings of ``desktop/ui`` with ``pyside6-lupdate``, keeps those with a count, and writes them to
 ``resources/translations/sluice_en.ts``. The forms already in the file are kept. A new string gets draft forms
@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+REPOSITORY = Path(__file__).resolve().parents[2]
 SOURCE_DIR = REPOSITORY / "desktop" / "ui"
 CATALOGUE = REPOSITORY / "resources" / "translations" / "sluice_en.ts"
 COUNT_PATTERN = re.compile(r"%L?n")
