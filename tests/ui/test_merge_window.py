@@ -13,9 +13,9 @@ from desktop.merge.render import open_merge
 from desktop.paths import default_profile
 from desktop.ui.merge_dialogs import ResumeDialog
 from desktop.ui.merge_window import MergeWindow, display_path, replace_header, split_template
-from tests.helpers.smtp_server import SmtpServer
-from tests.merge.send_helpers import add_smtp_account, message_shape, parsed
+from tests.merge.send_helpers import message_shape, parsed
 from tests.ui.fixtures_ui import OFFSCREEN_NOISE
+from tests.ui.merge_window_fixtures import server, window  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
 
@@ -44,24 +44,6 @@ def write_files(folder: Path, rows: list[tuple[str, str, str, str]]) -> tuple[Pa
 
 def good_rows(count: int) -> list[tuple[str, str, str, str]]:
     return [(f"User {number}", f"user{number}@example.org", f"C{number}", "") for number in range(1, count + 1)]
-
-
-@pytest.fixture
-def server():
-    with SmtpServer() as instance:
-        yield instance
-
-
-@pytest.fixture
-def window(qtbot, server):
-    add_smtp_account(server)
-    composer = MergeWindow(default_profile())
-    qtbot.addWidget(composer)
-    composer.send_panel.copies_box.setChecked(False)
-    yield composer
-    if composer.runner is not None and composer.runner.is_running():
-        composer.runner.cancel()
-        composer.runner.wait(20000)
 
 
 def open_and_check(qtbot, window: MergeWindow, template: Path, data: Path):

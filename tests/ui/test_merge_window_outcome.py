@@ -7,31 +7,13 @@ import pytest
 from desktop.merge import journal as jn
 from desktop.paths import default_profile
 from desktop.ui.merge_window import MergeWindow
-from tests.helpers.smtp_server import SmtpServer
-from tests.merge.send_helpers import add_smtp_account, address, write_merge
+from tests.merge.send_helpers import address, write_merge
 from tests.ui.fixtures_ui import OFFSCREEN_NOISE
+from tests.ui.merge_window_fixtures import server, window  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
 
 CHECKED = "Checked. See the Check page"
-
-
-@pytest.fixture
-def server():
-    with SmtpServer() as instance:
-        yield instance
-
-
-@pytest.fixture
-def window(qtbot, server):
-    add_smtp_account(server)
-    composer = MergeWindow(default_profile())
-    qtbot.addWidget(composer)
-    composer.send_panel.copies_box.setChecked(False)
-    yield composer
-    if composer.runner is not None and composer.runner.is_running():
-        composer.runner.cancel()
-        composer.runner.wait(20000)
 
 
 def open_and_check(qtbot, window: MergeWindow, template, data) -> None:

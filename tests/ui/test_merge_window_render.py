@@ -5,31 +5,11 @@ from __future__ import annotations
 import pytest
 
 from desktop.merge.sender import RENDER_PROCESS_MIN_ROWS
-from desktop.paths import default_profile
-from desktop.ui.merge_window import MergeWindow
-from tests.helpers.smtp_server import SmtpServer
-from tests.merge.send_helpers import add_smtp_account, address, received_counts, write_merge
+from tests.merge.send_helpers import address, received_counts, write_merge
 from tests.ui.fixtures_ui import OFFSCREEN_NOISE
+from tests.ui.merge_window_fixtures import server, window  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE)
-
-
-@pytest.fixture
-def server():
-    with SmtpServer() as instance:
-        yield instance
-
-
-@pytest.fixture
-def window(qtbot, server):
-    add_smtp_account(server)
-    composer = MergeWindow(default_profile())
-    qtbot.addWidget(composer)
-    composer.send_panel.copies_box.setChecked(False)
-    yield composer
-    if composer.runner is not None and composer.runner.is_running():
-        composer.runner.cancel()
-        composer.runner.wait(20000)
 
 
 @pytest.mark.parametrize(("rows", "in_process"), [(RENDER_PROCESS_MIN_ROWS + 10, True), (20, False)])
