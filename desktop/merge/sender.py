@@ -911,6 +911,10 @@ class MergeSend:
             # Nothing of the message was sent yet (not even after DATA's 354), so trying again is safe.
             client.close()
             return OUTCOME_RETRY, f"connection lost before the message was sent: {error}", False
+        if not client.is_connected:
+            # Closed after the 354 reply came (by the watchdog, say): nothing of the message went out.
+            client.close()
+            return OUTCOME_RETRY, "connection lost before the message was sent", False
         try:
             self._wire_log.data_going_out(item.row)
             response = await wire.content(item.payload)
@@ -1038,6 +1042,7 @@ class _Watchdog:
         self._period = min(1.0, timeout / 4)
         self._client: aiosmtplib.SMTP | None = None
         self._deadline = 0.0
+        self._due = loop.time() + self._period
         self._handle = loop.call_later(self._period, self._check)
 
     def arm(self, client: aiosmtplib.SMTP) -> None:
@@ -1052,11 +1057,18 @@ class _Watchdog:
         self._handle.cancel()
 
     def _check(self) -> None:
+        now = self._loop.time()
+        late = now - self._due
+        if late > self._period:
+            # The loop was busy (rendering a slow row, say), so a reply that came meanwhile has not been read yet:
+            # that time does not count against the server.
+            self._deadline += late
         client = self._client
-        if client is not None and self._loop.time() >= self._deadline:
+        if client is not None and now >= self._deadline:
             self.expired = True
             self._client = None
             client.close()
+        self._due = now + self._period
         self._handle = self._loop.call_later(self._period, self._check)
 
 
