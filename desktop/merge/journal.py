@@ -604,11 +604,12 @@ class Journal:
             (account, SENT, since),
         )]
 
-    def sent_to(self, merge_ids: list[str], addresses: Iterable[str]) -> dict[str, str]:
+    def sent_to(self, merge_ids: list[str], addresses: Iterable[str], *, since: float | None = None) -> dict[str, str]:
         """Return which of ``addresses`` (lower case) one of ``merge_ids`` sent to, with the first of those ids that did.
 
-        Rows in ``unknown`` or ``sending`` count as sent, because their message may have arrived. Pass the ids
-        newest first to get the latest merge of each address. Ask for a few hundred addresses at a time.
+        Rows in ``unknown`` or ``sending`` count as sent, because their message may have arrived. With ``since``
+        (Unix time) only rows whose send started at or after it count. Pass the ids newest first to get the latest
+        merge of each address. Ask for a few hundred addresses at a time.
         """
         wanted = sorted({address.lower() for address in addresses})
         if not merge_ids or not wanted:
@@ -616,8 +617,14 @@ class Journal:
         order = {merge_id: index for index, merge_id in enumerate(merge_ids)}
         query = (f"SELECT lower(address), merge_id FROM recipients WHERE merge_id IN ({', '.join('?' * len(merge_ids))})"
                  f" AND state IN (?, ?, ?) AND lower(address) IN ({', '.join('?' * len(wanted))})")
+        parameters: list = [*merge_ids, SENT, UNKNOWN, SENDING, *wanted]
+        if since is not None:
+            # Every sent, unknown or sending row has started_at (set by claim and mark_sending); the fallbacks only
+            # keep a row without it from being left out.
+            query += " AND COALESCE(started_at, finished_at, queued_at) >= ?"
+            parameters.append(since)
         found: dict[str, str] = {}
-        for address, merge_id in self._db.execute(query, (*merge_ids, SENT, UNKNOWN, SENDING, *wanted)):
+        for address, merge_id in self._db.execute(query, parameters):
             if address not in found or order[merge_id] < order[found[address]]:
                 found[address] = merge_id
         return found

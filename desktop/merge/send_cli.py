@@ -299,10 +299,12 @@ class AlreadySent:
         log.info("Merge %s: skipped %d row(s) already sent from the same template", merge_id, len(self.rows))
 
 
-def find_already_sent(journal: jn.Journal, merge, template: Path, *, exclude: str | None = None) -> AlreadySent | None:
+def find_already_sent(journal: jn.Journal, merge, template: Path, *, exclude: str | None = None,
+                      since: float | None = None) -> AlreadySent | None:
     """Find the rows of ``merge`` whose address got this template in an earlier merge, or None if there are none.
 
     ``exclude`` names a merge that does not count (the one being resumed, whose own rows its journal tracks).
+    With ``since`` (Unix time) only messages whose send started at or after it count.
 
     An earlier merge counts when its template has the same resolved path, or when the file at its recorded path
     has the same content as ``template`` now. Sent and unknown rows count (see ``Journal.sent_to``), failed
@@ -326,9 +328,9 @@ def find_already_sent(journal: jn.Journal, merge, template: Path, *, exclude: st
             continue
         batch.append((number, prepared.primary))
         if len(batch) == _LOOKUP_BATCH:
-            _match_sent(journal, merge_ids, batch, rows)
+            _match_sent(journal, merge_ids, batch, rows, since)
             batch = []
-    _match_sent(journal, merge_ids, batch, rows)
+    _match_sent(journal, merge_ids, batch, rows, since)
     if not rows:
         return None
     return AlreadySent(rows, related, len(merge))
@@ -338,10 +340,12 @@ def skip_sent_elsewhere(journal: jn.Journal, merge, template: Path, record: jn.M
     """Before ``record`` is resumed, skip its rows whose address another send of this template reached meanwhile.
 
     Without this, resuming a merge after a second merge of the same template (a rest-only send of a changed data
-    file, say) sent those addresses the message again. Rows the merge already finished keep their state; only
-    queued rows are skipped. Return how many rows were skipped.
+    file, say) sent those addresses the message again. Only messages whose send started after ``record`` was
+    created count: an address that an earlier merge reached before then is what a deliberate second send
+    (``--new``) is for. Rows the merge already finished keep their state; only queued rows are skipped. Return
+    how many rows were skipped.
     """
-    overlap = find_already_sent(journal, merge, template, exclude=record.id)
+    overlap = find_already_sent(journal, merge, template, exclude=record.id, since=record.created)
     if overlap is None:
         return 0
     before = journal.counts(record.id)[jn.SKIPPED]
@@ -353,9 +357,12 @@ def skip_sent_elsewhere(journal: jn.Journal, merge, template: Path, record: jn.M
 
 
 def _match_sent(journal: jn.Journal, merge_ids: list[str], batch: list[tuple[int, str]],
-                rows: dict[int, tuple[str, str, str]]) -> None:
-    """Add to ``rows`` the rows of ``batch`` (row number, address) whose address one of ``merge_ids`` sent to."""
-    sent = journal.sent_to(merge_ids, (address for _, address in batch))
+                rows: dict[int, tuple[str, str, str]], since: float | None = None) -> None:
+    """Add to ``rows`` the rows of ``batch`` (row number, address) whose address one of ``merge_ids`` sent to.
+
+    With ``since`` only sends started at or after that Unix time count.
+    """
+    sent = journal.sent_to(merge_ids, (address for _, address in batch), since=since)
     for number, primary in batch:
         merge_id = sent.get(primary.lower())
         if merge_id is not None:
