@@ -33,9 +33,10 @@ _SNIFF_CHARS = 64 * 1024
 _HEAD_BYTES = 4096
 _BLOCK_BYTES = 64 * 1024
 # Every _MARK_EVERY records the first read notes where a record starts, so ``DataTable.row`` need not read from
-# the top. Every _STAT_EVERY records a pass checks that the file did not change.
+# the top. Every _STAT_EVERY records a pass checks that the file did not change: after each record, because a
+# record read after an edit in place must not be sent (a check costs about 2 µs, a message's rendering 120 µs).
 _MARK_EVERY = 1000
-_STAT_EVERY = 1000
+_STAT_EVERY = 1
 # Normalised column names (lowercase, without spaces, '-', '_' and '.') taken as the address column, best first.
 ADDRESS_COLUMN_NAMES = ("email", "emailaddress", "mail", "mailaddress", "address", "recipient", "to")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")

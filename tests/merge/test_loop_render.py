@@ -405,8 +405,6 @@ def test_removed_attachment_stops_send(tmp_path, server, smtp):
     assert received_counts(server) == {address(number): 1 for number in range(1, count + 1)}
 
 
-@pytest.mark.xfail(strict=True, reason="DataTable checks the file's size and time only every 1,000 records, so a "
-                   "send reads rows written into the file after the check and sends them")
 def test_data_edited_in_place_stops_send(tmp_path, server, smtp):
     holding, edited = threading.Event(), threading.Event()
 
