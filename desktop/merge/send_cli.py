@@ -28,8 +28,12 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-# Seconds between progress lines when the output is not a terminal.
-LOG_INTERVAL = 5.0
+# Without a terminal (a cron job, a pipe to tee) a progress line is printed at once when the state, the note or
+# the wait for a retry changes. Otherwise a line follows at most every LOG_INTERVAL seconds while the counts move:
+# enough to read the rate and where a send stopped, and an hour of sending adds at most 120 lines. While nothing
+# moves (a pause, a rate limit), the line is repeated every LOG_IDLE_INTERVAL seconds to show the send is alive.
+LOG_INTERVAL = 30.0
+LOG_IDLE_INTERVAL = 300.0
 # Seconds to wait for the IMAP server when Sent copies are appended right after a send.
 APPEND_TIMEOUT = 30.0
 # Addresses looked up in the journal per query when looking for recipients who already got a template.
@@ -501,17 +505,19 @@ def _run_with_signals(send: MergeSend) -> Progress | None:
 
     previous = {number: signal.signal(number, on_signal) for number in (signal.SIGINT, signal.SIGTERM)}
     final = None
-    last_line = 0.0
     interactive = sys.stdout.isatty()
+    progress_log = ProgressLog()
     try:
         for progress in send.run():
             final = progress
-            now = time.monotonic()
             if interactive:
-                print("\r" + _progress_text(progress), end="", flush=True)
-            elif now - last_line >= LOG_INTERVAL:
-                print(_progress_text(progress), flush=True)
-                last_line = now
+                # "\x1b[K" clears the rest of the line, left over from a longer line before.
+                print("\r" + _progress_text(progress) + "\x1b[K", end="", flush=True)
+                continue
+            line = progress_log.line(progress, time.monotonic())
+            # The final snapshot (finished or stopped) is printed after the loop, as on a terminal.
+            if line is not None and progress.state not in (jn.FINISHED, jn.STOPPED):
+                print(line, flush=True)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -522,13 +528,49 @@ def _run_with_signals(send: MergeSend) -> Progress | None:
     return final
 
 
+class ProgressLog:
+    """Filter for the progress snapshots that get a line when the output is not a terminal (see ``LOG_INTERVAL``)."""
+
+    def __init__(self, interval: float = LOG_INTERVAL, idle_interval: float = LOG_IDLE_INTERVAL) -> None:
+        self.interval = interval
+        self.idle_interval = idle_interval
+        self._event: tuple | None = None
+        self._counts: tuple | None = None
+        self._printed_at: float | None = None
+
+    def line(self, progress: Progress, now: float) -> str | None:
+        """Return the line to print for ``progress`` at ``now`` (``time.monotonic()``), or None to print nothing."""
+        event = (progress.state, progress.note, _only_retries_left(progress))
+        counts = (progress.sent, progress.failed, progress.unknown, progress.skipped)
+        since = None if self._printed_at is None else now - self._printed_at
+        moved = counts != self._counts and (since is None or since >= self.interval)
+        if event == self._event and not moved and since is not None and since < self.idle_interval:
+            return None
+        self._event, self._counts, self._printed_at = event, counts, now
+        return _progress_text(progress)
+
+
+def _only_retries_left(progress: Progress) -> bool:
+    """Return whether every row left waits for a retry after a temporary failure."""
+    return progress.remaining > 0 and len(progress.retry_waits) >= progress.remaining
+
+
 def _progress_text(progress: Progress) -> str:
-    left = ""
-    if progress.seconds_left is not None and progress.remaining > 0:
-        left = f", about {duration_text(progress.seconds_left)} left"
     text = (f"{progress.state}: {progress.sent} sent, {progress.failed} failed, {progress.remaining} remaining "
-            f"of {progress.total}, {progress.per_minute:.0f}/min{left}")
+            f"of {progress.total}, {progress.per_minute:.0f}/min")
+    if _only_retries_left(progress):
+        text += f", {_retry_text(progress.retry_waits)}"
+    elif progress.seconds_left is not None and progress.remaining > 0:
+        text += f", about {duration_text(progress.seconds_left)} left"
     return f"{text} ({progress.note})" if progress.note else text
+
+
+def _retry_text(waits: tuple[tuple[float, str], ...]) -> str:
+    """Return when the first of the rows in ``waits`` (soonest first) is retried, and why it waits."""
+    seconds, reply = waits[0]
+    if len(waits) == 1:
+        return f"1 row waits to be retried in {duration_text(seconds)} ({reply})"
+    return f"{len(waits)} rows wait to be retried, the first in {duration_text(seconds)} ({reply})"
 
 
 def _print(text: str) -> None:

@@ -226,6 +226,8 @@ class Progress:
         per_minute: Messages sent in the last minute (or the rate so far when shorter).
         seconds_left: Estimate at the current rate; None before the first message.
         note: Why the send stopped, or the latest slow-down; "" otherwise.
+        retry_waits: The rows waiting to be retried after a temporary failure, soonest first, each as (seconds
+            until the next try, the server's reply).
     """
 
     merge_id: str
@@ -239,6 +241,7 @@ class Progress:
     seconds_left: float | None
     state: str
     note: str = ""
+    retry_waits: tuple[tuple[float, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -454,6 +457,7 @@ class MergeSend:
                 self._sent_seconds.popleft()
             recent = sum(count for _, count in self._sent_seconds)
             note = self._note if note is None else note
+            waits = sorted(self._state.retry_waits.values()) if self._state is not None else []
         elapsed = min(now - self._started, 60.0)
         per_minute = recent * 60.0 / elapsed if elapsed > 0.1 else 0.0
         remaining = max(self._total - sum(counts.get(name, 0) for name in jn.DONE_STATES), 0)
@@ -469,6 +473,7 @@ class MergeSend:
             merge_id=self.merge_id, total=self._total, sent=counts.get(jn.SENT, 0), failed=counts.get(jn.FAILED, 0),
             unknown=counts.get(jn.UNKNOWN, 0), skipped=counts.get(jn.SKIPPED, 0), remaining=remaining,
             per_minute=per_minute, seconds_left=seconds_left, state=state, note=note,
+            retry_waits=tuple((max(at - now, 0.0), reply) for at, reply in waits),
         )
 
     def _flush_copies(self, journal: jn.Journal, *, final: bool) -> None:
@@ -795,6 +800,8 @@ class MergeSend:
             asyncio.get_running_loop().call_later(delay, self._requeue, state, item)
 
     def _requeue(self, state: _LoopState, item: Outgoing) -> None:
+        with self._lock:
+            state.retry_waits.pop(item.row, None)
         state.pending.append((item, False))
         state.need.set()
 
@@ -977,6 +984,8 @@ class MergeSend:
             delay = self._backoff(attempt)
             log.info("Merge %s row %d: temporary failure (%s); try %d in %.1f s",
                      self.merge_id, item.row, reply, attempt + 1, delay)
+            with self._lock:
+                state.retry_waits[item.row] = (time.monotonic() + delay, reply)
             self._retry_later(state, item, delay)
             return
         self._record(state, item.row, jn.FAILED, reply)
@@ -1301,6 +1310,8 @@ class _LoopState:
     room: asyncio.Event = field(default_factory=asyncio.Event)  # set when a rendered message leaves for its claim
     next_transmit: float = 0.0  # monotonic time before which no message starts, under a per-minute limit
     connect_retry_at: float = 0.0  # monotonic time of the next try after connections failed
+    # row: (monotonic time of its next try, the reply that deferred it), for rows waiting after a temporary failure
+    retry_waits: dict[int, tuple[float, str]] = field(default_factory=dict)
 
 
 def _time_left(remaining: int, per_minute: float, limiter: RateLimiter | None) -> float | None:
