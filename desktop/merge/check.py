@@ -24,12 +24,15 @@ class Problem:
         column: The data column or header involved, or None.
         kind: ``address``, ``duplicate``, ``attachment``, ``header``, ``template``, ``data`` or ``suppressed``.
         message: What is wrong and how to fix it.
+        line: The file line where the row starts, set where row numbers and lines no longer match because a quoted
+            field joined lines into one record (see ``DataTable.joined_rows``); None otherwise.
     """
 
     row: int
     column: str | None
     kind: str
     message: str
+    line: int | None = None
 
     @property
     def is_error(self) -> bool:
@@ -38,7 +41,7 @@ class Problem:
 
     def describe(self) -> str:
         """Return the problem as one line: ``row 3, column 'email': message``."""
-        where = f"row {self.row}"
+        where = describe_rows([self.row], lines={self.row: self.line} if self.line else None)
         if self.column:
             where += f", column {self.column!r}"
         return f"{where}: {self.message}"
@@ -99,35 +102,54 @@ def grouped_lines(problems) -> list[str]:
     ``problems`` are Problem or RowError objects; the lines keep the order of each message's first row.
     """
     groups: dict[tuple[str | None, str], list[int]] = {}
+    file_lines: dict[int, int] = {}
     for problem in problems:
         rows = groups.setdefault((problem.column, problem.message), [])
         if not rows or rows[-1] != problem.row:
             rows.append(problem.row)
+        if getattr(problem, "line", None):
+            file_lines[problem.row] = problem.line
     lines = []
     for (column, message), rows in groups.items():
-        where = describe_rows(rows)
+        where = describe_rows(rows, lines=file_lines or None)
         if column:
             where += f", column {column!r}"
         lines.append(f"{where}: {message}")
     return lines
 
 
-def describe_rows(rows: list[int], shown: int = 5) -> str:
-    """Return ``row 4`` or ``rows 1-3, 5, 9 (and N more)``: at most ``shown`` runs, then how many rows are left."""
+def describe_rows(rows: list[int], shown: int = 5, lines: dict[int, int] | None = None) -> str:
+    """Return ``row 4`` or ``rows 1-3, 5, 9 (and N more)``: at most ``shown`` runs, then how many rows are left.
+
+    ``lines`` maps row numbers to the file lines they start on; a run of such rows reads ``62-64 (lines 65-67)``.
+    """
+    lines = lines or {}
     if len(rows) == 1:
-        return f"row {rows[0]}"
+        return f"row {_with_lines(rows[0], rows[0], lines)}"
     runs: list[list[int]] = []
     for number in sorted(set(rows)):
         if runs and number == runs[-1][1] + 1:
             runs[-1][1] = number
         else:
             runs.append([number, number])
-    parts = [str(first) if first == last else f"{first}-{last}" for first, last in runs[:shown]]
+    parts = [_with_lines(first, last, lines) for first, last in runs[:shown]]
     text = "rows " + ", ".join(parts)
     left = sum(last - first + 1 for first, last in runs[shown:])
     if left:
         text += f" (and {left} more)"
     return text
+
+
+def _with_lines(first: int, last: int, lines: dict[int, int]) -> str:
+    """Return ``first-last`` (or ``first`` alone) followed by the file lines of those rows where ``lines`` has them."""
+    text = str(first) if first == last else f"{first}-{last}"
+    if first not in lines and last not in lines:
+        return text
+    if first == last:
+        return f"{text} (line {lines[first]})"
+    if first in lines and last in lines:
+        return f"{text} (lines {lines[first]}-{lines[last]})"
+    return f"{text} (from line {lines[first]})" if first in lines else f"{text} (to line {lines[last]})"
 
 
 def _count(number: int, noun: str) -> str:
@@ -154,21 +176,24 @@ def scan_rows(merge, last: int | None = None):
     Both ``check`` and ``preview --out`` use it, so they agree on which rows are errors: a row whose
     recipient is already in an earlier row is a ``duplicate`` problem.
     """
+    joined = merge.table.joined_rows
     with _FirstRows() as first_rows:
         for row in merge.rows:
             if last is not None and row.number > last:
                 break
+            # After a record that a quote joined over several lines, row N is no longer line N + 1: name the line.
+            line = row.line if joined and row.number > joined[0] else None
             try:
                 prepared = merge.prepare(row)
             except SuppressedError as error:
-                yield row.number, None, Problem(error.row, error.column, "suppressed", error.message)
+                yield row.number, None, Problem(error.row, error.column, "suppressed", error.message, line)
                 continue
             except RowError as error:
-                yield row.number, None, Problem(error.row, error.column, error.kind, error.message)
+                yield row.number, None, Problem(error.row, error.column, error.kind, error.message, line)
                 continue
             duplicates = _duplicates(prepared.recipients, row.number, first_rows)
             if duplicates:
-                yield row.number, None, Problem(row.number, merge.address_column, "duplicate", duplicates)
+                yield row.number, None, Problem(row.number, merge.address_column, "duplicate", duplicates, line)
                 continue
             yield row.number, prepared, None
 

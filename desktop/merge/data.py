@@ -37,6 +37,8 @@ _BLOCK_BYTES = 64 * 1024
 # record read after an edit in place must not be sent (a check costs about 2 µs, a message's rendering 120 µs).
 _MARK_EVERY = 1000
 _STAT_EVERY = 1
+# Line ends as ``open(newline="")`` splits lines: CRLF, LF or a lone CR.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # Normalised column names (lowercase, without spaces, '-', '_' and '.') taken as the address column, best first.
 ADDRESS_COLUMN_NAMES = ("email", "emailaddress", "mail", "mailaddress", "address", "recipient", "to")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -88,8 +90,10 @@ class DataTable:
             with ``len``. ``row(number)`` finds one row.
         source: How the file was read, for the user: the format and, for
             CSV, the encoding and delimiter found.
-        problems: Rows whose shape is wrong (more fields than columns), by
-            row number.
+        problems: Rows whose shape is wrong (more fields than columns, or a
+            quoted field that joined lines meant as records), by row number.
+        joined_rows: The numbers of the rows whose quoted field joined lines
+            meant as records, so that the rows after them are not line N + 1.
         digest: SHA-256 of the file's bytes, as hex.
         size: The file's size in bytes.
     """
@@ -112,6 +116,7 @@ class DataTable:
         self._last = 0
         self._marks: list[tuple[int, int, object]] = []
         self._blanks: list[int] = []
+        self.joined_rows: list[int] = []
 
     def row(self, number: int) -> Row | None:
         """Return the non-blank row ``number``, or None when the file has no such row."""
@@ -154,7 +159,12 @@ class DataTable:
         """Read the whole file once: count the rows, note the wrong ones and the marks that ``row`` starts from."""
         self._reader = reader
         self._stamp = _stamp(self.path)
+        previous: tuple[int, int, list[str]] | None = None
         for number, line, fields, mark in reader.scan():
+            # Only a record that spans lines can have joined lines, and that shows when the next record starts.
+            if previous is not None and line > previous[1] + 1:
+                self._note_joined(*previous)
+            previous = None
             if mark is not None:
                 self._marks.append(mark)
             if not any(value.strip() for value in fields):
@@ -162,11 +172,84 @@ class DataTable:
                 continue
             self._count += 1
             self._last = number
+            previous = (number, line, fields)
             problem = self._shape_problem(number, fields)
             if problem is not None:
                 self.problems[number] = problem
+        if previous is not None:
+            self._note_joined(*previous)
         while self._blanks and self._blanks[-1] > self._last:
             self._blanks.pop()
+
+    def _note_joined(self, number: int, line: int, fields: list[str]) -> None:
+        problem = self._joined_problem(number, line, fields)
+        if problem is not None:
+            self.joined_rows.append(number)
+            self.problems[number] = problem
+
+    def _joined_problem(self, number: int, line: int, fields: list[str]) -> RowError | None:
+        """Return an error for a CSV record whose quoted field ran over lines that look like further records.
+
+        A quote at the start of a field makes everything up to the next quote part of that field, line breaks
+        included. A stray quote thus joins the following lines into one record without any parse error.
+        """
+        if not self.delimiter:
+            return None
+        joined = "".join(fields)
+        if "\n" not in joined and "\r" not in joined:
+            return None
+        if not any(self._swallows_records(value, len(fields)) for value in fields):
+            return None
+        # A field left open at the end of the file ends in the last line break, which starts no further line.
+        lines = self._physical_lines(line, line + sum(len(_LINE_BREAK.findall(value)) for value in fields))
+        last = line + len(lines) - 1
+        quote = _spanning_quote(lines, line, self.delimiter)
+        if quote is None:
+            return None
+        opened, closed = quote
+        fix = 'if the quote does not belong there, remove it, or double it ("") to keep it as a character.'
+        if closed is None:
+            message = (f"the quote that starts a field on line {opened} is never closed, so lines {line} to {last} "
+                       f"(the end of the file) were read as one record; {fix}")
+        else:
+            message = (f"the quote that starts a field on line {opened} closes only on line {closed}, so lines {line} "
+                       f"to {last} were read as one record; {fix} Messages about later rows name their line.")
+        return RowError(number, None, message, kind="data")
+
+    def _swallows_records(self, value: str, count: int) -> bool:
+        """Tell whether a field with line breaks contains lines that look like records of their own.
+
+        Legitimate multi-line values (a postal address) pass. A field is suspect when one of its lines splits at the
+        delimiter into at least as many parts as the header has columns, two of them non-empty. It is suspect too
+        when it contains the delimiter and its record has another number of fields than the header.
+        """
+        if "\n" not in value and "\r" not in value:
+            return False
+        width = len(self.columns)
+        for piece in _LINE_BREAK.split(value):
+            parts = piece.split(self.delimiter)
+            if len(parts) >= width and sum(1 for part in parts if part.strip()) >= 2:
+                return True
+        return self.delimiter in value and not width <= count <= max(width, self.header_fields)
+
+    def _physical_lines(self, first: int, last: int) -> list[str]:
+        """Return the text of file lines ``first`` to ``last`` (fewer at the end of the file), starting at a mark."""
+        start_line, position = 1, None
+        for _, mark_line, mark_position in self._marks:
+            if mark_line > first:
+                break
+            start_line, position = mark_line, mark_position
+        lines = []
+        with self.path.open(encoding=self._reader.encoding, newline="") as handle:
+            if position is not None:
+                handle.seek(position)
+            for number in range(start_line, last + 1):
+                text = handle.readline()
+                if not text:
+                    break
+                if number >= first:
+                    lines.append(text)
+        return lines
 
     def _shape_problem(self, number: int, fields: list[str]) -> RowError | None:
         width = len(self.columns)
@@ -268,6 +351,40 @@ class RowNumbers:
     def _is_blank(self, number: int) -> bool:
         index = bisect.bisect_left(self._blanks, number)
         return index < len(self._blanks) and self._blanks[index] == number
+
+
+def _spanning_quote(lines: list[str], first: int, delimiter: str) -> tuple[int, int | None] | None:
+    """Find the first quoted field that runs over more than one of ``lines`` (file lines from ``first`` on).
+
+    Return the line where its quote opens and the line where it closes (None when it never closes), or None when no
+    quoted field spans lines. The rules are those of ``csv.reader`` with its default dialect options: a quote opens
+    a field only as its first character, and a doubled quote inside a quoted field is a quote character.
+    """
+    state, opened, quote_line = "start", 0, 0
+    for number, text in enumerate(lines, start=first):
+        for character in text:
+            if state == "quote":
+                if character == '"':
+                    state = "quoted"
+                    continue
+                if quote_line != opened:
+                    return opened, quote_line
+                state = "start"
+            if state == "start":
+                if character == '"':
+                    state, opened = "quoted", number
+                elif character not in (delimiter, "\r", "\n"):
+                    state = "plain"
+            elif state == "plain":
+                if character in (delimiter, "\r", "\n"):
+                    state = "start"
+            elif character == '"':
+                state, quote_line = "quote", number
+    if state == "quoted":
+        return opened, None
+    if state == "quote" and quote_line != opened:
+        return opened, quote_line
+    return None
 
 
 def _stamp(path: Path) -> tuple[int, int]:
