@@ -52,6 +52,8 @@ def add_commands(commands: argparse._SubParsersAction, common: argparse.Argument
     again.add_argument("--new", action="store_true", help="send this template and data again as a new merge")
     send.add_argument("--retry-unknown", action="store_true",
                       help="with --resume: send the rows of unknown outcome again (they may arrive twice)")
+    send.add_argument("--retry-failed", action="store_true",
+                      help="with --resume: send the failed rows again, except addresses that do not exist")
     send.add_argument("--skip-errors", action="store_true",
                       help="send only the rows without errors when 'merge check' finds errors (default: send nothing)")
 
@@ -63,6 +65,9 @@ def add_commands(commands: argparse._SubParsersAction, common: argparse.Argument
     _add_send_options(resume, resume=True)
     resume.add_argument("--retry-unknown", action="store_true",
                         help="send the rows of unknown outcome again (they may arrive twice)")
+    resume.add_argument("--retry-failed", action="store_true",
+                        help="send the failed rows again, except those whose address does not exist (a hard bounce "
+                        "that put it on the suppression list)")
 
 
 def _add_send_options(parser: argparse.ArgumentParser, *, resume: bool = False) -> None:

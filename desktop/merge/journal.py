@@ -583,6 +583,23 @@ class Journal:
         log.info("Merge %s: requeued %d row(s) of unknown outcome", merge_id, count)
         return count
 
+    def requeue_failed(self, merge_id: str, rows: Iterable[int]) -> int:
+        """Put ``rows`` in state ``failed`` back to ``queued`` with no attempts, so they get every retry again.
+
+        Return how many rows changed. A failed row was rejected by the server, so sending it again reaches nobody
+        twice. Its last reply stays until the new outcome replaces it.
+        """
+        with self.transaction() as db:
+            count = 0
+            for row in rows:
+                count += db.execute(
+                    "UPDATE recipients SET state = ?, attempts = 0, finished_at = NULL"
+                    " WHERE merge_id = ? AND row = ? AND state = ?",
+                    (QUEUED, merge_id, row, FAILED),
+                ).rowcount
+        log.info("Merge %s: requeued %d failed row(s)", merge_id, count)
+        return count
+
     def sent_times(self, account: str, since: float) -> list[float]:
         """Return the times of messages the account sent since ``since``, over every merge, oldest first."""
         return [row[0] for row in self._db.execute(

@@ -123,6 +123,8 @@ def send_command(args: argparse.Namespace, profile) -> int:
         template_lock.set_merge_id(record.id)
         if getattr(args, "retry_unknown", False):
             _requeue(journal, record.id)
+        if getattr(args, "retry_failed", False):
+            _requeue_failed(journal, record, profile)
         if errors:
             # Said only now, once it is sure that something is sent.
             print(f"Leaving out {pluralize(len(errors), 'row')} with errors (--skip-errors).")
@@ -211,6 +213,8 @@ def resume_command(args: argparse.Namespace, profile) -> int:
             locks.enter_context(jn.TemplateLock(journal.path, record.merge_key, record.id))
         if args.retry_unknown:
             _requeue(journal, record.id)
+        if args.retry_failed:
+            _requeue_failed(journal, record, profile)
         print(f"Resuming merge {record.id} ({record.total} recipients).")
         if record.kind == jn.KIND_SEND:
             _print_skipped_elsewhere(skip_sent_elsewhere(journal, merge, Path(record.template), record))
@@ -412,6 +416,64 @@ def _requeue(journal: jn.Journal, merge_id: str) -> None:
     print(f"Requeued {pluralize(count, 'row')} of unknown outcome; {sent_again}.")
 
 
+def split_failed(journal: jn.Journal, merge_id: str,
+                 suppression) -> tuple[list[jn.RecipientRecord], list[jn.RecipientRecord]]:
+    """Return the failed rows of a merge as (rows to send again, hard bounces that stay failed).
+
+    A failed row was rejected by the server, so sending it again reaches nobody twice. A hard bounce ("user
+    unknown" and the like, see ``classify_reply``) stays failed while its address is on ``suppression``, the
+    profile's ``SuppressionList``, where the bounce put it.
+    """
+    suppressed = suppression.addresses()
+    retry: list[jn.RecipientRecord] = []
+    bounced: list[jn.RecipientRecord] = []
+    for row in journal.recipients(merge_id, [jn.FAILED]):
+        if _is_hard_bounce(row.reply) and row.address.lower() in suppressed:
+            bounced.append(row)
+        else:
+            retry.append(row)
+    return retry, bounced
+
+
+def _is_hard_bounce(reply: str) -> bool:
+    """Return whether a recorded reply such as "550 5.1.1 No such user" is a hard bounce: the address does not exist."""
+    from desktop.merge.sender import OUTCOME_BOUNCE, classify_reply
+
+    match = re.match(r"(\d{3})[ -](.*)", reply, re.DOTALL)
+    return match is not None and classify_reply(int(match.group(1)), match.group(2)) == OUTCOME_BOUNCE
+
+
+def _requeue_failed(journal: jn.Journal, record: jn.MergeRecord, profile) -> None:
+    """Queue the failed rows of ``record`` again for ``--retry-failed``, except hard bounces, and print how many."""
+    from desktop.merge.check import describe_rows
+    from desktop.merge.suppress import SuppressionList
+
+    # The lock keeps another process from sending the merge while its rows change state.
+    with jn.MergeLock(journal.path, record.id):
+        retry, bounced = split_failed(journal, record.id, SuppressionList(profile))
+        count = journal.requeue_failed(record.id, [row.row for row in retry])
+    sent_again = "it is sent again now" if count == 1 else "they are sent again now"
+    print(f"Requeued {pluralize(count, 'failed row')}; {sent_again}.")
+    if bounced:
+        verb = "stays" if len(bounced) == 1 else "stay"
+        print(f"{pluralize(len(bounced), 'failed row')} ({describe_rows([row.row for row in bounced])}) {verb} "
+              "failed, because the server replied that the address does not exist and the address is on the "
+              "suppression list. To send to such an address anyway, take it off the list with: "
+              "sluice merge suppress remove ADDRESS")
+
+
+def _print_retry_failed(journal: jn.Journal, record: jn.MergeRecord, profile) -> None:
+    """Name the command that sends the failed rows of ``record`` again, when any of them may be retried."""
+    from desktop.merge.suppress import SuppressionList
+
+    retry, _ = split_failed(journal, record.id, SuppressionList(profile))
+    if not retry:
+        return
+    rows = "The 1 failed row was" if len(retry) == 1 else f"The {len(retry)} failed rows were"
+    print(f"{rows} rejected by the server, so sending again reaches nobody twice. Once the cause is fixed (a "
+          f"full mailbox, a server that was down), send again with: sluice merge resume {record.id} --retry-failed")
+
+
 def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, options: SendOptions, *,
           copies: bool) -> int:
     from desktop.merge.suppress import SuppressionList
@@ -456,6 +518,7 @@ def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, 
     elif unknown:
         print(f"The {len(unknown)} rows of unknown outcome may have reached their recipients and are not resent. "
               f"Check with the recipients, then send them with: sluice merge resume {record.id} --retry-unknown")
+    _print_retry_failed(journal, record, profile)
     if final is not None and final.state != jn.FINISHED:
         if merge.table.changed():
             print(f"Stopped: {sentence(final.note)} Put the data file back as it was and continue with "
