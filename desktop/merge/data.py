@@ -415,6 +415,9 @@ def read_data(path: Path) -> DataTable:
         table = _open_xlsx(path)
     else:
         table = _open_csv(path, head)
+    if not table.rows:
+        header = "header line" if table.delimiter else "header row"
+        raise MergeError(f"{path}: has a {header} but no rows; add recipients below the header.")
     log.info("Read %d rows, %d columns from %s (%s)", len(table.rows), len(table.columns), path, table.source)
     return table
 
