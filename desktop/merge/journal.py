@@ -123,7 +123,7 @@ class MergeRecord:
         merge_key: Stable hash of the template, the data and the attachments.
         options: The send options (rate, connections, ...) as a dict.
         total: Number of recipients (data rows) of the merge.
-        created: Unix time of the first send.
+        created: Unix time the merge was recorded, before its first message went out.
         state: ``running``, ``stopped`` or ``finished``.
         note: Why the merge stopped, when it did not finish.
     """
