@@ -46,7 +46,16 @@ _NAME_PARTICLES = {"van", "von", "der", "den", "de", "del", "della", "da", "di",
 
 
 class FilterError(ValueError):
-    """A filter got a value it cannot read; the message names the value and what it expects."""
+    """A filter got a value it cannot read; the message names the value and what it expects.
+
+    Attributes:
+        value: The value the filter could not read, so that the caller can name the data column it came from.
+            None when the problem is an argument of the filter instead.
+    """
+
+    def __init__(self, message: str, value: object = None) -> None:
+        super().__init__(message)
+        self.value = value
 
 
 def first_name(value: object) -> str:
@@ -110,7 +119,9 @@ def to_date(value: object) -> date:
                 return date(parts["y"], parts["m"], parts["d"])
             except ValueError:
                 break
-    raise FilterError(f"{text!r} is not a date; write dates as YYYY-MM-DD (2026-12-05) or DD.MM.YYYY in the data.")
+    raise FilterError(f"{text!r} is not a date the date filter reads. It reads YYYY-MM-DD (2026-12-05, a time may "
+                      "follow) and DD.MM.YYYY (05.12.2026). Dates with slashes are rejected because the order of day "
+                      "and month is ambiguous. Write the dates in one of those forms in the data.", value)
 
 
 def format_date(value: object, style: str = "long", lang: str = "en") -> str:
@@ -135,7 +146,7 @@ def to_number(value: object) -> Decimal:
     separator only when exactly three digits follow it; otherwise it is a decimal comma.
     """
     if isinstance(value, bool):
-        raise FilterError(f"{value!r} is not a number.")
+        raise FilterError(f"{value!r} is not a number.", value)
     if isinstance(value, (int, float, Decimal)):
         return Decimal(str(value))
     text = str(value).strip().replace("\u202f", "").replace("\u00a0", "").replace(" ", "").replace("'", "")
@@ -149,9 +160,9 @@ def to_number(value: object) -> Decimal:
     try:
         number = Decimal(text)
     except InvalidOperation:
-        raise FilterError(f"{str(value)!r} is not a number; write it with digits, such as 1234.50.") from None
+        raise FilterError(f"{str(value)!r} is not a number; write it with digits, such as 1234.50.", value) from None
     if not number.is_finite():
-        raise FilterError(f"{str(value)!r} is not a finite number.")
+        raise FilterError(f"{str(value)!r} is not a finite number.", value)
     return number
 
 

@@ -223,7 +223,9 @@ class TemplateFile:
             raise RowError(row, None, f"{_template_place(error, part)}: not allowed in a template ({error}).",
                            kind="template") from error
         except FilterError as error:
-            raise RowError(row, None, f"{_template_place(error, part)}: {error}", kind="template") from error
+            # A filter gets only the value, so the column is found by comparing values.
+            column = _column_of_value(context, error.value)
+            raise RowError(row, column, f"{_template_place(error, part)}: {error}", kind="template") from error
         except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as error:
             raise RowError(row, None, f"{_template_place(error, part)}: {type(error).__name__}: {error}",
                            kind="template") from error
@@ -426,6 +428,14 @@ def _column_with(context: dict, character: str, rendered: str) -> str | None:
         if value in rendered:
             return column
     return found[0][0] if found else None
+
+
+def _column_of_value(context: dict, value: object) -> str | None:
+    """Return the first column whose value is ``value`` (compared as stripped text), or None."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return next((column for column, cell in context.get("row", {}).items() if str(cell).strip() == text), None)
 
 
 def _character_name(character: str) -> str:
