@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -23,6 +24,8 @@ SUMMARY_ADDRESSES = 5
 # Skip reasons written by the send (see AlreadySent.skip_in and SuppressedError), listed after real errors.
 _ALREADY_SENT = "already sent in merge "
 _SUPPRESSED = "on the suppression list"
+# The addresses in a suppression skip reason: "a@example.org, b@example.org are on the suppression list".
+_SUPPRESSED_ADDRESSES = re.compile(r"([^\s,:]+@[^\s,]+(?:, [^\s,:]+@[^\s,]+)*) (?:is|are) on the suppression list")
 
 
 def report_path(journal_file: Path, merge_id: str) -> Path:
@@ -71,19 +74,21 @@ def _report_rows(records: list[jn.RecipientRecord], merge) -> Iterator[tuple]:  
         while record is not None and record.row < row.number:
             yield _record_fields(record)
             record = next(journaled, None)
+        address = row.get(merge.address_column or "", "").strip()
         if record is not None and record.row == row.number:
-            yield _record_fields(record)
+            # The sender journals a suppressed row without its address, so the data row gives it.
+            yield _record_fields(record, address)
             record = next(journaled, None)
             continue
-        address = row.get(merge.address_column or "", "").strip()
         yield (row.number, address, jn.QUEUED, "", "", 0, "")
     while record is not None:
         yield _record_fields(record)
         record = next(journaled, None)
 
 
-def _record_fields(record: jn.RecipientRecord) -> tuple:
-    return (record.row, record.address, record.state, record.message_id, record.reply, record.attempts,
+def _record_fields(record: jn.RecipientRecord, data_address: str = "") -> tuple:
+    """Return the report fields of ``record``; ``data_address``, from the data row, fills a missing address."""
+    return (record.row, record.address or data_address or _address_of(record), record.state, record.message_id, record.reply, record.attempts,
             _time_text(record.finished_at))
 
 
@@ -123,7 +128,7 @@ def _grouped_lines(rows: list[jn.RecipientRecord], *, with_addresses: bool) -> l
     lines = []
     for reply, members in ordered[:SUMMARY_GROUPS]:
         if len(members) == 1:
-            where = f"row {members[0].row} {members[0].address or '-'}"
+            where = f"row {members[0].row} {_address_of(members[0]) or '-'}"
         else:
             where = describe_rows([member.row for member in members])
             if with_addresses:
@@ -138,9 +143,17 @@ def _grouped_lines(rows: list[jn.RecipientRecord], *, with_addresses: bool) -> l
 
 
 def _addresses_text(members: list[jn.RecipientRecord]) -> str:
-    named = ", ".join(member.address or "-" for member in members[:SUMMARY_ADDRESSES])
+    named = ", ".join(_address_of(member) or "-" for member in members[:SUMMARY_ADDRESSES])
     left = len(members) - SUMMARY_ADDRESSES
     return f"{named} and {left} more" if left > 0 else named
+
+
+def _address_of(record: jn.RecipientRecord) -> str:
+    """Return the row's address, or for a suppressed row journaled without one, the addresses its reason names."""
+    if record.address:
+        return record.address
+    match = _SUPPRESSED_ADDRESSES.search(record.reply or "")
+    return match.group(1) if match else ""
 
 
 def _reply_text(row: jn.RecipientRecord) -> str:
