@@ -11,7 +11,7 @@ import sys
 import time
 from collections import Counter
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from desktop.config import ConfigError, load_config
@@ -520,15 +520,31 @@ def _send(profile, journal: jn.Journal, record: jn.MergeRecord, account, merge, 
               f"Check with the recipients, then send them with: sluice merge resume {record.id} --retry-unknown")
     _print_retry_failed(journal, record, profile)
     if final is not None and final.state != jn.FINISHED:
+        stopped = _stop_text(final.note, final.remaining)
         if merge.table.changed():
-            print(f"Stopped: {sentence(final.note)} Put the data file back as it was and continue with "
+            print(f"{stopped} Put the data file back as it was and continue with "
                   f"'sluice merge resume {record.id}', or send the changed file only to the addresses that have "
                   f"not got this template: {_rest_command(record)}")
         else:
-            print(f"Stopped: {sentence(final.note)} Continue with: sluice merge resume {record.id}")
+            print(f"{stopped} Continue with: sluice merge resume {record.id}")
     print(f"Report: {report}")
     finished = final is not None and final.state == jn.FINISHED
     return EXIT_OK if finished and not failed else EXIT_FAILED
+
+
+def _stop_text(note: str, remaining: int) -> str:
+    """Return why a send stopped and how many rows it has not sent, as one or two sentences.
+
+    A note that names who stopped the send (``stopped by the user (Ctrl+C)``) starts the text, so that it does
+    not read "Stopped: stopped by ...".
+    """
+    reason = note[:1].upper() + note[1:] if note.startswith("stopped ") else f"Stopped: {note}"
+    if not remaining or note.endswith("not sent"):
+        return sentence(reason)
+    if ";" in note or note.endswith((".", "!", "?")):
+        verb = "is" if remaining == 1 else "are"
+        return f"{sentence(reason)} {pluralize(remaining, 'row')} {verb} not sent yet."
+    return f"{reason}; {pluralize(remaining, 'row')} not sent yet."
 
 
 def _copy_missing(copier: SentCopier, journal: jn.Journal, merge_id: str, merge) -> None:
@@ -564,7 +580,7 @@ def _run_with_signals(send: MergeSend) -> Progress | None:
             raise KeyboardInterrupt
         print("\nStopping after the messages in flight (Ctrl+C again to stop at once; those become unknown).",
               file=sys.stderr)
-        send.cancel("stopped by the user")
+        send.cancel("stopped by the user (Ctrl+C)" if number == signal.SIGINT else "stopped by SIGTERM")
 
     previous = {number: signal.signal(number, on_signal) for number in (signal.SIGINT, signal.SIGTERM)}
     final = None
@@ -587,7 +603,8 @@ def _run_with_signals(send: MergeSend) -> Progress | None:
     if interactive:
         print()
     if final is not None:
-        print(_progress_text(final))
+        # The stop message after the summary gives the reason of a stopped send.
+        print(_progress_text(replace(final, note="") if final.state == jn.STOPPED else final))
     return final
 
 
@@ -623,7 +640,7 @@ def _progress_text(progress: Progress) -> str:
             f"of {progress.total}, {progress.per_minute:.0f}/min")
     if _only_retries_left(progress):
         text += f", {_retry_text(progress.retry_waits)}"
-    elif progress.seconds_left is not None and progress.remaining > 0:
+    elif progress.seconds_left is not None and progress.remaining > 0 and progress.state != jn.STOPPED:
         text += f", about {duration_text(progress.seconds_left)} left"
     return f"{text} ({progress.note})" if progress.note else text
 

@@ -186,7 +186,7 @@ def test_interrupt_stops_cleanly_then_resume(tmp_path, capsys):
 
         assert process.returncode == 1, err
         assert "Stopping after the messages in flight" in err
-        assert "Stopped: stopped by the user" in out
+        assert "Stopped by the user (Ctrl+C); " in out
         with jn.Journal(jn.journal_path(default_profile().data_dir)) as journal:
             record = journal.merges()[0]
             counts = journal.counts(record.id)
