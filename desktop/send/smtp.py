@@ -33,8 +33,8 @@ from typing import Any, TypeVar
 import aiosmtplib
 
 from desktop.config import Account
-from desktop.credentials import CredentialError
-from desktop.send.credentials import smtp_secret
+from desktop.credentials import KEYRING_SERVICE, CredentialError
+from desktop.send.credentials import smtp_keyring_entry, smtp_secret, uses_imap_secret
 from desktop.text import sentence
 
 log = logging.getLogger(__name__)
@@ -513,6 +513,23 @@ def _reply_text(error: aiosmtplib.SMTPResponseException) -> str:
     return f"{error.code} {error.message}".strip()
 
 
+def _login_fix(account: Account) -> str:
+    """Return what to check after a rejected SMTP login, and the command that stores the right secret."""
+    if uses_imap_secret(account) and account.oauth2_token_command:
+        return ("Check smtp_user, and that oauth2_token_command prints a valid access token for that login and "
+                "for sending mail.")
+    app_password = "some providers need an app password for SMTP"
+    if not uses_imap_secret(account):
+        # Account names are letters, digits, ".", "_" and "-" (validate_account_name), so they need no shell quoting.
+        return (f"Check smtp_user ({app_password}), then store the right SMTP password with "
+                f"'keyring set {KEYRING_SERVICE} {smtp_keyring_entry(account.name)}'.")
+    command = f"'sluice account password {account.name}'"
+    if account.password_command:
+        return (f"Check smtp_user and the password that password_command prints ({app_password}), or store the "
+                f"right password in the keyring instead with {command}.")
+    return f"Check smtp_user ({app_password}), then store the right password with {command}."
+
+
 def _reply_error(account: Account, error: aiosmtplib.SMTPResponseException) -> SendError:
     server = _server(account)
     name = account.name
@@ -529,7 +546,7 @@ def _reply_error(account: Account, error: aiosmtplib.SMTPResponseException) -> S
         return SendError(
             KIND_AUTH,
             f"The SMTP server {server} rejected the login of account {name!r} as {account.smtp_login!r} ({reply}). "
-            "Check smtp_user and the password; some providers need an app password for SMTP.",
+            f"{_login_fix(account)}",
             account=name, server=server, code=code,
         )
     if _is_too_large(code, error.message):

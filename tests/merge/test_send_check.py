@@ -164,7 +164,7 @@ def test_login_failure_note_one_period(tmp_path, capsys):
     stopped = next(line for line in out.splitlines() if line.startswith("Stopped: "))
     assert "rejected the login" in stopped
     assert ".." not in stopped
-    assert "app password for SMTP. 2 rows are not sent yet. Continue with: sluice merge resume" in stopped
+    assert "instead with 'sluice account password work'. 2 rows are not sent yet. Continue with: sluice merge resume" in stopped
 
 
 def test_syntax_error_one_period(tmp_path, capsys):

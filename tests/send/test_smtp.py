@@ -137,7 +137,8 @@ def test_auth_failure_is_classified(sender):
         assert not error.temporary
         assert f"127.0.0.1:{server.port}" in str(error)
         assert "535" in str(error)
-        assert "smtp_user and the password" in str(error)
+        assert "Check smtp_user" in str(error)
+        assert "store the right password with 'sluice account password work'" in str(error)
         assert server.received == []
 
 
