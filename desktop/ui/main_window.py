@@ -459,6 +459,8 @@ class MainWindow(QMainWindow):
         # sign that the user read that message, so it stays unread.
         if self.message_model.rowCount():
             self._show_row_unmarked(0)
+        # The keys act on the list from the start: the folder tree would take letters for its type-ahead search.
+        self.message_view.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _show_empty_state(self) -> None:
         if self._config_error:

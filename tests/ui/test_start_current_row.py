@@ -77,3 +77,13 @@ def test_j_and_k_move_from_first_row(qtbot, window: MainWindow) -> None:
     press(qtbot, window.message_view, "k")
     assert window.message_view.currentIndex().row() == 0
     assert window.reader.requested_message_id() == model.message_id(0)
+
+
+def test_list_has_focus_at_start(qtbot, window: MainWindow) -> None:
+    # The folder tree would take the first letters for its type-ahead search.
+    assert window.message_view.hasFocus()
+    assert not window.folder_view.hasFocus()
+
+    press(qtbot, window.message_view, "j")
+
+    assert window.message_view.currentIndex().row() == 1
