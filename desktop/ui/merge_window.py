@@ -723,20 +723,25 @@ class MergeWindow(QWidget):
     def _offer_skip_errors(self, request: SendRequest) -> None:
         """Ask whether to send only the rows without check errors, as ``merge send --skip-errors`` does, or stop."""
         left_out = self._row_errors()
-        rest = self.report.total_rows - len(left_out)
+        # Suppressed rows are left out as well, so only the rows that the check found sendable go out.
+        going = len(self.report.sendable)
+        suppressed = len(self.report.skipped)
         self.status_label.setText(self.tr("The check found errors in %n row(s).", "", len(left_out)))
-        if rest <= 0:
-            self.status_label.setText(self.tr("The check found errors in every row; fix them (see Check) before "
-                                              "sending."))
+        if going <= 0:
+            self.status_label.setText(self.tr("The check found errors in every row that is not suppressed, so no "
+                                              "message would go out; fix them (see Check) before sending."))
             return
-        # Two counts need two strings, because a catalogue entry has the plural forms of one count only.
-        question = " ".join((
+        # Three counts need three strings, because a catalogue entry has the plural forms of one count only.
+        parts = [
             self.tr("The check found errors in %n row(s) (see Check).", "", len(left_out)),
-            self.tr("Send only the %n other row(s) and leave the rows with errors out? The report lists each row "
-                    "left out with its error, and a later send of the fixed files offers to send to the rest.", "",
-                    rest),
-        ))
-        box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Rows with errors"), question,
+            self.tr("Send only the %Ln message(s) of the rows without errors, and leave the rows with errors out?",
+                    "", going),
+        ]
+        if suppressed:
+            parts.append(self.tr("%Ln row(s) with a suppressed address are left out as well.", "", suppressed))
+        parts.append(self.tr("The report lists each row left out with its error, and a later send of the fixed "
+                             "files offers to send to the rest."))
+        box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Rows with errors"), " ".join(parts),
                           QMessageBox.StandardButton.NoButton, self)
         skip = box.addButton(self.tr("Leave out %n row(s) and send", "", len(left_out)),
                              QMessageBox.ButtonRole.AcceptRole)

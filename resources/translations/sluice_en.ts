@@ -287,10 +287,17 @@ It is deleted on the server too, and this cannot be undone.</numerusform>
             </translation>
         </message>
         <message numerus="yes">
-            <source>Send only the %n other row(s) and leave the rows with errors out? The report lists each row left out with its error, and a later send of the fixed files offers to send to the rest.</source>
+            <source>Send only the %Ln message(s) of the rows without errors, and leave the rows with errors out?</source>
             <translation>
-                <numerusform>Send only the %n other row and leave the rows with errors out? The report lists each row left out with its error, and a later send of the fixed files offers to send to the rest.</numerusform>
-                <numerusform>Send only the %n other rows and leave the rows with errors out? The report lists each row left out with its error, and a later send of the fixed files offers to send to the rest.</numerusform>
+                <numerusform>Send only the %Ln message of the rows without errors, and leave the rows with errors out?</numerusform>
+                <numerusform>Send only the %Ln messages of the rows without errors, and leave the rows with errors out?</numerusform>
+            </translation>
+        </message>
+        <message numerus="yes">
+            <source>%Ln row(s) with a suppressed address are left out as well.</source>
+            <translation>
+                <numerusform>%Ln row with a suppressed address is left out as well.</numerusform>
+                <numerusform>%Ln rows with a suppressed address are left out as well.</numerusform>
             </translation>
         </message>
         <message numerus="yes">

@@ -287,7 +287,7 @@ def test_send_leaves_out_error_rows(qtbot, window, server, tmp_path):
     box = window.errors_box
     assert isinstance(box, QMessageBox)
     assert "errors in 1 row(s)" in box.text()
-    assert "the 2 other row(s)" in box.text()
+    assert "Send only the 2 message(s) of the rows without errors" in box.text()
     skip = next(button for button in box.buttons() if button.text() == "Leave out 1 row(s) and send")
     with qtbot.waitSignal(window.send_finished, timeout=30000) as blocker:
         skip.click()
