@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from desktop.credentials import store_password
 from desktop.merge import journal as jn
 from desktop.paths import default_profile
@@ -18,6 +20,9 @@ from tests.merge.send_helpers import (
     send,
     write_merge,
 )
+
+# The test server offers AUTH without TLS, which aiosmtpd warns about; loopback only.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
 RIGHT = "right-password"
 
