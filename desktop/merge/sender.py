@@ -521,7 +521,7 @@ class MergeSend:
     async def _produce_in_loop(self, state: _LoopState) -> None:
         """Render the messages on the loop thread, one between two turns of the loop.
 
-        Each message takes about a tenth of a millisecond, so a reply waits at most that long. With 16
+        A typical message takes about a tenth of a millisecond, so a reply waits at most that long. With 16
         connections into a local server this sent 5 to 17% more messages a second than a render thread did,
         on less CPU time, because the interpreter lock no longer passes between two threads (docs/benchmarks.md,
         section 8).
