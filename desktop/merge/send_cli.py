@@ -786,7 +786,10 @@ def _show_merge(journal: jn.Journal, merge_id: str, profile) -> int:
     record = journal.merge(merge_id)
     created = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created))
     state = jn.shown_state(journal.path, record)
-    print(f"Merge {record.id} ({record.kind}), {state}{': ' + record.note if record.note else ''}")
+    if record.note.startswith(f"{state} "):
+        print(f"Merge {record.id} ({record.kind}), {record.note}")  # "stopped by the user", not "stopped: stopped by"
+    else:
+        print(f"Merge {record.id} ({record.kind}), {state}{': ' + record.note if record.note else ''}")
     if state == jn.INTERRUPTED:
         print(f"  Its process ended before it finished. Continue with: sluice merge resume {record.id}")
     print(f"  created {created}, account {record.account}")

@@ -64,6 +64,9 @@ def test_signal_stop_names_reason_once(tmp_path, number, reason):
     final = next(line for line in out.splitlines() if line.startswith("stopped: "))
     assert "(" not in final, final
     assert "left" not in final, final
+    status = subprocess.run([sys.executable, "-m", "desktop", "merge", "status", merge_id], capture_output=True,
+                            text=True, env=os.environ.copy(), timeout=60)
+    assert f"Merge {merge_id} (send), {reason[0].lower()}{reason[1:]}" in status.stdout, status.stdout
 
 
 def test_stop_text_one_row():
