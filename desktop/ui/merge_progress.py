@@ -6,7 +6,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import QLocale, Qt, Signal, Slot
+from PySide6.QtCore import QLocale, QSize, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -18,8 +18,10 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSpinBox,
+    QSplitter,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -32,6 +34,23 @@ from desktop.ui.merge_models import ReportModel
 from desktop.ui.merge_send import SendResult
 
 log = logging.getLogger(__name__)
+
+# Lines of the send summary shown above the recipient table before the user drags the splitter handle.
+SUMMARY_LINES = 5
+
+
+class _SummaryArea(QScrollArea):
+    """A scroll area with a preferred height of SUMMARY_LINES lines, however long its text, and a minimum of two."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setMinimumHeight(2 * self.fontMetrics().lineSpacing())
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        height = SUMMARY_LINES * self.fontMetrics().lineSpacing() + 2 * self.frameWidth()
+        return QSize(super().sizeHint().width(), height)
 
 
 class MergeSendPanel(QWidget):
@@ -103,6 +122,11 @@ class MergeSendPanel(QWidget):
         self.state_label.setWordWrap(True)
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
+        self.summary_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # The summary of a large send has dozens of lines, so it scrolls instead of pushing the table off the page.
+        self.summary_area = _SummaryArea()
+        self.summary_area.setWidget(self.summary_label)
 
         self.report_view = QTableView()
         self.report_view.setModel(self.report_model)
@@ -134,9 +158,18 @@ class MergeSendPanel(QWidget):
             controls.addWidget(button)
         controls.addStretch(1)
         controls.addWidget(self.unknown_button)
-        report_row = QHBoxLayout()
-        report_row.addWidget(self.summary_label, 1)
-        report_row.addWidget(self.save_button)
+        summary_pane = QWidget()
+        report_row = QHBoxLayout(summary_pane)
+        report_row.setContentsMargins(0, 0, 0, 0)
+        report_row.addWidget(self.summary_area, 1)
+        report_row.addWidget(self.save_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.report_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.report_splitter.setChildrenCollapsible(False)
+        self.report_splitter.addWidget(summary_pane)
+        self.report_splitter.addWidget(self.report_view)
+        # The summary starts at SUMMARY_LINES lines and the table gets the rest. Dragging the handle changes the split.
+        self.report_splitter.setStretchFactor(0, 0)
+        self.report_splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(test_box)
         layout.addWidget(options_box)
@@ -145,8 +178,7 @@ class MergeSendPanel(QWidget):
         layout.addWidget(self.counts_label)
         layout.addWidget(self.rate_label)
         layout.addWidget(self.state_label)
-        layout.addLayout(report_row)
-        layout.addWidget(self.report_view, 1)
+        layout.addWidget(self.report_splitter, 1)
 
     def _connect_signals(self) -> None:
         self.test_button.clicked.connect(self.test_requested)
