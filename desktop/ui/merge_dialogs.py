@@ -1,9 +1,11 @@
-"""The merge composer's questions before a send: resume an earlier merge, and send rows of unknown outcome again.
+"""The merge composer's questions before a send: resume an earlier merge, and send unknown or failed rows again.
 
 ``ResumeDialog`` shows the options an earlier merge started with and lets the
 user change only what ``sluice merge resume`` lets change. ``UnknownRowsDialog``
 lists the rows whose outcome is unknown and requires an explicit confirmation
 before they are sent again, because each may reach its recipient twice.
+``FailedRowsDialog`` lists the failed rows, which the server rejected, and
+sends them again when the user confirms with its send button.
 """
 
 from __future__ import annotations
@@ -259,4 +261,108 @@ class UnknownRowsDialog(QDialog):
 
     @Slot(bool)
     def _on_confirm_box_toggled(self, _checked: bool) -> None:
+        self._update_send_button()
+
+
+class FailedRowsDialog(QDialog):
+    """A merge's failed rows, to send again after the user confirms with the send button.
+
+    ``retry`` are the rows that may be sent again, each checked at the start. ``bounced`` are the hard bounces
+    whose address is on the suppression list: they are listed without a check box, because they stay failed
+    until the address is taken off the list.
+    """
+
+    def __init__(self, record: jn.MergeRecord, retry: Sequence[jn.RecipientRecord],
+                 bounced: Sequence[jn.RecipientRecord], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("merge-failed-dialog")
+        self.setWindowTitle(self.tr("Failed rows"))
+        self.record = record
+        self._retry = list(retry)
+        self._bounced = list(bounced)
+        self._init_widgets()
+        self._init_layout()
+        self.table.itemChanged.connect(self._on_table_item_changed)
+        self.send_button.clicked.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self._update_send_button()
+        self.resize(900, 420)
+
+    def _init_widgets(self) -> None:
+        self.explanation_label = QLabel(self.tr(
+            "Merge {0} has %n failed row(s) that can be sent again. The server rejected each of these messages, "
+            "so sending them again reaches nobody twice. Fix the cause first (a full mailbox, a server that was "
+            "down), then send them again with the options the merge started with.", "",
+            len(self._retry)).format(self.record.id))
+        self.explanation_label.setWordWrap(True)
+        self.bounced_label = QLabel()
+        self.bounced_label.setObjectName("merge-failed-bounced")
+        self.bounced_label.setWordWrap(True)
+        self.bounced_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        if self._bounced:
+            self.bounced_label.setText(self.tr(
+                "%n row(s) stay failed, because the server replied that the address does not exist and the address "
+                "is on the suppression list. To send to such an address anyway, take it off the list with "
+                "\"sluice merge suppress remove ADDRESS\" and open this list again.", "", len(self._bounced)))
+        self.bounced_label.setVisible(bool(self._bounced))
+
+        self.table = QTableWidget(len(self._retry) + len(self._bounced), 3)
+        self.table.setHorizontalHeaderLabels([self.tr("Row"), self.tr("Address"), self.tr("Server reply")])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        for position, row in enumerate(self._retry):
+            self._fill_row(position, row, str(row.row))
+        for position, row in enumerate(self._bounced, start=len(self._retry)):
+            self._fill_row(position, row, self.tr("{0} (suppressed, stays failed)").format(row.row))
+
+        self.buttons = QDialogButtonBox()
+        self.send_button = QPushButton()
+        self.buttons.addButton(self.send_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+
+    def _fill_row(self, position: int, row: jn.RecipientRecord, number_text: str) -> None:
+        """Show ``row`` at ``position``. A row to retry gets a check box, and a suppressed hard bounce gets none."""
+        number = QTableWidgetItem(number_text)
+        number.setData(Qt.ItemDataRole.UserRole, row.row)
+        if position < len(self._retry):
+            number.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
+            number.setCheckState(Qt.CheckState.Checked)
+        else:
+            number.setFlags(Qt.ItemFlag.NoItemFlags)
+        self.table.setItem(position, 0, number)
+        for column, text in enumerate((row.address, row.reply), start=1):
+            item = QTableWidgetItem(text)
+            item.setToolTip(text)
+            self.table.setItem(position, column, item)
+
+    def _init_layout(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.explanation_label)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.bounced_label)
+        layout.addWidget(self.buttons)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt API
+        """Fit the row heights to the long server replies once the columns have their widths."""
+        super().showEvent(event)
+        QTimer.singleShot(0, self.table.resizeRowsToContents)
+
+    def checked_rows(self) -> list[int]:
+        """Return the data rows checked for sending again, in table order."""
+        rows = []
+        for position in range(len(self._retry)):
+            item = self.table.item(position, 0)
+            if item.checkState() == Qt.CheckState.Checked:
+                rows.append(int(item.data(Qt.ItemDataRole.UserRole)))
+        return rows
+
+    def _update_send_button(self) -> None:
+        count = len(self.checked_rows())
+        self.send_button.setText(self.tr("Send %n row(s) again", "", count))
+        self.send_button.setEnabled(count > 0)
+
+    @Slot(QTableWidgetItem)
+    def _on_table_item_changed(self, _item: QTableWidgetItem) -> None:
         self._update_send_button()

@@ -62,6 +62,7 @@ class MergeSendPanel(QWidget):
         pause_requested(), resume_requested(), cancel_requested(): controls of the running send; cancel also
             stops the check for earlier sends that runs before a send.
         unknown_requested(): the user asked to see the rows of unknown outcome and maybe send them again.
+        failed_requested(): the user asked to see the failed rows and maybe send them again.
     """
 
     test_requested = Signal()
@@ -70,6 +71,7 @@ class MergeSendPanel(QWidget):
     resume_requested = Signal()
     cancel_requested = Signal()
     unknown_requested = Signal()
+    failed_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -113,6 +115,10 @@ class MergeSendPanel(QWidget):
         self.unknown_button.setToolTip(self.tr("List the rows whose message may or may not have arrived, "
                                                "and send them again"))
         self.unknown_button.setEnabled(False)
+        self.failed_button = QPushButton(self.tr("Failed rows…"))
+        self.failed_button.setObjectName("merge-failed-button")
+        self.failed_button.setToolTip(self.tr("List the rows that the server rejected, and send them again"))
+        self.failed_button.setEnabled(False)
 
         self.progress_bar = QProgressBar()
         self.counts_label = QLabel()
@@ -158,6 +164,7 @@ class MergeSendPanel(QWidget):
             controls.addWidget(button)
         controls.addStretch(1)
         controls.addWidget(self.unknown_button)
+        controls.addWidget(self.failed_button)
         summary_pane = QWidget()
         report_row = QHBoxLayout(summary_pane)
         report_row.setContentsMargins(0, 0, 0, 0)
@@ -187,6 +194,7 @@ class MergeSendPanel(QWidget):
         self.resume_button.clicked.connect(self.resume_requested)
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.unknown_button.clicked.connect(self.unknown_requested)
+        self.failed_button.clicked.connect(self.failed_requested)
         self.save_button.clicked.connect(self._on_save_button_clicked)
 
     def options(self, *, test: bool) -> SendOptions:
@@ -212,6 +220,7 @@ class MergeSendPanel(QWidget):
         self.cancel_button.setEnabled(running)
         if running:
             self.unknown_button.setEnabled(False)
+            self.failed_button.setEnabled(False)
 
     def set_checking(self, checking: bool) -> None:
         """Show that the window checks for earlier sends of the template: a busy bar, and only Cancel enabled."""
@@ -238,6 +247,12 @@ class MergeSendPanel(QWidget):
         self.unknown_button.setEnabled(count > 0)
         self.unknown_button.setText(self.tr("Rows of unknown outcome ({0})…").format(count) if count
                                     else self.tr("Rows of unknown outcome…"))
+
+    def set_failed_count(self, count: int) -> None:
+        """Enable the failed-rows button when ``count`` failed rows of the current merge can be sent again."""
+        self.failed_button.setEnabled(count > 0)
+        self.failed_button.setText(self.tr("Failed rows ({0})…").format(count) if count
+                                   else self.tr("Failed rows…"))
 
     def show_started(self, merge_id: str) -> None:
         self.report_model.set_records([])

@@ -21,7 +21,7 @@ from desktop.merge.check import Problem
 from desktop.merge.errors import MergeError
 from desktop.merge.report import summary_lines, write_report
 from desktop.merge.send_cli import AlreadySent, record_rest, skip_sent_elsewhere
-from desktop.merge.send_cli import skip_error_rows
+from desktop.merge.send_cli import skip_error_rows, split_failed
 from desktop.merge.sender import MergeSend, Progress, SendOptions
 from desktop.merge.suppress import SuppressionList
 from desktop.text import pluralize
@@ -38,7 +38,9 @@ class SendRequest:
     files again on its own thread and stops when their key differs, because
     then the files changed after the check. ``resume_id`` names a journal
     merge to continue, and "" records a new one. ``retry_unknown`` lists rows
-    of that merge in state ``unknown`` to queue and send again. ``rest`` records
+    of that merge in state ``unknown`` to queue and send again, and
+    ``retry_failed`` rows in state ``failed``, of which hard bounces whose
+    address is still suppressed stay failed. ``rest`` records
     a new merge that skips the rows an earlier merge of the template reached.
     ``left_out`` holds one error of each row with check errors that the send
     leaves out, as ``merge send --skip-errors`` does. In a test send these are
@@ -52,6 +54,7 @@ class SendRequest:
     options: SendOptions
     resume_id: str = ""
     retry_unknown: tuple[int, ...] = ()
+    retry_failed: tuple[int, ...] = ()
     rest: AlreadySent | None = None
     left_out: tuple[Problem, ...] = ()
 
@@ -282,7 +285,7 @@ class MergeSendRunner(QObject):
         return record
 
     def _resumed(self, journal: jn.Journal, merge) -> jn.MergeRecord:
-        """Return the merge to continue, after queueing the rows of unknown outcome that the request retries."""
+        """Return the merge to continue, after queueing the rows of unknown outcome and failed rows to retry."""
         request = self._request
         record = journal.merge(request.resume_id)
         if record.merge_key != merge.merge_key:
@@ -296,10 +299,26 @@ class MergeSendRunner(QObject):
                 count = journal.requeue_unknown(record.id, request.retry_unknown)
             log.info("Merge %s: requeued %d of %d row(s) of unknown outcome from the window", record.id, count,
                      len(request.retry_unknown))
+        if request.retry_failed:
+            self._requeue_failed(journal, record.id)
         if record.kind == jn.KIND_SEND:
             skip_sent_elsewhere(journal, merge, Path(record.template), record)
         log.info("Merge %s resumed from the window", record.id)
         return record
+
+    def _requeue_failed(self, journal: jn.Journal, merge_id: str) -> None:
+        """Queue the failed rows of ``request.retry_failed`` again, as ``merge resume --retry-failed`` does.
+
+        ``split_failed`` decides again under the lock, so a hard bounce whose address went onto the suppression
+        list after the user chose the rows stays failed.
+        """
+        requested = set(self._request.retry_failed)
+        with jn.MergeLock(journal.path, merge_id):
+            retry, bounced = split_failed(journal, merge_id, SuppressionList(self._profile))
+            count = journal.requeue_failed(merge_id, [row.row for row in retry if row.row in requested])
+        still_bounced = [row.row for row in bounced if row.row in requested]
+        log.info("Merge %s: requeued %d of %d failed row(s) from the window, and %d stay failed as suppressed hard "
+                 "bounces", merge_id, count, len(requested), len(still_bounced))
 
     # --- the GUI thread --------------------------------------------------------------
 

@@ -39,10 +39,11 @@ from PySide6.QtWidgets import (
 from desktop.config import ConfigError, load_config
 from desktop.merge import journal as jn
 from desktop.merge.errors import MergeError
-from desktop.merge.send_cli import AlreadySent, find_already_sent
+from desktop.merge.send_cli import AlreadySent, find_already_sent, split_failed
 from desktop.merge.sender import options_from_dict
+from desktop.merge.suppress import SuppressionList
 from desktop.store import StoreError
-from desktop.ui.merge_dialogs import RESUME, SEND_AGAIN, ResumeDialog, UnknownRowsDialog
+from desktop.ui.merge_dialogs import RESUME, SEND_AGAIN, FailedRowsDialog, ResumeDialog, UnknownRowsDialog
 from desktop.ui.merge_files import LastMerge, MergeFileWatch, load_last_merge, save_last_merge
 from desktop.ui.merge_models import ProblemModel
 from desktop.ui.merge_preview import MergePreview
@@ -132,6 +133,7 @@ class MergeWindow(QWidget):
         self.resume_box: QMessageBox | None = None
         self.resume_dialog: ResumeDialog | None = None
         self.unknown_dialog: UnknownRowsDialog | None = None
+        self.failed_dialog: FailedRowsDialog | None = None
         self.close_box: QMessageBox | None = None
         self.errors_box: QMessageBox | None = None
         self.file_watch = MergeFileWatch(self)
@@ -294,6 +296,7 @@ class MergeWindow(QWidget):
         self.send_panel.resume_requested.connect(self._on_resume_requested)
         self.send_panel.cancel_requested.connect(self._on_cancel_requested)
         self.send_panel.unknown_requested.connect(self._on_unknown_requested)
+        self.send_panel.failed_requested.connect(self._on_failed_requested)
 
     # --- files -------------------------------------------------------------------------
 
@@ -898,13 +901,18 @@ class MergeWindow(QWidget):
         self._show_unknown_count(earlier.id if earlier is not None else "")
 
     def _show_unknown_count(self, merge_id: str) -> None:
-        """Make ``merge_id`` the merge whose rows of unknown outcome the Send page offers to send again."""
+        """Make ``merge_id`` the merge whose rows of unknown outcome and failed rows the Send page offers to resend."""
         self._unknown_merge_id = merge_id
         count = 0
+        failed = 0
         if merge_id:
             with jn.Journal(jn.journal_path(self._profile.data_dir)) as journal:
-                count = journal.counts(merge_id)[jn.UNKNOWN]
+                counts = journal.counts(merge_id)
+                count = counts[jn.UNKNOWN]
+                if counts[jn.FAILED]:
+                    failed = len(split_failed(journal, merge_id, SuppressionList(self._profile))[0])
         self.send_panel.set_unknown_count(count)
+        self.send_panel.set_failed_count(failed)
 
     @Slot()
     def _on_unknown_requested(self) -> None:
@@ -930,21 +938,60 @@ class MergeWindow(QWidget):
 
     def _retry_unknown(self, record: jn.MergeRecord, rows: list[int]) -> None:
         """Queue ``rows`` of ``record`` again and continue that merge with its recorded options."""
+        request = self._resume_request(record)
+        if request is None:
+            return
+        log.info("Merge %s: the user confirmed sending %d row(s) of unknown outcome again", record.id, len(rows))
+        self._start_send(replace(request, retry_unknown=tuple(rows)))
+
+    def _resume_request(self, record: jn.MergeRecord) -> SendRequest | None:
+        """Return the request that continues ``record`` with its recorded options, or None after naming the obstacle."""
         account = self._accounts.get(record.account)
         if account is None:
             self.status_label.setText(self.tr(
                 "Merge {0} was sent from account {1}, which is not configured any more. Add it again to send "
                 "its rows.").format(record.id, record.account))
-            return
+            return None
         if self.merge is None or self.merge.merge_key != record.merge_key or self.has_unsaved_edits():
             self.status_label.setText(self.tr(
                 "The template or data changed since merge {0} started; open {1} and {2} as they were, then try "
                 "again.").format(record.id, record.template, record.data))
-            return
-        log.info("Merge %s: the user confirmed sending %d row(s) of unknown outcome again", record.id, len(rows))
+            return None
         self._send_notes = []
-        self._start_send(SendRequest(record.merge_key, self.template_path, self.data_path, account,
-                                     options_from_dict(record.options), record.id, retry_unknown=tuple(rows)))
+        return SendRequest(record.merge_key, self.template_path, self.data_path, account,
+                           options_from_dict(record.options), record.id)
+
+    # --- failed rows -----------------------------------------------------------------------
+
+    @Slot()
+    def _on_failed_requested(self) -> None:
+        """List the current merge's failed rows, and send the ones the user confirms again."""
+        if not self._unknown_merge_id or (self.runner is not None and self.runner.is_running()):
+            return
+        with jn.Journal(jn.journal_path(self._profile.data_dir)) as journal:
+            record = journal.merge(self._unknown_merge_id)
+            retry, bounced = split_failed(journal, record.id, SuppressionList(self._profile))
+        if not retry:
+            self._show_unknown_count(record.id)
+            return
+        dialog = FailedRowsDialog(record, retry, bounced, self)
+        self.failed_dialog = dialog
+
+        def on_finished(result: int) -> None:
+            self.failed_dialog = None
+            if result == FailedRowsDialog.DialogCode.Accepted:
+                self._retry_failed(record, dialog.checked_rows())
+
+        dialog.finished.connect(on_finished)
+        dialog.open()
+
+    def _retry_failed(self, record: jn.MergeRecord, rows: list[int]) -> None:
+        """Queue the failed ``rows`` of ``record`` again and continue that merge, as ``resume --retry-failed`` does."""
+        request = self._resume_request(record)
+        if request is None:
+            return
+        log.info("Merge %s: the user confirmed sending %d failed row(s) again", record.id, len(rows))
+        self._start_send(replace(request, retry_failed=tuple(rows)))
 
     def _start_send(self, request: SendRequest) -> None:
         if self.runner is not None and self.runner.is_running():

@@ -78,6 +78,30 @@
         </message>
     </context>
     <context>
+        <name>FailedRowsDialog</name>
+        <message numerus="yes">
+            <source>Merge {0} has %n failed row(s) that can be sent again. The server rejected each of these messages, so sending them again reaches nobody twice. Fix the cause first (a full mailbox, a server that was down), then send them again with the options the merge started with.</source>
+            <translation>
+                <numerusform>Merge {0} has %n failed row that can be sent again. The server rejected this message, so sending it again reaches nobody twice. Fix the cause first (a full mailbox, a server that was down), then send it again with the options the merge started with.</numerusform>
+                <numerusform>Merge {0} has %n failed rows that can be sent again. The server rejected each of these messages, so sending them again reaches nobody twice. Fix the cause first (a full mailbox, a server that was down), then send them again with the options the merge started with.</numerusform>
+            </translation>
+        </message>
+        <message numerus="yes">
+            <source>%n row(s) stay failed, because the server replied that the address does not exist and the address is on the suppression list. To send to such an address anyway, take it off the list with "sluice merge suppress remove ADDRESS" and open this list again.</source>
+            <translation>
+                <numerusform>%n row stays failed, because the server replied that its address does not exist and the address is on the suppression list. To send to this address anyway, take it off the list with "sluice merge suppress remove ADDRESS" and open this list again.</numerusform>
+                <numerusform>%n rows stay failed, because the server replied that their addresses do not exist and the addresses are on the suppression list. To send to such an address anyway, take it off the list with "sluice merge suppress remove ADDRESS" and open this list again.</numerusform>
+            </translation>
+        </message>
+        <message numerus="yes">
+            <source>Send %n row(s) again</source>
+            <translation>
+                <numerusform>Send %n row again</numerusform>
+                <numerusform>Send %n rows again</numerusform>
+            </translation>
+        </message>
+    </context>
+    <context>
         <name>FolderCommands</name>
         <message numerus="yes">
             <source>Delete folder %1 of account %2 with its %n message(s)?
