@@ -1525,6 +1525,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self._refresh_timer.stop()
+        self.status_panel.stop_countdown()
         self.snooze_commands.stop()
         self._report_kept_drafts(self.compose_commands.stop())
         self.bulk_sender.shutdown()
