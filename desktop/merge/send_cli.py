@@ -797,6 +797,8 @@ def _show_merge(journal: jn.Journal, merge_id: str, profile) -> int:
     print(f"  data {record.data}")
     for line in summary_lines(journal, merge_id):
         print(line)
+    if record.kind == jn.KIND_SEND and state != jn.RUNNING:
+        _print_retry_failed(journal, record, profile)
     rows = journal.recipients(merge_id)
     if rows:
         print(f"{'ROW':>5} {'STATE':<8} {'TRIES':>5}  ADDRESS / MESSAGE-ID / REPLY")

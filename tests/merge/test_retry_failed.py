@@ -59,6 +59,16 @@ def test_resume_names_retry_command(tmp_path, server, capsys):
     assert row_state(merge_id, 3).state == jn.FAILED
 
 
+def test_status_names_retry_command(tmp_path, server, capsys):
+    _, _, merge_id = failed_merge(tmp_path, server)
+
+    code, out, _ = run(capsys, "merge", "status", merge_id)
+
+    assert code == 0
+    assert "The 1 failed row was rejected by the server" in out
+    assert f"send again with: sluice merge resume {merge_id} --retry-failed" in out
+
+
 def test_retry_failed_sends_temporary_failure(tmp_path, server, capsys):
     _, _, merge_id = failed_merge(tmp_path, server)
     server.behaviour.recipient_replies.pop(address(3))
