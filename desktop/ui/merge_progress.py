@@ -266,7 +266,14 @@ class MergeSendPanel(QWidget):
         self.progress_bar.setValue(done)
         self.counts_label.setText(self.tr("{0} sent, {1} failed, {2} unknown, {3} skipped, {4} remaining of {5}").format(
             progress.sent, progress.failed, progress.unknown, progress.skipped, progress.remaining, progress.total))
-        if progress.state in ("running", "paused"):
+        waits = progress.retry_waits
+        if progress.state in ("running", "paused") and 0 < progress.remaining <= len(waits):
+            # Every row left waits for a retry, so a time left from the rate would read "about 0 s".
+            seconds, reply = waits[0]
+            self.rate_label.setText(self.tr("Rate {0:.0f} messages/min; %Ln row(s) wait to be retried, the first in {1} "
+                                            "({2})", "", len(waits)).format(progress.per_minute, duration_text(seconds),
+                                                                            reply))
+        elif progress.state in ("running", "paused"):
             self.rate_label.setText(self.tr("Rate {0:.0f} messages/min, about {1} left").format(
                 progress.per_minute, duration_text(progress.seconds_left)))
         else:

@@ -252,6 +252,13 @@ It is deleted on the server too, and this cannot be undone.</numerusform>
     <context>
         <name>MergeSendPanel</name>
         <message numerus="yes">
+            <source>Rate {0:.0f} messages/min; %Ln row(s) wait to be retried, the first in {1} ({2})</source>
+            <translation>
+                <numerusform>Rate {0:.0f} messages/min; %Ln row waits to be retried in {1} ({2})</numerusform>
+                <numerusform>Rate {0:.0f} messages/min; %Ln rows wait to be retried, the first in {1} ({2})</numerusform>
+            </translation>
+        </message>
+        <message numerus="yes">
             <source>Sent {0} of %Ln test message(s) to {1}</source>
             <translation>
                 <numerusform>Sent {0} of %Ln test message to {1}</numerusform>
