@@ -452,14 +452,19 @@ def _requeue_failed(journal: jn.Journal, record: jn.MergeRecord, profile) -> Non
     with jn.MergeLock(journal.path, record.id):
         retry, bounced = split_failed(journal, record.id, SuppressionList(profile))
         count = journal.requeue_failed(record.id, [row.row for row in retry])
-    sent_again = "it is sent again now" if count == 1 else "they are sent again now"
-    print(f"Requeued {pluralize(count, 'failed row')}; {sent_again}.")
+    if count:
+        sent_again = "it is sent again now" if count == 1 else "they are sent again now"
+        print(f"Requeued {pluralize(count, 'failed row')}; {sent_again}.")
+    else:
+        print("No failed row can be sent again.")
     if bounced:
         verb = "stays" if len(bounced) == 1 else "stay"
+        addresses = sorted({row.address for row in bounced})
+        named = addresses[0] if len(addresses) == 1 else "ADDRESS"
         print(f"{pluralize(len(bounced), 'failed row')} ({describe_rows([row.row for row in bounced])}) {verb} "
               "failed, because the server replied that the address does not exist and the address is on the "
               "suppression list. To send to such an address anyway, take it off the list with: "
-              "sluice merge suppress remove ADDRESS")
+              f"sluice merge suppress remove {named}")
 
 
 def _print_retry_failed(journal: jn.Journal, record: jn.MergeRecord, profile) -> None:

@@ -87,6 +87,20 @@ def test_retry_failed_sends_temporary_failure(tmp_path, server, capsys):
     assert row_state(merge_id, 5).state == jn.FAILED
 
 
+def test_retry_failed_only_bounce_left(tmp_path, server, capsys):
+    _, _, merge_id = failed_merge(tmp_path, server)
+    server.behaviour.recipient_replies.pop(address(3))
+    run(capsys, "merge", "resume", merge_id, "--retry-failed")
+
+    code, out, err = run(capsys, "merge", "resume", merge_id, "--retry-failed")
+
+    assert "No failed row can be sent again." in out, err
+    assert "Requeued 0" not in out
+    assert f"take it off the list with: sluice merge suppress remove {address(5)}" in out
+    assert server.tries[address(5)] == 1
+    assert received_counts(server) == {address(number): 1 for number in (1, 2, 3, 4, 6)}
+
+
 def test_retry_failed_while_still_busy(tmp_path, server, capsys):
     """A row that fails again stays failed and can be retried once more, each time with a full set of tries."""
     _, _, merge_id = failed_merge(tmp_path, server)
