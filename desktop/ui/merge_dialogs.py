@@ -173,6 +173,27 @@ class ResumeDialog(QDialog):
         self.accept()
 
 
+def _recipient_table(count: int, headers: list[str]) -> QTableWidget:
+    """Return a read-only table for ``count`` journal rows with ``headers``, its last column stretched."""
+    table = QTableWidget(count, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
+
+
+def _checked_rows(table: QTableWidget, count: int) -> list[int]:
+    """Return the data rows of the first ``count`` table rows whose check box is checked, in table order."""
+    rows = []
+    for position in range(count):
+        item = table.item(position, 0)
+        if item.checkState() == Qt.CheckState.Checked:
+            rows.append(int(item.data(Qt.ItemDataRole.UserRole)))
+    return rows
+
+
 class UnknownRowsDialog(QDialog):
     """A merge's rows of unknown outcome, with a confirmation required before they are sent again.
 
@@ -204,13 +225,8 @@ class UnknownRowsDialog(QDialog):
             "server's log).", "", len(self._rows)).format(self.record.id))
         self.explanation_label.setWordWrap(True)
 
-        self.table = QTableWidget(len(self._rows), 4)
-        self.table.setHorizontalHeaderLabels([self.tr("Row"), self.tr("Address"), self.tr("Message-ID"),
-                                              self.tr("Server reply")])
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = _recipient_table(len(self._rows), [self.tr("Row"), self.tr("Address"), self.tr("Message-ID"),
+                                                        self.tr("Server reply")])
         for position, row in enumerate(self._rows):
             number = QTableWidgetItem(str(row.row))
             number.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
@@ -243,12 +259,7 @@ class UnknownRowsDialog(QDialog):
 
     def checked_rows(self) -> list[int]:
         """Return the data rows checked for sending again, in table order."""
-        rows = []
-        for position in range(self.table.rowCount()):
-            item = self.table.item(position, 0)
-            if item.checkState() == Qt.CheckState.Checked:
-                rows.append(int(item.data(Qt.ItemDataRole.UserRole)))
-        return rows
+        return _checked_rows(self.table, self.table.rowCount())
 
     def _update_send_button(self) -> None:
         count = len(self.checked_rows())
@@ -306,12 +317,8 @@ class FailedRowsDialog(QDialog):
                 "\"sluice merge suppress remove ADDRESS\" and open this list again.", "", len(self._bounced)))
         self.bounced_label.setVisible(bool(self._bounced))
 
-        self.table = QTableWidget(len(self._retry) + len(self._bounced), 3)
-        self.table.setHorizontalHeaderLabels([self.tr("Row"), self.tr("Address"), self.tr("Server reply")])
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = _recipient_table(len(self._retry) + len(self._bounced),
+                                      [self.tr("Row"), self.tr("Address"), self.tr("Server reply")])
         for position, row in enumerate(self._retry):
             self._fill_row(position, row, str(row.row))
         for position, row in enumerate(self._bounced, start=len(self._retry)):
@@ -351,12 +358,7 @@ class FailedRowsDialog(QDialog):
 
     def checked_rows(self) -> list[int]:
         """Return the data rows checked for sending again, in table order."""
-        rows = []
-        for position in range(len(self._retry)):
-            item = self.table.item(position, 0)
-            if item.checkState() == Qt.CheckState.Checked:
-                rows.append(int(item.data(Qt.ItemDataRole.UserRole)))
-        return rows
+        return _checked_rows(self.table, len(self._retry))
 
     def _update_send_button(self) -> None:
         count = len(self.checked_rows())
