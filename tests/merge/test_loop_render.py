@@ -617,7 +617,7 @@ def test_kill_during_wait_then_resume(tmp_path, capsys):
 
 def test_watchdog_skips_time_loop_was_blocked():
     # A reply that came while the loop was busy has not been read yet, so that time must not count against the
-    # server; time while the loop runs still does.
+    # server. Time while the loop runs still counts.
     async def main() -> tuple[bool, bool]:
         watchdog = _Watchdog(asyncio.get_running_loop(), 0.4)
         client = aiosmtplib.SMTP(hostname="127.0.0.1")

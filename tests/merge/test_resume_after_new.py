@@ -40,7 +40,7 @@ def test_resume_new_sends_the_rest(tmp_path, server, capsys):
     assert code == 0, err
     assert "Leaving out" not in out
     assert received_counts(server) == {address(number): 2 for number in range(1, ROWS + 1)}
-    # Every address got RCPT TO once from each merge; row 4 had one more, answered by the quota reply.
+    # Every address got RCPT TO once from each merge. Row 4 got one more, which the quota reply rejected.
     expected_tries = {address(number).lower(): 2 for number in range(1, ROWS + 1)}
     expected_tries[address(4).lower()] = 3
     assert dict(server.tries) == expected_tries
